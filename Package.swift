@@ -1,0 +1,121 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Settings every Spool target shares: Swift 6 language mode plus the upcoming
+/// features we want enforced now rather than discovered later.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Spool",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "spool", targets: ["spool"]),
+        .executable(name: "spool-synthetic-worker", targets: ["spool-synthetic-worker"]),
+        .executable(name: "spool-bench", targets: ["spool-bench"]),
+        .library(name: "SpoolCore", targets: ["SpoolCore"]),
+        .library(name: "SpoolSQLite", targets: ["SpoolSQLite"]),
+        .library(name: "SpoolMedia", targets: ["SpoolMedia"]),
+        .library(name: "SpoolGenerators", targets: ["SpoolGenerators"]),
+        .library(name: "SpoolScheduler", targets: ["SpoolScheduler"]),
+        .library(name: "SpoolTesting", targets: ["SpoolTesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // MARK: Core (Foundation only)
+        .target(name: "SpoolCore", swiftSettings: swiftSettings),
+
+        // MARK: Stores
+        .target(
+            name: "SpoolSQLite",
+            dependencies: ["SpoolCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Media
+        .systemLibrary(
+            name: "CFFmpeg",
+            pkgConfig: "libavformat libavcodec libswscale libavutil",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]
+        ),
+        .target(name: "SpoolMedia", dependencies: ["SpoolCore", "CFFmpeg"], swiftSettings: swiftSettings),
+
+        // MARK: Generators
+        .target(name: "CSpoolSystem"),
+        .target(name: "SpoolGenerators", dependencies: ["SpoolCore", "CSpoolSystem"], swiftSettings: swiftSettings),
+        .target(name: "SpoolSynthetic", dependencies: [], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "spool-synthetic-worker",
+            dependencies: ["SpoolSynthetic"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Scheduling and the daemon
+        .target(
+            name: "SpoolScheduler",
+            dependencies: [
+                "SpoolCore", "SpoolMedia", "SpoolGenerators",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "spool",
+            dependencies: [
+                "SpoolCore", "SpoolSQLite", "SpoolScheduler",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "spool-bench",
+            dependencies: [
+                "SpoolCore", "SpoolSQLite", "SpoolMedia", "SpoolGenerators", "SpoolScheduler", "SpoolSynthetic",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/spool-bench",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Test support and tests
+        .target(
+            name: "SpoolTesting",
+            dependencies: ["SpoolCore", "SpoolSQLite", "SpoolMedia", "SpoolGenerators", "SpoolSynthetic"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "SpoolCoreTests", dependencies: ["SpoolCore", "SpoolTesting"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SpoolSQLiteTests",
+            dependencies: ["SpoolCore", "SpoolSQLite", "SpoolTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SpoolMediaTests",
+            dependencies: ["SpoolCore", "SpoolMedia", "SpoolSynthetic", "SpoolTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SpoolGeneratorsTests",
+            dependencies: ["SpoolCore", "SpoolGenerators", "SpoolTesting", "spool-synthetic-worker"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SpoolSchedulerTests",
+            dependencies: ["SpoolCore", "SpoolScheduler", "SpoolSQLite", "SpoolTesting", "spool-synthetic-worker", "spool"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

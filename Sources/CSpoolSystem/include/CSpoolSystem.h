@@ -1,0 +1,23 @@
+#ifndef SPOOL_CSPOOLSYSTEM_H
+#define SPOOL_CSPOOLSYSTEM_H
+
+#include <sys/types.h>
+
+/// Starts `path` with `argv` and `envp` in a new process group whose id is its pid,
+/// with the working directory `workdir`, and the given descriptors as its stdin, stdout
+/// and stderr. Every other descriptor is closed in the child. Returns 0 and sets `*pid`,
+/// or an errno value.
+int spool_spawn(const char *path, char *const argv[], char *const envp[], const char *workdir,
+                int stdin_fd, int stdout_fd, int stderr_fd, pid_t *pid);
+
+/// Sends `signal` to every process in group `pgid`. Returns 0 or an errno value (ESRCH: gone).
+int spool_kill_group(pid_t pgid, int signal);
+
+/// Waits for `pid` to exit. Returns its exit status as a shell would report it
+/// (the exit code, or 128 + the signal that killed it), or -1 on error.
+int spool_wait_exit(pid_t pid, int *signaled);
+
+/// Counts processes whose process group is `pgid` and that are not zombies, from /proc.
+int spool_count_live_in_group(pid_t pgid);
+
+#endif

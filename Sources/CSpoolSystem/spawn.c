@@ -1,0 +1,90 @@
+#define _GNU_SOURCE
+#include "CSpoolSystem.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int spool_spawn(const char *path, char *const argv[], char *const envp[], const char *workdir,
+                int stdin_fd, int stdout_fd, int stderr_fd, pid_t *pid) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) return rc;
+    rc = posix_spawnattr_init(&attributes);
+    if (rc != 0) { posix_spawn_file_actions_destroy(&actions); return rc; }
+
+    // Its own process group, so one kill(-pgid) reaches everything the worker starts.
+    posix_spawnattr_setpgroup(&attributes, 0);
+    // Default signal dispositions and an empty mask: the daemon's own may block SIGTERM.
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&attributes, &all);
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+
+    posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0);
+    posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
+    posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    if (workdir != NULL) posix_spawn_file_actions_addchdir_np(&actions, workdir);
+
+    rc = posix_spawn(pid, path, &actions, &attributes, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+    return rc;
+}
+
+int spool_kill_group(pid_t pgid, int signal) {
+    if (pgid <= 1) return EINVAL;
+    return kill(-pgid, signal) == 0 ? 0 : errno;
+}
+
+int spool_wait_exit(pid_t pid, int *signaled) {
+    int status = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, 0);
+        if (r == pid) break;
+        if (r < 0 && errno == EINTR) continue;
+        return -1;
+    }
+    if (WIFEXITED(status)) { *signaled = 0; return WEXITSTATUS(status); }
+    if (WIFSIGNALED(status)) { *signaled = 1; return 128 + WTERMSIG(status); }
+    *signaled = 0;
+    return -1;
+}
+
+int spool_count_live_in_group(pid_t pgid) {
+    DIR *proc = opendir("/proc");
+    if (proc == NULL) return -1;
+    int count = 0;
+    struct dirent *entry;
+    char path[64], buffer[512];
+    while ((entry = readdir(proc)) != NULL) {
+        if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", entry->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, buffer, sizeof buffer - 1);
+        close(fd);
+        if (n <= 0) continue;
+        buffer[n] = 0;
+        // Fields after the command name, which may itself contain spaces and parentheses.
+        char *after = strrchr(buffer, ')');
+        if (after == NULL) continue;
+        char state;
+        int ppid, pgrp;
+        if (sscanf(after + 1, " %c %d %d", &state, &ppid, &pgrp) != 3) continue;
+        if (pgrp == pgid && state != 'Z' && state != 'X') count++;
+    }
+    closedir(proc);
+    return count;
+}

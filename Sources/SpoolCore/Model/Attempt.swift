@@ -1,0 +1,46 @@
+import Foundation
+
+/// One try at running a job on a GPU slot.
+public struct Attempt: Hashable, Sendable, Codable {
+    /// How an attempt ended.
+    public enum Outcome: String, Sendable, Codable {
+        /// Still running, as far as the store knows.
+        case running
+        /// Generation finished; the slot was released normally.
+        case generated
+        /// The worker failed (crash, timeout, bad output); may be retried.
+        case failed
+        /// The host died or lost its lease; found by recovery.
+        case lost
+        case cancelled
+        /// Requeued by a graceful shutdown before it could finish.
+        case interrupted
+    }
+
+    public var jobID: JobID
+    /// 1-based.
+    public var number: Int
+    public var host: String
+    public var gpu: String
+    public var startedAt: Date
+    public var endedAt: Date?
+    public var outcome: Outcome
+    /// Wall time the slot was held by this attempt.
+    public var gpuSeconds: Double
+    public var error: String?
+
+    public init(
+        jobID: JobID, number: Int, host: String, gpu: String, startedAt: Date, endedAt: Date? = nil,
+        outcome: Outcome = .running, gpuSeconds: Double = 0, error: String? = nil
+    ) {
+        self.jobID = jobID
+        self.number = number
+        self.host = host
+        self.gpu = gpu
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.outcome = outcome
+        self.gpuSeconds = gpuSeconds
+        self.error = error
+    }
+}

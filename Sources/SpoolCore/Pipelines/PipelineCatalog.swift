@@ -1,0 +1,87 @@
+import Foundation
+
+/// The pipelines a host knows, by name.
+public struct PipelineCatalog: Sendable {
+    /// A pipeline file that could not be used, and why.
+    public struct LoadError: Error, CustomStringConvertible, Sendable {
+        public var problems: [(file: String, reason: String)]
+        public var description: String {
+            "bad pipeline definitions:\n" + problems.map { "  \($0.file): \($0.reason)" }.joined(separator: "\n")
+        }
+    }
+
+    public private(set) var definitions: [String: PipelineDefinition]
+    /// The folder each pipeline was loaded from, for `{pipelines}` in commands.
+    public private(set) var folders: [String: String]
+
+    public init(_ definitions: [PipelineDefinition] = [], folder: String = ".") {
+        self.definitions = Dictionary(definitions.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+        self.folders = Dictionary(definitions.map { ($0.name, folder) }, uniquingKeysWith: { _, last in last })
+    }
+
+    public subscript(name: String) -> PipelineDefinition? { definitions[name] }
+
+    public var names: [String] { definitions.keys.sorted() }
+
+    /// Adds or replaces a pipeline.
+    public mutating func add(_ definition: PipelineDefinition, folder: String = ".") {
+        definitions[definition.name] = definition
+        folders[definition.name] = folder
+    }
+
+    /// Loads every `*.json` file in `folder`, and fails listing every bad file at once:
+    /// a daemon should not start with half its pipelines silently missing.
+    public static func load(folder: String) throws -> PipelineCatalog {
+        let url = URL(fileURLWithPath: folder, isDirectory: true)
+        let files: [String]
+        do {
+            files = try FileManager.default.contentsOfDirectory(atPath: folder)
+                .filter { $0.hasSuffix(".json") }.sorted()
+        } catch {
+            throw LoadError(problems: [(folder, "cannot read the folder: \(error.localizedDescription)")])
+        }
+        var catalog = PipelineCatalog()
+        var problems: [(file: String, reason: String)] = []
+        let decoder = JSONDecoder()
+        for file in files {
+            let path = url.appendingPathComponent(file).path
+            do {
+                let data = try Data(contentsOf: URL(fileURLWithPath: path))
+                let definition = try decoder.decode(PipelineDefinition.self, from: data)
+                let found = definition.problems()
+                if !found.isEmpty {
+                    problems.append((path, found.joined(separator: "; ")))
+                } else if catalog[definition.name] != nil {
+                    problems.append((path, "a second pipeline named \"\(definition.name)\""))
+                } else {
+                    catalog.add(definition, folder: url.path)
+                }
+            } catch let error as DecodingError {
+                problems.append((path, Self.describe(error)))
+            } catch {
+                problems.append((path, error.localizedDescription))
+            }
+        }
+        if !problems.isEmpty { throw LoadError(problems: problems) }
+        return catalog
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return keys.isEmpty ? "" : " at \(keys)"
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing field \"\(key.stringValue)\"\(path(context))"
+        case .typeMismatch(let type, let context):
+            return "wrong type\(path(context)): expected \(type)"
+        case .valueNotFound(let type, let context):
+            return "missing value\(path(context)): expected \(type)"
+        case .dataCorrupted(let context):
+            return "invalid JSON\(path(context)): \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}

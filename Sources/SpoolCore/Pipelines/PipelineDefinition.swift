@@ -1,0 +1,127 @@
+/// A model pipeline: how to start its worker and the shape of what it writes.
+///
+/// Loaded from one JSON file per pipeline in `Pipelines/` (see `Pipelines/README.md`).
+public struct PipelineDefinition: Hashable, Sendable, Codable {
+    /// How a pipeline's chunks are laid out on the frame timeline.
+    public struct Chunking: Hashable, Sendable, Codable {
+        /// Frames in a full chunk.
+        public var frames: Int
+        /// Frames a chunk shares with the one before it.
+        public var overlap: Int
+        public var overlapPolicy: OverlapPolicy
+
+        public init(frames: Int, overlap: Int = 0, overlapPolicy: OverlapPolicy = .drop) {
+            self.frames = frames
+            self.overlap = overlap
+            self.overlapPolicy = overlapPolicy
+        }
+
+        /// New frames each chunk after the first adds.
+        public var stride: Int { frames - overlap }
+
+        /// Chunks needed to cover `count` frames.
+        public func chunkCount(forFrames count: Int) -> Int {
+            guard count > frames else { return 1 }
+            return 1 + (count - frames + stride - 1) / stride
+        }
+    }
+
+    /// Frame sizes a pipeline accepts.
+    public struct Sizes: Hashable, Sendable, Codable {
+        public var `default`: FrameSize
+        /// nil: any even size within Spool's limits.
+        public var allowed: [FrameSize]?
+
+        public init(default: FrameSize, allowed: [FrameSize]? = nil) {
+            self.default = `default`
+            self.allowed = allowed
+        }
+    }
+
+    /// How long a worker may stay silent before it is killed.
+    public struct Timeouts: Hashable, Sendable, Codable {
+        /// From start to its first event (model loading).
+        public var startupSeconds: Double
+        /// Between two events once it has started.
+        public var stallSeconds: Double
+
+        public init(startupSeconds: Double = 600, stallSeconds: Double = 300) {
+            self.startupSeconds = startupSeconds
+            self.stallSeconds = stallSeconds
+        }
+    }
+
+    public var name: String
+    public var description: String?
+    /// argv of the worker. `{bin}` expands to the folder of Spool's executables and
+    /// `{pipelines}` to the folder this file was loaded from.
+    public var command: [String]
+    /// Extra environment for the worker.
+    public var environment: [String: String]
+    public var chunking: Chunking
+    public var sizes: Sizes
+    public var maxFrames: Int
+    /// A CUDA pipeline is only ever placed on a real GPU slot.
+    public var requiresCUDA: Bool
+    public var timeouts: Timeouts
+    /// Options passed through to the worker as `options` in its request.
+    public var options: [String: String]
+
+    public init(
+        name: String, description: String? = nil, command: [String], environment: [String: String] = [:],
+        chunking: Chunking, sizes: Sizes, maxFrames: Int = JobSpec.maxFrames, requiresCUDA: Bool = false,
+        timeouts: Timeouts = .init(), options: [String: String] = [:]
+    ) {
+        self.name = name
+        self.description = description
+        self.command = command
+        self.environment = environment
+        self.chunking = chunking
+        self.sizes = sizes
+        self.maxFrames = maxFrames
+        self.requiresCUDA = requiresCUDA
+        self.timeouts = timeouts
+        self.options = options
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, description, command, environment, chunking, sizes, maxFrames, requiresCUDA, timeouts, options
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        description = try c.decodeIfPresent(String.self, forKey: .description)
+        command = try c.decode([String].self, forKey: .command)
+        environment = try c.decodeIfPresent([String: String].self, forKey: .environment) ?? [:]
+        chunking = try c.decode(Chunking.self, forKey: .chunking)
+        sizes = try c.decode(Sizes.self, forKey: .sizes)
+        maxFrames = try c.decodeIfPresent(Int.self, forKey: .maxFrames) ?? JobSpec.maxFrames
+        requiresCUDA = try c.decodeIfPresent(Bool.self, forKey: .requiresCUDA) ?? false
+        timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? .init()
+        options = try c.decodeIfPresent([String: String].self, forKey: .options) ?? [:]
+    }
+
+    /// Problems that make this definition unusable; empty when it is sound.
+    public func problems() -> [String] {
+        var problems: [String] = []
+        if name.isEmpty || JobSpec.outputNameProblem(name) != nil {
+            problems.append("name \"\(name)\" must be letters, digits, \"-\", \"_\" or \".\"")
+        }
+        if command.isEmpty || command[0].isEmpty { problems.append("command must name an executable") }
+        if chunking.frames < 1 { problems.append("chunking.frames must be at least 1") }
+        if chunking.overlap < 0 || chunking.overlap >= chunking.frames {
+            problems.append("chunking.overlap must be 0…\(max(0, chunking.frames - 1))")
+        }
+        if !(1...JobSpec.maxFrames).contains(maxFrames) { problems.append("maxFrames must be 1…\(JobSpec.maxFrames)") }
+        if timeouts.startupSeconds <= 0 || timeouts.stallSeconds <= 0 { problems.append("timeouts must be positive") }
+        let size = sizes.default
+        if size.width % 2 != 0 || size.height % 2 != 0 || size.width < 16 || size.height < 16 {
+            problems.append("sizes.default \(size) must be even and at least 16x16")
+        }
+        if let allowed = sizes.allowed, !allowed.contains(size) {
+            problems.append("sizes.default \(size) is not among sizes.allowed")
+        }
+        return problems
+    }
+}

@@ -1,0 +1,196 @@
+import Foundation
+
+/// Durable job storage shared by every part of Spool.
+///
+/// Every state change is written here before it is acted on. Implementations must make
+/// ``claimNext(_:)`` atomic across processes and hosts: no two claimers ever get the
+/// same job. ``SpoolSQLite`` is the embedded store; a PostgreSQL store serves many hosts.
+public protocol JobStore: Sendable {
+    /// Stores a new queued job, or returns the existing one when `spec.idempotencyKey`
+    /// was seen before. `spec` must be resolved and valid.
+    func enqueue(_ request: EnqueueRequest) async throws -> EnqueueResult
+
+    /// Enqueues many jobs in one durable commit; results are in the same order.
+    func enqueueAll(_ requests: [EnqueueRequest]) async throws -> [EnqueueResult]
+
+    func job(_ id: JobID) async throws -> Job?
+
+    /// Newest first, filtered and paged.
+    func list(_ query: JobQuery) async throws -> JobPage
+
+    /// 1 for the job that runs next; nil unless the job is queued.
+    func queuePosition(of id: JobID) async throws -> Int?
+
+    /// Atomically takes the best runnable job, highest priority then oldest, and marks it
+    /// running on the given slot with a new attempt. nil when nothing is runnable.
+    func claimNext(_ request: ClaimRequest) async throws -> Job?
+
+    /// Applies `update` and, when `to` is given, moves the job to that state.
+    ///
+    /// - Throws: ``SpoolError/illegalTransition(job:from:to:)`` for a transition the state
+    ///   machine forbids, ``SpoolError/staleAttempt(job:attempt:current:)`` when
+    ///   `update.attempt` is no longer the job's attempt, ``SpoolError/jobNotFound(_:)``.
+    @discardableResult
+    func update(_ id: JobID, to state: JobState?, _ update: JobUpdate) async throws -> Job
+
+    /// Every attempt of a job, oldest first.
+    func attempts(of id: JobID) async throws -> [Attempt]
+
+    /// Extends the lease of every job this host is running, proving it is alive.
+    func renewLeases(host: String, until: Date, now: Date) async throws
+
+    /// Takes back jobs whose host is gone: those whose lease expired, and, at a host's
+    /// start-up, every job the previous run of that host left active. Each lost attempt
+    /// is recorded with the slot time it held; the job is requeued, or failed once its
+    /// attempts are used up.
+    func recoverLostJobs(_ request: RecoveryRequest) async throws -> [Job]
+
+    /// Counts of jobs by state.
+    func countsByState() async throws -> [JobState: Int]
+}
+
+/// A job to store.
+public struct EnqueueRequest: Sendable, Hashable {
+    public var id: JobID
+    /// Resolved and validated.
+    public var spec: JobSpec
+    public var maxAttempts: Int
+    public var submittedAt: Date
+    /// Why it cannot run on any host known at submission, if so.
+    public var waitingReason: String?
+    /// Frames and chunks the pipeline will deliver, for progress reporting.
+    public var chunksTotal: Int?
+
+    public init(
+        id: JobID = .random(), spec: JobSpec, maxAttempts: Int, submittedAt: Date,
+        waitingReason: String? = nil, chunksTotal: Int? = nil
+    ) {
+        self.id = id
+        self.spec = spec
+        self.maxAttempts = maxAttempts
+        self.submittedAt = submittedAt
+        self.waitingReason = waitingReason
+        self.chunksTotal = chunksTotal
+    }
+}
+
+/// The stored job, and whether this call created it.
+public struct EnqueueResult: Sendable, Hashable {
+    public var job: Job
+    /// false when an earlier job with the same idempotency key was returned.
+    public var created: Bool
+
+    public init(job: Job, created: Bool) {
+        self.job = job
+        self.created = created
+    }
+}
+
+/// What a free slot can run.
+public struct ClaimRequest: Sendable, Hashable {
+    public var host: String
+    /// The slot's name, e.g. `gpu0`.
+    public var gpu: String
+    /// Pipelines this slot can run; jobs of other pipelines are left for other slots.
+    public var pipelines: Set<String>
+    public var now: Date
+    public var leaseUntil: Date
+
+    public init(host: String, gpu: String, pipelines: Set<String>, now: Date, leaseUntil: Date) {
+        self.host = host
+        self.gpu = gpu
+        self.pipelines = pipelines
+        self.now = now
+        self.leaseUntil = leaseUntil
+    }
+}
+
+/// Fields to change on a job; nil fields are left as they are.
+public struct JobUpdate: Sendable, Hashable {
+    /// The attempt this update comes from; rejected as stale if the job moved on.
+    public var attempt: Int?
+    public var at: Date
+    public var progress: JobProgress?
+    public var firstChunkAt: Date?
+    public var generatedAt: Date?
+    public var encodedAt: Date?
+    public var error: String?
+    public var clearError: Bool
+    public var waitingReason: String?
+    public var notBefore: Date?
+    public var outputPath: String?
+    public var posterPath: String?
+    /// Closes the current attempt with this outcome, adding `attemptGPUSeconds` to the job.
+    public var endAttempt: Attempt.Outcome?
+    public var attemptGPUSeconds: Double?
+
+    public init(
+        attempt: Int? = nil, at: Date, progress: JobProgress? = nil, firstChunkAt: Date? = nil,
+        generatedAt: Date? = nil, encodedAt: Date? = nil, error: String? = nil, clearError: Bool = false,
+        waitingReason: String? = nil, notBefore: Date? = nil, outputPath: String? = nil,
+        posterPath: String? = nil, endAttempt: Attempt.Outcome? = nil, attemptGPUSeconds: Double? = nil
+    ) {
+        self.attempt = attempt
+        self.at = at
+        self.progress = progress
+        self.firstChunkAt = firstChunkAt
+        self.generatedAt = generatedAt
+        self.encodedAt = encodedAt
+        self.error = error
+        self.clearError = clearError
+        self.waitingReason = waitingReason
+        self.notBefore = notBefore
+        self.outputPath = outputPath
+        self.posterPath = posterPath
+        self.endAttempt = endAttempt
+        self.attemptGPUSeconds = attemptGPUSeconds
+    }
+}
+
+/// A filter and page over jobs.
+public struct JobQuery: Sendable, Hashable {
+    /// nil: every state.
+    public var states: Set<JobState>?
+    public var pipeline: String?
+    public var limit: Int
+    /// The `nextCursor` of the previous page.
+    public var cursor: String?
+
+    public init(states: Set<JobState>? = nil, pipeline: String? = nil, limit: Int = 50, cursor: String? = nil) {
+        self.states = states
+        self.pipeline = pipeline
+        self.limit = limit
+        self.cursor = cursor
+    }
+}
+
+/// One page of jobs, newest first.
+public struct JobPage: Sendable, Hashable {
+    public var jobs: [Job]
+    /// Pass as ``JobQuery/cursor`` for the next page; nil on the last page.
+    public var nextCursor: String?
+
+    public init(jobs: [Job], nextCursor: String?) {
+        self.jobs = jobs
+        self.nextCursor = nextCursor
+    }
+}
+
+/// Which abandoned jobs to take back.
+public struct RecoveryRequest: Sendable, Hashable {
+    /// A host starting up: every active job recorded under this name was lost with its
+    /// previous run, lease or not.
+    public var restartedHost: String?
+    /// Also take back any host's active job whose lease ended before `now`.
+    public var expiredLeases: Bool
+    public var now: Date
+    /// Earliest time a requeued job may run again.
+    public var retryAfter: Date
+
+    public init(restartedHost: String?, expiredLeases: Bool, now: Date, retryAfter: Date? = nil) {
+        self.restartedHost = restartedHost
+        self.expiredLeases = expiredLeases
+        self.now = now
+        self.retryAfter = retryAfter ?? now
+    }
+}

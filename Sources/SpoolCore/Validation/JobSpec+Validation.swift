@@ -1,0 +1,121 @@
+extension JobSpec {
+    /// Largest frame area accepted: 4K UHD.
+    public static let maxFrameArea = 3_840 * 2_160
+    public static let frameSideRange = 16...3_840
+    public static let priorityRange = -100...100
+    public static let maxTimeLimitSeconds = 86_400.0
+
+    /// Every problem with this spec at once, each naming its field; empty when valid.
+    ///
+    /// - Parameters:
+    ///   - pipelines: the pipelines this deployment knows.
+    ///   - defaultPipeline: used when the spec names none.
+    public func validate(pipelines: PipelineCatalog, defaultPipeline: String) -> [ValidationIssue] {
+        var issues: [ValidationIssue] = []
+        func problem(_ field: String, _ reason: String) { issues.append(.init(field: field, reason: reason)) }
+
+        if prompt.allSatisfy(\.isWhitespace) {
+            problem("prompt", "must not be empty")
+        } else if prompt.count > Self.maxPromptLength {
+            problem("prompt", "is \(prompt.count) characters; at most \(Self.maxPromptLength) are allowed")
+        }
+        if let negativePrompt, negativePrompt.count > Self.maxPromptLength {
+            problem("negativePrompt", "is \(negativePrompt.count) characters; at most \(Self.maxPromptLength) are allowed")
+        }
+
+        let pipelineName = pipeline ?? defaultPipeline
+        let definition = pipelines[pipelineName]
+        if definition == nil {
+            let known = pipelines.names.joined(separator: ", ")
+            problem("pipeline", "unknown pipeline \"\(pipelineName)\"; known: \(known.isEmpty ? "none" : known)")
+        }
+
+        if !(1...Self.maxFrames).contains(frames) {
+            problem("frames", "is \(frames); must be 1…\(Self.maxFrames) (at most 60 s at 24 FPS)")
+        } else if let definition, frames > definition.maxFrames {
+            problem("frames", "is \(frames); pipeline \(definition.name) makes at most \(definition.maxFrames)")
+        }
+        if fps != Self.supportedFPS {
+            problem("fps", "is \(fps); only \(Self.supportedFPS) is supported")
+        }
+
+        issues += sizeIssues(definition: definition)
+
+        if !Self.priorityRange.contains(priority) {
+            problem("priority", "is \(priority); must be \(Self.priorityRange.lowerBound)…\(Self.priorityRange.upperBound)")
+        }
+        if let outputName, let reason = Self.outputNameProblem(outputName) {
+            problem("outputName", reason)
+        }
+        if let key = idempotencyKey, key.isEmpty || key.count > 200 {
+            problem("idempotencyKey", "must be 1…200 characters")
+        }
+        if labels.count > Self.maxLabels {
+            problem("labels", "has \(labels.count) entries; at most \(Self.maxLabels) are allowed")
+        }
+        for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
+            if key.isEmpty || key.count > 64 { problem("labels.\(key)", "keys must be 1…64 characters") }
+            if value.count > 256 { problem("labels.\(key)", "values must be at most 256 characters") }
+        }
+        if let limit = timeLimitSeconds, !(limit > 0 && limit <= Self.maxTimeLimitSeconds) {
+            problem("timeLimitSeconds", "is \(limit); must be more than 0 and at most \(Int(Self.maxTimeLimitSeconds))")
+        }
+        return issues
+    }
+
+    private func sizeIssues(definition: PipelineDefinition?) -> [ValidationIssue] {
+        var issues: [ValidationIssue] = []
+        switch (width, height) {
+        case (nil, nil):
+            return []
+        case (.some, nil):
+            return [.init(field: "height", reason: "must be given together with width")]
+        case (nil, .some):
+            return [.init(field: "width", reason: "must be given together with height")]
+        case (let w?, let h?):
+            for (field, value) in [("width", w), ("height", h)] {
+                if !Self.frameSideRange.contains(value) {
+                    issues.append(.init(field: field, reason: "is \(value); must be \(Self.frameSideRange.lowerBound)…\(Self.frameSideRange.upperBound)"))
+                } else if value % 2 != 0 {
+                    issues.append(.init(field: field, reason: "is \(value); must be even (H.264 4:2:0 needs even dimensions)"))
+                }
+            }
+            if issues.isEmpty, w * h > Self.maxFrameArea {
+                issues.append(.init(field: "width", reason: "\(w)x\(h) is larger than 3840x2160"))
+            }
+            if issues.isEmpty, let definition, let allowed = definition.sizes.allowed,
+               !allowed.contains(FrameSize(width: w, height: h)) {
+                let list = allowed.map(\.description).joined(separator: ", ")
+                issues.append(.init(field: "width", reason: "\(w)x\(h) is not a size pipeline \(definition.name) supports; use one of \(list)"))
+            }
+            return issues
+        }
+    }
+
+    /// Why `name` cannot be an output file's base name, or nil when it can.
+    public static func outputNameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "must not be empty" }
+        if name.count > maxOutputNameLength { return "must be at most \(maxOutputNameLength) characters" }
+        if name.contains("/") || name.contains("\\") { return "must not contain a path separator (\"/\")" }
+        if name.contains("..") { return "must not contain \"..\"" }
+        if name.hasPrefix(".") { return "must not start with \".\"" }
+        let allowed = name.unicodeScalars.allSatisfy { scalar in
+            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "-_.".unicodeScalars.contains(scalar))
+        }
+        if !allowed { return "may use only letters, digits, \"-\", \"_\" and \".\"" }
+        return nil
+    }
+
+    /// The spec with the pipeline, size and seed filled in, as it will be stored.
+    /// Call only on a spec that validated.
+    public func resolved(pipeline definition: PipelineDefinition, seed randomSeed: UInt64) -> JobSpec {
+        var spec = self
+        spec.pipeline = definition.name
+        if spec.width == nil || spec.height == nil {
+            spec.width = definition.sizes.default.width
+            spec.height = definition.sizes.default.height
+        }
+        if spec.seed == nil { spec.seed = randomSeed }
+        return spec
+    }
+}

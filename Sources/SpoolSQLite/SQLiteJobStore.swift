@@ -1,0 +1,331 @@
+import Foundation
+import GRDB
+import SpoolCore
+
+/// The embedded job store: one SQLite file in WAL mode, durable commits, safe to share
+/// between processes on one machine.
+///
+/// Writes go through a group-commit writer (see `GroupCommitWriter`); reads run
+/// concurrently on WAL snapshots.
+public final class SQLiteJobStore: JobStore {
+    /// How hard each commit is pushed to disk.
+    public enum Durability: Sendable {
+        /// fsync the WAL on every commit: a returned call survives power loss.
+        case full
+        /// fsync at checkpoints only: survives a process crash, not power loss.
+        case normal
+    }
+
+    public let path: String
+    private let pool: DatabasePool
+    private let writer: GroupCommitWriter
+
+    /// Opens (creating if needed) the store at `path` and migrates it to the current schema.
+    public init(path: String, durability: Durability = .full) throws {
+        self.path = path
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try SQLiteSchema.migrator.migrate(pool)
+        writer = GroupCommitWriter(writer: pool)
+    }
+
+    // MARK: Enqueue
+
+    public func enqueue(_ request: EnqueueRequest) async throws -> EnqueueResult {
+        try await enqueueAll([request])[0]
+    }
+
+    public func enqueueAll(_ requests: [EnqueueRequest]) async throws -> [EnqueueResult] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let specs = try requests.map { String(decoding: try encoder.encode($0.spec), as: UTF8.self) }
+        return try await writer.write { db in
+            try zip(requests, specs).map { request, specJSON in try Self.insert(request, specJSON: specJSON, db) }
+        }
+    }
+
+    private static func insert(_ request: EnqueueRequest, specJSON: String, _ db: Database) throws -> EnqueueResult {
+        let spec = request.spec
+        if let key = spec.idempotencyKey,
+           let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE idempotency_key = ?", arguments: [key]) {
+            return EnqueueResult(job: try Job(row: row, decoder: JSONDecoder()), created: false)
+        }
+        try db.execute(
+            sql: """
+                INSERT INTO jobs (id, idempotency_key, spec, pipeline, priority, state, max_attempts,
+                                  submitted_at, frames_total, chunks_total, waiting_reason)
+                VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                request.id.rawValue, spec.idempotencyKey, specJSON, spec.pipeline ?? "", spec.priority,
+                request.maxAttempts, request.submittedAt.epoch, spec.frames, request.chunksTotal,
+                request.waitingReason,
+            ])
+        let job = Job(
+            id: request.id, spec: spec, maxAttempts: request.maxAttempts,
+            timings: JobTimings(submittedAt: request.submittedAt),
+            progress: JobProgress(framesTotal: spec.frames, chunksTotal: request.chunksTotal),
+            waitingReason: request.waitingReason)
+        return EnqueueResult(job: job, created: true)
+    }
+
+    // MARK: Reads
+
+    public func job(_ id: JobID) async throws -> Job? {
+        try await pool.read { db in try Self.fetchJob(id, db) }
+    }
+
+    private static func fetchJob(_ id: JobID, _ db: Database) throws -> Job? {
+        try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id.rawValue])
+            .map { try Job(row: $0, decoder: JSONDecoder()) }
+    }
+
+    public func list(_ query: JobQuery) async throws -> JobPage {
+        try await pool.read { db in
+            var conditions: [String] = []
+            var arguments = StatementArguments()
+            if let states = query.states {
+                conditions.append("state IN (\(databaseQuestionMarks(count: states.count)))")
+                arguments += StatementArguments(states.map(\.rawValue).sorted())
+            }
+            if let pipeline = query.pipeline {
+                conditions.append("pipeline = ?")
+                arguments += [pipeline]
+            }
+            if let cursor = query.cursor, let seq = Int64(cursor) {
+                conditions.append("seq < ?")
+                arguments += [seq]
+            }
+            let limit = max(1, min(query.limit, 1_000))
+            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM jobs \(whereClause) ORDER BY seq DESC LIMIT \(limit + 1)", arguments: arguments)
+            let decoder = JSONDecoder()
+            let jobs = try rows.prefix(limit).map { try Job(row: $0, decoder: decoder) }
+            let next: String? = rows.count > limit ? String(rows[limit - 1]["seq"] as Int64) : nil
+            return JobPage(jobs: jobs, nextCursor: next)
+        }
+    }
+
+    public func queuePosition(of id: JobID) async throws -> Int? {
+        try await pool.read { db in
+            guard let me = try Row.fetchOne(
+                db, sql: "SELECT priority, seq FROM jobs WHERE id = ? AND state = 'queued'", arguments: [id.rawValue])
+            else { return nil }
+            let priority: Int = me["priority"]
+            let seq: Int64 = me["seq"]
+            let ahead = try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) FROM jobs WHERE state = 'queued'
+                    AND (priority > ? OR (priority = ? AND seq < ?))
+                    """,
+                arguments: [priority, priority, seq]) ?? 0
+            return ahead + 1
+        }
+    }
+
+    public func attempts(of id: JobID) async throws -> [Attempt] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM attempts WHERE job_id = ? ORDER BY number", arguments: [id.rawValue])
+                .map(Attempt.init(row:))
+        }
+    }
+
+    public func countsByState() async throws -> [JobState: Int] {
+        try await pool.read { db in
+            var counts: [JobState: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state") {
+                if let state = JobState(rawValue: row["state"]) { counts[state] = row["n"] }
+            }
+            return counts
+        }
+    }
+
+    // MARK: Claim
+
+    public func claimNext(_ request: ClaimRequest) async throws -> Job? {
+        guard !request.pipelines.isEmpty else { return nil }
+        return try await writer.write { db in
+            let pipelines = request.pipelines.sorted()
+            guard let seq = try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT seq FROM jobs INDEXED BY jobs_queue
+                    WHERE state = 'queued' AND (not_before IS NULL OR not_before <= ?)
+                    AND pipeline IN (\(databaseQuestionMarks(count: pipelines.count)))
+                    ORDER BY priority DESC, seq LIMIT 1
+                    """,
+                arguments: StatementArguments([request.now.epoch]) + StatementArguments(pipelines))
+            else { return nil }
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?,
+                        first_chunk_at = NULL, generated_at = NULL, encoded_at = NULL,
+                        frames_done = 0, chunks_done = 0, gpu = ?, host = ?, lease_expires_at = ?,
+                        waiting_reason = NULL, not_before = NULL
+                    WHERE seq = ?
+                    """,
+                arguments: [request.now.epoch, request.gpu, request.host, request.leaseUntil.epoch, seq])
+            let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE seq = ?", arguments: [seq])!
+            let job = try Job(row: row, decoder: JSONDecoder())
+            try db.execute(
+                sql: """
+                    INSERT INTO attempts (job_id, number, host, gpu, started_at, heartbeat_at, outcome)
+                    VALUES (?, ?, ?, ?, ?, ?, 'running')
+                    """,
+                arguments: [job.id.rawValue, job.attempts, request.host, request.gpu, request.now.epoch, request.now.epoch])
+            return job
+        }
+    }
+
+    // MARK: Update
+
+    @discardableResult
+    public func update(_ id: JobID, to newState: JobState?, _ update: JobUpdate) async throws -> Job {
+        try await writer.write { db in try Self.apply(update, to: newState, id: id, db) }
+    }
+
+    private static func apply(_ update: JobUpdate, to newState: JobState?, id: JobID, _ db: Database) throws -> Job {
+        guard let current = try Row.fetchOne(
+            db, sql: "SELECT state, attempts FROM jobs WHERE id = ?", arguments: [id.rawValue])
+        else { throw SpoolError.jobNotFound(id) }
+        let state = JobState(rawValue: current["state"])!
+        let attempts: Int = current["attempts"]
+        if let attempt = update.attempt, attempt != attempts {
+            throw SpoolError.staleAttempt(job: id, attempt: attempt, current: attempts)
+        }
+        if let newState {
+            guard state.canTransition(to: newState) else {
+                throw SpoolError.illegalTransition(job: id, from: state, to: newState)
+            }
+        } else if state.isFinal {
+            throw SpoolError.illegalTransition(job: id, from: state, to: state)
+        }
+
+        var sets: [String] = []
+        var arguments = StatementArguments()
+        func set(_ column: String, _ value: (any DatabaseValueConvertible)?) {
+            sets.append("\(column) = ?")
+            arguments += [value]
+        }
+        if let newState {
+            set("state", newState.rawValue)
+            if newState.isFinal {
+                set("finished_at", update.at.epoch)
+                set("lease_expires_at", nil)
+            }
+            if newState == .queued { set("lease_expires_at", nil) }
+        }
+        if let progress = update.progress {
+            set("frames_done", progress.framesDone)
+            set("frames_total", progress.framesTotal)
+            set("chunks_done", progress.chunksDone)
+            set("chunks_total", progress.chunksTotal)
+        }
+        if let date = update.firstChunkAt { set("first_chunk_at", date.epoch) }
+        if let date = update.generatedAt { set("generated_at", date.epoch) }
+        if let date = update.encodedAt { set("encoded_at", date.epoch) }
+        if let error = update.error { set("error", error) } else if update.clearError { set("error", nil) }
+        if let reason = update.waitingReason { set("waiting_reason", reason) }
+        if let date = update.notBefore { set("not_before", date.epoch) }
+        if let path = update.outputPath { set("output_path", path) }
+        if let path = update.posterPath { set("poster_path", path) }
+
+        if let outcome = update.endAttempt, attempts > 0 {
+            let seconds = max(0, update.attemptGPUSeconds ?? 0)
+            // Only a running attempt can end; ending it twice must not count its slot time twice.
+            try db.execute(
+                sql: """
+                    UPDATE attempts SET ended_at = ?, outcome = ?, gpu_seconds = ?, error = ?
+                    WHERE job_id = ? AND number = ? AND outcome = 'running'
+                    """,
+                arguments: [update.at.epoch, outcome.rawValue, seconds, update.error, id.rawValue, attempts])
+            if db.changesCount > 0 {
+                sets.append("gpu_seconds = gpu_seconds + ?")
+                arguments += [seconds]
+            }
+        }
+        if !sets.isEmpty {
+            try db.execute(
+                sql: "UPDATE jobs SET \(sets.joined(separator: ", ")) WHERE id = ?",
+                arguments: arguments + [id.rawValue])
+        }
+        return try fetchJob(id, db)!
+    }
+
+    // MARK: Leases and recovery
+
+    public func renewLeases(host: String, until: Date, now: Date) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE jobs SET lease_expires_at = ? WHERE host = ? AND state IN ('running', 'encoding')",
+                arguments: [until.epoch, host])
+            try db.execute(
+                sql: """
+                    UPDATE attempts SET heartbeat_at = ? WHERE host = ? AND outcome = 'running'
+                    """,
+                arguments: [now.epoch, host])
+        }
+    }
+
+    public func recoverLostJobs(_ request: RecoveryRequest) async throws -> [Job] {
+        try await writer.write { db in
+            var conditions: [String] = []
+            var arguments = StatementArguments()
+            if let host = request.restartedHost {
+                conditions.append("host = ?")
+                arguments += [host]
+            }
+            if request.expiredLeases {
+                conditions.append("(lease_expires_at IS NOT NULL AND lease_expires_at < ?)")
+                arguments += [request.now.epoch]
+            }
+            guard !conditions.isEmpty else { return [] }
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, state, attempts, max_attempts, host FROM jobs
+                    WHERE state IN ('running', 'encoding') AND (\(conditions.joined(separator: " OR ")))
+                    ORDER BY seq
+                    """,
+                arguments: arguments)
+            return try rows.map { row in try Self.recover(row: row, request: request, db) }
+        }
+    }
+
+    private static func recover(row: Row, request: RecoveryRequest, _ db: Database) throws -> Job {
+        let id = JobID(row["id"])
+        let attempts: Int = row["attempts"]
+        let maxAttempts: Int = row["max_attempts"]
+        let host: String = row["host"] ?? "unknown"
+        let state = JobState(rawValue: row["state"])!
+        let why = request.restartedHost == host
+            ? "host \(host) restarted while attempt \(attempts) was \(state == .running ? "generating" : "encoding")"
+            : "host \(host) stopped renewing its lease during attempt \(attempts)"
+        // A lost attempt held its slot from its start until the host's last heartbeat.
+        let attempt = try Row.fetchOne(
+            db, sql: "SELECT started_at, heartbeat_at, outcome FROM attempts WHERE job_id = ? AND number = ?",
+            arguments: [id.rawValue, attempts])
+        var seconds = 0.0
+        if let attempt, (attempt["outcome"] as String) == "running" {
+            let started: Double = attempt["started_at"]
+            let heartbeat: Double = attempt["heartbeat_at"] ?? started
+            seconds = max(0, heartbeat - started)
+        }
+        let exhausted = attempts >= maxAttempts
+        let message = exhausted ? "\(why); all \(maxAttempts) attempts used" : why
+        return try apply(
+            JobUpdate(
+                at: request.now, error: message, notBefore: exhausted ? nil : request.retryAfter,
+                endAttempt: .lost, attemptGPUSeconds: seconds),
+            to: exhausted ? .failed : .queued, id: id, db)
+    }
+}

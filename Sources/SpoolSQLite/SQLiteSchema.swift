@@ -1,0 +1,59 @@
+import GRDB
+
+/// The store's schema, as ordered migrations; never edit a shipped migration, add one.
+enum SQLiteSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-jobs") { db in
+            try db.execute(sql: """
+                CREATE TABLE jobs (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    idempotency_key TEXT UNIQUE,
+                    spec TEXT NOT NULL,
+                    pipeline TEXT NOT NULL,
+                    priority INTEGER NOT NULL,
+                    state TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    max_attempts INTEGER NOT NULL,
+                    submitted_at REAL NOT NULL,
+                    started_at REAL,
+                    first_chunk_at REAL,
+                    generated_at REAL,
+                    encoded_at REAL,
+                    finished_at REAL,
+                    frames_done INTEGER NOT NULL DEFAULT 0,
+                    frames_total INTEGER NOT NULL,
+                    chunks_done INTEGER NOT NULL DEFAULT 0,
+                    chunks_total INTEGER,
+                    gpu TEXT,
+                    host TEXT,
+                    gpu_seconds REAL NOT NULL DEFAULT 0,
+                    error TEXT,
+                    waiting_reason TEXT,
+                    not_before REAL,
+                    lease_expires_at REAL,
+                    output_path TEXT,
+                    poster_path TEXT
+                );
+                CREATE INDEX jobs_queue ON jobs(priority DESC, seq) WHERE state = 'queued';
+                CREATE INDEX jobs_active ON jobs(host) WHERE state IN ('running', 'encoding');
+                CREATE INDEX jobs_state ON jobs(state, seq);
+                CREATE TABLE attempts (
+                    job_id TEXT NOT NULL REFERENCES jobs(id),
+                    number INTEGER NOT NULL,
+                    host TEXT NOT NULL,
+                    gpu TEXT NOT NULL,
+                    started_at REAL NOT NULL,
+                    heartbeat_at REAL,
+                    ended_at REAL,
+                    outcome TEXT NOT NULL,
+                    gpu_seconds REAL NOT NULL DEFAULT 0,
+                    error TEXT,
+                    PRIMARY KEY (job_id, number)
+                ) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+}

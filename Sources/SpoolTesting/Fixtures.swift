@@ -1,0 +1,39 @@
+import Foundation
+import SpoolCore
+
+/// Ready-made specs and pipelines for tests.
+public enum Fixtures {
+    /// A CPU pipeline shaped like Helios: 33-frame chunks, no overlap.
+    public static let syntheticPipeline = PipelineDefinition(
+        name: "synthetic",
+        command: ["{bin}/spool-synthetic-worker"],
+        chunking: .init(frames: 33),
+        sizes: .init(default: FrameSize(width: 640, height: 384)))
+
+    /// A CUDA-only pipeline allowed a single size, like Helios.
+    public static let cudaPipeline = PipelineDefinition(
+        name: "helios",
+        command: ["python3", "{pipelines}/helios/worker.py"],
+        chunking: .init(frames: 33),
+        sizes: .init(default: FrameSize(width: 640, height: 384), allowed: [FrameSize(width: 640, height: 384)]),
+        requiresCUDA: true)
+
+    public static let catalog = PipelineCatalog([syntheticPipeline, cudaPipeline])
+
+    /// A small valid spec, resolved against ``syntheticPipeline``.
+    public static func spec(
+        frames: Int = 48, priority: Int = 0, idempotencyKey: String? = nil, prompt: String = "a red fox in snow",
+        size: FrameSize = FrameSize(width: 64, height: 48), seed: UInt64 = 7, pipeline: String = "synthetic"
+    ) -> JobSpec {
+        JobSpec(
+            prompt: prompt, frames: frames, width: size.width, height: size.height, seed: seed,
+            pipeline: pipeline, priority: priority, idempotencyKey: idempotencyKey)
+    }
+
+    /// An enqueue request for ``spec(frames:priority:idempotencyKey:prompt:size:seed:pipeline:)``.
+    public static func request(
+        _ spec: JobSpec = Fixtures.spec(), maxAttempts: Int = 3, at date: Date = Date()
+    ) -> EnqueueRequest {
+        EnqueueRequest(spec: spec, maxAttempts: maxAttempts, submittedAt: date)
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import SpoolCore
+import SpoolTesting
+import Testing
+
+@Suite("Job spec validation")
+struct JobSpecValidationTests {
+    func issues(_ spec: JobSpec) -> [ValidationIssue] {
+        spec.validate(pipelines: Fixtures.catalog, defaultPipeline: "synthetic")
+    }
+
+    func fields(_ spec: JobSpec) -> [String] { issues(spec).map(\.field) }
+
+    @Test func aMinimalSpecIsValid() {
+        #expect(issues(JobSpec(prompt: "a cat", frames: 24)).isEmpty)
+        #expect(issues(JobSpec(prompt: "a cat", frames: 1_440, width: 1280, height: 720)).isEmpty)
+    }
+
+    @Test("frame counts outside 1…1,440 are rejected", arguments: [0, -1, 1_441, 100_000])
+    func frameBounds(frames: Int) {
+        let found = issues(JobSpec(prompt: "a cat", frames: frames))
+        #expect(found.map(\.field) == ["frames"])
+        #expect(found[0].reason.contains("1…1440"))
+    }
+
+    @Test("frame counts at the bounds are accepted", arguments: [1, 1_440])
+    func frameBoundsAccepted(frames: Int) {
+        #expect(issues(JobSpec(prompt: "a cat", frames: frames)).isEmpty)
+    }
+
+    @Test func oddDimensionsAreRejected() {
+        let found = issues(JobSpec(prompt: "a cat", frames: 24, width: 641, height: 385))
+        #expect(found.map(\.field) == ["width", "height"])
+        #expect(found.allSatisfy { $0.reason.contains("even") })
+    }
+
+    @Test func oversizedDimensionsAreRejected() {
+        #expect(fields(JobSpec(prompt: "a cat", frames: 24, width: 7_680, height: 4_320)) == ["width", "height"])
+        let area = issues(JobSpec(prompt: "a cat", frames: 24, width: 3_840, height: 3_840))
+        #expect(area.map(\.field) == ["width"])
+        #expect(area[0].reason.contains("larger than 3840x2160"))
+    }
+
+    @Test func widthWithoutHeightIsRejected() {
+        #expect(fields(JobSpec(prompt: "a cat", frames: 24, width: 640)) == ["height"])
+    }
+
+    @Test func sizesOutsideThePipelinesListAreRejected() {
+        let found = issues(JobSpec(prompt: "a cat", frames: 24, width: 1280, height: 720, pipeline: "helios"))
+        #expect(found.map(\.field) == ["width"])
+        #expect(found[0].reason.contains("640x384"))
+    }
+
+    @Test func unknownPipelinesAreRejectedNamingTheKnownOnes() {
+        let found = issues(JobSpec(prompt: "a cat", frames: 24, pipeline: "sora"))
+        #expect(found.map(\.field) == ["pipeline"])
+        #expect(found[0].reason.contains("\"sora\""))
+        #expect(found[0].reason.contains("helios, synthetic"))
+    }
+
+    @Test func longAndEmptyPromptsAreRejected() {
+        #expect(fields(JobSpec(prompt: String(repeating: "a", count: 4_001), frames: 24)) == ["prompt"])
+        #expect(fields(JobSpec(prompt: "  \n", frames: 24)) == ["prompt"])
+        #expect(fields(JobSpec(prompt: "ok", negativePrompt: String(repeating: "b", count: 4_001), frames: 24))
+            == ["negativePrompt"])
+    }
+
+    @Test("unsafe output names are rejected", arguments: ["a/b", "../x", "..", ".hidden", "x..y", "", "a\\b", "naïve", "a b"])
+    func outputNames(name: String) {
+        #expect(fields(JobSpec(prompt: "a cat", frames: 24, outputName: name)) == ["outputName"])
+    }
+
+    @Test("safe output names are accepted", arguments: ["fox", "fox-2.final", "A_1"])
+    func safeOutputNames(name: String) {
+        #expect(issues(JobSpec(prompt: "a cat", frames: 24, outputName: name)).isEmpty)
+    }
+
+    @Test func otherFields() {
+        #expect(fields(JobSpec(prompt: "a cat", frames: 24, fps: 30)) == ["fps"])
+        #expect(fields(JobSpec(prompt: "a cat", frames: 24, priority: 101)) == ["priority"])
+        #expect(fields(JobSpec(prompt: "a cat", frames: 24, idempotencyKey: "")) == ["idempotencyKey"])
+        #expect(fields(JobSpec(prompt: "a cat", frames: 24, timeLimitSeconds: 0)) == ["timeLimitSeconds"])
+        #expect(fields(JobSpec(prompt: "a cat", frames: 24, labels: ["": "x"])) == ["labels."])
+    }
+
+    @Test func everyProblemIsReportedAtOnce() {
+        let spec = JobSpec(
+            prompt: "", frames: 1_441, fps: 25, width: 641, height: 384, pipeline: "nope", priority: 500,
+            outputName: "../etc/passwd")
+        #expect(Set(fields(spec)) == ["prompt", "pipeline", "frames", "fps", "width", "priority", "outputName"])
+    }
+
+    @Test func resolvingFillsPipelineSizeAndSeed() {
+        let spec = JobSpec(prompt: "a cat", frames: 24).resolved(pipeline: Fixtures.syntheticPipeline, seed: 99)
+        #expect(spec.pipeline == "synthetic")
+        #expect(spec.size == FrameSize(width: 640, height: 384))
+        #expect(spec.seed == 99)
+        let kept = JobSpec(prompt: "a cat", frames: 24, width: 64, height: 48, seed: 1)
+            .resolved(pipeline: Fixtures.syntheticPipeline, seed: 99)
+        #expect(kept.size == FrameSize(width: 64, height: 48))
+        #expect(kept.seed == 1)
+    }
+
+    @Test func decodingAHandWrittenJobFileFillsDefaults() throws {
+        let json = #"{"prompt": "a fox", "frames": 96}"#
+        let spec = try JSONDecoder().decode(JobSpec.self, from: Data(json.utf8))
+        #expect(spec.fps == 24)
+        #expect(spec.priority == 0)
+        #expect(spec.labels.isEmpty)
+        #expect(spec.pipeline == nil)
+    }
+}

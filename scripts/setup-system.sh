@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Spool builds and tests against, when any is missing:
+# FFmpeg's libraries (and ffmpeg/ffprobe for the tests and benchmarks), SQLite's
+# headers for GRDB, and a PostgreSQL server for the shared-queue store.
+set -euo pipefail
+packages=(pkg-config libavcodec-dev libavformat-dev libswscale-dev libavutil-dev ffmpeg libsqlite3-dev
+          postgresql procps)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "setup: Swift 6.1 or later must be on PATH (https://swift.org/install)"; exit 1; }
