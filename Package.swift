@@ -51,10 +51,10 @@ let package = Package(
         // MARK: Generators
         .target(name: "CSpoolSystem"),
         .target(name: "SpoolGenerators", dependencies: ["SpoolCore", "CSpoolSystem"], swiftSettings: swiftSettings),
-        .target(name: "SpoolSynthetic", dependencies: [], swiftSettings: swiftSettings),
+        .target(name: "SpoolSynthetic", dependencies: ["SpoolCore"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "spool-synthetic-worker",
-            dependencies: ["SpoolSynthetic"],
+            dependencies: ["SpoolSynthetic", "SpoolCore"],
             swiftSettings: swiftSettings
         ),
 

@@ -1,1 +1,75 @@
-print("todo")
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import SpoolCore
+import SpoolSynthetic
+
+// spool-synthetic-worker [--trim none|helios] [--frame-cost-ms N] [--steps N] [--fault KIND[:N]]...
+// Reads a worker-protocol request on stdin and writes test-pattern chunks; see Pipelines/README.md.
+
+func fail(_ message: String, code: Int32 = 64) -> Never {
+    FileHandle.standardError.write(Data("spool-synthetic-worker: \(message)\n".utf8))
+    exit(code)
+}
+
+var worker = SyntheticWorker()
+var arguments = CommandLine.arguments.dropFirst()
+while let argument = arguments.popFirst() {
+    guard let value = arguments.popFirst() else { fail("\(argument) needs a value") }
+    switch argument {
+    case "--trim":
+        guard let trim = ChunkPlan.Trim(rawValue: value) else { fail("--trim takes none or helios") }
+        worker.trim = trim
+    case "--frame-cost-ms":
+        guard let cost = Double(value), cost >= 0 else { fail("--frame-cost-ms takes a number") }
+        worker.frameCostMilliseconds = cost
+    case "--steps":
+        guard let steps = Int(value), steps > 0 else { fail("--steps takes a positive number") }
+        worker.stepsPerChunk = steps
+    case "--fault":
+        guard let fault = SyntheticWorker.Fault(parsing: value) else { fail("unknown fault \(value)") }
+        worker.faults.append(fault)
+    default:
+        fail("unknown option \(argument)")
+    }
+}
+
+let input = FileHandle.standardInput.readDataToEndOfFile()
+let decoder = JSONDecoder()
+decoder.keyDecodingStrategy = .convertFromSnakeCase
+let request: WorkerRequest
+do {
+    request = try decoder.decode(WorkerRequest.self, from: input)
+} catch {
+    fail("cannot read the job request on stdin: \(error)", code: 65)
+}
+guard request.protocol == WorkerRequest.protocolVersion else {
+    fail("protocol \(request.protocol) is not supported; this worker speaks \(WorkerRequest.protocolVersion)", code: 65)
+}
+if let override = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_FRAME_COST_MS"], let cost = Double(override) {
+    worker.frameCostMilliseconds = cost
+}
+if let faults = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_FAULTS"] {
+    worker.faults += faults.split(separator: ",").compactMap { SyntheticWorker.Fault(parsing: String($0)) }
+}
+
+let encoder = JSONEncoder()
+encoder.keyEncodingStrategy = .convertToSnakeCase
+encoder.outputFormatting = .sortedKeys
+func writeLine(_ line: String) {
+    let data = Array((line + "\n").utf8)
+    data.withUnsafeBytes { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let n = write(1, bytes.baseAddress! + offset, bytes.count - offset)
+            if n <= 0 { exit(74) }
+            offset += n
+        }
+    }
+}
+let code = worker.run(
+    request,
+    emit: { event in writeLine(String(decoding: try! encoder.encode(event), as: UTF8.self)) },
+    emitRaw: writeLine)
+exit(code)

@@ -1,0 +1,80 @@
+import Foundation
+
+/// A chunk of frames a worker wrote: raw RGB24, `width*height*3` bytes a frame, in one file.
+public struct ChunkDescriptor: Hashable, Sendable, Codable {
+    /// 0-based, in generation order.
+    public var index: Int
+    /// Position of the chunk's first frame on the model's frame timeline.
+    public var firstFrame: Int
+    public var frames: Int
+    public var width: Int
+    public var height: Int
+    public var pixelFormat: String
+    /// File name inside the work directory.
+    public var file: String
+
+    public init(
+        index: Int, firstFrame: Int, frames: Int, width: Int, height: Int, pixelFormat: String = "rgb24", file: String
+    ) {
+        self.index = index
+        self.firstFrame = firstFrame
+        self.frames = frames
+        self.width = width
+        self.height = height
+        self.pixelFormat = pixelFormat
+        self.file = file
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case index, firstFrame = "first_frame", frames, width, height, pixelFormat = "pixel_format", file
+    }
+
+    /// One past the chunk's last frame on the timeline.
+    public var endFrame: Int { firstFrame + frames }
+
+    public var size: FrameSize { FrameSize(width: width, height: height) }
+
+    /// Bytes the chunk's file must hold.
+    public var expectedBytes: Int { frames * width * height * 3 }
+
+    /// Checks the descriptor against the job and its file against the descriptor, and
+    /// returns the file's path. Every failure names the chunk and what was wrong.
+    public func validatedPath(in workDir: String, expectedSize: FrameSize) throws(ChunkError) -> String {
+        if file.isEmpty || file.contains("/") || file.hasPrefix(".") {
+            throw ChunkError(chunk: index, "file name \"\(file)\" must be a plain name inside the work directory")
+        }
+        if pixelFormat != "rgb24" {
+            throw ChunkError(chunk: index, "pixel format \(pixelFormat) is not supported; write rgb24")
+        }
+        if frames < 1 { throw ChunkError(chunk: index, "declares \(frames) frames") }
+        if firstFrame < 0 { throw ChunkError(chunk: index, "declares first frame \(firstFrame)") }
+        if size != expectedSize {
+            throw ChunkError(chunk: index, "is \(size) but the job is \(expectedSize)")
+        }
+        let path = workDir + "/" + file
+        let attributes: [FileAttributeKey: Any]
+        do {
+            attributes = try FileManager.default.attributesOfItem(atPath: path)
+        } catch {
+            throw ChunkError(chunk: index, "file \(file) is missing")
+        }
+        let bytes = (attributes[.size] as? NSNumber)?.intValue ?? -1
+        if bytes != expectedBytes {
+            throw ChunkError(chunk: index, "file \(file) is \(bytes) bytes; \(frames) frames of \(size) RGB24 need \(expectedBytes)")
+        }
+        return path
+    }
+}
+
+/// A chunk that cannot be used, with a message naming it.
+public struct ChunkError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var chunk: Int
+    public var reason: String
+
+    public init(chunk: Int, _ reason: String) {
+        self.chunk = chunk
+        self.reason = reason
+    }
+
+    public var description: String { "chunk \(chunk) \(reason)" }
+}

@@ -1,0 +1,171 @@
+import CFFmpeg
+import Foundation
+import SpoolCore
+
+/// Encodes RGB24 frames to MP4 with libswscale (RGB24 → YUV 4:2:0), libavcodec and
+/// libavformat, the way `ffmpeg -f rawvideo -pix_fmt rgb24 … -c:v libx264 -movflags +faststart`
+/// does, so the two produce the same stream for the same settings.
+///
+/// Time base 1/fps; frame `n` has pts `n` and duration 1, so the MP4 lasts exactly
+/// frames/fps seconds, last frame included.
+public final class FFmpegVideoEncoder: VideoEncoder {
+    public let path: String
+    public let size: FrameSize
+    public let fps: Int
+    public let settings: EncoderSettings
+
+    private var format: UnsafeMutablePointer<AVFormatContext>?
+    private var codec: UnsafeMutablePointer<AVCodecContext>?
+    private var stream: UnsafeMutablePointer<AVStream>?
+    private var scaler: OpaquePointer?
+    private var frame: UnsafeMutablePointer<AVFrame>?
+    private var packet: UnsafeMutablePointer<AVPacket>?
+    private var framesEncoded = 0
+    private var headerWritten = false
+    private var finished = false
+
+    /// Whether libavcodec has an encoder by this name (an NVENC encoder may still fail
+    /// to open without a GPU).
+    public static func hasEncoder(_ codec: EncoderSettings.Codec) -> Bool {
+        avcodec_find_encoder_by_name(codec.encoderName) != nil
+    }
+
+    /// Opens `path` for writing and sets up the encoder; the file is complete only after
+    /// ``finish()``.
+    public init(path: String, size: FrameSize, fps: Int, settings: EncoderSettings) throws(MediaError) {
+        self.path = path
+        self.size = size
+        self.fps = fps
+        self.settings = settings
+        do {
+            try open()
+        } catch {
+            release()
+            unlink(path)
+            throw error
+        }
+    }
+
+    deinit { release() }
+
+    private func open() throws(MediaError) {
+        guard let encoder = avcodec_find_encoder_by_name(settings.codec.encoderName) else {
+            throw MediaError(
+                "avcodec_find_encoder_by_name(\(settings.codec.encoderName))", code: spool_averror_encoder_not_found(),
+                message: "this FFmpeg build has no \(settings.codec.encoderName) encoder")
+        }
+        try check(avformat_alloc_output_context2(&format, nil, "mp4", path), "avformat_alloc_output_context2(\(path))")
+        guard let format, let newStream = avformat_new_stream(format, nil), let context = avcodec_alloc_context3(encoder) else {
+            throw MediaError("allocating the encoder", code: spool_averror(ENOMEM), message: "out of memory")
+        }
+        stream = newStream
+        codec = context
+        context.pointee.width = Int32(size.width)
+        context.pointee.height = Int32(size.height)
+        context.pointee.pix_fmt = AV_PIX_FMT_YUV420P
+        context.pointee.time_base = AVRational(num: 1, den: Int32(fps))
+        context.pointee.framerate = AVRational(num: Int32(fps), den: 1)
+        context.pointee.thread_count = Int32(settings.threads)
+        if format.pointee.oformat.pointee.flags & spool_avfmt_globalheader() != 0 {
+            context.pointee.flags |= spool_codec_flag_global_header()
+        }
+        var options = FFmpegOptions(settings.codecOptions)
+        defer { options.free() }
+        try check(avcodec_open2(context, encoder, &options.pointer), "opening the \(settings.codec.encoderName) encoder")
+        try check(avcodec_parameters_from_context(newStream.pointee.codecpar, context), "avcodec_parameters_from_context")
+        newStream.pointee.time_base = context.pointee.time_base
+        newStream.pointee.avg_frame_rate = context.pointee.framerate
+
+        try check(avio_open(&format.pointee.pb, path, spool_avio_flag_write()), "opening \(path) for writing")
+        var muxerOptions = FFmpegOptions([("movflags", "+faststart")])
+        defer { muxerOptions.free() }
+        try check(avformat_write_header(format, &muxerOptions.pointer), "writing the MP4 header")
+        headerWritten = true
+
+        scaler = sws_getContext(
+            Int32(size.width), Int32(size.height), AV_PIX_FMT_RGB24,
+            Int32(size.width), Int32(size.height), AV_PIX_FMT_YUV420P,
+            spool_sws_bicubic(), nil, nil, nil)
+        frame = av_frame_alloc()
+        packet = av_packet_alloc()
+        guard scaler != nil, let frame, packet != nil else {
+            throw MediaError("allocating the scaler", code: spool_averror(ENOMEM), message: "out of memory")
+        }
+        frame.pointee.format = AV_PIX_FMT_YUV420P.rawValue
+        frame.pointee.width = Int32(size.width)
+        frame.pointee.height = Int32(size.height)
+        try check(av_frame_get_buffer(frame, 0), "av_frame_get_buffer")
+    }
+
+    public func encode(_ rgb: UnsafeRawBufferPointer) throws(MediaError) {
+        precondition(!finished, "encode(_:) after finish()")
+        precondition(rgb.count >= size.rgb24FrameBytes, "a frame is \(size.rgb24FrameBytes) bytes")
+        guard let frame, let codec else { return }
+        // The encoder may still hold a reference to the previous frame's buffer.
+        try check(av_frame_make_writable(frame), "av_frame_make_writable")
+        var source: UnsafePointer<UInt8>? = rgb.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var stride = Int32(size.width * 3)
+        _ = sws_scale(scaler, &source, &stride, 0, Int32(size.height), frame.planes, frame.strides)
+        frame.pointee.pts = Int64(framesEncoded)
+        try check(avcodec_send_frame(codec, frame), "sending frame \(framesEncoded) to the encoder")
+        framesEncoded += 1
+        try drain()
+    }
+
+    public func finish() throws(MediaError) -> EncodedVideo {
+        precondition(!finished, "finish() twice")
+        finished = true
+        defer { release() }
+        guard let codec, let format else { throw MediaError("finish", code: -1, message: "encoder not open") }
+        try check(avcodec_send_frame(codec, nil), "flushing the encoder")
+        try drain()
+        try check(av_write_trailer(format), "writing the MP4 trailer")
+        try check(avio_closep(&format.pointee.pb), "closing \(path)")
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+        return EncodedVideo(path: path, frames: framesEncoded, fps: fps, bytes: bytes, codec: settings.codec.encoderName)
+    }
+
+    /// Moves every packet the encoder has ready into the muxer.
+    private func drain() throws(MediaError) {
+        guard let codec, let packet, let format, let stream else { return }
+        while true {
+            let status = avcodec_receive_packet(codec, packet)
+            if status == spool_averror_eagain() || status == spool_averror_eof() { return }
+            try check(status, "receiving a packet from the encoder")
+            packet.pointee.stream_index = stream.pointee.index
+            // Every frame lasts one tick; without this the MP4's last frame has no duration.
+            packet.pointee.duration = 1
+            av_packet_rescale_ts(packet, codec.pointee.time_base, stream.pointee.time_base)
+            let written = av_interleaved_write_frame(format, packet)
+            av_packet_unref(packet)
+            try check(written, "writing a packet to \(path)")
+        }
+    }
+
+    private func release() {
+        if let format {
+            if format.pointee.pb != nil { avio_closep(&format.pointee.pb) }
+            avformat_free_context(format)
+            self.format = nil
+        }
+        if codec != nil { avcodec_free_context(&codec) }
+        if frame != nil { av_frame_free(&frame) }
+        if packet != nil { av_packet_free(&packet) }
+        if let scaler {
+            sws_freeContext(scaler)
+            self.scaler = nil
+        }
+        _ = headerWritten
+    }
+}
+
+/// Makes ``FFmpegVideoEncoder``s with fixed settings.
+public struct FFmpegEncoderFactory: VideoEncoderFactory {
+    public var settings: EncoderSettings
+
+    public init(settings: EncoderSettings = .init()) { self.settings = settings }
+
+    public func makeEncoder(path: String, size: FrameSize, fps: Int) throws(MediaError) -> any VideoEncoder {
+        try FFmpegVideoEncoder(path: path, size: size, fps: fps, settings: settings)
+    }
+}

@@ -1,0 +1,35 @@
+import SpoolCore
+
+/// Turns RGB24 frames, in order, into a video file.
+///
+/// Not thread-safe: one encoder is driven by one thread from ``open`` to ``finish()``.
+public protocol VideoEncoder: AnyObject {
+    /// Encodes the next frame: `width*height*3` bytes of RGB24.
+    func encode(_ frame: UnsafeRawBufferPointer) throws(MediaError)
+    /// Flushes, writes the container's trailer and closes the file.
+    func finish() throws(MediaError) -> EncodedVideo
+}
+
+/// What an encoder wrote.
+public struct EncodedVideo: Hashable, Sendable, Codable {
+    public var path: String
+    public var frames: Int
+    public var fps: Int
+    public var bytes: Int
+    public var codec: String
+
+    public init(path: String, frames: Int, fps: Int, bytes: Int, codec: String) {
+        self.path = path
+        self.frames = frames
+        self.fps = fps
+        self.bytes = bytes
+        self.codec = codec
+    }
+
+    public var durationSeconds: Double { Double(frames) / Double(fps) }
+}
+
+/// Makes encoders; the seam where tests put a fake.
+public protocol VideoEncoderFactory: Sendable {
+    func makeEncoder(path: String, size: FrameSize, fps: Int) throws(MediaError) -> any VideoEncoder
+}

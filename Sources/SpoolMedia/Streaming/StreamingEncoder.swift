@@ -1,0 +1,242 @@
+import Foundation
+import SpoolCore
+
+/// Stitches a job's chunks into one MP4 while they are still arriving.
+///
+/// Chunks go in with ``add(_:)`` in any order; a dedicated thread (never Swift's
+/// cooperative pool) places them with a ``FrameAssembler``, reads each placed frame from
+/// its chunk file into one reusable buffer and feeds the encoder. Chunks that cannot be
+/// placed yet wait as file references, so memory stays flat however long the video:
+/// one RGB frame (two while cross-fading) plus the encoder's own look-ahead.
+public final class StreamingEncoder: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var workDir: String
+        public var outputPath: String
+        /// A PNG of the first frame, when set.
+        public var posterPath: String?
+        public var size: FrameSize
+        public var fps: Int
+        public var targetFrames: Int
+        public var overlap: Int
+        public var policy: OverlapPolicy
+        /// Delete each chunk file once every frame it contributes has been encoded.
+        public var deleteConsumedChunks: Bool
+
+        public init(
+            workDir: String, outputPath: String, posterPath: String? = nil, size: FrameSize, fps: Int = 24,
+            targetFrames: Int, overlap: Int = 0, policy: OverlapPolicy = .drop, deleteConsumedChunks: Bool = false
+        ) {
+            self.workDir = workDir
+            self.outputPath = outputPath
+            self.posterPath = posterPath
+            self.size = size
+            self.fps = fps
+            self.targetFrames = targetFrames
+            self.overlap = overlap
+            self.policy = policy
+            self.deleteConsumedChunks = deleteConsumedChunks
+        }
+    }
+
+    /// The finished video and what it took.
+    public struct Outcome: Sendable, Hashable {
+        public var video: EncodedVideo
+        public var posterPath: String?
+        /// Time the encoding thread spent working (not waiting for chunks), in seconds.
+        public var busySeconds: Double
+    }
+
+    private enum Message {
+        case chunk(ChunkDescriptor)
+        case finish
+        case cancel
+    }
+
+    public let configuration: Configuration
+    private let factory: any VideoEncoderFactory
+    private let limiter: EncoderLimiter?
+    private let onProgress: @Sendable (Int) -> Void
+
+    // Guarded by `condition`.
+    private let condition = NSCondition()
+    private var messages: [Message] = []
+    private var failure: (any Error)?
+    private var outcome: Outcome?
+    private var waiters: [CheckedContinuation<Outcome, any Error>] = []
+    private var ended = false
+
+    /// Starts the encoding thread. Nothing is written until the first frame can be placed.
+    ///
+    /// - Parameter onProgress: called on the encoding thread with the number of frames
+    ///   encoded so far, after each chunk's frames.
+    public init(
+        _ configuration: Configuration, encoders: any VideoEncoderFactory, limiter: EncoderLimiter? = nil,
+        onProgress: @escaping @Sendable (Int) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.factory = encoders
+        self.limiter = limiter
+        self.onProgress = onProgress
+        let thread = Thread { [self] in run() }
+        thread.name = "spool-encoder"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// Hands a chunk over. Throws the session's failure if it already failed, so a caller
+    /// learns of a bad chunk by the next one at the latest.
+    public func add(_ chunk: ChunkDescriptor) throws {
+        try send(.chunk(chunk))
+    }
+
+    /// Declares that no more chunks come, and waits for the MP4 to be closed.
+    public func finish() async throws -> Outcome {
+        try send(.finish)
+        return try await withCheckedThrowingContinuation { continuation in
+            condition.lock()
+            defer { condition.unlock() }
+            if let outcome { continuation.resume(returning: outcome) }
+            else if let failure { continuation.resume(throwing: failure) }
+            else { waiters.append(continuation) }
+        }
+    }
+
+    /// Stops encoding and deletes the partial output. Safe to call at any time.
+    public func cancel() {
+        condition.lock()
+        if !ended { messages.append(.cancel) }
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// The failure that ended the session, if any.
+    public var error: (any Error)? {
+        condition.lock()
+        defer { condition.unlock() }
+        return failure
+    }
+
+    private func send(_ message: Message) throws {
+        condition.lock()
+        defer { condition.unlock() }
+        if let failure { throw failure }
+        guard !ended else { return }
+        messages.append(message)
+        condition.signal()
+    }
+
+    // MARK: The encoding thread
+
+    private func run() {
+        let work = Work(configuration: configuration, factory: factory)
+        var busy = 0.0
+        while true {
+            condition.lock()
+            while messages.isEmpty { condition.wait() }
+            let message = messages.removeFirst()
+            condition.unlock()
+
+            let started = DispatchTime.now().uptimeNanoseconds
+            limiter?.acquire()
+            do {
+                switch message {
+                case .chunk(let chunk):
+                    try work.encode(work.assembler.add(chunk))
+                    onProgress(work.framesEncoded)
+                case .finish:
+                    try work.encode(work.assembler.finish())
+                    let video = try work.close()
+                    limiter?.release()
+                    busy += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                    onProgress(work.framesEncoded)
+                    end(.success(Outcome(video: video, posterPath: work.posterWritten, busySeconds: busy)))
+                    return
+                case .cancel:
+                    limiter?.release()
+                    work.abandon()
+                    end(.failure(CancellationError()))
+                    return
+                }
+            } catch {
+                limiter?.release()
+                work.abandon()
+                end(.failure(error))
+                return
+            }
+            limiter?.release()
+            busy += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        }
+    }
+
+    private func end(_ result: Result<Outcome, any Error>) {
+        condition.lock()
+        ended = true
+        messages.removeAll()
+        switch result {
+        case .success(let value): outcome = value
+        case .failure(let error): failure = error
+        }
+        let toResume = waiters
+        waiters.removeAll()
+        condition.unlock()
+        for waiter in toResume { waiter.resume(with: result) }
+    }
+}
+
+/// The encoding thread's state; touched only by that thread.
+private final class Work {
+    let configuration: StreamingEncoder.Configuration
+    let factory: any VideoEncoderFactory
+    var assembler: FrameAssembler
+    let reader: ChunkFrameReader
+    let buffer: UnsafeMutableRawBufferPointer
+    var encoder: (any VideoEncoder)?
+    var framesEncoded = 0
+    var posterWritten: String?
+
+    init(configuration: StreamingEncoder.Configuration, factory: any VideoEncoderFactory) {
+        self.configuration = configuration
+        self.factory = factory
+        assembler = FrameAssembler(
+            targetFrames: configuration.targetFrames, overlap: configuration.overlap, policy: configuration.policy,
+            frameSize: configuration.size)
+        reader = ChunkFrameReader(folder: configuration.workDir, frameSize: configuration.size)
+        buffer = .allocate(byteCount: configuration.size.rgb24FrameBytes, alignment: 64)
+    }
+
+    deinit { buffer.deallocate() }
+
+    func encode(_ step: FrameAssembler.Step) throws {
+        for frame in step.frames {
+            try reader.read(frame, into: buffer)
+            if encoder == nil {
+                encoder = try factory.makeEncoder(
+                    path: configuration.outputPath, size: configuration.size, fps: configuration.fps)
+            }
+            if framesEncoded == 0, let poster = configuration.posterPath {
+                try PosterWriter.writePNG(UnsafeRawBufferPointer(buffer), size: configuration.size, to: poster)
+                posterWritten = poster
+            }
+            try encoder!.encode(UnsafeRawBufferPointer(buffer))
+            framesEncoded += 1
+        }
+        for chunk in step.consumed {
+            reader.release(chunk, delete: configuration.deleteConsumedChunks)
+        }
+    }
+
+    func close() throws -> EncodedVideo {
+        guard let encoder else {
+            throw ChunkError(chunk: 0, "never arrived: no frames to encode")
+        }
+        self.encoder = nil
+        return try encoder.finish()
+    }
+
+    /// Drops the encoder and whatever it wrote.
+    func abandon() {
+        encoder = nil
+        unlink(configuration.outputPath)
+        if let poster = posterWritten { unlink(poster) }
+    }
+}

@@ -1,0 +1,172 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import SpoolCore
+
+/// The model-free worker: speaks worker protocol 1, writes test-pattern chunks.
+///
+/// Faults can be injected to exercise the daemon's handling of broken workers.
+public struct SyntheticWorker: Sendable {
+    /// A deliberate misbehaviour, for tests.
+    public enum Fault: Hashable, Sendable {
+        case crash(atChunk: Int)
+        case exit(atChunk: Int, code: Int32)
+        case hangAtStart
+        case stall(atChunk: Int)
+        case garbage(atChunk: Int)
+        case shortChunk(Int)
+        case wrongSize(Int)
+        case noDone
+        /// Starts a grandchild in the same process group, then hangs.
+        case spawnChildThenHang
+        /// Ignores SIGTERM and hangs, so only SIGKILL ends it.
+        case ignoreTermThenHang
+        /// Fails (exit 4) on attempts below this number, then works: for retry tests.
+        case failAttemptsBelow(Int)
+
+        /// Parses `crash-at:3`, `hang`, `no-done`, …
+        public init?(parsing text: String) {
+            let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+            let n = parts.count > 1 ? Int(parts[1]) : nil
+            switch (parts[0], n) {
+            case ("crash-at", let n?): self = .crash(atChunk: n)
+            case ("exit-at", let n?): self = .exit(atChunk: n, code: 3)
+            case ("hang", nil): self = .hangAtStart
+            case ("stall-at", let n?): self = .stall(atChunk: n)
+            case ("garbage-at", let n?): self = .garbage(atChunk: n)
+            case ("short-chunk", let n?): self = .shortChunk(n)
+            case ("wrong-size", let n?): self = .wrongSize(n)
+            case ("no-done", nil): self = .noDone
+            case ("spawn-child", nil): self = .spawnChildThenHang
+            case ("ignore-term", nil): self = .ignoreTermThenHang
+            case ("fail-attempts-below", let n?): self = .failAttemptsBelow(n)
+            default: return nil
+            }
+        }
+    }
+
+    public var trim: ChunkPlan.Trim
+    /// Stand-in for GPU time, slept per frame.
+    public var frameCostMilliseconds: Double
+    public var stepsPerChunk: Int
+    public var faults: [Fault]
+
+    public init(trim: ChunkPlan.Trim = .none, frameCostMilliseconds: Double = 0, stepsPerChunk: Int = 4, faults: [Fault] = []) {
+        self.trim = trim
+        self.frameCostMilliseconds = frameCostMilliseconds
+        self.stepsPerChunk = stepsPerChunk
+        self.faults = faults
+    }
+
+    /// Runs one job: `request` as read from stdin; events go to `emit`.
+    /// Returns the process exit code.
+    public func run(_ request: WorkerRequest, emit: (WorkerEvent) -> Void, emitRaw: (String) -> Void) -> Int32 {
+        if faults.contains(.hangAtStart) { hang() }
+        for fault in faults {
+            if case .failAttemptsBelow(let n) = fault, request.attempt < n {
+                log("synthetic fault: failing attempt \(request.attempt) on purpose")
+                return 4
+            }
+        }
+        emit(.hello(protocol: WorkerRequest.protocolVersion, worker: "spool-synthetic-worker \(Spool.version)"))
+        if faults.contains(.spawnChildThenHang) {
+            var pid: pid_t = 0
+            let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("300"), nil]
+            posix_spawn(&pid, "/bin/sleep", nil, nil, argv, environ)
+            log("synthetic fault: started grandchild \(pid), now hanging")
+            hang()
+        }
+        if faults.contains(.ignoreTermThenHang) {
+            signal(SIGTERM, SIG_IGN)
+            log("synthetic fault: ignoring SIGTERM, now hanging")
+            hang()
+        }
+
+        let plan = ChunkPlan(chunkFrames: request.chunkFrames, overlap: request.overlap, trim: trim)
+        let chunks = plan.chunks(forFrames: request.frames)
+        let frameBytes = request.width * request.height * 3
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: frameBytes, alignment: 64)
+        defer { buffer.deallocate() }
+
+        for (index, chunk) in chunks.enumerated() {
+            for fault in faults {
+                switch fault {
+                case .crash(let at) where at == index:
+                    log("synthetic fault: crashing at chunk \(index)")
+                    abort()
+                case .exit(let at, let code) where at == index:
+                    log("synthetic fault: exiting with \(code) at chunk \(index)")
+                    return code
+                case .stall(let at) where at == index:
+                    log("synthetic fault: stalling at chunk \(index)")
+                    hang()
+                case .garbage(let at) where at == index:
+                    emitRaw("this is not json {")
+                default:
+                    break
+                }
+            }
+            for step in 1...stepsPerChunk {
+                let frames = Double(chunk.frames) / Double(stepsPerChunk)
+                if frameCostMilliseconds > 0 { usleep(UInt32(frames * frameCostMilliseconds * 1_000)) }
+                emit(.progress(chunk: index, step: step, steps: stepsPerChunk))
+            }
+            var width = request.width
+            var height = request.height
+            if faults.contains(.wrongSize(index)) {
+                width /= 2
+                height /= 2
+            }
+            let file = String(format: "chunk-%05d.rgb", index)
+            do {
+                try writeChunk(
+                    file: file, in: request.workDir, firstFrame: chunk.firstFrame, frames: chunk.frames, seed: request.seed,
+                    width: width, height: height, buffer: buffer, truncate: faults.contains(.shortChunk(index)))
+            } catch {
+                log("cannot write \(file): \(error)")
+                return 2
+            }
+            emit(.chunk(ChunkDescriptor(
+                index: index, firstFrame: chunk.firstFrame, frames: chunk.frames, width: width, height: height, file: file)))
+        }
+        if faults.contains(.noDone) { return 0 }
+        emit(.done(frames: plan.totalFrames(forFrames: request.frames), chunks: chunks.count))
+        return 0
+    }
+
+    /// Writes a chunk under a temporary name and renames it into place, so a reader
+    /// never sees half a chunk.
+    private func writeChunk(
+        file: String, in folder: String, firstFrame: Int, frames: Int, seed: UInt64, width: Int, height: Int,
+        buffer: UnsafeMutableRawBufferPointer, truncate: Bool
+    ) throws {
+        let temporary = "\(folder)/.\(file).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(fd) }
+        let frameBytes = width * height * 3
+        for frame in 0..<frames {
+            TestPattern.render(index: firstFrame + frame, seed: seed, width: width, height: height, into: buffer)
+            var count = frameBytes
+            if truncate && frame == frames - 1 { count /= 2 }
+            var written = 0
+            while written < count {
+                let n = write(fd, buffer.baseAddress! + written, count - written)
+                guard n > 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+                written += n
+            }
+        }
+        guard rename(temporary, "\(folder)/\(file)") == 0 else {
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        }
+    }
+
+    private func hang() -> Never {
+        while true { sleep(1_000) }
+    }
+
+    private func log(_ message: String) {
+        FileHandle.standardError.write(Data("\(message)\n".utf8))
+    }
+}

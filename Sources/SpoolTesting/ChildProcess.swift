@@ -1,0 +1,56 @@
+import Foundation
+
+/// Runs a program to completion and captures its output; for tests and benchmarks.
+public struct ProcessResult: Sendable {
+    public var status: Int32
+    public var stdout: Data
+    public var stderr: String
+
+    public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+}
+
+/// Runs `arguments` (argv[0] looked up on PATH) and waits for it.
+public func runProcess(_ arguments: [String], stdin: Data? = nil, environment: [String: String]? = nil) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    if let environment {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
+    let out = Pipe()
+    let err = Pipe()
+    let input = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = input
+    try process.run()
+    if let stdin { input.fileHandleForWriting.write(stdin) }
+    try input.fileHandleForWriting.close()
+    // Read both pipes concurrently so a chatty child cannot fill one and block.
+    let errData = LockedBox(Data())
+    let errReader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+    errReader.start()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    while !errData.isSet { usleep(1_000) }
+    return ProcessResult(status: process.terminationStatus, stdout: outData, stderr: String(decoding: errData.value, as: UTF8.self))
+}
+
+/// A value written once by another thread.
+final class LockedBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T
+    private var written = false
+
+    init(_ value: T) { stored = value }
+
+    func set(_ value: T) {
+        lock.withLock {
+            stored = value
+            written = true
+        }
+    }
+
+    var isSet: Bool { lock.withLock { written } }
+    var value: T { lock.withLock { stored } }
+}

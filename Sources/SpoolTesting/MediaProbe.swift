@@ -1,0 +1,61 @@
+import Foundation
+import SpoolCore
+
+/// What `ffprobe` says of a video: an independent check of what Spool wrote.
+public struct MediaProbe: Sendable {
+    public var codec: String
+    public var pixelFormat: String
+    public var width: Int
+    public var height: Int
+    /// Frames counted by decoding (`-count_frames`).
+    public var frames: Int
+    /// `r_frame_rate`, e.g. `24/1`.
+    public var frameRate: String
+    /// The container's duration in seconds, as ffprobe prints it (MP4's movie header
+    /// counts milliseconds, so this is rounded to 1 ms).
+    public var duration: String
+    /// The video stream's own duration, exact in its time base.
+    public var streamDuration: String
+    public var formatName: String
+
+    /// Probes `path` with `ffprobe -count_frames`.
+    public init(path: String) throws {
+        let result = try runProcess([
+            "ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+            "-show_entries", "stream=codec_name,pix_fmt,width,height,nb_read_frames,r_frame_rate,duration:format=duration,format_name",
+            "-of", "json", path,
+        ])
+        guard result.status == 0 else { throw ProbeError(message: "ffprobe failed: \(result.stderr)") }
+        let json = try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any] ?? [:]
+        let stream = (json["streams"] as? [[String: Any]])?.first ?? [:]
+        let format = json["format"] as? [String: Any] ?? [:]
+        codec = stream["codec_name"] as? String ?? ""
+        pixelFormat = stream["pix_fmt"] as? String ?? ""
+        width = stream["width"] as? Int ?? 0
+        height = stream["height"] as? Int ?? 0
+        frames = Int(stream["nb_read_frames"] as? String ?? "") ?? -1
+        frameRate = stream["r_frame_rate"] as? String ?? ""
+        duration = format["duration"] as? String ?? ""
+        streamDuration = stream["duration"] as? String ?? ""
+        formatName = format["format_name"] as? String ?? ""
+    }
+
+    /// Decodes every frame to 8-bit luma with the ffmpeg CLI, one array per frame.
+    public static func decodeLuma(path: String, size: FrameSize) throws -> [[UInt8]] {
+        let result = try runProcess(["ffmpeg", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        guard result.status == 0 else { throw ProbeError(message: "ffmpeg decode failed: \(result.stderr)") }
+        let frameBytes = size.width * size.height
+        let bytes = [UInt8](result.stdout)
+        return stride(from: 0, to: bytes.count - frameBytes + 1, by: frameBytes).map { Array(bytes[$0..<($0 + frameBytes)]) }
+    }
+
+    /// Whether the ffmpeg and ffprobe programs are installed.
+    public static var toolsAvailable: Bool {
+        (try? runProcess(["ffprobe", "-version"]).status) == 0
+    }
+}
+
+public struct ProbeError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

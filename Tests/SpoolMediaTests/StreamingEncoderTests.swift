@@ -1,0 +1,182 @@
+import Foundation
+import SpoolCore
+import SpoolMedia
+import SpoolSynthetic
+import SpoolTesting
+import Testing
+
+@Suite("Streaming MP4 encoder", .enabled(if: MediaProbe.toolsAvailable, "ffmpeg/ffprobe are not installed"))
+struct StreamingEncoderTests {
+    let dir: TemporaryDirectory
+    let size = FrameSize(width: 128, height: 96)
+
+    init() throws { dir = try TemporaryDirectory("media") }
+
+    func session(
+        frames: Int, overlap: Int = 0, policy: OverlapPolicy = .drop, size: FrameSize? = nil,
+        settings: EncoderSettings = .init(), delete: Bool = false
+    ) -> StreamingEncoder {
+        StreamingEncoder(
+            .init(
+                workDir: dir.path, outputPath: dir.file("out.mp4"), posterPath: dir.file("poster.png"),
+                size: size ?? self.size, targetFrames: frames, overlap: overlap, policy: policy, deleteConsumedChunks: delete),
+            encoders: FFmpegEncoderFactory(settings: settings))
+    }
+
+    @Test func shuffledHeliosChunksEncodeInOrderTrimmedToTheRequest() async throws {
+        // 70 frames asked: Helios makes 3 chunks (99 decoded, 97 kept); Spool keeps 70.
+        let chunks = try ChunkFiles.write(plan: ChunkPlan(chunkFrames: 33, overlap: 0, trim: .helios), frames: 70, size: size, seed: 9, into: dir.path)
+        #expect(chunks.map(\.frames) == [33, 33, 31])
+        let encoder = session(frames: 70, delete: true)
+        for chunk in [chunks[2], chunks[0], chunks[1]] { try encoder.add(chunk) }
+        let outcome = try await encoder.finish()
+        #expect(outcome.video.frames == 70)
+
+        let probe = try MediaProbe(path: dir.file("out.mp4"))
+        #expect(probe.codec == "h264")
+        #expect(probe.pixelFormat == "yuv420p")
+        #expect(probe.frames == 70)
+        #expect(probe.frameRate == "24/1")
+        #expect(probe.streamDuration == "2.916667")
+        #expect(probe.duration == "2.917000")  // the movie header's millisecond clock, as with the ffmpeg CLI
+        #expect(probe.formatName.contains("mp4"))
+
+        let frames = try MediaProbe.decodeLuma(path: dir.file("out.mp4"), size: size)
+        #expect(frames.count == 70)
+        let decoded = frames.map { luma in luma.withUnsafeBytes { TestPattern.decode(luma: $0, width: 128, height: 96) } }
+        #expect(decoded.map(\.index) == Array(0..<70))
+        #expect(decoded.allSatisfy { $0.seedBits == 9 })
+        // Consumed chunk files are deleted; the poster is the first frame.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".rgb") }.isEmpty)
+        let poster = try MediaProbe(path: dir.file("poster.png"))
+        #expect(poster.codec == "png" && poster.width == 128 && poster.height == 96)
+    }
+
+    @Test func droppedOverlapKeepsTheEarlierChunksFrames() async throws {
+        // SkyReels-style: 20-frame chunks overlapping by 5. The later chunk's copies of the
+        // overlap carry a wrong index, so decoding shows whether they leaked into the video.
+        let plan = ChunkPlan(chunkFrames: 20, overlap: 5)
+        var firstFrameOf: [Int: Int] = [:]
+        for (index, chunk) in plan.chunks(forFrames: 50).enumerated() { firstFrameOf[index] = chunk.firstFrame }
+        let chunks = try ChunkFiles.write(plan: plan, frames: 50, size: size, into: dir.path) { chunk, frame, buffer in
+            let reRendered = chunk > 0 && frame < firstFrameOf[chunk]! + 5
+            TestPattern.render(index: reRendered ? frame + 1_000 : frame, seed: 5, width: 128, height: 96, into: buffer)
+        }
+        let encoder = session(frames: 50, overlap: 5, policy: .drop)
+        for chunk in chunks.reversed() { try encoder.add(chunk) }
+        _ = try await encoder.finish()
+        let frames = try MediaProbe.decodeLuma(path: dir.file("out.mp4"), size: size)
+        let indices = frames.map { luma in luma.withUnsafeBytes { TestPattern.decode(luma: $0, width: 128, height: 96).index } }
+        #expect(indices == Array(0..<50))
+    }
+
+    @Test func blendedOverlapFadesLinearly() async throws {
+        // FramePack-style cross-fade: a black chunk then a white one, overlapping by 7.
+        let plan = ChunkPlan(chunkFrames: 14, overlap: 7)
+        let chunks = try ChunkFiles.write(plan: plan, frames: 21, size: size, into: dir.path) { chunk, _, buffer in
+            buffer.initializeMemory(as: UInt8.self, repeating: chunk == 0 ? 0 : 255)
+        }
+        let encoder = session(frames: 21, overlap: 7, policy: .blend)
+        try encoder.add(chunks[1])
+        try encoder.add(chunks[0])
+        _ = try await encoder.finish()
+        let means = try MediaProbe.decodeLuma(path: dir.file("out.mp4"), size: size).map { luma in
+            Double(luma.reduce(0) { $0 + Int($1) }) / Double(luma.count)
+        }
+        #expect(means.count == 21)
+        let black = means[0]
+        let white = means[20]
+        #expect(means[0..<7].allSatisfy { abs($0 - black) < 3 })
+        #expect(means[14..<21].allSatisfy { abs($0 - white) < 3 })
+        // Fade frame i (1…7) sits at i/8 of the way from black to white.
+        for i in 1...7 {
+            let expected = black + (white - black) * Double(i) / 8
+            #expect(abs(means[6 + i] - expected) < 6, "fade frame \(i): \(means[6 + i]) vs \(expected)")
+        }
+    }
+
+    @Test func sixtySecondsIsExactly1440FramesAndSixtySeconds() async throws {
+        let small = FrameSize(width: 64, height: 48)
+        let chunks = try ChunkFiles.write(plan: ChunkPlan(chunkFrames: 33, overlap: 0, trim: .helios), frames: 1_440, size: small, into: dir.path)
+        #expect(chunks.count == 44)
+        let encoder = session(frames: 1_440, size: small, settings: .init(preset: "ultrafast"), delete: true)
+        for chunk in chunks { try encoder.add(chunk) }
+        _ = try await encoder.finish()
+        let probe = try MediaProbe(path: dir.file("out.mp4"))
+        #expect(probe.frames == 1_440)
+        #expect(probe.duration == "60.000000")
+        #expect(probe.streamDuration == "60.000000")
+    }
+
+    @Test("every codec writes the stream it names", arguments: [
+        (EncoderSettings.Codec.h265, "hevc"), (.av1, "av1"),
+    ])
+    func otherCodecs(codec: EncoderSettings.Codec, probeName: String) async throws {
+        let chunks = try ChunkFiles.write(plan: ChunkPlan(chunkFrames: 12, overlap: 0), frames: 24, size: size, into: dir.path)
+        let encoder = session(frames: 24, settings: .init(codec: codec, preset: codec == .av1 ? "12" : "ultrafast"))
+        for chunk in chunks { try encoder.add(chunk) }
+        _ = try await encoder.finish()
+        let probe = try MediaProbe(path: dir.file("out.mp4"))
+        #expect(probe.codec == probeName)
+        #expect(probe.frames == 24)
+        #expect(probe.duration == "1.000000")
+    }
+
+    @Test func nvencWithoutAGPUFailsClearly() throws {
+        let hasGPU = (try? runProcess(["nvidia-smi", "-L"]).status) == 0
+        try #require(!hasGPU, "this host has a GPU; NVENC is exercised on it by the GPU checks instead")
+        let error = #expect(throws: MediaError.self) {
+            _ = try FFmpegVideoEncoder(path: dir.file("nv.mp4"), size: size, fps: 24, settings: .init(codec: .h264NVENC))
+        }
+        #expect(error?.operation.contains("h264_nvenc") == true)
+        #expect(!FileManager.default.fileExists(atPath: dir.file("nv.mp4")))
+    }
+
+    // MARK: Malformed chunks
+
+    func expectFailure(_ chunks: [ChunkDescriptor], frames: Int, containing text: String) async throws {
+        let encoder = session(frames: frames)
+        var thrown: (any Error)?
+        do {
+            for chunk in chunks { try encoder.add(chunk) }
+            _ = try await encoder.finish()
+        } catch {
+            thrown = error
+        }
+        let message = thrown.map { "\($0)" } ?? "no error"
+        #expect(message.contains(text), "\(message)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("out.mp4")), "a failed encode leaves no partial MP4")
+    }
+
+    @Test func aShortChunkFileFailsNamingTheChunk() async throws {
+        let chunks = try ChunkFiles.write(plan: ChunkPlan(chunkFrames: 10, overlap: 0), frames: 30, size: size, into: dir.path)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file(chunks[1].file)))
+        try handle.truncate(atOffset: 1_000)
+        try handle.close()
+        try await expectFailure(chunks, frames: 30, containing: "chunk 1 file chunk-00001.rgb is 1000 bytes; 10 frames of 128x96 RGB24 need 368640")
+    }
+
+    @Test func aMissingChunkFileFailsNamingTheChunk() async throws {
+        let chunks = try ChunkFiles.write(plan: ChunkPlan(chunkFrames: 10, overlap: 0), frames: 30, size: size, into: dir.path)
+        try FileManager.default.removeItem(atPath: dir.file(chunks[2].file))
+        try await expectFailure(chunks, frames: 30, containing: "chunk 2 file chunk-00002.rgb cannot be opened")
+    }
+
+    @Test func aChunkOfTheWrongDimensionsFails() async throws {
+        var chunks = try ChunkFiles.write(plan: ChunkPlan(chunkFrames: 10, overlap: 0), frames: 20, size: size, into: dir.path)
+        chunks[1].width = 64
+        try await expectFailure(chunks, frames: 20, containing: "chunk 1 is 64x96 but the job is 128x96")
+    }
+
+    @Test func aGapFails() async throws {
+        let chunks = try ChunkFiles.write(plan: ChunkPlan(chunkFrames: 10, overlap: 0), frames: 30, size: size, into: dir.path)
+        var shifted = chunks[1]
+        shifted.firstFrame = 12
+        try await expectFailure([chunks[0], shifted, chunks[2]], frames: 30, containing: "chunk 1 starts at frame 12, leaving a gap")
+    }
+
+    @Test func tooFewFramesFails() async throws {
+        let chunks = try ChunkFiles.write(plan: ChunkPlan(chunkFrames: 10, overlap: 0), frames: 20, size: size, into: dir.path)
+        try await expectFailure(chunks, frames: 25, containing: "delivered 20 frames; the job needs 25")
+    }
+}
