@@ -88,3 +88,7 @@ int spool_count_live_in_group(pid_t pgid) {
     closedir(proc);
     return count;
 }
+
+int spool_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC) == 0 ? 0 : errno;
+}

@@ -94,7 +94,9 @@ public struct SyntheticWorker: Sendable {
                 switch fault {
                 case .crash(let at) where at == index:
                     log("synthetic fault: crashing at chunk \(index)")
-                    abort()
+                    // A plain native crash: without the Swift runtime's backtrace on stderr.
+                    signal(SIGABRT, SIG_DFL)
+                    raise(SIGABRT)
                 case .exit(let at, let code) where at == index:
                     log("synthetic fault: exiting with \(code) at chunk \(index)")
                     return code

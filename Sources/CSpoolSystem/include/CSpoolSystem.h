@@ -20,4 +20,7 @@ int spool_wait_exit(pid_t pid, int *signaled);
 /// Counts processes whose process group is `pgid` and that are not zombies, from /proc.
 int spool_count_live_in_group(pid_t pgid);
 
+/// pipe2(fds, O_CLOEXEC), which Glibc hides from Swift behind _GNU_SOURCE. Returns 0 or an errno value.
+int spool_pipe_cloexec(int fds[2]);
+
 #endif

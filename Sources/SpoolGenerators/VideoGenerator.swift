@@ -1,0 +1,19 @@
+import SpoolCore
+
+/// Produces a job's chunks: the seam between Spool and a model.
+public protocol VideoGenerator: Sendable {
+    /// Starts generating. Events arrive on the run's stream; it finishes after `done`
+    /// and a clean exit, or throws a ``GenerationError``.
+    func start(_ request: GenerationRequest) throws(GenerationError) -> any GenerationRun
+}
+
+/// A generation in progress.
+public protocol GenerationRun: Sendable {
+    /// Validated protocol events: every `chunk` names a complete file in the work directory.
+    var events: AsyncThrowingStream<WorkerEvent, any Error> { get }
+    /// The worker's process group, when the generator runs one.
+    var processGroup: Int32? { get }
+    /// Stops the worker and everything it started; the stream then throws
+    /// ``GenerationError/Kind/cancelled``.
+    func cancel(reason: String)
+}

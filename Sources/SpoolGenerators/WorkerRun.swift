@@ -1,0 +1,251 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Foundation
+import SpoolCore
+
+/// Supervises one worker process: parses and validates its stdout into events, keeps
+/// the tail of its stderr, enforces the start-up, stall and time limits, and makes sure
+/// that when it ends, for whatever reason, nothing of its process group is left.
+///
+/// Three threads block on the worker (stdout, stderr, exit) so no cooperative-pool thread
+/// ever waits on a child process.
+final class WorkerRun: GenerationRun, @unchecked Sendable {
+    let events: AsyncThrowingStream<WorkerEvent, any Error>
+    private let continuation: AsyncThrowingStream<WorkerEvent, any Error>.Continuation
+    private let process: WorkerProcess
+    private let request: GenerationRequest
+    private let grace: Double
+    private let started = DispatchTime.now()
+    private let stderrTail = StderrTail()
+    private let watchdog: any DispatchSourceTimer
+    private let stdoutClosed = DispatchSemaphore(value: 0)
+    private let stderrClosed = DispatchSemaphore(value: 0)
+
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var failure: GenerationError?
+    private var lastEvent: DispatchTime?
+    private var sawDone = false
+    private var exited = false
+    private var chunksSeen = Set<Int>()
+    private var lastChunk: Int?
+
+    init(process: WorkerProcess, request: GenerationRequest, grace: Double) {
+        self.process = process
+        self.request = request
+        self.grace = grace
+        (events, continuation) = AsyncThrowingStream.makeStream(of: WorkerEvent.self)
+        watchdog = DispatchSource.makeTimerSource(queue: .global())
+        watchdog.schedule(deadline: .now() + 0.05, repeating: 0.05)
+        watchdog.setEventHandler { [weak self] in self?.checkDeadlines() }
+        watchdog.resume()
+        Self.thread("spool-worker-stdout") { [self] in readStdout() }
+        Self.thread("spool-worker-stderr") { [self] in readStderr() }
+        Self.thread("spool-worker-wait") { [self] in waitForExit() }
+    }
+
+    var processGroup: Int32? { process.processGroup }
+
+    func cancel(reason: String) {
+        fail(GenerationError(.cancelled, reason))
+    }
+
+    // MARK: Output
+
+    private func readStdout() {
+        var pending = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(process.stdout, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            pending.append(contentsOf: buffer[0..<n])
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                handle(line: Array(pending[..<newline]))
+                pending.removeSubrange(...newline)
+            }
+            if pending.count > 1 << 20 {
+                fail(GenerationError(.malformedOutput, "the worker printed a line longer than 1 MiB on stdout"))
+                pending.removeAll()
+            }
+        }
+        if !pending.isEmpty { handle(line: pending) }
+        close(process.stdout)
+        stdoutClosed.signal()
+    }
+
+    private func readStderr() {
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(process.stderr, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            stderrTail.append(buffer[0..<n])
+        }
+        close(process.stderr)
+        stderrClosed.signal()
+    }
+
+    private func handle(line bytes: [UInt8]) {
+        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        if text.isEmpty { return }
+        let event: WorkerEvent
+        do {
+            event = try JSONDecoder().decode(WorkerEvent.self, from: Data(text.utf8))
+        } catch {
+            let shown = text.count > 200 ? String(text.prefix(200)) + "…" : text
+            fail(GenerationError(.malformedOutput, "the worker printed a line that is not a protocol event: \(shown)"))
+            return
+        }
+        lock.lock()
+        if failure != nil || sawDone {
+            lock.unlock()
+            return
+        }
+        lastEvent = .now()
+        lock.unlock()
+
+        switch event {
+        case .hello(let version, _) where version != WorkerRequest.protocolVersion:
+            fail(GenerationError(.malformedOutput, "the worker speaks protocol \(version); Spool speaks \(WorkerRequest.protocolVersion)"))
+            return
+        case .chunk(let chunk):
+            do {
+                let size = FrameSize(width: request.workerRequest.width, height: request.workerRequest.height)
+                _ = try chunk.validatedPath(in: request.workDir, expectedSize: size)
+            } catch {
+                fail(GenerationError(.badChunk, "\(error)"))
+                return
+            }
+            lock.lock()
+            let duplicate = !chunksSeen.insert(chunk.index).inserted
+            lastChunk = chunk.index
+            lock.unlock()
+            if duplicate {
+                fail(GenerationError(.badChunk, "chunk \(chunk.index) was announced twice"))
+                return
+            }
+        case .done:
+            lock.lock()
+            sawDone = true
+            lock.unlock()
+        case .hello, .progress:
+            break
+        }
+        continuation.yield(event)
+    }
+
+    // MARK: Ending
+
+    private func waitForExit() {
+        let (status, signaled) = process.waitForExit()
+        lock.lock()
+        exited = true
+        lock.unlock()
+        // Whatever the worker started dies with it, and no longer holds its pipes open.
+        process.signalGroup(SIGKILL)
+        _ = stdoutClosed.wait(timeout: .now() + 5)
+        _ = stderrClosed.wait(timeout: .now() + 1)
+        watchdog.cancel()
+
+        lock.lock()
+        let failure = self.failure
+        let sawDone = self.sawDone
+        let after = lastChunk.map { "after chunk \($0)" } ?? "before its first chunk"
+        lock.unlock()
+        let tail = stderrTail.text
+        if var failure {
+            failure.stderrTail = tail
+            continuation.finish(throwing: failure)
+        } else if signaled {
+            let signal = status - 128
+            let name = strsignal(signal).map { String(cString: $0) } ?? "signal \(signal)"
+            continuation.finish(throwing: GenerationError(.crashed, "the worker crashed \(after): killed by signal \(signal) (\(name))", stderrTail: tail))
+        } else if status != 0 {
+            continuation.finish(throwing: GenerationError(.exitedWithError, "the worker exited with status \(status) \(after)", stderrTail: tail))
+        } else if !sawDone {
+            continuation.finish(throwing: GenerationError(.exitedWithoutDone, "the worker exited \(after) without printing done", stderrTail: tail))
+        } else {
+            continuation.finish()
+        }
+    }
+
+    /// Records the first failure and stops the worker: SIGTERM to its group, then SIGKILL
+    /// after the grace period if it has not exited.
+    private func fail(_ error: GenerationError) {
+        lock.lock()
+        // Recorded even after the exit: a fast worker can be gone before its last lines
+        // are read, and their failure must still decide the outcome.
+        guard failure == nil else {
+            lock.unlock()
+            return
+        }
+        failure = error
+        let alreadyExited = exited
+        lock.unlock()
+        if alreadyExited { return }
+        process.signalGroup(SIGTERM)
+        DispatchQueue.global().asyncAfter(deadline: .now() + grace) { [self] in
+            lock.lock()
+            let stillRunning = !exited
+            lock.unlock()
+            if stillRunning { process.signalGroup(SIGKILL) }
+        }
+    }
+
+    private func checkDeadlines() {
+        let now = DispatchTime.now()
+        lock.lock()
+        let last = lastEvent
+        let chunk = lastChunk
+        let done = exited || failure != nil
+        lock.unlock()
+        if done { return }
+        let elapsed = Double(now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        let timeouts = request.pipeline.timeouts
+        if let limit = request.timeLimitSeconds, elapsed > limit {
+            fail(GenerationError(.timeLimit, "the job's time limit of \(Self.seconds(limit)) ran out"))
+        } else if let last {
+            let silent = Double(now.uptimeNanoseconds - last.uptimeNanoseconds) / 1e9
+            if silent > timeouts.stallSeconds {
+                let position = chunk.map { "after chunk \($0)" } ?? "before its first chunk"
+                fail(GenerationError(.stalled, "the worker stalled \(position): no event for \(Self.seconds(timeouts.stallSeconds))"))
+            }
+        } else if elapsed > timeouts.startupSeconds {
+            fail(GenerationError(.startupTimeout, "the worker printed nothing within \(Self.seconds(timeouts.startupSeconds)) of starting"))
+        }
+    }
+
+    private static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value)) s" : String(format: "%.1f s", value)
+    }
+
+    private static func thread(_ name: String, _ body: @escaping @Sendable () -> Void) {
+        let thread = Thread(block: body)
+        thread.name = name
+        thread.stackSize = 256 << 10
+        thread.start()
+    }
+}
+
+/// The last few KiB a worker wrote to stderr.
+final class StderrTail: @unchecked Sendable {
+    private let lock = NSLock()
+    private var bytes: [UInt8] = []
+    private let limit = 4_096
+
+    func append(_ chunk: ArraySlice<UInt8>) {
+        lock.withLock {
+            bytes.append(contentsOf: chunk)
+            if bytes.count > limit { bytes.removeFirst(bytes.count - limit) }
+        }
+    }
+
+    /// At most the last 20 lines.
+    var text: String {
+        let all = lock.withLock { String(decoding: bytes, as: UTF8.self) }
+        return all.split(separator: "\n", omittingEmptySubsequences: false).suffix(20).joined(separator: "\n")
+    }
+}

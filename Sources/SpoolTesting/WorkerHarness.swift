@@ -1,0 +1,72 @@
+import Foundation
+import SpoolCore
+import SpoolGenerators
+
+/// Runs a worker through ``WorkerGenerator`` in a scratch folder and records what happened.
+public struct WorkerHarness: Sendable {
+    /// What a run produced.
+    public struct Outcome: Sendable {
+        public var events: [WorkerEvent]
+        public var error: GenerationError?
+        /// The worker's process group, to check that nothing of it survives.
+        public var processGroup: Int32?
+        public var seconds: Double
+        /// Entries of the scratch root other than the work directory afterwards.
+        public var strayFiles: [String]
+
+        public var chunks: [ChunkDescriptor] {
+            events.compactMap { if case .chunk(let chunk) = $0 { chunk } else { nil } }
+        }
+    }
+
+    public let root: TemporaryDirectory
+    public var workDir: String { root.file("work") }
+
+    public init() throws {
+        root = try TemporaryDirectory("worker")
+        try FileManager.default.createDirectory(atPath: root.file("work"), withIntermediateDirectories: true)
+    }
+
+    /// A synthetic pipeline with extra worker arguments (faults, costs).
+    public static func syntheticPipeline(
+        arguments: [String] = [], chunkFrames: Int = 8, overlap: Int = 0, startup: Double = 5, stall: Double = 5
+    ) -> PipelineDefinition {
+        PipelineDefinition(
+            name: "synthetic", command: ["{bin}/spool-synthetic-worker"] + arguments,
+            chunking: .init(frames: chunkFrames, overlap: overlap), sizes: .init(default: FrameSize(width: 64, height: 48)),
+            timeouts: .init(startupSeconds: startup, stallSeconds: stall))
+    }
+
+    /// Starts the worker, optionally cancels it after `cancelAfter` seconds, and collects
+    /// its events until the stream ends.
+    public func run(
+        _ pipeline: PipelineDefinition, frames: Int = 20, pipelineFolder: String? = nil, timeLimit: Double? = nil, cancelAfter: Double? = nil,
+        generator: WorkerGenerator = WorkerGenerator()
+    ) async -> Outcome {
+        let spec = JobSpec(prompt: "test", frames: frames, width: 64, height: 48, seed: 3, pipeline: pipeline.name)
+        let request = GenerationRequest(
+            jobID: .random(), attempt: 1, spec: spec, pipeline: pipeline, pipelineFolder: pipelineFolder ?? root.path, workDir: workDir,
+            cudaVisibleDevices: "", timeLimitSeconds: timeLimit)
+        let started = Date()
+        var events: [WorkerEvent] = []
+        var failure: GenerationError?
+        var group: Int32?
+        do {
+            let run = try generator.start(request)
+            group = run.processGroup
+            if let cancelAfter {
+                Task {
+                    try await Task.sleep(for: .seconds(cancelAfter))
+                    run.cancel(reason: "cancelled by the test")
+                }
+            }
+            for try await event in run.events { events.append(event) }
+        } catch let error as GenerationError {
+            failure = error
+        } catch {
+            failure = GenerationError(.crashed, "unexpected error \(error)")
+        }
+        let stray = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []).filter { $0 != "work" }
+        return Outcome(events: events, error: failure, processGroup: group, seconds: Date().timeIntervalSince(started), strayFiles: stray)
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import SpoolCore
+import SpoolGenerators
+import SpoolSynthetic
+import SpoolTesting
+import Testing
+
+/// The worker protocol, run for real against the synthetic worker and deliberately
+/// broken variants of it. Every case must end as described, leave no process of the
+/// worker's group alive and touch nothing outside the work directory.
+@Suite("Worker protocol conformance")
+struct WorkerProtocolConformanceTests {
+    let harness: WorkerHarness
+
+    init() throws { harness = try WorkerHarness() }
+
+    /// Nothing of the worker survives: no live process in its group (read from /proc) nor
+    /// any other process working in its work directory; and no file appeared beside it.
+    func expectNoSurvivors(_ outcome: WorkerHarness.Outcome, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let group = try #require(outcome.processGroup, sourceLocation: sourceLocation)
+        #expect(WorkerGenerator.liveProcesses(inGroup: group) == 0, "process group \(group) is still alive", sourceLocation: sourceLocation)
+        let survivors = processesWithCwd(harness.workDir)
+        #expect(survivors.isEmpty, "processes still running in the work directory: \(survivors)", sourceLocation: sourceLocation)
+        #expect(outcome.strayFiles.isEmpty, "files outside the work directory: \(outcome.strayFiles)", sourceLocation: sourceLocation)
+    }
+
+    func processesWithCwd(_ folder: String) -> [Int32] {
+        let target = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap(Int32.init) ?? []
+        return pids.filter { pid in
+            guard let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd") else { return false }
+            guard cwd == target else { return false }
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            let state = stat.split(separator: ")").last?.split(separator: " ").first
+            return state != "Z"
+        }
+    }
+
+    @Test func aHealthyWorkerDeliversEveryChunkThenDone() async throws {
+        let outcome = await harness.run(WorkerHarness.syntheticPipeline(), frames: 20)
+        #expect(outcome.error == nil)
+        guard case .hello(1, let name)? = outcome.events.first else {
+            Issue.record("first event should be hello, got \(String(describing: outcome.events.first))")
+            return
+        }
+        #expect(name.hasPrefix("spool-synthetic-worker"))
+        #expect(outcome.chunks.map(\.index) == [0, 1, 2])
+        #expect(outcome.chunks.map(\.firstFrame) == [0, 8, 16])
+        #expect(outcome.chunks.map(\.frames) == [8, 8, 8])
+        #expect(outcome.events.last == .done(frames: 24, chunks: 3))
+        #expect(outcome.events.contains(.progress(chunk: 1, step: 4, steps: 4)))
+        for chunk in outcome.chunks {
+            let bytes = try FileManager.default.attributesOfItem(atPath: "\(harness.workDir)/\(chunk.file)")[.size] as? Int
+            #expect(bytes == chunk.expectedBytes)
+        }
+        // The chunk's frames carry their own indices.
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(harness.workDir)/\(outcome.chunks[1].file)"))
+        let luma = stride(from: 0, to: 64 * 48 * 3, by: 3).map { data[$0] }  // red channel of frame 0 of chunk 1
+        #expect(luma.withUnsafeBytes { TestPattern.decode(luma: $0, width: 64, height: 48).index } == 8)
+        try await expectNoSurvivors(outcome)
+    }
+
+    @Test func heliosShapedChunksAreTrimmedLikeTheModel() async throws {
+        // 1,440 asked: 44 chunks, 1,452 decoded, 1,449 returned.
+        let plan = ChunkPlan(chunkFrames: 33, overlap: 0, trim: .helios)
+        #expect(plan.chunks(forFrames: 1_440).count == 44)
+        #expect(plan.totalFrames(forFrames: 1_440) == 1_449)
+        let outcome = await harness.run(
+            WorkerHarness.syntheticPipeline(arguments: ["--trim", "helios"], chunkFrames: 33), frames: 100)
+        #expect(outcome.error == nil)
+        #expect(outcome.chunks.map(\.frames) == [33, 33, 33, 30])
+        #expect(outcome.events.last == .done(frames: 129, chunks: 4))
+    }
+
+    @Test func overlappingShapesDeclareTheirOverlap() async throws {
+        let outcome = await harness.run(WorkerHarness.syntheticPipeline(chunkFrames: 12, overlap: 4), frames: 30)
+        #expect(outcome.error == nil)
+        #expect(outcome.chunks.map(\.firstFrame) == [0, 8, 16, 24])
+        #expect(outcome.chunks.map(\.frames) == [12, 12, 12, 12])
+    }
+
+    @Test("broken workers fail the attempt with a message that says what happened", arguments: [
+        ("crash-at:1", GenerationError.Kind.crashed, "crashed after chunk 0: killed by signal 6"),
+        ("exit-at:2", .exitedWithError, "exited with status 3 after chunk 1"),
+        ("garbage-at:1", .malformedOutput, "not a protocol event: this is not json {"),
+        ("short-chunk:1", .badChunk, "chunk 1 file chunk-00001.rgb is"),
+        ("wrong-size:0", .badChunk, "chunk 0 is 32x24 but the job is 64x48"),
+        ("no-done", .exitedWithoutDone, "exited after chunk 2 without printing done"),
+    ])
+    func brokenWorkers(fault: String, kind: GenerationError.Kind, message: String) async throws {
+        let outcome = await harness.run(WorkerHarness.syntheticPipeline(arguments: ["--fault", fault]), frames: 20)
+        let error = try #require(outcome.error)
+        #expect(error.kind == kind)
+        #expect(error.message.contains(message), "\(error.message)")
+        #expect(error.isRetryable)
+        try await expectNoSurvivors(outcome)
+    }
+
+    @Test func theStderrTailIsPartOfTheMessage() async throws {
+        let outcome = await harness.run(WorkerHarness.syntheticPipeline(arguments: ["--fault", "crash-at:0"]))
+        #expect(outcome.error?.description.contains("synthetic fault: crashing at chunk 0") == true)
+    }
+
+    @Test func aWorkerThatNeverSpeaksHitsTheStartupTimeout() async throws {
+        let outcome = await harness.run(WorkerHarness.syntheticPipeline(arguments: ["--fault", "hang"], startup: 0.5))
+        #expect(outcome.error?.kind == .startupTimeout)
+        #expect(outcome.error?.message == "the worker printed nothing within 0.5 s of starting")
+        #expect(outcome.seconds < 3)
+        try await expectNoSurvivors(outcome)
+    }
+
+    @Test func aWorkerThatStallsMidVideoIsKilled() async throws {
+        let outcome = await harness.run(WorkerHarness.syntheticPipeline(arguments: ["--fault", "stall-at:2"], stall: 0.5))
+        #expect(outcome.error?.kind == .stalled)
+        #expect(outcome.error?.message == "the worker stalled after chunk 1: no event for 0.5 s")
+        #expect(outcome.chunks.count == 2)
+        try await expectNoSurvivors(outcome)
+    }
+
+    @Test func theTimeLimitStopsALongJob() async throws {
+        let outcome = await harness.run(
+            WorkerHarness.syntheticPipeline(arguments: ["--frame-cost-ms", "50"]), frames: 200, timeLimit: 0.5)
+        #expect(outcome.error?.kind == .timeLimit)
+        #expect(outcome.seconds < 3)
+        try await expectNoSurvivors(outcome)
+    }
+
+    @Test func cancellingKillsTheWholeProcessGroupGrandchildrenIncluded() async throws {
+        let outcome = await harness.run(WorkerHarness.syntheticPipeline(arguments: ["--fault", "spawn-child"]), cancelAfter: 0.3)
+        #expect(outcome.error?.kind == .cancelled)
+        #expect(outcome.error?.isRetryable == false)
+        #expect(outcome.seconds < 2)
+        try await expectNoSurvivors(outcome)
+    }
+
+    @Test func aWorkerIgnoringSIGTERMIsKilledAfterTheGracePeriod() async throws {
+        let outcome = await harness.run(
+            WorkerHarness.syntheticPipeline(arguments: ["--fault", "ignore-term"]), cancelAfter: 0.3,
+            generator: WorkerGenerator(terminationGrace: 0.3))
+        #expect(outcome.error?.kind == .cancelled)
+        #expect(outcome.seconds < 2)
+        try await expectNoSurvivors(outcome)
+    }
+
+    @Test func aMissingExecutableFailsToSpawnClearly() async throws {
+        var pipeline = WorkerHarness.syntheticPipeline()
+        pipeline.command = ["/nonexistent/worker"]
+        let outcome = await harness.run(pipeline)
+        #expect(outcome.error?.kind == .spawnFailed)
+        #expect(outcome.error?.message.contains("/nonexistent/worker was not found") == true)
+    }
+
+    @Test func theWorkerSeesOnlyItsGPUAndItsWorkDirectory() async throws {
+        var pipeline = WorkerHarness.syntheticPipeline()
+        pipeline.command = [
+            "/bin/sh", "-c",
+            #"cat > /dev/null; echo "CUDA=[$CUDA_VISIBLE_DEVICES] PWD=$(pwd) WORK=$SPOOL_WORK_DIR" >&2; exit 9"#,
+        ]
+        let outcome = await harness.run(pipeline)
+        let tail = outcome.error?.stderrTail ?? ""
+        #expect(tail.contains("CUDA=[]"))
+        let work = URL(fileURLWithPath: harness.workDir).resolvingSymlinksInPath().path
+        #expect(tail.contains("PWD=\(work)"))
+        #expect(outcome.error?.kind == .exitedWithError)
+    }
+}
+
+@Suite("Shipped pipelines")
+struct ShippedPipelineTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Pipelines").path
+
+    @Test func heliosExitsAtOnceWithAClearMessageWithoutCUDA() async throws {
+        let hasGPU = (try? runProcess(["nvidia-smi", "-L"]).status) == 0
+        try #require(!hasGPU, "this host has a GPU; the Helios worker is exercised by the GPU checks instead")
+        let catalog = try PipelineCatalog.load(folder: Self.folder)
+        let harness = try WorkerHarness()
+        let helios = try #require(catalog["helios"])
+        let outcome = await harness.run(helios, frames: 33, pipelineFolder: Self.folder)
+        let error = try #require(outcome.error)
+        #expect(error.kind == .exitedWithError)
+        #expect(error.message.contains("status 78"))
+        #expect(error.stderrTail.contains("needs a CUDA GPU"), "\(error.stderrTail)")
+        #expect(outcome.seconds < 20)
+    }
+
+    @Test func theSyntheticPipelinesRunAsShipped() async throws {
+        let catalog = try PipelineCatalog.load(folder: Self.folder)
+        for name in ["synthetic", "synthetic-framepack", "synthetic-skyreels"] {
+            let harness = try WorkerHarness()
+            var pipeline = try #require(catalog[name])
+            pipeline.sizes.default = FrameSize(width: 64, height: 48)
+            let outcome = await harness.run(pipeline, frames: 100)
+            #expect(outcome.error == nil, "\(name): \(String(describing: outcome.error))")
+            let last = try #require(outcome.chunks.last)
+            #expect(last.endFrame >= 100, "\(name)")
+            harness.root.remove()
+        }
+    }
+}
