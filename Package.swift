@@ -65,6 +65,7 @@ let package = Package(
                 "SpoolCore", "SpoolMedia", "SpoolGenerators",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -93,7 +94,11 @@ let package = Package(
         // MARK: Test support and tests
         .target(
             name: "SpoolTesting",
-            dependencies: ["SpoolCore", "SpoolSQLite", "SpoolMedia", "SpoolGenerators", "SpoolSynthetic"],
+            dependencies: [
+                "SpoolCore", "SpoolSQLite", "SpoolMedia", "SpoolGenerators", "SpoolSynthetic", "SpoolScheduler",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SpoolCoreTests", dependencies: ["SpoolCore", "SpoolTesting"], swiftSettings: swiftSettings),

@@ -36,8 +36,9 @@ public struct GenerationError: Error, Hashable, Sendable, CustomStringConvertibl
         self.stderrTail = stderrTail
     }
 
-    /// Worker failures are worth retrying; a cancellation is not.
-    public var isRetryable: Bool { kind != .cancelled }
+    /// Worker failures are worth retrying; a cancellation is not, nor running out of the
+    /// job's own time limit (another attempt would only spend more GPU time the same way).
+    public var isRetryable: Bool { kind != .cancelled && kind != .timeLimit }
 
     public var description: String {
         let tail = stderrTail.trimmingCharacters(in: .whitespacesAndNewlines)

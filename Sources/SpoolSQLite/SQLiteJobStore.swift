@@ -206,7 +206,9 @@ public final class SQLiteJobStore: JobStore {
             guard state.canTransition(to: newState) else {
                 throw SpoolError.illegalTransition(job: id, from: state, to: newState)
             }
-        } else if state.isFinal {
+        } else if state.isFinal && update.endAttempt == nil {
+            // A final job changes no more, except to close the books on an attempt that was
+            // still running when it was cancelled (its slot time is known only afterwards).
             throw SpoolError.illegalTransition(job: id, from: state, to: state)
         }
 

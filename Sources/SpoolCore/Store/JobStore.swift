@@ -27,6 +27,9 @@ public protocol JobStore: Sendable {
 
     /// Applies `update` and, when `to` is given, moves the job to that state.
     ///
+    /// A final job accepts only `to: nil` with `endAttempt` set: closing the books on an
+    /// attempt that was still running when the job was cancelled.
+    ///
     /// - Throws: ``SpoolError/illegalTransition(job:from:to:)`` for a transition the state
     ///   machine forbids, ``SpoolError/staleAttempt(job:attempt:current:)`` when
     ///   `update.attempt` is no longer the job's attempt, ``SpoolError/jobNotFound(_:)``.

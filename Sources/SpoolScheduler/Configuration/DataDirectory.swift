@@ -1,0 +1,40 @@
+import Foundation
+
+/// Where a Spool host keeps its state.
+///
+/// ```
+/// <root>/spool.sqlite   the job store (SQLite)
+/// <root>/work/          one folder per running attempt, removed when it ends
+/// <root>/videos/        finished MP4s and posters
+/// <root>/inbox/ outbox/ failed/   the drop folder
+/// ```
+public struct DataDirectory: Sendable, Hashable {
+    public var root: String
+
+    public init(_ root: String) {
+        self.root = URL(fileURLWithPath: root).standardizedFileURL.path
+    }
+
+    /// `$SPOOL_DATA`, else `$XDG_DATA_HOME/spool`, else `~/.local/share/spool`.
+    public static var `default`: DataDirectory {
+        let environment = ProcessInfo.processInfo.environment
+        if let explicit = environment["SPOOL_DATA"], !explicit.isEmpty { return DataDirectory(explicit) }
+        let base = environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (NSHomeDirectory() + "/.local/share")
+        return DataDirectory(base + "/spool")
+    }
+
+    public var storePath: String { root + "/spool.sqlite" }
+    public var work: String { root + "/work" }
+    public var videos: String { root + "/videos" }
+    public var inbox: String { root + "/inbox" }
+    public var outbox: String { root + "/outbox" }
+    public var failed: String { root + "/failed" }
+
+    /// Creates the folders the daemon writes to.
+    public func create() throws {
+        for folder in [root, work, videos] {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import SpoolCore
+import SpoolMedia
+
+/// Everything that shapes how a host schedules and runs jobs.
+public struct SchedulerConfiguration: Sendable {
+    /// This host's name in the store: jobs, attempts and leases carry it.
+    public var host: String
+    public var data: DataDirectory
+    public var slots: [GPUSlot]
+    /// Used when a job names no pipeline.
+    public var defaultPipeline: String
+    public var encoder: EncoderSettings
+    public var retry: RetryPolicy
+    /// Applied when a job sets no time limit of its own; nil: none.
+    public var defaultTimeLimitSeconds: Double?
+    /// How long a claim holds without renewal before another host may take the job.
+    public var leaseSeconds: Double
+    /// How often leases are renewed and abandoned jobs looked for.
+    public var heartbeatSeconds: Double
+    /// How often an idle dispatcher looks for work it was not told about (retries coming
+    /// due, jobs submitted by other processes).
+    public var pollSeconds: Double
+    /// On shutdown, how long running jobs may take to finish before they are requeued.
+    public var shutdownGraceSeconds: Double
+    /// Encoders working at once; by default one per core.
+    public var encodeConcurrency: Int
+
+    public init(
+        host: String = ProcessInfo.processInfo.hostName, data: DataDirectory, slots: [GPUSlot],
+        defaultPipeline: String = "synthetic", encoder: EncoderSettings = .init(), retry: RetryPolicy = .init(),
+        defaultTimeLimitSeconds: Double? = nil, leaseSeconds: Double = 30, heartbeatSeconds: Double = 5,
+        pollSeconds: Double = 0.25, shutdownGraceSeconds: Double = 30,
+        encodeConcurrency: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) {
+        self.host = host
+        self.data = data
+        self.slots = slots
+        self.defaultPipeline = defaultPipeline
+        self.encoder = encoder
+        self.retry = retry
+        self.defaultTimeLimitSeconds = defaultTimeLimitSeconds
+        self.leaseSeconds = leaseSeconds
+        self.heartbeatSeconds = heartbeatSeconds
+        self.pollSeconds = pollSeconds
+        self.shutdownGraceSeconds = shutdownGraceSeconds
+        self.encodeConcurrency = encodeConcurrency
+    }
+}

@@ -1,0 +1,46 @@
+import SpoolGenerators
+import SpoolMedia
+import Synchronization
+
+/// Lets the dispatcher stop a running attempt from outside: a cancellation, a shutdown,
+/// or the discovery that another host took the job over.
+final class AttemptControl: Sendable {
+    enum StopReason: Sendable, Equatable {
+        /// The job was cancelled; the store already says so.
+        case cancelled
+        /// This host is shutting down; the job goes back to the queue.
+        case interrupted
+        /// The store no longer gives this attempt the job (its lease was taken over).
+        case stale
+    }
+
+    private struct State {
+        var run: (any GenerationRun)?
+        var encoder: StreamingEncoder?
+        var reason: StopReason?
+    }
+
+    private let state = Mutex(State())
+
+    /// Registers what to stop. Returns false if the attempt was stopped already, in which
+    /// case the caller must stop them itself.
+    func attach(run: (any GenerationRun)?, encoder: StreamingEncoder?) -> Bool {
+        state.withLock { state in
+            if let run { state.run = run }
+            if let encoder { state.encoder = encoder }
+            return state.reason == nil
+        }
+    }
+
+    /// Stops the worker and the encoder; the first reason given wins.
+    func stop(_ reason: StopReason, message: String) {
+        let (run, encoder) = state.withLock { state in
+            if state.reason == nil { state.reason = reason }
+            return (state.run, state.encoder)
+        }
+        run?.cancel(reason: message)
+        encoder?.cancel()
+    }
+
+    var reason: StopReason? { state.withLock { $0.reason } }
+}

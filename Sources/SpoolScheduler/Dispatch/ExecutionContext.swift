@@ -1,0 +1,18 @@
+import Logging
+import SpoolCore
+import SpoolGenerators
+import SpoolMedia
+
+/// What every attempt on a host shares.
+struct ExecutionContext: Sendable {
+    let store: any JobStore
+    let pipelines: PipelineCatalog
+    let configuration: SchedulerConfiguration
+    let generator: any VideoGenerator
+    let encoders: any VideoEncoderFactory
+    let limiter: EncoderLimiter
+    let events: JobEventHub
+    let statistics: SchedulerStatistics
+    let clock: any WallClock
+    let logger: Logger
+}

@@ -1,0 +1,39 @@
+import Synchronization
+
+/// Running figures a host keeps about its slots: for the benchmark and `/metrics`.
+public final class SchedulerStatistics: Sendable {
+    public struct Snapshot: Sendable {
+        /// Seconds from a slot's release to the next worker started on it.
+        public var slotGaps: [Double]
+        /// Seconds each slot was held by jobs, by slot name.
+        public var heldSeconds: [String: Double]
+        public var attemptsStarted: Int
+        /// Frames encoded, and the encoder's busy seconds, over all finished jobs.
+        public var framesEncoded: Int
+        public var encodeBusySeconds: Double
+    }
+
+    private let state = Mutex(Snapshot(slotGaps: [], heldSeconds: [:], attemptsStarted: 0, framesEncoded: 0, encodeBusySeconds: 0))
+
+    public init() {}
+
+    func recordStart(gap: Double?) {
+        state.withLock {
+            $0.attemptsStarted += 1
+            if let gap { $0.slotGaps.append(gap) }
+        }
+    }
+
+    func recordHeld(slot: String, seconds: Double) {
+        state.withLock { $0.heldSeconds[slot, default: 0] += seconds }
+    }
+
+    func recordEncode(frames: Int, busySeconds: Double) {
+        state.withLock {
+            $0.framesEncoded += frames
+            $0.encodeBusySeconds += busySeconds
+        }
+    }
+
+    public var snapshot: Snapshot { state.withLock { $0 } }
+}

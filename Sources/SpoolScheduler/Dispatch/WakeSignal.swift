@@ -1,0 +1,60 @@
+import Synchronization
+
+/// Wakes a waiting loop early; a signal sent while nobody waits is kept for the next wait.
+final class WakeSignal: Sendable {
+    private struct State {
+        var pending = false
+        var waiter: CheckedContinuation<Void, Never>?
+        var generation = 0
+    }
+
+    private let state = Mutex(State())
+
+    func signal() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard let waiter = state.waiter else {
+                state.pending = true
+                return nil
+            }
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Returns on the next signal, or after `seconds`.
+    func wait(seconds: Double) async {
+        let generation = state.withLock { state -> Int? in
+            if state.pending {
+                state.pending = false
+                return nil
+            }
+            state.generation += 1
+            return state.generation
+        }
+        guard let generation else { return }
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLock { state -> Bool in
+                if state.pending {
+                    state.pending = false
+                    return true
+                }
+                state.waiter = continuation
+                return false
+            }
+            if resumeNow {
+                continuation.resume()
+                return
+            }
+            Task {
+                try? await Task.sleep(for: .seconds(seconds))
+                let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    guard state.generation == generation, let waiter = state.waiter else { return nil }
+                    state.waiter = nil
+                    return waiter
+                }
+                waiter?.resume()
+            }
+        }
+    }
+}

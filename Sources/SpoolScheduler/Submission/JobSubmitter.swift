@@ -1,0 +1,68 @@
+import Foundation
+import SpoolCore
+
+/// The one way jobs enter the queue, whatever the door (CLI, HTTP, drop folder):
+/// validate, resolve defaults, note why it cannot run here if so, enqueue durably.
+public struct JobSubmitter: Sendable {
+    public let store: any JobStore
+    public let pipelines: PipelineCatalog
+    public let configuration: SchedulerConfiguration
+    private let clock: any WallClock
+    private let onSubmit: @Sendable () -> Void
+
+    /// - Parameter onSubmit: called after a new job is stored, to wake the dispatcher.
+    public init(
+        store: any JobStore, pipelines: PipelineCatalog, configuration: SchedulerConfiguration,
+        clock: any WallClock = SystemWallClock(), onSubmit: @escaping @Sendable () -> Void = {}
+    ) {
+        self.store = store
+        self.pipelines = pipelines
+        self.configuration = configuration
+        self.clock = clock
+        self.onSubmit = onSubmit
+    }
+
+    /// The spec's problems, each naming its field; empty when it can be submitted.
+    public func validate(_ spec: JobSpec) -> [ValidationIssue] {
+        spec.validate(pipelines: pipelines, defaultPipeline: configuration.defaultPipeline)
+    }
+
+    /// Stores a job, or returns the existing one for a repeated idempotency key.
+    /// - Throws: ``SpoolError/invalidSpec(_:)`` listing every problem.
+    public func submit(_ spec: JobSpec) async throws -> EnqueueResult {
+        try await submitAll([spec])[0]
+    }
+
+    /// Submits many specs in one durable commit; all are validated first, and one
+    /// invalid spec rejects the batch.
+    public func submitAll(_ specs: [JobSpec]) async throws -> [EnqueueResult] {
+        let requests = try specs.map(request(for:))
+        let results = try await store.enqueueAll(requests)
+        if results.contains(where: \.created) { onSubmit() }
+        return results
+    }
+
+    /// The enqueue request for a spec: validated, resolved, with its waiting reason.
+    public func request(for spec: JobSpec) throws -> EnqueueRequest {
+        let issues = validate(spec)
+        guard issues.isEmpty else { throw SpoolError.invalidSpec(issues) }
+        let definition = pipelines[spec.pipeline ?? configuration.defaultPipeline]!
+        let resolved = spec.resolved(pipeline: definition, seed: UInt64.random(in: 0...UInt64(Int64.max)))
+        return EnqueueRequest(
+            spec: resolved, maxAttempts: configuration.retry.maxAttempts, submittedAt: clock.now(),
+            waitingReason: waitingReason(for: definition),
+            chunksTotal: definition.chunking.chunkCount(forFrames: resolved.frames))
+    }
+
+    /// Why a pipeline cannot run on this host, when it cannot.
+    public func waitingReason(for pipeline: PipelineDefinition) -> String? {
+        if pipeline.requiresCUDA && !configuration.slots.contains(where: { $0.kind == .cuda }) {
+            let slots = configuration.slots.isEmpty ? "no slots" : configuration.slots.map(\.name).joined(separator: ", ")
+            return "pipeline \(pipeline.name) needs a CUDA GPU and host \(configuration.host) has none (\(slots)); waiting for a host with one"
+        }
+        if !pipeline.requiresCUDA && configuration.slots.isEmpty {
+            return "host \(configuration.host) has no slots (--gpus none and no --virtual-slots); waiting for a host with one"
+        }
+        return nil
+    }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SpoolCore
+import SpoolGenerators
+import SpoolMedia
+import SpoolScheduler
+import SpoolSQLite
+
+/// `spool serve`: runs the daemon until SIGTERM or SIGINT.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the Spool daemon.")
+
+    @Option(help: "Data directory: the job store, work folders, videos and the drop folder. Default: $SPOOL_DATA or ~/.local/share/spool.")
+    var data: String?
+
+    @Option(help: "GPUs to use: auto (every GPU nvidia-smi finds), none, or indices such as 0,2.")
+    var gpus: String = "auto"
+
+    @Option(help: "CPU-only slots for pipelines that need no GPU. Default: 0 when GPUs are used, else 1.")
+    var virtualSlots: Int?
+
+    @Option(help: "Folder of pipeline definitions. Default: $SPOOL_PIPELINES, or the Pipelines folder shipped with Spool.")
+    var pipelines: String?
+
+    @Option(help: "Pipeline for jobs that name none.")
+    var defaultPipeline: String = "synthetic"
+
+    @Option(help: "This host's name in the store. Default: the machine's host name.")
+    var host: String?
+
+    @Option(help: "Video codec: h264, h265, av1 or h264_nvenc.")
+    var codec: String = "h264"
+
+    @Option(help: "Quality: CRF for the software encoders, CQ for NVENC. Default: the codec's own.")
+    var crf: Int?
+
+    @Option(help: "Encoder preset. Default: the codec's own (medium for x264).")
+    var preset: String?
+
+    @Option(help: "Attempts per job before it fails.")
+    var maxAttempts: Int = 3
+
+    @Option(help: "Per-attempt time limit in seconds for jobs that set none.")
+    var timeLimit: Double?
+
+    @Option(help: "Seconds a claim holds without renewal.")
+    var leaseSeconds: Double = 30
+
+    @Option(help: "Seconds between heartbeats.")
+    var heartbeatSeconds: Double = 5
+
+    @Option(help: "On SIGTERM, seconds running jobs may take to finish before they are requeued.")
+    var shutdownGrace: Double = 30
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "spool")
+
+        guard let selection = GPUInventory.Selection(parsing: gpus) else {
+            throw ValidationError("--gpus takes auto, none, or GPU indices such as 0,2")
+        }
+        guard let codec = EncoderSettings.Codec(rawValue: codec) else {
+            throw ValidationError("--codec takes \(EncoderSettings.Codec.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let detected = selection == .none ? [] : GPUInventory.detect()
+        let virtual = virtualSlots ?? (selection == .none || detected.isEmpty ? 1 : 0)
+        let slots = try GPUInventory.slots(selection: selection, virtualSlots: virtual, detected: detected)
+        if selection == .auto && detected.isEmpty {
+            logger.notice("no NVIDIA GPU found (nvidia-smi); running \(virtual) virtual slot(s) for CPU pipelines")
+        }
+        let dataDirectory = data.map(DataDirectory.init) ?? .default
+        let catalog = try PipelineCatalog.load(folder: pipelines ?? PipelineLocator.defaultFolder())
+        let configuration = SchedulerConfiguration(
+            host: host ?? ProcessInfo.processInfo.hostName, data: dataDirectory, slots: slots,
+            defaultPipeline: defaultPipeline, encoder: EncoderSettings(codec: codec, quality: crf, preset: preset),
+            retry: RetryPolicy(maxAttempts: maxAttempts), defaultTimeLimitSeconds: timeLimit,
+            leaseSeconds: leaseSeconds, heartbeatSeconds: heartbeatSeconds, shutdownGraceSeconds: shutdownGrace)
+        try dataDirectory.create()
+        let store = try SQLiteJobStore(path: dataDirectory.storePath)
+        let host = try SpoolHost(store: store, pipelines: catalog, configuration: configuration, logger: logger)
+        logger.info("spool \(Spool.version) serving", metadata: [
+            "data": "\(dataDirectory.root)", "pipelines": "\(catalog.names.joined(separator: ","))",
+            "slots": "\(slots.map(\.description).joined(separator: "; "))",
+        ])
+        try await host.run(logger: logger)
+    }
+}
