@@ -50,6 +50,9 @@ guard request.protocol == WorkerRequest.protocolVersion else {
 if let override = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_FRAME_COST_MS"], let cost = Double(override) {
     worker.frameCostMilliseconds = cost
 }
+if let override = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_STEPS"], let steps = Int(override), steps > 0 {
+    worker.stepsPerChunk = steps
+}
 if let faults = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_FAULTS"] {
     worker.faults += faults.split(separator: ",").compactMap { SyntheticWorker.Fault(parsing: String($0)) }
 }

@@ -44,6 +44,12 @@ public actor Dispatcher: Service {
     public var freeSlots: [GPUSlot] { free }
 
     public func run() async throws {
+        // Workers of a previous run that died with SIGKILL still hold their GPUs: stop them
+        // before anything else is started on those GPUs.
+        let orphans = OrphanReaper.reap(workFolder: configuration.data.work)
+        if !orphans.isEmpty {
+            context.logger.warning("killed workers left running by a previous run", metadata: ["processGroups": "\(orphans)"])
+        }
         let recovered = try await context.store.recoverLostJobs(RecoveryRequest(
             restartedHost: configuration.host, expiredLeases: true, now: context.clock.now()))
         for job in recovered {

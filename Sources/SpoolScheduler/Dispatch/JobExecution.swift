@@ -69,6 +69,9 @@ struct JobExecution: Sendable {
                 cudaVisibleDevices: slot.cudaVisibleDevices,
                 timeLimitSeconds: job.spec.timeLimitSeconds ?? context.configuration.defaultTimeLimitSeconds))
             context.statistics.recordStart(gap: slotFreedAt.map { (ContinuousClock.now - $0).seconds })
+            if let group = run.processGroup {
+                OrphanReaper.record(processGroup: group, jobFolder: jobFolder, attempt: attempt)
+            }
             if !control.attach(run: run, encoder: encoder) {
                 run.cancel(reason: "stopped before it started")
             }
