@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "SpoolMedia", targets: ["SpoolMedia"]),
         .library(name: "SpoolGenerators", targets: ["SpoolGenerators"]),
         .library(name: "SpoolScheduler", targets: ["SpoolScheduler"]),
+        .library(name: "SpoolServer", targets: ["SpoolServer"]),
         .library(name: "SpoolTesting", targets: ["SpoolTesting"]),
     ],
     dependencies: [
@@ -28,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // MARK: Core (Foundation only)
@@ -70,11 +73,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Doors: HTTP API and metrics
+        .target(
+            name: "SpoolServer",
+            dependencies: [
+                "SpoolCore", "SpoolScheduler",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("openapi.json")],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Executables
         .executableTarget(
             name: "spool",
             dependencies: [
-                "SpoolCore", "SpoolSQLite", "SpoolScheduler",
+                "SpoolCore", "SpoolSQLite", "SpoolScheduler", "SpoolServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -84,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "spool-bench",
             dependencies: [
-                "SpoolCore", "SpoolSQLite", "SpoolMedia", "SpoolGenerators", "SpoolScheduler", "SpoolSynthetic",
+                "SpoolCore", "SpoolSQLite", "SpoolMedia", "SpoolGenerators", "SpoolScheduler", "SpoolSynthetic", "SpoolTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/spool-bench",
@@ -120,6 +137,15 @@ let package = Package(
         .testTarget(
             name: "SpoolSchedulerTests",
             dependencies: ["SpoolCore", "SpoolScheduler", "SpoolSQLite", "SpoolTesting", "spool-synthetic-worker", "spool"],
+            swiftSettings: swiftSettings
+        ),
+            .testTarget(
+            name: "SpoolServerTests",
+            dependencies: [
+                "SpoolCore", "SpoolServer", "SpoolScheduler", "SpoolSQLite", "SpoolTesting", "spool-synthetic-worker",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

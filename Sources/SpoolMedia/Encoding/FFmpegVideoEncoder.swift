@@ -48,7 +48,11 @@ public final class FFmpegVideoEncoder: VideoEncoder {
 
     deinit { release() }
 
+    /// FFmpeg logs encoder statistics to stderr by default; Spool reports errors itself.
+    private static let quietLogs: Void = av_log_set_level(AV_LOG_ERROR)
+
     private func open() throws(MediaError) {
+        _ = Self.quietLogs
         guard let encoder = avcodec_find_encoder_by_name(settings.codec.encoderName) else {
             throw MediaError(
                 "avcodec_find_encoder_by_name(\(settings.codec.encoderName))", code: spool_averror_encoder_not_found(),

@@ -19,6 +19,8 @@ public actor Dispatcher: Service {
     private var busySince: [String: ContinuousClock.Instant] = [:]
     private var releasedAt: [String: ContinuousClock.Instant] = [:]
     private var running: [JobID: AttemptControl] = [:]
+    /// Which slot generates which job, until the slot is released.
+    private var slotOfJob: [JobID: String] = [:]
     private var draining = false
 
     public init(
@@ -42,6 +44,13 @@ public actor Dispatcher: Service {
 
     /// Slots not running a job.
     public var freeSlots: [GPUSlot] { free }
+
+    /// Busy slots, by name, with the job each runs.
+    public var busySlots: [String: JobID] {
+        var result: [String: JobID] = [:]
+        for (id, slot) in slotOfJob { result[slot] = id }
+        return result
+    }
 
     public func run() async throws {
         // Workers of a previous run that died with SIGKILL still hold their GPUs: stop them
@@ -133,6 +142,7 @@ public actor Dispatcher: Service {
     private func startExecution(job: Job, slot: GPUSlot) -> JobExecution {
         let control = AttemptControl()
         running[job.id] = control
+        slotOfJob[job.id] = slot.name
         context.events.publish(JobEvent(job: job, kind: .state(.running)))
         return JobExecution(
             job: job, slot: slot, slotFreedAt: releasedAt[slot.name], control: control, context: context,
@@ -142,6 +152,7 @@ public actor Dispatcher: Service {
 
     private func release(_ slot: GPUSlot) {
         let now = ContinuousClock.now
+        slotOfJob = slotOfJob.filter { $0.value != slot.name }
         if let since = busySince.removeValue(forKey: slot.name) {
             context.statistics.recordHeld(slot: slot.name, seconds: (now - since).seconds)
         }

@@ -6,6 +6,7 @@ import SpoolGenerators
 import SpoolMedia
 import SpoolScheduler
 import SpoolSQLite
+import SpoolServer
 
 /// `spool serve`: runs the daemon until SIGTERM or SIGINT.
 struct Serve: AsyncParsableCommand {
@@ -53,6 +54,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "On SIGTERM, seconds running jobs may take to finish before they are requeued.")
     var shutdownGrace: Double = 30
 
+    @Option(help: "Address the HTTP API listens on, HOST:PORT. Anything but loopback needs --token-file.")
+    var listen: String = "127.0.0.1:\(HTTPServerConfiguration.defaultPort)"
+
+    @Option(help: "File holding the bearer token HTTP clients must send. Default: $SPOOL_TOKEN_FILE; none on loopback.")
+    var tokenFile: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -77,6 +84,20 @@ struct Serve: AsyncParsableCommand {
         if selection == .auto && detected.isEmpty {
             logger.notice("no NVIDIA GPU found (nvidia-smi); running \(virtual) virtual slot(s) for CPU pipelines")
         }
+        guard let address = HTTPServerConfiguration.parseListen(listen) else {
+            throw ValidationError("--listen takes HOST:PORT, for example 127.0.0.1:8750")
+        }
+        var token: String?
+        if let path = tokenFile ?? ProcessInfo.processInfo.environment["SPOOL_TOKEN_FILE"] {
+            do {
+                token = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            } catch {
+                throw ValidationError("cannot read the token file \(path): \(error.localizedDescription)")
+            }
+            if token?.isEmpty != false { throw ValidationError("the token file \(path) is empty") }
+        }
+        let http = HTTPServerConfiguration(host: address.host, port: address.port, token: token)
+        if let problem = http.problem { throw ValidationError(problem) }
         let dataDirectory = data.map(DataDirectory.init) ?? .default
         let catalog = try PipelineCatalog.load(folder: pipelines ?? PipelineLocator.defaultFolder())
         let configuration = SchedulerConfiguration(
@@ -91,6 +112,10 @@ struct Serve: AsyncParsableCommand {
             "data": "\(dataDirectory.root)", "pipelines": "\(catalog.names.joined(separator: ","))",
             "slots": "\(slots.map(\.description).joined(separator: "; "))",
         ])
-        try await host.run(logger: logger)
+        let metrics = SpoolMetrics(host: host)
+        let server = try SpoolHTTPServer.make(
+            host: host, metrics: metrics, configuration: http, logger: logger,
+            onListening: { port in logger.info("HTTP API on http://\(address.host):\(port)") })
+        try await host.run(with: [metrics, server], logger: logger)
     }
 }

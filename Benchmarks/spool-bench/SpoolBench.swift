@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+
+/// `swift run -c release spool-bench [store|encode|schedule|all]`: the figures the README
+/// reports, each next to its anchor measured in the same run.
+@main
+struct SpoolBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spool-bench",
+        abstract: "Measure Spool against its anchors: fsync rate, the ffmpeg CLI, an ideal schedule.",
+        subcommands: [All.self, StoreBench.self, EncodeBench.self, EncodeOne.self, ScheduleBench.self],
+        defaultSubcommand: All.self)
+}
+
+struct All: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "all", abstract: "Every benchmark.")
+    func run() async throws {
+        try await StoreBench.parse([]).run()
+        try await EncodeBench.parse([]).run()
+        try await ScheduleBench.parse([]).run()
+    }
+}
+
+/// Prints a figure, its anchor and their ratio on one line.
+func report(_ name: String, _ value: Double, unit: String, anchor: Double? = nil, anchorName: String = "", target: String = "") {
+    var line = "\(name): \(String(format: "%.3f", value)) \(unit)"
+    if let anchor {
+        line += "  | anchor \(anchorName): \(String(format: "%.3f", anchor)) \(unit)  | ratio \(String(format: "%.3f", value / anchor))"
+    }
+    if !target.isEmpty { line += "  | target \(target)" }
+    print(line)
+}
+
+func elapsed(since start: ContinuousClock.Instant) -> Double {
+    let (s, a) = (ContinuousClock.now - start).components
+    return Double(s) + Double(a) / 1e18
+}
+
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    guard !values.isEmpty else { return .nan }
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
+}

@@ -1,0 +1,47 @@
+/// How the HTTP API listens and whom it lets in.
+public struct HTTPServerConfiguration: Sendable {
+    public var host: String
+    /// 0 picks a free port (tests).
+    public var port: Int
+    /// Required for anything but a loopback address.
+    public var token: String?
+    /// Largest accepted request body.
+    public var maxBodyBytes: Int
+
+    public static let defaultPort = 8750
+
+    public init(host: String = "127.0.0.1", port: Int = HTTPServerConfiguration.defaultPort, token: String? = nil, maxBodyBytes: Int = 64 * 1024) {
+        self.host = host
+        self.port = port
+        self.token = token
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    /// Parses `HOST:PORT`, `[::1]:PORT` or `:PORT`.
+    public static func parseListen(_ text: String) -> (host: String, port: Int)? {
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            let host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":"), let port = Int(rest.dropFirst()) else { return nil }
+            return (host, port)
+        }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
+            return nil
+        }
+        let host = String(text[..<colon])
+        return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+
+    /// Whether `host` is only reachable from this machine.
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    /// Why this configuration must not start, if so.
+    public var problem: String? {
+        if !isLoopback && (token ?? "").isEmpty {
+            return "listening on \(host) reaches beyond this machine; pass --token-file with a bearer token first"
+        }
+        return nil
+    }
+}

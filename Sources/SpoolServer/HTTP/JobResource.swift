@@ -1,0 +1,81 @@
+import Foundation
+import SpoolCore
+
+/// A job as `GET /v1/jobs/{id}` shows it: everything a dashboard polls for.
+public struct JobResource: Codable, Sendable, Hashable {
+    public struct Progress: Codable, Sendable, Hashable {
+        public var framesDone: Int
+        public var framesTotal: Int
+        public var chunksDone: Int
+        public var chunksTotal: Int?
+        public var percent: Double
+    }
+
+    public struct Timings: Codable, Sendable, Hashable {
+        public var submittedAt: Date
+        public var startedAt: Date?
+        public var firstChunkAt: Date?
+        public var generatedAt: Date?
+        public var encodedAt: Date?
+        public var finishedAt: Date?
+        /// Seconds, derived from the stamps above.
+        public var queueWait: Double?
+        public var timeToFirstChunk: Double?
+        public var generationTime: Double?
+        public var encodeTail: Double?
+        public var totalLatency: Double?
+    }
+
+    public var id: String
+    public var state: JobState
+    public var spec: JobSpec
+    public var progress: Progress
+    /// 1 for the job that runs next; only while queued.
+    public var queuePosition: Int?
+    public var timings: Timings
+    /// Video seconds per generation second.
+    public var realTimeFactor: Double?
+    public var attempts: Int
+    public var maxAttempts: Int
+    public var gpu: String?
+    public var host: String?
+    public var gpuSeconds: Double
+    public var error: String?
+    public var waitingReason: String?
+    public var videoURL: String?
+    public var posterURL: String?
+
+    public init(_ job: Job, queuePosition: Int? = nil) {
+        id = job.id.rawValue
+        state = job.state
+        spec = job.spec
+        progress = Progress(
+            framesDone: job.progress.framesDone, framesTotal: job.progress.framesTotal,
+            chunksDone: job.progress.chunksDone, chunksTotal: job.progress.chunksTotal,
+            percent: (job.progress.percent * 10).rounded() / 10)
+        self.queuePosition = queuePosition
+        let t = job.timings
+        timings = Timings(
+            submittedAt: t.submittedAt, startedAt: t.startedAt, firstChunkAt: t.firstChunkAt, generatedAt: t.generatedAt,
+            encodedAt: t.encodedAt, finishedAt: t.finishedAt, queueWait: t.queueWait, timeToFirstChunk: t.timeToFirstChunk,
+            generationTime: t.generationTime, encodeTail: t.encodeTail, totalLatency: t.totalLatency)
+        realTimeFactor = job.realTimeFactor
+        attempts = job.attempts
+        maxAttempts = job.maxAttempts
+        gpu = job.gpu
+        host = job.host
+        gpuSeconds = job.gpuSeconds
+        error = job.error
+        waitingReason = job.state == .queued ? job.waitingReason : nil
+        if job.state == .succeeded, job.outputPath != nil {
+            videoURL = "/v1/jobs/\(job.id)/video"
+            posterURL = job.posterPath == nil ? nil : "/v1/jobs/\(job.id)/poster"
+        }
+    }
+}
+
+/// A page of jobs.
+public struct JobList: Codable, Sendable {
+    public var jobs: [JobResource]
+    public var nextCursor: String?
+}

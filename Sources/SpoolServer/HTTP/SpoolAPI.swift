@@ -1,0 +1,267 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SpoolCore
+import SpoolScheduler
+
+/// The HTTP API's routes, over one ``SpoolHost``.
+public struct SpoolAPI: Sendable {
+    public typealias Context = BasicRequestContext
+
+    /// Every (method, path) this API serves, as the OpenAPI document lists them.
+    public static let routes: [(method: String, path: String)] = [
+        ("post", "/v1/jobs"), ("get", "/v1/jobs"), ("get", "/v1/jobs/{id}"), ("delete", "/v1/jobs/{id}"),
+        ("get", "/v1/jobs/{id}/events"), ("get", "/v1/jobs/{id}/video"), ("get", "/v1/jobs/{id}/poster"),
+        ("get", "/v1/gpus"), ("get", "/metrics"), ("get", "/healthz"), ("get", "/openapi.json"),
+    ]
+
+    let host: SpoolHost
+    let metrics: SpoolMetrics
+    let configuration: HTTPServerConfiguration
+    let fileIO = FileIO()
+
+    public init(host: SpoolHost, metrics: SpoolMetrics, configuration: HTTPServerConfiguration) {
+        self.host = host
+        self.metrics = metrics
+        self.configuration = configuration
+    }
+
+    /// A router with every route, behind the bearer-token check when a token is set.
+    public func router() -> Router<Context> {
+        let router = Router(context: Context.self)
+        if let token = configuration.token, !token.isEmpty {
+            router.add(middleware: BearerTokenMiddleware(token: token, openPaths: ["/healthz"]))
+        }
+        router.post("/v1/jobs") { request, context in try await submit(request, context) }
+        router.get("/v1/jobs") { request, _ in try await list(request) }
+        router.get("/v1/jobs/:id") { _, context in try await show(context) }
+        router.delete("/v1/jobs/:id") { _, context in try await cancel(context) }
+        router.get("/v1/jobs/:id/events") { _, context in try await events(context) }
+        router.get("/v1/jobs/:id/video") { request, context in try await file(request, context, poster: false) }
+        router.get("/v1/jobs/:id/poster") { request, context in try await file(request, context, poster: true) }
+        router.get("/v1/gpus") { _, _ in try await gpus() }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: await metrics.render())))
+        }
+        router.get("/healthz") { _, _ in
+            try json(["status": "ok", "version": Spool.version, "host": host.configuration.host])
+        }
+        router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.data)))
+        }
+        return router
+    }
+
+    // MARK: Jobs
+
+    func submit(_ request: Request, _ context: Context) async throws -> Response {
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: configuration.maxBodyBytes)
+        } catch {
+            throw APIError(.contentTooLarge, "body_too_large", "the request body is larger than \(configuration.maxBodyBytes) bytes")
+        }
+        var spec: JobSpec
+        do {
+            spec = try JSONDecoder().decode(JobSpec.self, from: Data(body.readableBytesView))
+        } catch let error as DecodingError {
+            throw APIError(.badRequest, "invalid_json", "the body is not a job: \(Self.describe(error))")
+        } catch {
+            throw APIError(.badRequest, "invalid_json", "the body is not JSON")
+        }
+        if spec.idempotencyKey == nil, let key = request.headers[HTTPField.Name("Idempotency-Key")!] {
+            spec.idempotencyKey = key
+        }
+        let result: EnqueueResult
+        do {
+            result = try await host.submitter.submit(spec)
+        } catch SpoolError.invalidSpec(let issues) {
+            throw APIError(.unprocessableContent, "invalid_job", "the job is invalid: \(issues.count) problem(s)", issues: issues)
+        }
+        let position = try await host.store.queuePosition(of: result.job.id)
+        return try json(
+            JobResource(result.job, queuePosition: position), status: result.created ? .created : .ok,
+            headers: [.location: "/v1/jobs/\(result.job.id)"])
+    }
+
+    func list(_ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        var states: Set<JobState>?
+        if let text = query["state"].map(String.init), !text.isEmpty {
+            var parsed = Set<JobState>()
+            for part in text.split(separator: ",") {
+                guard let state = JobState(rawValue: String(part)) else {
+                    throw APIError(.badRequest, "invalid_query", "unknown state \"\(part)\"; use \(JobState.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                parsed.insert(state)
+            }
+            states = parsed
+        }
+        var limit = 50
+        if let text = query["limit"] {
+            guard let value = Int(String(text)), (1...1_000).contains(value) else {
+                throw APIError(.badRequest, "invalid_query", "limit must be 1…1000")
+            }
+            limit = value
+        }
+        let page = try await host.store.list(JobQuery(
+            states: states, pipeline: query["pipeline"].map(String.init), limit: limit, cursor: query["cursor"].map(String.init)))
+        var resources: [JobResource] = []
+        for job in page.jobs {
+            let position = job.state == .queued ? try await host.store.queuePosition(of: job.id) : nil
+            resources.append(JobResource(job, queuePosition: position))
+        }
+        return try json(JobList(jobs: resources, nextCursor: page.nextCursor))
+    }
+
+    func show(_ context: Context) async throws -> Response {
+        let job = try await job(context)
+        let position = job.state == .queued ? try await host.store.queuePosition(of: job.id) : nil
+        return try json(JobResource(job, queuePosition: position))
+    }
+
+    func cancel(_ context: Context) async throws -> Response {
+        let job = try await job(context)
+        do {
+            return try json(JobResource(try await host.dispatcher.cancel(job.id)))
+        } catch SpoolError.illegalTransition(_, let from, _) {
+            throw APIError(.conflict, "job_finished", "job \(job.id) is already \(from)")
+        }
+    }
+
+    /// Server-sent events: the job's current state at once, then each state change and
+    /// chunk, closing after a final state.
+    func events(_ context: Context) async throws -> Response {
+        let id = try jobID(context)
+        // Subscribe before reading the snapshot, so no change falls between the two.
+        let stream = host.events.subscribe(job: id)
+        guard let snapshot = try await host.store.job(id) else { throw APIError.notFound(id.rawValue) }
+        let store = host.store
+        let body = ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: try Self.sse("state", JobResource(snapshot))))
+            if snapshot.state.isFinal {
+                try await writer.finish(nil)
+                return
+            }
+            for await event in stream {
+                switch event.kind {
+                case .state(let state):
+                    let position = state == .queued ? try? await store.queuePosition(of: id) : nil
+                    try await writer.write(ByteBuffer(string: try Self.sse("state", JobResource(event.job, queuePosition: position))))
+                    if state.isFinal {
+                        try await writer.finish(nil)
+                        return
+                    }
+                case .chunk(let index):
+                    let progress = JobResource(event.job).progress
+                    try await writer.write(ByteBuffer(string: try Self.sse("chunk", ChunkEvent(index: index, progress: progress))))
+                case .encoded(let frames):
+                    try await writer.write(ByteBuffer(string: try Self.sse("encoded", EncodedEvent(framesEncoded: frames))))
+                }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],
+            body: body)
+    }
+
+    struct ChunkEvent: Encodable {
+        var index: Int
+        var progress: JobResource.Progress
+    }
+
+    struct EncodedEvent: Encodable {
+        var framesEncoded: Int
+    }
+
+    /// The MP4 (or poster), whole or by a single byte range.
+    func file(_ request: Request, _ context: Context, poster: Bool) async throws -> Response {
+        let job = try await job(context)
+        guard job.state == .succeeded, let path = poster ? job.posterPath : job.outputPath else {
+            throw APIError(.conflict, "video_not_ready", "job \(job.id) is \(job.state); its \(poster ? "poster" : "video") exists once it has succeeded")
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
+        guard size >= 0 else { throw APIError(.gone, "video_missing", "the file of job \(job.id) is no longer on this host") }
+        let name = (job.spec.outputName ?? job.id.rawValue) + (poster ? ".png" : ".mp4")
+        var headers: HTTPFields = [
+            .contentType: poster ? "image/png" : "video/mp4", .acceptRanges: "bytes",
+            .contentDisposition: "inline; filename=\"\(name)\"",
+        ]
+        let range: ByteRange?
+        do {
+            range = try ByteRange.parse(request.headers[.range], size: size)
+        } catch {
+            throw APIError(.rangeNotSatisfiable, "range_not_satisfiable", "the file is \(size) bytes", headers: [.contentRange: "bytes */\(size)"])
+        }
+        guard let range else {
+            headers[.contentLength] = String(size)
+            return Response(status: .ok, headers: headers, body: try await fileIO.loadFile(path: path, context: context))
+        }
+        headers[.contentRange] = "bytes \(range.first)-\(range.last)/\(size)"
+        headers[.contentLength] = String(range.count)
+        let body = try await fileIO.loadFile(path: path, range: range.first...range.last, context: context)
+        return Response(status: .partialContent, headers: headers, body: body)
+    }
+
+    func gpus() async throws -> Response {
+        struct Slot: Encodable {
+            var name: String
+            var kind: String
+            var index: Int
+            var uuid: String?
+            var model: String?
+            var memoryMiB: Int?
+            var busy: Bool
+            var job: String?
+            var gpuSeconds: Double
+        }
+        let busy = await host.dispatcher.busySlots
+        let held = host.statistics.snapshot.heldSeconds
+        let slots = host.configuration.slots.map { slot in
+            Slot(name: slot.name, kind: slot.kind.rawValue, index: slot.index, uuid: slot.uuid, model: slot.model,
+                 memoryMiB: slot.memoryMiB, busy: busy[slot.name] != nil, job: busy[slot.name]?.rawValue,
+                 gpuSeconds: held[slot.name] ?? 0)
+        }
+        struct Body: Encodable {
+            var host: String
+            var slots: [Slot]
+        }
+        return try json(Body(host: host.configuration.host, slots: slots))
+    }
+
+    // MARK: Helpers
+
+    func jobID(_ context: Context) throws -> JobID {
+        JobID(try context.parameters.require("id"))
+    }
+
+    func job(_ context: Context) async throws -> Job {
+        let id = try jobID(context)
+        guard let job = try await host.store.job(id) else { throw APIError.notFound(id.rawValue) }
+        return job
+    }
+
+    func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder.api.encode(value))))
+    }
+
+    static func sse(_ event: String, _ value: some Encodable) throws -> String {
+        "event: \(event)\ndata: \(String(decoding: try JSONEncoder.api.encode(value), as: UTF8.self))\n\n"
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, _): "missing field \"\(key.stringValue)\""
+        case .typeMismatch(_, let c), .valueNotFound(_, let c):
+            "wrong type at \"\(c.codingPath.map(\.stringValue).joined(separator: "."))\""
+        case .dataCorrupted(let c): c.codingPath.isEmpty ? "not valid JSON" : "invalid value at \"\(c.codingPath.map(\.stringValue).joined(separator: "."))\""
+        @unknown default: "\(error)"
+        }
+    }
+}

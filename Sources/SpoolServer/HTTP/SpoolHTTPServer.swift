@@ -1,0 +1,25 @@
+import Hummingbird
+import Logging
+import NIOCore
+import SpoolScheduler
+
+/// Builds the HTTP server as a service for the host's ``ServiceGroup``.
+public enum SpoolHTTPServer {
+    /// - Parameter onListening: called with the bound port once the server accepts connections.
+    public static func make(
+        host: SpoolHost, metrics: SpoolMetrics, configuration: HTTPServerConfiguration, logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        if let problem = configuration.problem { throw HTTPConfigurationError(description: problem) }
+        let api = SpoolAPI(host: host, metrics: metrics, configuration: configuration)
+        return Application(
+            router: api.router(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "spool"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
+            logger: logger)
+    }
+}
+
+public struct HTTPConfigurationError: Error, CustomStringConvertible {
+    public var description: String
+}

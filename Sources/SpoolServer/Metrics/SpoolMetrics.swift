@@ -1,0 +1,117 @@
+import Foundation
+import ServiceLifecycle
+import SpoolCore
+import SpoolScheduler
+import Synchronization
+
+/// Spool's Prometheus metrics: latency by stage from finished jobs, and on each scrape,
+/// jobs by state (from the store), slot time and utilisation (from the dispatcher's own
+/// statistics) and the encoder's throughput.
+///
+/// It follows the event hub as a ``Service``; written by hand in the text exposition
+/// format, since a handful of series did not earn a metrics dependency.
+public final class SpoolMetrics: Service, Sendable {
+    static let stages = ["queue_wait", "time_to_first_chunk", "generation", "encode_tail", "total"]
+    static let bounds: [Double] = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1_200, 1_800, 3_600]
+
+    private struct State {
+        var stages: [String: Histogram] = Dictionary(
+            uniqueKeysWithValues: SpoolMetrics.stages.map { ($0, Histogram(bounds: SpoolMetrics.bounds)) })
+        var finished: [JobState: Int] = [:]
+    }
+
+    private let host: SpoolHost
+    private let started = ContinuousClock.now
+    private let state = Mutex(State())
+
+    public init(host: SpoolHost) { self.host = host }
+
+    public func run() async throws {
+        let events = host.events.subscribe(buffer: 4_096)
+        await withGracefulShutdownHandler {
+            for await event in events {
+                guard case .state(let newState) = event.kind, newState.isFinal else { continue }
+                record(event.job)
+            }
+        } onGracefulShutdown: {}
+    }
+
+    func record(_ job: Job) {
+        state.withLock { state in
+            state.finished[job.state, default: 0] += 1
+            guard job.state == .succeeded else { return }
+            let t = job.timings
+            let values: [(String, Double?)] = [
+                ("queue_wait", t.queueWait), ("time_to_first_chunk", t.timeToFirstChunk), ("generation", t.generationTime),
+                ("encode_tail", t.encodeTail), ("total", t.totalLatency),
+            ]
+            for case (let stage, let value?) in values { state.stages[stage]?.observe(value) }
+        }
+    }
+
+    /// The exposition text for `GET /metrics`.
+    public func render() async -> String {
+        var out = ""
+        func line(_ text: String) { out += text + "\n" }
+
+        let counts = (try? await host.store.countsByState()) ?? [:]
+        line("# HELP spool_jobs Jobs in the store by state.")
+        line("# TYPE spool_jobs gauge")
+        for s in JobState.allCases { line("spool_jobs{state=\"\(s)\"} \(counts[s] ?? 0)") }
+
+        let snapshot = state.withLock { $0 }
+        line("# HELP spool_jobs_finished_total Jobs this host saw reach a final state.")
+        line("# TYPE spool_jobs_finished_total counter")
+        for s in JobState.allCases where s.isFinal { line("spool_jobs_finished_total{state=\"\(s)\"} \(snapshot.finished[s] ?? 0)") }
+
+        line("# HELP spool_stage_seconds Latency of each stage of succeeded jobs.")
+        line("# TYPE spool_stage_seconds histogram")
+        for stage in Self.stages {
+            guard let h = snapshot.stages[stage] else { continue }
+            for (bound, count) in zip(h.bounds, h.counts) {
+                line("spool_stage_seconds_bucket{stage=\"\(stage)\",le=\"\(Self.format(bound))\"} \(count)")
+            }
+            line("spool_stage_seconds_bucket{stage=\"\(stage)\",le=\"+Inf\"} \(h.count)")
+            line("spool_stage_seconds_sum{stage=\"\(stage)\"} \(Self.format(h.sum))")
+            line("spool_stage_seconds_count{stage=\"\(stage)\"} \(h.count)")
+        }
+
+        let stats = host.statistics.snapshot
+        let uptime = max((ContinuousClock.now - started).seconds, 1e-9)
+        let busy = Set(await host.dispatcher.busySlots.keys)
+        line("# HELP spool_gpu_seconds_total Slot time held by jobs, by GPU slot.")
+        line("# TYPE spool_gpu_seconds_total counter")
+        for slot in host.configuration.slots {
+            line("spool_gpu_seconds_total{gpu=\"\(slot.name)\"} \(Self.format(stats.heldSeconds[slot.name] ?? 0))")
+        }
+        line("# HELP spool_slot_utilization Share of this host's uptime each slot was held by a job.")
+        line("# TYPE spool_slot_utilization gauge")
+        for slot in host.configuration.slots {
+            line("spool_slot_utilization{gpu=\"\(slot.name)\"} \(Self.format(min(1, (stats.heldSeconds[slot.name] ?? 0) / uptime)))")
+        }
+        line("# HELP spool_slot_busy Whether a slot runs a job now.")
+        line("# TYPE spool_slot_busy gauge")
+        for slot in host.configuration.slots { line("spool_slot_busy{gpu=\"\(slot.name)\"} \(busy.contains(slot.name) ? 1 : 0)") }
+        line("# HELP spool_encode_frames_per_second Frames encoded per second of encoder work, over finished jobs.")
+        line("# TYPE spool_encode_frames_per_second gauge")
+        line("spool_encode_frames_per_second \(Self.format(stats.encodeBusySeconds > 0 ? Double(stats.framesEncoded) / stats.encodeBusySeconds : 0))")
+        line("# HELP spool_encoded_frames_total Frames encoded by finished jobs.")
+        line("# TYPE spool_encoded_frames_total counter")
+        line("spool_encoded_frames_total \(stats.framesEncoded)")
+        line("# HELP spool_attempts_started_total Worker attempts started.")
+        line("# TYPE spool_attempts_started_total counter")
+        line("spool_attempts_started_total \(stats.attemptsStarted)")
+        return out
+    }
+
+    static func format(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (whole, fraction) = components
+        return Double(whole) + Double(fraction) / 1e18
+    }
+}
