@@ -87,11 +87,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .target(name: "SpoolClient", dependencies: ["SpoolCore"], swiftSettings: swiftSettings),
+
         // MARK: Executables
         .executableTarget(
             name: "spool",
             dependencies: [
-                "SpoolCore", "SpoolSQLite", "SpoolScheduler", "SpoolServer",
+                "SpoolCore", "SpoolSQLite", "SpoolScheduler", "SpoolServer", "SpoolClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -142,7 +144,8 @@ let package = Package(
             .testTarget(
             name: "SpoolServerTests",
             dependencies: [
-                "SpoolCore", "SpoolServer", "SpoolScheduler", "SpoolSQLite", "SpoolTesting", "spool-synthetic-worker",
+                "SpoolCore", "SpoolServer", "SpoolScheduler", "SpoolSQLite", "SpoolTesting", "SpoolClient",
+                "spool-synthetic-worker", "spool",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],

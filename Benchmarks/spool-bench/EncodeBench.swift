@@ -15,10 +15,11 @@ struct EncodeBench: AsyncParsableCommand {
     @Option(help: "Frames fed at a real-time pace (24 FPS) for the tail-latency figure; 0 skips it.") var realtimeFrames = 1_440
     @Option(help: "x264 preset, for both sides.") var preset = "medium"
     @Option(help: "x264 CRF, for both sides.") var crf = 23
+    @Option(help: "x264 rc-lookahead, for both sides.") var lookahead = EncoderSettings.streamingLookahead
     @Option(help: "Scratch folder.") var folder = FileManager.default.currentDirectoryPath + "/.build"
 
     func run() async throws {
-        print("== Encoding: in-process libavcodec vs the ffmpeg CLI (libx264 crf \(crf) preset \(preset), yuv420p, +faststart) ==")
+        print("== Encoding: in-process libavcodec vs the ffmpeg CLI (libx264 crf \(crf) preset \(preset) rc-lookahead \(lookahead), yuv420p, +faststart) ==")
         for text in sizes {
             guard let size = FrameSize(parsing: text) else { throw ValidationError("bad size \(text)") }
             let dir = "\(folder)/spool-bench-encode-\(text)"
@@ -34,13 +35,14 @@ struct EncodeBench: AsyncParsableCommand {
             let cli = try runProcess([
                 "ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", size.description, "-r", "24",
                 "-i", "concat:" + chunks.map { "\(dir)/\($0.file)" }.joined(separator: "|"), "-frames:v", String(frames),
-                "-c:v", "libx264", "-crf", String(crf), "-preset", preset, "-pix_fmt", "yuv420p", "-movflags", "+faststart",
+                "-c:v", "libx264", "-crf", String(crf), "-preset", preset, "-rc-lookahead", String(lookahead),
+                "-pix_fmt", "yuv420p", "-movflags", "+faststart",
                 "\(dir)/cli.mp4",
             ])
             let cliSeconds = elapsed(since: cliStart)
             guard cli.status == 0 else { throw ValidationError("ffmpeg failed: \(cli.stderr)") }
 
-            let settings = EncoderSettings(codec: .h264, quality: crf, preset: preset)
+            let settings = EncoderSettings(codec: .h264, quality: crf, preset: preset, lookahead: lookahead)
             let encodeStart = ContinuousClock.now
             let outcome = try await encode(chunks: chunks, dir: dir, size: size, frames: frames, settings: settings)
             let spoolSeconds = elapsed(since: encodeStart)
@@ -96,7 +98,7 @@ struct EncodeBench: AsyncParsableCommand {
     func peakMemory(dir: String, size: FrameSize, frames: Int) throws -> Double {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let result = try runProcess([exe, "encode-one", "--dir", dir, "--size", size.description, "--frames", String(frames),
-                                     "--preset", preset, "--crf", String(crf)])
+                                     "--preset", preset, "--crf", String(crf), "--lookahead", String(lookahead)])
         guard result.status == 0, let mb = Double(result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw ValidationError("encode-one failed: \(result.stderr)")
         }
@@ -118,13 +120,14 @@ struct EncodeOne: AsyncParsableCommand {
     @Option var frames: Int
     @Option var preset = "medium"
     @Option var crf = 23
+    @Option var lookahead = EncoderSettings.streamingLookahead
 
     func run() async throws {
         guard let size = FrameSize(parsing: size) else { throw ValidationError("bad size") }
         let plan = ChunkPlan(chunkFrames: 33, overlap: 0, trim: .helios)
         let encoder = StreamingEncoder(
             .init(workDir: dir, outputPath: "\(dir)/memory-\(frames).mp4", size: size, targetFrames: frames),
-            encoders: FFmpegEncoderFactory(settings: EncoderSettings(codec: .h264, quality: crf, preset: preset)))
+            encoders: FFmpegEncoderFactory(settings: EncoderSettings(codec: .h264, quality: crf, preset: preset, lookahead: lookahead)))
         for (index, chunk) in plan.chunks(forFrames: 1_440).enumerated() where chunk.firstFrame < frames {
             try encoder.add(ChunkDescriptor(
                 index: index, firstFrame: chunk.firstFrame, frames: chunk.frames, width: size.width, height: size.height,

@@ -54,10 +54,10 @@ public final class SQLiteJobStore: JobStore {
     private static func insert(_ request: EnqueueRequest, specJSON: String, _ db: Database) throws -> EnqueueResult {
         let spec = request.spec
         if let key = spec.idempotencyKey,
-           let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE idempotency_key = ?", arguments: [key]) {
+           let row = try Row.fetchOne(cached: db, sql: "SELECT * FROM jobs WHERE idempotency_key = ?", arguments: [key]) {
             return EnqueueResult(job: try Job(row: row, decoder: JSONDecoder()), created: false)
         }
-        try db.execute(
+        try db.executeCached(
             sql: """
                 INSERT INTO jobs (id, idempotency_key, spec, pipeline, priority, state, max_attempts,
                                   submitted_at, frames_total, chunks_total, waiting_reason)
@@ -83,7 +83,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     private static func fetchJob(_ id: JobID, _ db: Database) throws -> Job? {
-        try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id.rawValue])
+        try Row.fetchOne(cached: db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id.rawValue])
             .map { try Job(row: $0, decoder: JSONDecoder()) }
     }
 
@@ -106,7 +106,7 @@ public final class SQLiteJobStore: JobStore {
             let limit = max(1, min(query.limit, 1_000))
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM jobs \(whereClause) ORDER BY seq DESC LIMIT \(limit + 1)", arguments: arguments)
+                cached: db, sql: "SELECT * FROM jobs \(whereClause) ORDER BY seq DESC LIMIT \(limit + 1)", arguments: arguments)
             let decoder = JSONDecoder()
             let jobs = try rows.prefix(limit).map { try Job(row: $0, decoder: decoder) }
             let next: String? = rows.count > limit ? String(rows[limit - 1]["seq"] as Int64) : nil
@@ -117,12 +117,12 @@ public final class SQLiteJobStore: JobStore {
     public func queuePosition(of id: JobID) async throws -> Int? {
         try await pool.read { db in
             guard let me = try Row.fetchOne(
-                db, sql: "SELECT priority, seq FROM jobs WHERE id = ? AND state = 'queued'", arguments: [id.rawValue])
+                cached: db, sql: "SELECT priority, seq FROM jobs WHERE id = ? AND state = 'queued'", arguments: [id.rawValue])
             else { return nil }
             let priority: Int = me["priority"]
             let seq: Int64 = me["seq"]
             let ahead = try Int.fetchOne(
-                db,
+                cached: db,
                 sql: """
                     SELECT COUNT(*) FROM jobs WHERE state = 'queued'
                     AND (priority > ? OR (priority = ? AND seq < ?))
@@ -134,7 +134,7 @@ public final class SQLiteJobStore: JobStore {
 
     public func attempts(of id: JobID) async throws -> [Attempt] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM attempts WHERE job_id = ? ORDER BY number", arguments: [id.rawValue])
+            try Row.fetchAll(cached: db, sql: "SELECT * FROM attempts WHERE job_id = ? ORDER BY number", arguments: [id.rawValue])
                 .map(Attempt.init(row:))
         }
     }
@@ -142,7 +142,7 @@ public final class SQLiteJobStore: JobStore {
     public func countsByState() async throws -> [JobState: Int] {
         try await pool.read { db in
             var counts: [JobState: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state") {
+            for row in try Row.fetchAll(cached: db, sql: "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state") {
                 if let state = JobState(rawValue: row["state"]) { counts[state] = row["n"] }
             }
             return counts
@@ -156,7 +156,7 @@ public final class SQLiteJobStore: JobStore {
         return try await writer.write { db in
             let pipelines = request.pipelines.sorted()
             guard let seq = try Int64.fetchOne(
-                db,
+                cached: db,
                 sql: """
                     SELECT seq FROM jobs INDEXED BY jobs_queue
                     WHERE state = 'queued' AND (not_before IS NULL OR not_before <= ?)
@@ -165,7 +165,7 @@ public final class SQLiteJobStore: JobStore {
                     """,
                 arguments: StatementArguments([request.now.epoch]) + StatementArguments(pipelines))
             else { return nil }
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?,
                         first_chunk_at = NULL, generated_at = NULL, encoded_at = NULL,
@@ -174,9 +174,9 @@ public final class SQLiteJobStore: JobStore {
                     WHERE seq = ?
                     """,
                 arguments: [request.now.epoch, request.gpu, request.host, request.leaseUntil.epoch, seq])
-            let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE seq = ?", arguments: [seq])!
+            let row = try Row.fetchOne(cached: db, sql: "SELECT * FROM jobs WHERE seq = ?", arguments: [seq])!
             let job = try Job(row: row, decoder: JSONDecoder())
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     INSERT INTO attempts (job_id, number, host, gpu, started_at, heartbeat_at, outcome)
                     VALUES (?, ?, ?, ?, ?, ?, 'running')
@@ -195,7 +195,7 @@ public final class SQLiteJobStore: JobStore {
 
     private static func apply(_ update: JobUpdate, to newState: JobState?, id: JobID, _ db: Database) throws -> Job {
         guard let current = try Row.fetchOne(
-            db, sql: "SELECT state, attempts FROM jobs WHERE id = ?", arguments: [id.rawValue])
+            cached: db, sql: "SELECT state, attempts FROM jobs WHERE id = ?", arguments: [id.rawValue])
         else { throw SpoolError.jobNotFound(id) }
         let state = JobState(rawValue: current["state"])!
         let attempts: Int = current["attempts"]
@@ -244,7 +244,7 @@ public final class SQLiteJobStore: JobStore {
         if let outcome = update.endAttempt, attempts > 0 {
             let seconds = max(0, update.attemptGPUSeconds ?? 0)
             // Only a running attempt can end; ending it twice must not count its slot time twice.
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE attempts SET ended_at = ?, outcome = ?, gpu_seconds = ?, error = ?
                     WHERE job_id = ? AND number = ? AND outcome = 'running'
@@ -256,7 +256,7 @@ public final class SQLiteJobStore: JobStore {
             }
         }
         if !sets.isEmpty {
-            try db.execute(
+            try db.executeCached(
                 sql: "UPDATE jobs SET \(sets.joined(separator: ", ")) WHERE id = ?",
                 arguments: arguments + [id.rawValue])
         }
@@ -267,10 +267,10 @@ public final class SQLiteJobStore: JobStore {
 
     public func renewLeases(host: String, until: Date, now: Date) async throws {
         try await writer.write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: "UPDATE jobs SET lease_expires_at = ? WHERE host = ? AND state IN ('running', 'encoding')",
                 arguments: [until.epoch, host])
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE attempts SET heartbeat_at = ? WHERE host = ? AND outcome = 'running'
                     """,
@@ -292,7 +292,7 @@ public final class SQLiteJobStore: JobStore {
             }
             guard !conditions.isEmpty else { return [] }
             let rows = try Row.fetchAll(
-                db,
+                cached: db,
                 sql: """
                     SELECT id, state, attempts, max_attempts, host FROM jobs
                     WHERE state IN ('running', 'encoding') AND (\(conditions.joined(separator: " OR ")))
@@ -314,7 +314,7 @@ public final class SQLiteJobStore: JobStore {
             : "host \(host) stopped renewing its lease during attempt \(attempts)"
         // A lost attempt held its slot from its start until the host's last heartbeat.
         let attempt = try Row.fetchOne(
-            db, sql: "SELECT started_at, heartbeat_at, outcome FROM attempts WHERE job_id = ? AND number = ?",
+            cached: db, sql: "SELECT started_at, heartbeat_at, outcome FROM attempts WHERE job_id = ? AND number = ?",
             arguments: [id.rawValue, attempts])
         var seconds = 0.0
         if let attempt, (attempt["outcome"] as String) == "running" {

@@ -54,3 +54,22 @@ final class LockedBox<T>: @unchecked Sendable {
     var isSet: Bool { lock.withLock { written } }
     var value: T { lock.withLock { stored } }
 }
+
+extension Process {
+    /// Sends SIGTERM and waits up to `timeout` seconds; then SIGKILL. Returns whether it
+    /// exited by itself, so a test can fail on a daemon that ignores SIGTERM instead of hanging.
+    @discardableResult
+    public func terminateAndWait(timeout: Double = 15) -> Bool {
+        guard isRunning else { return true }
+        terminate()
+        let deadline = Date().addingTimeInterval(timeout)
+        while isRunning && Date() < deadline { usleep(10_000) }
+        if isRunning {
+            kill(processIdentifier, SIGKILL)
+            waitUntilExit()
+            return false
+        }
+        waitUntilExit()
+        return true
+    }
+}

@@ -57,5 +57,8 @@ public struct MediaProbe: Sendable {
 
 public struct ProbeError: Error, CustomStringConvertible {
     public var message: String
+
+    public init(message: String) { self.message = message }
+
     public var description: String { message }
 }

@@ -18,6 +18,7 @@ struct DaemonProcessTests {
         process.arguments = [
             "serve", "--data", data, "--gpus", "none", "--virtual-slots", "2", "--pipelines", Self.pipelines,
             "--host", "daemon-test", "--heartbeat-seconds", "0.2", "--preset", "ultrafast", "--log-level", "debug",
+            "--listen", "127.0.0.1:0",
         ]
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
@@ -50,6 +51,7 @@ struct DaemonProcessTests {
         }
 
         let first = try startDaemon(data: data, log: dir.file("daemon.log"))
+        defer { first.terminateAndWait(timeout: 1) }
         // Kill it while both jobs are generating, before their first chunk.
         let deadline = Date().addingTimeInterval(30)
         while try await store.list(JobQuery(states: [.running])).jobs.count < 2 {
@@ -67,15 +69,12 @@ struct DaemonProcessTests {
         #expect(!orphans.isEmpty)
 
         let second = try startDaemon(data: data, log: dir.file("daemon.log"))
+        defer { #expect(second.terminateAndWait(), "the daemon ignored SIGTERM") }
         // …until the restarted daemon reaps them, before it runs anything.
         let reapDeadline = Date().addingTimeInterval(1.2)
         while !Set(orphans).isDisjoint(with: processesWorking(in: data + "/work")) {
             try #require(Date() < reapDeadline, "orphaned workers \(orphans) were not reaped")
             try await Task.sleep(for: .milliseconds(20))
-        }
-        defer {
-            second.terminate()
-            second.waitUntilExit()
         }
         for id in ids {
             let done = try await waitForFinal(id, store: store, log: dir.file("daemon.log"))
@@ -122,10 +121,10 @@ struct DaemonProcessTests {
         defer { dir.remove() }
         let daemon = try startDaemon(data: dir.file("data"), log: dir.file("daemon.log"))
         try await Task.sleep(for: .milliseconds(500))
-        daemon.terminate()
-        daemon.waitUntilExit()
+        #expect(daemon.terminateAndWait(timeout: 10), "the daemon ignored SIGTERM")
         #expect(daemon.terminationStatus == 0)
         let log = try String(contentsOfFile: dir.file("daemon.log"), encoding: .utf8)
         #expect(log.contains("dispatcher stopped"))
+        #expect(log.contains("HTTP API on"), "the whole daemon, doors included, started and stopped")
     }
 }

@@ -1,5 +1,5 @@
 /// How to encode: codec and its quality knobs.
-public struct EncoderSettings: Hashable, Sendable, Codable {
+public struct EncoderSettings: Hashable, Sendable {
     public enum Codec: String, Hashable, Sendable, Codable, CaseIterable {
         /// H.264 through libx264: the default, plays everywhere.
         case h264
@@ -45,19 +45,35 @@ public struct EncoderSettings: Hashable, Sendable, Codable {
     public var preset: String
     /// Encoder threads; 0 lets the encoder choose.
     public var threads: Int
+    /// x264's rate-control look-ahead in frames; nil keeps the preset's (40 for medium).
+    ///
+    /// Frames held for look-ahead are encoded only after the last chunk arrives, so this
+    /// bounds the encode tail of a streamed job. Spool's default, 20, is x264's `faster`
+    /// value: it keeps the tail under the time to encode two 33-frame chunks.
+    public var lookahead: Int?
 
-    public init(codec: Codec = .h264, quality: Int? = nil, preset: String? = nil, threads: Int = 0) {
+    /// Spool's default look-ahead for H.264.
+    public static let streamingLookahead = 20
+
+    public init(codec: Codec = .h264, quality: Int? = nil, preset: String? = nil, threads: Int = 0, lookahead: Int?? = .none) {
         self.codec = codec
         self.quality = quality ?? codec.defaultQuality
         self.preset = preset ?? codec.defaultPreset
         self.threads = threads
+        switch lookahead {
+        case .none: self.lookahead = codec == .h264 ? Self.streamingLookahead : nil
+        case .some(let value): self.lookahead = value
+        }
     }
 
     /// Encoder options as libavcodec's AVOptions, the same ones `ffmpeg -crf … -preset …` sets.
     public var codecOptions: [(String, String)] {
         var options: [(String, String)] = [("preset", preset)]
         switch codec {
-        case .h264, .h265, .av1:
+        case .h264:
+            options.append(("crf", String(quality)))
+            if let lookahead { options.append(("rc-lookahead", String(lookahead))) }
+        case .h265, .av1:
             options.append(("crf", String(quality)))
         case .h264NVENC:
             options += [("rc", "vbr"), ("cq", String(quality)), ("b", "0")]

@@ -105,10 +105,13 @@ struct JobExecution: Sendable {
         }
 
         // MARK: Encoding tail, off the slot
-        let generated = await persist(.encoding, JobUpdate(
-            attempt: attempt, at: context.clock.now(), progress: progress, generatedAt: context.clock.now(),
-            endAttempt: .generated, attemptGPUSeconds: held))
+        // The worker has exited and the GPU is free: hand the slot on first, then record
+        // the transition with the slot time measured at this moment.
+        let generatedAt = context.clock.now()
         await releaseSlot(slot)
+        let generated = await persist(.encoding, JobUpdate(
+            attempt: attempt, at: generatedAt, progress: progress, generatedAt: generatedAt,
+            endAttempt: .generated, attemptGPUSeconds: held))
         guard generated != nil else {
             encoder.cancel()
             await finished(job.id)

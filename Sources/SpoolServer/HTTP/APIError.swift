@@ -32,22 +32,9 @@ public struct APIError: HTTPResponseError, Sendable {
         let body = Body(error: .init(code: code, message: message, issues: issues.isEmpty ? nil : issues))
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
-        let data = try JSONEncoder.api.encode(body)
+        let data = try JSONEncoder.spoolAPI.encode(body)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     static func notFound(_ id: String) -> APIError { APIError(.notFound, "job_not_found", "no job with id \(id)") }
-}
-
-extension JSONEncoder {
-    /// How the API writes JSON: ISO 8601 dates with milliseconds, stable key order.
-    static var api: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true)))
-        }
-        return encoder
-    }
 }

@@ -208,29 +208,15 @@ public struct SpoolAPI: Sendable {
     }
 
     func gpus() async throws -> Response {
-        struct Slot: Encodable {
-            var name: String
-            var kind: String
-            var index: Int
-            var uuid: String?
-            var model: String?
-            var memoryMiB: Int?
-            var busy: Bool
-            var job: String?
-            var gpuSeconds: Double
-        }
         let busy = await host.dispatcher.busySlots
         let held = host.statistics.snapshot.heldSeconds
         let slots = host.configuration.slots.map { slot in
-            Slot(name: slot.name, kind: slot.kind.rawValue, index: slot.index, uuid: slot.uuid, model: slot.model,
-                 memoryMiB: slot.memoryMiB, busy: busy[slot.name] != nil, job: busy[slot.name]?.rawValue,
-                 gpuSeconds: held[slot.name] ?? 0)
+            GPUList.Slot(
+                name: slot.name, kind: slot.kind.rawValue, index: slot.index, uuid: slot.uuid, model: slot.model,
+                memoryMiB: slot.memoryMiB, busy: busy[slot.name] != nil, job: busy[slot.name]?.rawValue,
+                gpuSeconds: held[slot.name] ?? 0)
         }
-        struct Body: Encodable {
-            var host: String
-            var slots: [Slot]
-        }
-        return try json(Body(host: host.configuration.host, slots: slots))
+        return try json(GPUList(host: host.configuration.host, slots: slots))
     }
 
     // MARK: Helpers
@@ -248,11 +234,11 @@ public struct SpoolAPI: Sendable {
     func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder.api.encode(value))))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder.spoolAPI.encode(value))))
     }
 
     static func sse(_ event: String, _ value: some Encodable) throws -> String {
-        "event: \(event)\ndata: \(String(decoding: try JSONEncoder.api.encode(value), as: UTF8.self))\n\n"
+        "event: \(event)\ndata: \(String(decoding: try JSONEncoder.spoolAPI.encode(value), as: UTF8.self))\n\n"
     }
 
     static func describe(_ error: DecodingError) -> String {

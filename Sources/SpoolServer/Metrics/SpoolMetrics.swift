@@ -27,13 +27,12 @@ public final class SpoolMetrics: Service, Sendable {
     public init(host: SpoolHost) { self.host = host }
 
     public func run() async throws {
-        let events = host.events.subscribe(buffer: 4_096)
-        await withGracefulShutdownHandler {
-            for await event in events {
-                guard case .state(let newState) = event.kind, newState.isFinal else { continue }
-                record(event.job)
-            }
-        } onGracefulShutdown: {}
+        // Ends on graceful shutdown: the service group stops services one by one, and one
+        // that never returns would keep the dispatcher from ever draining.
+        for await event in host.events.subscribe(buffer: 4_096).cancelOnGracefulShutdown() {
+            guard case .state(let newState) = event.kind, newState.isFinal else { continue }
+            record(event.job)
+        }
     }
 
     func record(_ job: Job) {

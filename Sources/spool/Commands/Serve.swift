@@ -6,6 +6,7 @@ import SpoolGenerators
 import SpoolMedia
 import SpoolScheduler
 import SpoolSQLite
+import ServiceLifecycle
 import SpoolServer
 
 /// `spool serve`: runs the daemon until SIGTERM or SIGINT.
@@ -39,6 +40,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Encoder preset. Default: the codec's own (medium for x264).")
     var preset: String?
 
+    @Option(help: "x264 rate-control look-ahead in frames: lower shortens the encode tail, higher compresses a little better.")
+    var lookahead: Int = EncoderSettings.streamingLookahead
+
     @Option(help: "Attempts per job before it fails.")
     var maxAttempts: Int = 3
 
@@ -59,6 +63,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "File holding the bearer token HTTP clients must send. Default: $SPOOL_TOKEN_FILE; none on loopback.")
     var tokenFile: String?
+
+    @Flag(help: "Do not watch <data>/inbox for job files.")
+    var noDropFolder = false
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
@@ -102,7 +109,7 @@ struct Serve: AsyncParsableCommand {
         let catalog = try PipelineCatalog.load(folder: pipelines ?? PipelineLocator.defaultFolder())
         let configuration = SchedulerConfiguration(
             host: host ?? ProcessInfo.processInfo.hostName, data: dataDirectory, slots: slots,
-            defaultPipeline: defaultPipeline, encoder: EncoderSettings(codec: codec, quality: crf, preset: preset),
+            defaultPipeline: defaultPipeline, encoder: EncoderSettings(codec: codec, quality: crf, preset: preset, lookahead: codec == .h264 ? lookahead : nil),
             retry: RetryPolicy(maxAttempts: maxAttempts), defaultTimeLimitSeconds: timeLimit,
             leaseSeconds: leaseSeconds, heartbeatSeconds: heartbeatSeconds, shutdownGraceSeconds: shutdownGrace)
         try dataDirectory.create()
@@ -116,6 +123,8 @@ struct Serve: AsyncParsableCommand {
         let server = try SpoolHTTPServer.make(
             host: host, metrics: metrics, configuration: http, logger: logger,
             onListening: { port in logger.info("HTTP API on http://\(address.host):\(port)") })
-        try await host.run(with: [metrics, server], logger: logger)
+        var doors: [any Service] = [metrics, server]
+        if !noDropFolder { doors.append(DropFolderService(host: host, logger: logger)) }
+        try await host.run(with: doors, logger: logger)
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import SpoolCore
 
 /// A job as `GET /v1/jobs/{id}` shows it: everything a dashboard polls for.
 public struct JobResource: Codable, Sendable, Hashable {
@@ -44,6 +43,8 @@ public struct JobResource: Codable, Sendable, Hashable {
     public var waitingReason: String?
     public var videoURL: String?
     public var posterURL: String?
+    /// Where the MP4 is on the daemon's host.
+    public var videoPath: String?
 
     public init(_ job: Job, queuePosition: Int? = nil) {
         id = job.id.rawValue
@@ -69,6 +70,7 @@ public struct JobResource: Codable, Sendable, Hashable {
         waitingReason = job.state == .queued ? job.waitingReason : nil
         if job.state == .succeeded, job.outputPath != nil {
             videoURL = "/v1/jobs/\(job.id)/video"
+            videoPath = job.outputPath
             posterURL = job.posterPath == nil ? nil : "/v1/jobs/\(job.id)/poster"
         }
     }
@@ -78,4 +80,9 @@ public struct JobResource: Codable, Sendable, Hashable {
 public struct JobList: Codable, Sendable {
     public var jobs: [JobResource]
     public var nextCursor: String?
+
+    public init(jobs: [JobResource], nextCursor: String?) {
+        self.jobs = jobs
+        self.nextCursor = nextCursor
+    }
 }

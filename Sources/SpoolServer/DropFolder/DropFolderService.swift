@@ -1,0 +1,226 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import SpoolCore
+import SpoolScheduler
+import Synchronization
+
+/// The drop folder: job files copied into `<data>/inbox/` are submitted; results appear
+/// in `<data>/outbox/` (`<name>.json`, and `<name>.mp4` when it succeeded); files that are
+/// not valid jobs move to `<data>/failed/` with `<name>.error.json` beside them.
+///
+/// A file is taken only when complete: moved in by rename, or its size and modification
+/// time unchanged for `settleSeconds`. It is claimed by an atomic rename into
+/// `inbox/.processing/`, and enqueued with an idempotency key made of its name and
+/// content, so a restart at any point enqueues it exactly once. Originals are never
+/// deleted: once their result is written they move to `inbox/.done/`.
+public final class DropFolderService: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var settleSeconds: Double
+        public var pollSeconds: Double
+
+        public init(settleSeconds: Double = 1, pollSeconds: Double = 1) {
+            self.settleSeconds = settleSeconds
+            self.pollSeconds = pollSeconds
+        }
+    }
+
+    private struct Sighting: Equatable {
+        var size: Int
+        var modified: Date
+        var since: Date
+    }
+
+    private let host: SpoolHost
+    private let configuration: Configuration
+    private let logger: Logger
+    private let data: DataDirectory
+    private let sightings = Mutex<[String: Sighting]>([:])
+    /// Jobs submitted from the folder whose result is not written yet: job id -> file name.
+    private let pending = Mutex<[JobID: String]>([:])
+
+    public init(host: SpoolHost, configuration: Configuration = .init(), logger: Logger = Logger(label: "spool.inbox")) {
+        self.host = host
+        self.configuration = configuration
+        self.logger = logger
+        self.data = host.configuration.data
+    }
+
+    var processing: String { data.inbox + "/.processing" }
+    var done: String { data.inbox + "/.done" }
+
+    public func run() async throws {
+        for folder in [data.inbox, processing, done, data.outbox, data.failed] {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+        let events = host.events.subscribe(buffer: 65_536)
+        let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let watcher = InboxWatcher(folder: data.inbox) { wake.yield() }
+        defer { watcher.stop() }
+        logger.info("watching the drop folder", metadata: ["inbox": "\(data.inbox)", "inotify": "\(watcher.isWatching)"])
+
+        // Files claimed by a previous run: submitting again returns the same job.
+        for name in files(in: processing) { await submit(name) }
+
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await event in events {
+                    guard case .state(let state) = event.kind, state.isFinal,
+                          let name = self.pending.withLock({ $0.removeValue(forKey: event.job.id) }) else { continue }
+                    self.writeResult(event.job, name: name)
+                }
+            }
+            group.addTask {
+                var iterator = wakes.makeAsyncIterator()
+                while !Task.isCancelled {
+                    await self.scan(watcher: watcher)
+                    // Wake on inotify, or poll: settling files are rechecked at each poll.
+                    let timeout = Task {
+                        try await Task.sleep(for: .seconds(self.configuration.pollSeconds))
+                        wake.yield()
+                    }
+                    _ = await iterator.next()
+                    timeout.cancel()
+                }
+            }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+    }
+
+    /// One pass over the inbox: claim and submit every complete file.
+    func scan(watcher: InboxWatcher) async {
+        let now = Date()
+        for name in files(in: data.inbox) where name.hasSuffix(".json") {
+            if Task.isCancelled { return }
+            let path = data.inbox + "/" + name
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                  (attributes[.type] as? FileAttributeType) == .typeRegular else { continue }
+            let size = (attributes[.size] as? Int) ?? -1
+            let modified = (attributes[.modificationDate] as? Date) ?? now
+            let complete = watcher.takeMovedIn(name) || sightings.withLock { sightings -> Bool in
+                let sighting = Sighting(size: size, modified: modified, since: now)
+                guard let previous = sightings[name], previous.size == size, previous.modified == modified else {
+                    sightings[name] = sighting
+                    return false
+                }
+                return now.timeIntervalSince(previous.since) >= configuration.settleSeconds
+                    && now.timeIntervalSince(modified) >= configuration.settleSeconds
+            }
+            guard complete else { continue }
+            _ = sightings.withLock { $0.removeValue(forKey: name) }
+            // The atomic claim: whoever renames it owns it; a name still in flight waits.
+            guard !FileManager.default.fileExists(atPath: processing + "/" + name),
+                  rename(path, processing + "/" + name) == 0 else { continue }
+            await submit(name)
+        }
+    }
+
+    /// Submits a claimed file, or moves it to `failed/` with the reasons.
+    func submit(_ name: String) async {
+        let path = processing + "/" + name
+        guard let contents = FileManager.default.contents(atPath: path) else { return }
+        var spec: JobSpec
+        do {
+            spec = try JSONDecoder().decode(JobSpec.self, from: contents)
+        } catch {
+            return reject(name, message: "not a job file: \(Self.describe(error))", issues: [])
+        }
+        let stem = Self.stem(name)
+        if spec.outputName == nil, JobSpec.outputNameProblem(stem) == nil { spec.outputName = stem }
+        if spec.idempotencyKey == nil { spec.idempotencyKey = "drop:\(name):\(Self.fingerprint(contents))" }
+        spec.labels["spool.drop"] = name
+        do {
+            let result = try await host.submitter.submit(spec)
+            if result.job.state.isFinal {
+                writeResult(result.job, name: name)
+            } else {
+                pending.withLock { $0[result.job.id] = name }
+                // It may have ended between the submission and the line above.
+                if let job = try? await host.store.job(result.job.id), job.state.isFinal,
+                   pending.withLock({ $0.removeValue(forKey: job.id) }) != nil {
+                    writeResult(job, name: name)
+                }
+            }
+            logger.info("submitted from the drop folder", metadata: ["file": "\(name)", "job": "\(result.job.id)", "new": "\(result.created)"])
+        } catch SpoolError.invalidSpec(let issues) {
+            reject(name, message: "the job is invalid: \(issues.count) problem(s)", issues: issues)
+        } catch {
+            // The store failed (a full disk, say): leave the file claimed for the next start.
+            logger.error("could not submit from the drop folder; will retry at the next start", metadata: ["file": "\(name)", "error": "\(error)"])
+        }
+    }
+
+    struct Rejection: Encodable {
+        var file: String
+        var error: String
+        var issues: [ValidationIssue]
+    }
+
+    private func reject(_ name: String, message: String, issues: [ValidationIssue]) {
+        let target = uniquePath(in: data.failed, name: name)
+        _ = rename(processing + "/" + name, target)
+        let report = Rejection(file: URL(fileURLWithPath: target).lastPathComponent, error: message, issues: issues)
+        let errorPath = data.failed + "/" + Self.stem(URL(fileURLWithPath: target).lastPathComponent) + ".error.json"
+        try? JSONEncoder.spoolAPI.encode(report).write(to: URL(fileURLWithPath: errorPath), options: .atomic)
+        logger.warning("rejected a drop-folder file", metadata: ["file": "\(name)", "error": "\(message)"])
+    }
+
+    /// Writes `outbox/<stem>.json` (and `.mp4`), then retires the original to `.done/`.
+    func writeResult(_ job: Job, name: String) {
+        let stem = Self.stem(name)
+        if job.state == .succeeded, let video = job.outputPath {
+            let target = data.outbox + "/" + stem + ".mp4"
+            try? FileManager.default.removeItem(atPath: target)
+            // A hard link costs nothing on one file system; copy across file systems.
+            if link(video, target) != 0 { try? FileManager.default.copyItem(atPath: video, toPath: target) }
+        }
+        try? JSONEncoder.spoolAPI.encode(JobResource(job)).write(
+            to: URL(fileURLWithPath: data.outbox + "/" + stem + ".json"), options: .atomic)
+        _ = rename(processing + "/" + name, uniquePath(in: done, name: name))
+    }
+
+    // MARK: Helpers
+
+    private func files(in folder: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    /// `folder/name`, or `folder/stem-2.json` … when taken: user files are never overwritten.
+    private func uniquePath(in folder: String, name: String) -> String {
+        var candidate = folder + "/" + name
+        var n = 2
+        while FileManager.default.fileExists(atPath: candidate) {
+            let ext = URL(fileURLWithPath: name).pathExtension
+            candidate = folder + "/" + Self.stem(name) + "-\(n)" + (ext.isEmpty ? "" : "." + ext)
+            n += 1
+        }
+        return candidate
+    }
+
+    static func stem(_ name: String) -> String {
+        name.hasSuffix(".json") ? String(name.dropLast(5)) : name
+    }
+
+    /// FNV-1a over the file's bytes: with the name, tells a re-dropped edited file from a retry.
+    static func fingerprint(_ data: Data) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in data {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "not valid JSON" }
+        switch error {
+        case .keyNotFound(let key, _): return "missing field \"\(key.stringValue)\""
+        case .typeMismatch(_, let c), .valueNotFound(_, let c):
+            return "wrong type at \"\(c.codingPath.map(\.stringValue).joined(separator: "."))\""
+        case .dataCorrupted(let c):
+            return c.codingPath.isEmpty ? "not valid JSON" : "invalid value at \"\(c.codingPath.map(\.stringValue).joined(separator: "."))\""
+        @unknown default: return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Wakes the drop folder when something lands in the inbox: inotify where it works,
+/// with the caller's polling as the fallback (and the safety net for missed events).
+final class InboxWatcher: @unchecked Sendable {
+    /// Names that arrived by `rename` into the inbox: complete the moment they appear.
+    private let lock = NSLock()
+    private var movedIn = Set<String>()
+    private let fd: Int32
+    private let onEvent: @Sendable () -> Void
+
+    /// Whether inotify is watching; false means polling alone.
+    var isWatching: Bool { fd >= 0 }
+
+    init(folder: String, onEvent: @escaping @Sendable () -> Void) {
+        self.onEvent = onEvent
+        var descriptor = inotify_init1(Int32(IN_CLOEXEC))
+        if descriptor >= 0 {
+            let mask = UInt32(IN_MOVED_TO) | UInt32(IN_CLOSE_WRITE) | UInt32(IN_CREATE)
+            if inotify_add_watch(descriptor, folder, mask) < 0 {
+                close(descriptor)
+                descriptor = -1
+            }
+        }
+        fd = descriptor
+        guard fd >= 0 else { return }
+        let thread = Thread { [self] in readEvents() }
+        thread.name = "spool-inbox-watch"
+        thread.start()
+    }
+
+    /// Returns and forgets whether `name` was moved in whole.
+    func takeMovedIn(_ name: String) -> Bool {
+        lock.withLock { movedIn.remove(name) != nil }
+    }
+
+    func stop() {
+        if fd >= 0 { close(fd) }
+    }
+
+    private func readEvents() {
+        let size = 64 * 1024
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
+        defer { buffer.deallocate() }
+        while true {
+            let n = read(fd, buffer, size)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            var offset = 0
+            while offset + MemoryLayout<inotify_event>.size <= n {
+                let event = buffer.load(fromByteOffset: offset, as: inotify_event.self)
+                let nameLength = Int(event.len)
+                if nameLength > 0, event.mask & UInt32(IN_MOVED_TO) != 0 {
+                    let namePointer = (buffer + offset + MemoryLayout<inotify_event>.size).assumingMemoryBound(to: CChar.self)
+                    let name = String(cString: namePointer)
+                    _ = lock.withLock { movedIn.insert(name) }
+                }
+                offset += MemoryLayout<inotify_event>.size + nameLength
+            }
+            onEvent()
+        }
+    }
+}

@@ -1,0 +1,193 @@
+import ArgumentParser
+import Foundation
+import SpoolClient
+import SpoolCore
+
+/// `spool submit`: submits a job file, or a job described by flags.
+struct Submit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Submit a job; --wait to follow it to the end.")
+
+    @Argument(help: "A job file (JSON). Flags below override its fields.")
+    var file: String?
+    @Option(help: "The prompt.") var prompt: String?
+    @Option(help: "Frames, 1…1440 (24 a second).") var frames: Int?
+    @Option(help: "Frame size, WIDTHxHEIGHT.") var size: String?
+    @Option(help: "Seed.") var seed: UInt64?
+    @Option(help: "Priority, -100…100; higher runs first.") var priority: Int?
+    @Option(help: "Pipeline.") var pipeline: String?
+    @Option(help: "Base name of the output files.") var outputName: String?
+    @Option(help: "Idempotency key: submitting again returns the first job.") var idempotencyKey: String?
+    @Flag(help: "Wait for the job to end, showing its progress; exit 1 if it fails.") var wait = false
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        let spec = try makeSpec()
+        let client = try options.client()
+        let (job, created) = try await withClient { () throws(ClientError) in try await client.submit(spec) }
+        if !wait {
+            if options.json { try options.printJSON(job) } else {
+                let position = job.queuePosition.map { ", queue position \($0)" } ?? ""
+                print("\(created ? "submitted" : "already submitted") \(job.id) (\(job.state)\(position))")
+            }
+            return
+        }
+        if !options.json { FileHandle.standardError.write(Data("\(created ? "submitted" : "already submitted") \(job.id)\n".utf8)) }
+        try await follow(job.id, client: client, options: options)
+    }
+
+    func makeSpec() throws -> JobSpec {
+        var spec: JobSpec
+        if let file {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
+                throw ValidationError("cannot read \(file): \(error.localizedDescription)")
+            }
+            do { spec = try JSONDecoder().decode(JobSpec.self, from: data) } catch {
+                throw ValidationError("\(file) is not a job file: \(error)")
+            }
+        } else {
+            guard let prompt, let frames else {
+                throw ValidationError("give a job file, or at least --prompt and --frames")
+            }
+            spec = JobSpec(prompt: prompt, frames: frames)
+        }
+        if let prompt { spec.prompt = prompt }
+        if let frames { spec.frames = frames }
+        if let size {
+            guard let parsed = FrameSize(parsing: size) else { throw ValidationError("--size takes WIDTHxHEIGHT, e.g. 640x384") }
+            spec.width = parsed.width
+            spec.height = parsed.height
+        }
+        if let seed { spec.seed = seed }
+        if let priority { spec.priority = priority }
+        if let pipeline { spec.pipeline = pipeline }
+        if let outputName { spec.outputName = outputName }
+        if let idempotencyKey { spec.idempotencyKey = idempotencyKey }
+        return spec
+    }
+}
+
+/// `spool status ID`.
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a job.")
+    @Argument(help: "Job id.") var id: String
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        let client = try options.client()
+        let job = try await withClient { () throws(ClientError) in try await client.job(id) }
+        if options.json { return try options.printJSON(job) }
+        print(describe(job))
+    }
+}
+
+/// `spool list`.
+struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List jobs, newest first.")
+    @Option(help: "Only these states, comma-separated.") var state: String?
+    @Option(help: "At most this many.") var limit = 50
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        var states: [JobState] = []
+        for part in (state ?? "").split(separator: ",") {
+            guard let parsed = JobState(rawValue: String(part)) else {
+                throw ValidationError("unknown state \(part); use \(JobState.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            states.append(parsed)
+        }
+        let client = try options.client()
+        let page = try await withClient { () throws(ClientError) in try await client.list(states: states, limit: limit) }
+        if options.json { return try options.printJSON(page) }
+        print("ID                                    STATE      PROGRESS      PIPELINE    PROMPT")
+        for job in page.jobs {
+            let progress = "\(job.progress.framesDone)/\(job.progress.framesTotal)"
+            print("\(job.id)  \(job.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  \(progress.padding(toLength: 12, withPad: " ", startingAt: 0))  \((job.spec.pipeline ?? "").padding(toLength: 10, withPad: " ", startingAt: 0))  \(job.spec.prompt.prefix(40))")
+        }
+    }
+}
+
+/// `spool cancel ID`.
+struct Cancel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Cancel a queued or running job.")
+    @Argument(help: "Job id.") var id: String
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        let client = try options.client()
+        let job = try await withClient { () throws(ClientError) in try await client.cancel(id) }
+        if options.json { return try options.printJSON(job) }
+        print("cancelled \(job.id)")
+    }
+}
+
+/// `spool watch ID`.
+struct Watch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Follow a job to the end; exit 1 if it fails.")
+    @Argument(help: "Job id.") var id: String
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        try await follow(id, client: try options.client(), options: options)
+    }
+}
+
+/// `spool gpus`.
+struct GPUs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "gpus", abstract: "Show the daemon's GPU slots.")
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        let client = try options.client()
+        let list = try await withClient { () throws(ClientError) in try await client.gpus() }
+        if options.json { return try options.printJSON(list) }
+        print("host \(list.host)")
+        for slot in list.slots {
+            let what = slot.kind == "cuda" ? "\(slot.model ?? "GPU")\(slot.memoryMiB.map { ", \($0) MiB" } ?? "")" : "virtual (CPU pipelines)"
+            print("  \(slot.name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(what)  \(slot.busy ? "busy: \(slot.job ?? "")" : "free")  \(String(format: "%.1f", slot.gpuSeconds)) GPU-s")
+        }
+    }
+}
+
+/// Follows a job with a live bar on a terminal, plain lines otherwise; exits 1 unless it succeeds.
+func follow(_ id: String, client: SpoolClient, options: ClientOptions) async throws {
+    let live = isatty(STDERR_FILENO) == 1 && !options.json
+    let line = ProgressLine(live: live)
+    let job = try await withClient { () throws(ClientError) in
+        try await client.follow(id) { job in
+            guard !options.json else { return }
+            if live {
+                FileHandle.standardError.write(Data("\r\u{1B}[2K\(line.render(job))".utf8))
+            } else {
+                FileHandle.standardError.write(Data("\(line.render(job))\n".utf8))
+            }
+        }
+    }
+    if live { FileHandle.standardError.write(Data("\n".utf8)) }
+    if options.json {
+        try options.printJSON(job)
+    } else if job.state == .succeeded {
+        print(job.videoPath ?? (options.server + (job.videoURL ?? "")))
+    } else {
+        FileHandle.standardError.write(Data("spool: job \(job.id) \(job.state): \(job.error ?? "no reason given")\n".utf8))
+    }
+    if job.state != .succeeded { throw SpoolExit.jobFailed }
+}
+
+/// A job in words, for `spool status`.
+func describe(_ job: JobResource) -> String {
+    var lines = ["job      \(job.id)", "state    \(job.state)"]
+    if let position = job.queuePosition { lines.append("queue    position \(position)") }
+    if let reason = job.waitingReason { lines.append("waiting  \(reason)") }
+    lines.append("prompt   \(job.spec.prompt)")
+    lines.append("video    \(job.spec.frames) frames (\(String(format: "%.3f", Double(job.spec.frames) / 24)) s) at \(job.spec.width ?? 0)x\(job.spec.height ?? 0), pipeline \(job.spec.pipeline ?? "?"), seed \(job.spec.seed ?? 0)")
+    lines.append("progress \(job.progress.framesDone)/\(job.progress.framesTotal) frames, \(job.progress.chunksDone)/\(job.progress.chunksTotal.map(String.init) ?? "?") chunks (\(job.progress.percent)%)")
+    lines.append("attempts \(job.attempts) of \(job.maxAttempts)\(job.gpu.map { " on \($0)" } ?? "")\(job.host.map { " at \($0)" } ?? "")")
+    let t = job.timings
+    func s(_ v: Double?) -> String { v.map { String(format: "%.3f s", $0) } ?? "-" }
+    lines.append("timings  queue \(s(t.queueWait)), first chunk \(s(t.timeToFirstChunk)), generation \(s(t.generationTime)), encode tail \(s(t.encodeTail)), total \(s(t.totalLatency))")
+    lines.append("cost     \(String(format: "%.3f", job.gpuSeconds)) GPU-seconds\(job.realTimeFactor.map { String(format: ", real-time factor %.2f", $0) } ?? "")")
+    if let error = job.error { lines.append("error    \(error)") }
+    if let path = job.videoPath { lines.append("output   \(path)") }
+    return lines.joined(separator: "\n")
+}

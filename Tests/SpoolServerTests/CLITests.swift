@@ -1,0 +1,122 @@
+import Foundation
+import SpoolCore
+import SpoolGenerators
+import SpoolTesting
+import Testing
+
+/// The real `spool` binary against a real daemon process.
+@Suite("spool CLI", .serialized)
+struct CLITests {
+    static let spool = WorkerGenerator.defaultBinDirectory + "/spool"
+    static let pipelines = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Pipelines").path
+
+    /// A daemon on a free loopback port, and its URL.
+    final class Daemon: @unchecked Sendable {
+        let process = Process()
+        let dir: TemporaryDirectory
+        var url = ""
+
+        init() throws {
+            dir = try TemporaryDirectory("cli")
+            process.executableURL = URL(fileURLWithPath: CLITests.spool)
+            process.arguments = [
+                "serve", "--data", dir.file("data"), "--gpus", "none", "--virtual-slots", "1", "--pipelines", CLITests.pipelines,
+                "--listen", "127.0.0.1:0", "--preset", "ultrafast",
+            ]
+            _ = FileManager.default.createFile(atPath: dir.file("log"), contents: nil)
+            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file("log")))
+            process.standardError = log
+            process.standardOutput = log
+            try process.run()
+            let deadline = Date().addingTimeInterval(20)
+            while url.isEmpty {
+                let text = (try? String(contentsOfFile: dir.file("log"), encoding: .utf8)) ?? ""
+                if let range = text.range(of: #"HTTP API on (http://[0-9.]+:[0-9]+)"#, options: .regularExpression) {
+                    url = String(text[range].dropFirst("HTTP API on ".count))
+                }
+                guard Date() < deadline else {
+                process.terminateAndWait(timeout: 1)
+                throw ProbeError(message: "the daemon did not start: \(text)")
+            }
+                usleep(20_000)
+            }
+        }
+
+        func stop() {
+            #expect(process.terminateAndWait(), "the daemon ignored SIGTERM")
+            dir.remove()
+        }
+    }
+
+    func spool(_ arguments: [String], server: String?) throws -> ProcessResult {
+        try runProcess([Self.spool] + arguments + (server.map { ["--server", $0] } ?? []), environment: ["SPOOL_SERVER": ""])
+    }
+
+    func jobFile(_ daemon: Daemon, _ json: String) throws -> String {
+        let path = daemon.dir.file("job-\(UUID().uuidString.prefix(6)).json")
+        try json.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func submitWaitStatusListWatchAndGPUs() async throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let file = try jobFile(daemon, #"{"prompt": "a fox", "frames": 48, "width": 64, "height": 48, "outputName": "fox"}"#)
+
+        let waited = try spool(["submit", file, "--wait"], server: daemon.url)
+        #expect(waited.status == 0, "\(waited.stderr)")
+        let video = waited.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(video.hasSuffix(".mp4") && FileManager.default.fileExists(atPath: video))
+        #expect(waited.stderr.contains("succeeded"), "plain progress lines without a terminal")
+
+        let submitted = try spool(["submit", "--prompt", "a cat", "--frames", "24", "--size", "64x48", "--json"], server: daemon.url)
+        #expect(submitted.status == 0)
+        let job = try JSONDecoder.spoolAPI.decode(JobResource.self, from: submitted.stdout)
+        #expect(job.spec.frames == 24 && job.spec.width == 64)
+
+        let watched = try spool(["watch", job.id, "--json"], server: daemon.url)
+        #expect(watched.status == 0)
+        #expect(try JSONDecoder.spoolAPI.decode(JobResource.self, from: watched.stdout).state == .succeeded)
+
+        let status = try spool(["status", job.id], server: daemon.url)
+        #expect(status.status == 0)
+        #expect(status.stdoutText.contains("state    succeeded"))
+        #expect(status.stdoutText.contains("GPU-seconds"))
+
+        let list = try spool(["list", "--state", "succeeded", "--json"], server: daemon.url)
+        #expect(try JSONDecoder.spoolAPI.decode(JobList.self, from: list.stdout).jobs.count == 2)
+        let table = try spool(["list"], server: daemon.url)
+        #expect(table.stdoutText.contains(job.id))
+
+        let gpus = try spool(["gpus", "--json"], server: daemon.url)
+        #expect(try JSONDecoder.spoolAPI.decode(GPUList.self, from: gpus.stdout).slots.map(\.name) == ["virtual0"])
+    }
+
+    @Test func cancelAndTheExitCodesOfFailure() async throws {
+        let daemon = try Daemon()
+        defer { daemon.stop() }
+        let slow = try spool(["submit", "--prompt", "slow", "--frames", "1440", "--size", "64x48", "--json"], server: daemon.url)
+        let id = try JSONDecoder.spoolAPI.decode(JobResource.self, from: slow.stdout).id
+        let cancel = try spool(["cancel", id], server: daemon.url)
+        #expect(cancel.status == 0 && cancel.stdoutText.contains("cancelled \(id)"))
+        let watch = try spool(["watch", id], server: daemon.url)
+        #expect(watch.status == 1)
+        #expect(watch.stderr.contains("cancelled"))
+        #expect(try spool(["cancel", id], server: daemon.url).status == 70)
+
+        let invalid = try spool(["submit", "--prompt", "x", "--frames", "5000"], server: daemon.url)
+        #expect(invalid.status == 65)
+        #expect(invalid.stderr.contains("frames: is 5000"))
+        #expect(try spool(["status", "no-such-job"], server: daemon.url).status == 66)
+        #expect(try spool(["submit"], server: daemon.url).status == 64)
+        #expect(try spool(["submit", "--prompt", "x", "--frames", "8", "--size", "big"], server: daemon.url).status == 64)
+    }
+
+    @Test func aDaemonThatIsNotRunningIsSaidPlainly() throws {
+        let result = try spool(["list"], server: "http://127.0.0.1:1")
+        #expect(result.status == 69)
+        #expect(result.stderr.contains("cannot reach the Spool daemon at http://127.0.0.1:1"))
+        #expect(result.stderr.contains("spool serve"))
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import SpoolCore
+import SpoolScheduler
+import SpoolServer
+import SpoolSQLite
+import SpoolTesting
+import Testing
+
+@Suite("Drop folder", .serialized)
+struct DropFolderTests {
+    /// Runs a drop-folder service over `host` until `body` returns.
+    func withDropFolder(_ host: TestHost, settle: Double = 0.2, _ body: () async throws -> Void) async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let service = DropFolderService(host: host.host, configuration: .init(settleSeconds: settle, pollSeconds: 0.1), logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
+        let task = Task { try await group.run() }
+        try await Task.sleep(for: .milliseconds(100))
+        try await body()
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+
+    var data: (TestHost) -> DataDirectory { { $0.host.configuration.data } }
+
+    /// Writes `text` elsewhere and renames it into the inbox, as `mv` would.
+    func drop(_ name: String, _ text: String, into host: TestHost) throws {
+        let staging = host.directory.file(".staging-\(name)")
+        try text.write(toFile: staging, atomically: false, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: data(host).inbox, withIntermediateDirectories: true)
+        #expect(rename(staging, data(host).inbox + "/" + name) == 0)
+    }
+
+    func waitForFile(_ path: String, timeout: Double = 30) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !FileManager.default.fileExists(atPath: path) {
+            try #require(Date() < deadline, "\(path) never appeared")
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    @Test func aValidFileComesOutAsAVideoAndAResult() async throws {
+        let host = try await TestHost(slots: 1)
+        defer { Task { await host.stop() } }
+        try await withDropFolder(host) {
+            try drop("fox.json", #"{"prompt": "a fox", "frames": 24}"#, into: host)
+            try await waitForFile(data(host).outbox + "/fox.json")
+            let result = try JSONDecoder.spoolAPI.decode(JobResource.self, from: Data(contentsOf: URL(fileURLWithPath: data(host).outbox + "/fox.json")))
+            #expect(result.state == .succeeded)
+            #expect(result.spec.outputName == "fox")
+            #expect(try MediaProbe(path: data(host).outbox + "/fox.mp4").frames == 24)
+            // The original is kept, never deleted.
+            #expect(FileManager.default.fileExists(atPath: data(host).inbox + "/.done/fox.json"))
+            #expect(!FileManager.default.fileExists(atPath: data(host).inbox + "/fox.json"))
+        }
+    }
+
+    @Test func invalidFilesMoveToFailedWithEveryProblemNamed() async throws {
+        let host = try await TestHost(slots: 1)
+        defer { Task { await host.stop() } }
+        try await withDropFolder(host) {
+            try drop("broken.json", "{nope", into: host)
+            try drop("bad.json", #"{"prompt": "", "frames": 0, "width": 641, "height": 384}"#, into: host)
+            try await waitForFile(data(host).failed + "/bad.error.json")
+            try await waitForFile(data(host).failed + "/broken.error.json")
+            #expect(FileManager.default.fileExists(atPath: data(host).failed + "/bad.json"))
+            let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: data(host).failed + "/bad.error.json"))) as? [String: Any]
+            let fields = Set((report?["issues"] as? [[String: Any]] ?? []).compactMap { $0["field"] as? String })
+            #expect(fields == ["prompt", "frames", "width"])
+            let broken = try String(contentsOfFile: data(host).failed + "/broken.error.json", encoding: .utf8)
+            #expect(broken.contains("not a job file"))
+            #expect(try await host.store.countsByState().values.reduce(0, +) == 0)
+        }
+    }
+
+    @Test func aFileStillBeingWrittenIsNotTakenEarly() async throws {
+        let host = try await TestHost(slots: 0)
+        defer { Task { await host.stop() } }
+        try await withDropFolder(host, settle: 0.5) {
+            let path = data(host).inbox + "/slow.json"
+            try FileManager.default.createDirectory(atPath: data(host).inbox, withIntermediateDirectories: true)
+            // Created in place, as a slow copy would (FileManager.createFile writes atomically).
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            try #require(fd >= 0)
+            let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+            try handle.write(contentsOf: Data(#"{"prompt": "a slow "#.utf8))
+            for _ in 0..<6 {
+                try await Task.sleep(for: .milliseconds(200))
+                try handle.write(contentsOf: Data("x".utf8))
+                #expect(FileManager.default.fileExists(atPath: path), "taken while still being written")
+            }
+            try handle.write(contentsOf: Data(#"fox", "frames": 8}"#.utf8))
+            try handle.close()
+            let deadline = Date().addingTimeInterval(10)
+            while try await host.store.countsByState()[.queued] != 1 {
+                try #require(Date() < deadline)
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(!FileManager.default.fileExists(atPath: data(host).failed + "/slow.json"))
+        }
+    }
+
+    @Test func aThousandFilesAtOnceAreEachEnqueuedOnceAcrossARestart() async throws {
+        let host = try await TestHost(slots: 0)
+        defer { Task { await host.stop() } }
+        let staging = host.directory.file("staging")
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: data(host).inbox, withIntermediateDirectories: true)
+        for n in 0..<1_000 {
+            try #"{"prompt": "job \#(n)", "frames": 8}"#.write(toFile: "\(staging)/job-\(n).json", atomically: false, encoding: .utf8)
+        }
+        for n in 0..<1_000 { rename("\(staging)/job-\(n).json", data(host).inbox + "/job-\(n).json") }
+        // First run: stopped part-way through.
+        try await withDropFolder(host) {
+            while try await host.store.countsByState()[.queued, default: 0] < 100 { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        let partway = try await host.store.countsByState()[.queued, default: 0]
+        // Second run: the rest, and nothing twice.
+        try await withDropFolder(host) {
+            let deadline = Date().addingTimeInterval(60)
+            while try await host.store.countsByState()[.queued, default: 0] < 1_000 {
+                let counts = try await host.store.countsByState()
+                try #require(Date() < deadline, "only \(counts) enqueued")
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        #expect(partway < 1_000)
+        #expect(try await host.store.countsByState() == [.queued: 1_000])
+        var seen = Set<String>()
+        var cursor: String?
+        repeat {
+            let page = try await host.store.list(JobQuery(limit: 500, cursor: cursor))
+            for job in page.jobs { seen.insert(job.spec.labels["spool.drop"] ?? "") }
+            cursor = page.nextCursor
+        } while cursor != nil
+        #expect(seen.count == 1_000)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: data(host).inbox).filter { !$0.hasPrefix(".") }.isEmpty)
+    }
+}
