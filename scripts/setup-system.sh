@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Spool builds and tests against, when any is missing:
-# FFmpeg's libraries (and ffmpeg/ffprobe for the tests and benchmarks), SQLite's
-# headers for GRDB, and a PostgreSQL server for the shared-queue store.
+# FFmpeg's libraries (and ffmpeg/ffprobe for the tests and benchmarks) and SQLite's
+# headers for GRDB.
 set -euo pipefail
-packages=(pkg-config libavcodec-dev libavformat-dev libswscale-dev libavutil-dev ffmpeg libsqlite3-dev
-          postgresql procps)
+packages=(pkg-config libavcodec-dev libavformat-dev libswscale-dev libavutil-dev ffmpeg libsqlite3-dev procps)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

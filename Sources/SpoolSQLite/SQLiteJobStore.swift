@@ -114,22 +114,31 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    public func queuePosition(of id: JobID) async throws -> Int? {
+    public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
         try await pool.read { db in
-            guard let me = try Row.fetchOne(
-                cached: db, sql: "SELECT priority, seq FROM jobs WHERE id = ? AND state = 'queued'", arguments: [id.rawValue])
-            else { return nil }
-            let priority: Int = me["priority"]
-            let seq: Int64 = me["seq"]
-            let ahead = try Int.fetchOne(
-                cached: db,
-                sql: """
-                    SELECT COUNT(*) FROM jobs WHERE state = 'queued'
-                    AND (priority > ? OR (priority = ? AND seq < ?))
-                    """,
-                arguments: [priority, priority, seq]) ?? 0
-            return ahead + 1
+            guard let job = try Self.fetchJob(id, db) else { return nil }
+            return (job, job.state == .queued ? try Self.queuePosition(of: id, db) : nil)
         }
+    }
+
+    public func queuePosition(of id: JobID) async throws -> Int? {
+        try await pool.read { db in try Self.queuePosition(of: id, db) }
+    }
+
+    private static func queuePosition(of id: JobID, _ db: Database) throws -> Int? {
+        guard let me = try Row.fetchOne(
+            cached: db, sql: "SELECT priority, seq FROM jobs WHERE id = ? AND state = 'queued'", arguments: [id.rawValue])
+        else { return nil }
+        let priority: Int = me["priority"]
+        let seq: Int64 = me["seq"]
+        let ahead = try Int.fetchOne(
+            cached: db,
+            sql: """
+                SELECT COUNT(*) FROM jobs WHERE state = 'queued'
+                AND (priority > ? OR (priority = ? AND seq < ?))
+                """,
+            arguments: [priority, priority, seq]) ?? 0
+        return ahead + 1
     }
 
     public func attempts(of id: JobID) async throws -> [Attempt] {

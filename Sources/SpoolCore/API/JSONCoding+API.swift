@@ -1,5 +1,8 @@
 import Foundation
 
+/// Built once: constructing the format style costs more than formatting with it.
+private let iso8601WithMilliseconds = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
 extension JSONEncoder {
     /// How the HTTP API writes JSON: ISO 8601 dates with milliseconds, stable key order.
     public static var spoolAPI: JSONEncoder {
@@ -7,7 +10,7 @@ extension JSONEncoder {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true)))
+            try container.encode(date.formatted(iso8601WithMilliseconds))
         }
         return encoder
     }
@@ -19,7 +22,7 @@ extension JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
-            if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)) {
+            if let date = try? Date(text, strategy: iso8601WithMilliseconds) {
                 return date
             }
             if let date = try? Date(text, strategy: .iso8601) { return date }

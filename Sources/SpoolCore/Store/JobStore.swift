@@ -15,6 +15,9 @@ public protocol JobStore: Sendable {
 
     func job(_ id: JobID) async throws -> Job?
 
+    /// A job and, while it is queued, its queue position, read together.
+    func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)?
+
     /// Newest first, filtered and paged.
     func list(_ query: JobQuery) async throws -> JobPage
 
@@ -50,6 +53,14 @@ public protocol JobStore: Sendable {
 
     /// Counts of jobs by state.
     func countsByState() async throws -> [JobState: Int]
+}
+
+extension JobStore {
+    /// Two reads; stores override it with one.
+    public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
+        guard let job = try await job(id) else { return nil }
+        return (job, job.state == .queued ? try await queuePosition(of: id) : nil)
+    }
 }
 
 /// A job to store.

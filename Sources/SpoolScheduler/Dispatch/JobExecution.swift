@@ -61,6 +61,7 @@ struct JobExecution: Sendable {
         // MARK: Generation, on the slot
         var failure: (any Error)?
         var progress = job.progress
+        var progressWrites: Task<Void, Never>?
         do {
             try FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)
             let run = try context.generator.start(GenerationRequest(
@@ -87,8 +88,15 @@ struct JobExecution: Sendable {
                 progress.chunksDone += 1
                 progress.framesDone = min(job.spec.frames, max(progress.framesDone, chunk.endFrame))
                 let first = progress.chunksDone == 1 ? context.clock.now() : nil
-                if let updated = await persist(nil, JobUpdate(attempt: attempt, at: context.clock.now(), progress: progress, firstChunkAt: first)) {
-                    events.publish(JobEvent(job: updated, kind: .chunk(index: chunk.index)))
+                // Progress is written in order but not waited for: store latency must not
+                // hold the worker's events back, nor count as slot time.
+                let update = JobUpdate(attempt: attempt, at: context.clock.now(), progress: progress, firstChunkAt: first)
+                let previous = progressWrites
+                progressWrites = Task {
+                    await previous?.value
+                    if let updated = await persist(nil, update) {
+                        events.publish(JobEvent(job: updated, kind: .chunk(index: chunk.index)))
+                    }
                 }
             }
         } catch {
@@ -98,6 +106,7 @@ struct JobExecution: Sendable {
 
         guard failure == nil else {
             encoder.cancel()
+            await progressWrites?.value
             await endFailedAttempt(failure!, held: held, retryable: (failure as? GenerationError)?.isRetryable ?? true)
             await releaseSlot(slot)
             await finished(job.id)
@@ -109,6 +118,7 @@ struct JobExecution: Sendable {
         // the transition with the slot time measured at this moment.
         let generatedAt = context.clock.now()
         await releaseSlot(slot)
+        await progressWrites?.value
         let generated = await persist(.encoding, JobUpdate(
             attempt: attempt, at: generatedAt, progress: progress, generatedAt: generatedAt,
             endAttempt: .generated, attemptGPUSeconds: held))

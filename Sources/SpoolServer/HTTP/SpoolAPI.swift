@@ -117,8 +117,8 @@ public struct SpoolAPI: Sendable {
     }
 
     func show(_ context: Context) async throws -> Response {
-        let job = try await job(context)
-        let position = job.state == .queued ? try await host.store.queuePosition(of: job.id) : nil
+        let id = try jobID(context)
+        guard let (job, position) = try await host.store.jobWithPosition(id) else { throw APIError.notFound(id.rawValue) }
         return try json(JobResource(job, queuePosition: position))
     }
 
