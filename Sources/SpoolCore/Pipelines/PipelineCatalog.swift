@@ -57,31 +57,12 @@ public struct PipelineCatalog: Sendable {
                     catalog.add(definition, folder: url.path)
                 }
             } catch let error as DecodingError {
-                problems.append((path, Self.describe(error)))
+                problems.append((path, error.humanDescription))
             } catch {
                 problems.append((path, error.localizedDescription))
             }
         }
         if !problems.isEmpty { throw LoadError(problems: problems) }
         return catalog
-    }
-
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            let keys = context.codingPath.map(\.stringValue).joined(separator: ".")
-            return keys.isEmpty ? "" : " at \(keys)"
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            return "missing field \"\(key.stringValue)\"\(path(context))"
-        case .typeMismatch(let type, let context):
-            return "wrong type\(path(context)): expected \(type)"
-        case .valueNotFound(let type, let context):
-            return "missing value\(path(context)): expected \(type)"
-        case .dataCorrupted(let context):
-            return "invalid JSON\(path(context)): \(context.debugDescription)"
-        @unknown default:
-            return "\(error)"
-        }
     }
 }

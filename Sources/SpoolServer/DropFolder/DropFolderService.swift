@@ -124,7 +124,7 @@ public final class DropFolderService: Service, Sendable {
         do {
             spec = try JSONDecoder().decode(JobSpec.self, from: contents)
         } catch {
-            return reject(name, message: "not a job file: \(Self.describe(error))", issues: [])
+            return reject(name, message: "not a job file: \((error as? DecodingError)?.humanDescription ?? "not valid JSON")", issues: [])
         }
         let stem = Self.stem(name)
         if spec.outputName == nil, JobSpec.outputNameProblem(stem) == nil { spec.outputName = stem }
@@ -210,17 +210,5 @@ public final class DropFolderService: Service, Sendable {
             hash = hash &* 0x0000_0100_0000_01b3
         }
         return String(hash, radix: 16)
-    }
-
-    static func describe(_ error: any Error) -> String {
-        guard let error = error as? DecodingError else { return "not valid JSON" }
-        switch error {
-        case .keyNotFound(let key, _): return "missing field \"\(key.stringValue)\""
-        case .typeMismatch(_, let c), .valueNotFound(_, let c):
-            return "wrong type at \"\(c.codingPath.map(\.stringValue).joined(separator: "."))\""
-        case .dataCorrupted(let c):
-            return c.codingPath.isEmpty ? "not valid JSON" : "invalid value at \"\(c.codingPath.map(\.stringValue).joined(separator: "."))\""
-        @unknown default: return "\(error)"
-        }
     }
 }

@@ -67,7 +67,7 @@ public struct SpoolAPI: Sendable {
         do {
             spec = try JSONDecoder().decode(JobSpec.self, from: Data(body.readableBytesView))
         } catch let error as DecodingError {
-            throw APIError(.badRequest, "invalid_json", "the body is not a job: \(Self.describe(error))")
+            throw APIError(.badRequest, "invalid_json", "the body is not a job: \(error.humanDescription)")
         } catch {
             throw APIError(.badRequest, "invalid_json", "the body is not JSON")
         }
@@ -239,15 +239,5 @@ public struct SpoolAPI: Sendable {
 
     static func sse(_ event: String, _ value: some Encodable) throws -> String {
         "event: \(event)\ndata: \(String(decoding: try JSONEncoder.spoolAPI.encode(value), as: UTF8.self))\n\n"
-    }
-
-    static func describe(_ error: DecodingError) -> String {
-        switch error {
-        case .keyNotFound(let key, _): "missing field \"\(key.stringValue)\""
-        case .typeMismatch(_, let c), .valueNotFound(_, let c):
-            "wrong type at \"\(c.codingPath.map(\.stringValue).joined(separator: "."))\""
-        case .dataCorrupted(let c): c.codingPath.isEmpty ? "not valid JSON" : "invalid value at \"\(c.codingPath.map(\.stringValue).joined(separator: "."))\""
-        @unknown default: "\(error)"
-        }
     }
 }
