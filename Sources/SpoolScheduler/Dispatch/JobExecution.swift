@@ -133,8 +133,10 @@ struct JobExecution: Sendable {
             try moveIntoPlace(partialPath, videoPath)
             context.statistics.recordEncode(frames: outcome.video.frames, busySeconds: outcome.busySeconds)
             progress.framesDone = outcome.video.frames
+            // One instant for both stamps: the MP4 closing is what finishes the job.
+            let encodedAt = context.clock.now()
             await persist(.succeeded, JobUpdate(
-                attempt: attempt, at: context.clock.now(), progress: progress, encodedAt: context.clock.now(),
+                attempt: attempt, at: encodedAt, progress: progress, encodedAt: encodedAt,
                 clearError: true, outputPath: videoPath, posterPath: outcome.posterPath))
             logger.info("succeeded", metadata: ["video": "\(videoPath)", "bytes": "\(outcome.video.bytes)"])
         } catch {
