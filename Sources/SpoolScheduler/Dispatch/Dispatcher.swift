@@ -71,8 +71,8 @@ public actor Dispatcher: Service {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 while !draining && !Task.isCancelled {
-                    for (job, slot) in await claimForFreeSlots() {
-                        let execution = startExecution(job: job, slot: slot)
+                    for (job, slot, claimedAt) in await claimForFreeSlots() {
+                        let execution = startExecution(job: job, slot: slot, claimedAt: claimedAt)
                         group.addTask { await execution.run() }
                     }
                     await wake.wait(seconds: configuration.pollSeconds)
@@ -110,8 +110,8 @@ public actor Dispatcher: Service {
 
     // MARK: Internals
 
-    private func claimForFreeSlots() async -> [(Job, GPUSlot)] {
-        var claimed: [(Job, GPUSlot)] = []
+    private func claimForFreeSlots() async -> [(Job, GPUSlot, ContinuousClock.Instant)] {
+        var claimed: [(Job, GPUSlot, ContinuousClock.Instant)] = []
         var exhausted = Set<GPUSlot.Kind>()
         for slot in free where !exhausted.contains(slot.kind) && !draining {
             let pipelines = runnablePipelines(on: slot)
@@ -126,7 +126,7 @@ public actor Dispatcher: Service {
                 }
                 free.removeAll { $0 == slot }
                 busySince[slot.name] = .now
-                claimed.append((job, slot))
+                claimed.append((job, slot, busySince[slot.name]!))
             } catch {
                 context.logger.error("claiming a job failed; retrying at the next poll", metadata: ["error": "\(error)"])
                 break
@@ -139,13 +139,13 @@ public actor Dispatcher: Service {
         Set(context.pipelines.definitions.values.filter { slot.kind == .cuda || !$0.requiresCUDA }.map(\.name))
     }
 
-    private func startExecution(job: Job, slot: GPUSlot) -> JobExecution {
+    private func startExecution(job: Job, slot: GPUSlot, claimedAt: ContinuousClock.Instant) -> JobExecution {
         let control = AttemptControl()
         running[job.id] = control
         slotOfJob[job.id] = slot.name
         context.events.publish(JobEvent(job: job, kind: .state(.running)))
         return JobExecution(
-            job: job, slot: slot, slotFreedAt: releasedAt[slot.name], control: control, context: context,
+            job: job, slot: slot, claimedAt: claimedAt, slotFreedAt: releasedAt[slot.name], control: control, context: context,
             releaseSlot: { slot in await self.release(slot) },
             finished: { id in await self.finished(id) })
     }

@@ -10,6 +10,9 @@ import SpoolMedia
 struct JobExecution: Sendable {
     let job: Job
     let slot: GPUSlot
+    /// When the dispatcher gave this job the slot: GPU-seconds count from here, not from
+    /// when this task got a thread.
+    let claimedAt: ContinuousClock.Instant
     /// When this slot was last released, to measure the gap to this worker's start.
     let slotFreedAt: ContinuousClock.Instant?
     let control: AttemptControl
@@ -28,7 +31,7 @@ struct JobExecution: Sendable {
     }
 
     func run() async {
-        let started = ContinuousClock.now
+        let started = claimedAt
         let data = context.configuration.data
         let jobFolder = "\(data.work)/\(job.id)"
         let workDir = "\(jobFolder)/attempt-\(attempt)"
