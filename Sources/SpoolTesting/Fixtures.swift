@@ -36,4 +36,17 @@ public enum Fixtures {
     ) -> EnqueueRequest {
         EnqueueRequest(spec: spec, maxAttempts: maxAttempts, submittedAt: date)
     }
+
+    /// A small synthetic pipeline run as real worker processes: 8-frame chunks, 64x48,
+    /// extra worker arguments (faults, costs) and short timeouts.
+    public static func synthetic(
+        name: String = "synthetic", arguments: [String] = [], chunkFrames: Int = 8, overlap: Int = 0,
+        policy: OverlapPolicy = .drop, requiresCUDA: Bool = false, startup: Double = 10, stall: Double = 10
+    ) -> PipelineDefinition {
+        PipelineDefinition(
+            name: name, command: ["{bin}/spool-synthetic-worker"] + arguments,
+            chunking: .init(frames: chunkFrames, overlap: overlap, overlapPolicy: policy),
+            sizes: .init(default: FrameSize(width: 64, height: 48)), requiresCUDA: requiresCUDA,
+            timeouts: .init(startupSeconds: startup, stallSeconds: stall))
+    }
 }

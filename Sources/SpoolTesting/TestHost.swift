@@ -27,7 +27,7 @@ public final class TestHost: Sendable {
     ) async throws {
         directory = try TemporaryDirectory("host")
         var catalog = PipelineCatalog()
-        catalog.add(Self.synthetic(arguments: ["--frame-cost-ms", String(frameCostMilliseconds)]))
+        catalog.add(Fixtures.synthetic(arguments: ["--frame-cost-ms", String(frameCostMilliseconds)]))
         for pipeline in pipelines { catalog.add(pipeline) }
         var configuration = SchedulerConfiguration(
             host: "test-host", data: DataDirectory(directory.path), slots: (0..<slots).map(GPUSlot.virtual),
@@ -43,18 +43,6 @@ public final class TestHost: Sendable {
             services: host.services.map { .init(service: $0) }, gracefulShutdownSignals: [], logger: logger))
         let group = self.group
         task = Task { try await group.run() }
-    }
-
-    /// A synthetic pipeline: 8-frame chunks, 64x48 by default, short timeouts.
-    public static func synthetic(
-        name: String = "synthetic", arguments: [String] = [], chunkFrames: Int = 8, overlap: Int = 0,
-        policy: OverlapPolicy = .drop, requiresCUDA: Bool = false
-    ) -> PipelineDefinition {
-        PipelineDefinition(
-            name: name, command: ["{bin}/spool-synthetic-worker"] + arguments,
-            chunking: .init(frames: chunkFrames, overlap: overlap, overlapPolicy: policy),
-            sizes: .init(default: FrameSize(width: 64, height: 48)), requiresCUDA: requiresCUDA,
-            timeouts: .init(startupSeconds: 10, stallSeconds: 10))
     }
 
     /// Submits a job through the host's submitter.

@@ -27,16 +27,6 @@ public struct WorkerHarness: Sendable {
         try FileManager.default.createDirectory(atPath: root.file("work"), withIntermediateDirectories: true)
     }
 
-    /// A synthetic pipeline with extra worker arguments (faults, costs).
-    public static func syntheticPipeline(
-        arguments: [String] = [], chunkFrames: Int = 8, overlap: Int = 0, startup: Double = 5, stall: Double = 5
-    ) -> PipelineDefinition {
-        PipelineDefinition(
-            name: "synthetic", command: ["{bin}/spool-synthetic-worker"] + arguments,
-            chunking: .init(frames: chunkFrames, overlap: overlap), sizes: .init(default: FrameSize(width: 64, height: 48)),
-            timeouts: .init(startupSeconds: startup, stallSeconds: stall))
-    }
-
     /// Starts the worker, optionally cancels it after `cancelAfter` seconds, and collects
     /// its events until the stream ends.
     public func run(

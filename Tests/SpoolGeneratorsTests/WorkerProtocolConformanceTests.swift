@@ -37,7 +37,7 @@ struct WorkerProtocolConformanceTests {
     }
 
     @Test func aHealthyWorkerDeliversEveryChunkThenDone() async throws {
-        let outcome = await harness.run(WorkerHarness.syntheticPipeline(), frames: 20)
+        let outcome = await harness.run(Fixtures.synthetic(), frames: 20)
         #expect(outcome.error == nil)
         guard case .hello(1, let name)? = outcome.events.first else {
             Issue.record("first event should be hello, got \(String(describing: outcome.events.first))")
@@ -66,14 +66,14 @@ struct WorkerProtocolConformanceTests {
         #expect(plan.chunks(forFrames: 1_440).count == 44)
         #expect(plan.totalFrames(forFrames: 1_440) == 1_449)
         let outcome = await harness.run(
-            WorkerHarness.syntheticPipeline(arguments: ["--trim", "helios"], chunkFrames: 33), frames: 100)
+            Fixtures.synthetic(arguments: ["--trim", "helios"], chunkFrames: 33), frames: 100)
         #expect(outcome.error == nil)
         #expect(outcome.chunks.map(\.frames) == [33, 33, 33, 30])
         #expect(outcome.events.last == .done(frames: 129, chunks: 4))
     }
 
     @Test func overlappingShapesDeclareTheirOverlap() async throws {
-        let outcome = await harness.run(WorkerHarness.syntheticPipeline(chunkFrames: 12, overlap: 4), frames: 30)
+        let outcome = await harness.run(Fixtures.synthetic(chunkFrames: 12, overlap: 4), frames: 30)
         #expect(outcome.error == nil)
         #expect(outcome.chunks.map(\.firstFrame) == [0, 8, 16, 24])
         #expect(outcome.chunks.map(\.frames) == [12, 12, 12, 12])
@@ -88,7 +88,7 @@ struct WorkerProtocolConformanceTests {
         ("no-done", .exitedWithoutDone, "exited after chunk 2 without printing done"),
     ])
     func brokenWorkers(fault: String, kind: GenerationError.Kind, message: String) async throws {
-        let outcome = await harness.run(WorkerHarness.syntheticPipeline(arguments: ["--fault", fault]), frames: 20)
+        let outcome = await harness.run(Fixtures.synthetic(arguments: ["--fault", fault]), frames: 20)
         let error = try #require(outcome.error)
         #expect(error.kind == kind)
         #expect(error.message.contains(message), "\(error.message)")
@@ -97,12 +97,12 @@ struct WorkerProtocolConformanceTests {
     }
 
     @Test func theStderrTailIsPartOfTheMessage() async throws {
-        let outcome = await harness.run(WorkerHarness.syntheticPipeline(arguments: ["--fault", "crash-at:0"]))
+        let outcome = await harness.run(Fixtures.synthetic(arguments: ["--fault", "crash-at:0"]))
         #expect(outcome.error?.description.contains("synthetic fault: crashing at chunk 0") == true)
     }
 
     @Test func aWorkerThatNeverSpeaksHitsTheStartupTimeout() async throws {
-        let outcome = await harness.run(WorkerHarness.syntheticPipeline(arguments: ["--fault", "hang"], startup: 0.5))
+        let outcome = await harness.run(Fixtures.synthetic(arguments: ["--fault", "hang"], startup: 0.5))
         #expect(outcome.error?.kind == .startupTimeout)
         #expect(outcome.error?.message == "the worker printed nothing within 0.5 s of starting")
         #expect(outcome.seconds < 10, "the worker never exits by itself: finishing at all means it was killed")
@@ -110,7 +110,7 @@ struct WorkerProtocolConformanceTests {
     }
 
     @Test func aWorkerThatStallsMidVideoIsKilled() async throws {
-        let outcome = await harness.run(WorkerHarness.syntheticPipeline(arguments: ["--fault", "stall-at:2"], stall: 0.5))
+        let outcome = await harness.run(Fixtures.synthetic(arguments: ["--fault", "stall-at:2"], stall: 0.5))
         #expect(outcome.error?.kind == .stalled)
         #expect(outcome.error?.message == "the worker stalled after chunk 1: no event for 0.5 s")
         #expect(outcome.chunks.count == 2)
@@ -119,14 +119,14 @@ struct WorkerProtocolConformanceTests {
 
     @Test func theTimeLimitStopsALongJob() async throws {
         let outcome = await harness.run(
-            WorkerHarness.syntheticPipeline(arguments: ["--frame-cost-ms", "50"]), frames: 200, timeLimit: 0.5)
+            Fixtures.synthetic(arguments: ["--frame-cost-ms", "50"]), frames: 200, timeLimit: 0.5)
         #expect(outcome.error?.kind == .timeLimit)
         #expect(outcome.seconds < 10, "the worker never exits by itself: finishing at all means it was killed")
         try await expectNoSurvivors(outcome)
     }
 
     @Test func cancellingKillsTheWholeProcessGroupGrandchildrenIncluded() async throws {
-        let outcome = await harness.run(WorkerHarness.syntheticPipeline(arguments: ["--fault", "spawn-child"]), cancelAfter: 0.3)
+        let outcome = await harness.run(Fixtures.synthetic(arguments: ["--fault", "spawn-child"]), cancelAfter: 0.3)
         #expect(outcome.error?.kind == .cancelled)
         #expect(outcome.error?.isRetryable == false)
         #expect(outcome.seconds < 10, "the worker never exits by itself: finishing at all means it was killed")
@@ -135,7 +135,7 @@ struct WorkerProtocolConformanceTests {
 
     @Test func aWorkerIgnoringSIGTERMIsKilledAfterTheGracePeriod() async throws {
         let outcome = await harness.run(
-            WorkerHarness.syntheticPipeline(arguments: ["--fault", "ignore-term"]), cancelAfter: 0.3,
+            Fixtures.synthetic(arguments: ["--fault", "ignore-term"]), cancelAfter: 0.3,
             generator: WorkerGenerator(terminationGrace: 0.3))
         #expect(outcome.error?.kind == .cancelled)
         #expect(outcome.seconds < 10, "the worker never exits by itself: finishing at all means it was killed")
@@ -143,7 +143,7 @@ struct WorkerProtocolConformanceTests {
     }
 
     @Test func aMissingExecutableFailsToSpawnClearly() async throws {
-        var pipeline = WorkerHarness.syntheticPipeline()
+        var pipeline = Fixtures.synthetic()
         pipeline.command = ["/nonexistent/worker"]
         let outcome = await harness.run(pipeline)
         #expect(outcome.error?.kind == .spawnFailed)
@@ -151,7 +151,7 @@ struct WorkerProtocolConformanceTests {
     }
 
     @Test func theWorkerSeesOnlyItsGPUAndItsWorkDirectory() async throws {
-        var pipeline = WorkerHarness.syntheticPipeline()
+        var pipeline = Fixtures.synthetic()
         pipeline.command = [
             "/bin/sh", "-c",
             #"cat > /dev/null; echo "CUDA=[$CUDA_VISIBLE_DEVICES] PWD=$(pwd) WORK=$SPOOL_WORK_DIR" >&2; exit 9"#,

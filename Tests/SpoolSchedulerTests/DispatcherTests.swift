@@ -110,7 +110,7 @@ struct DispatcherTests {
     }
 
     @Test func aFailedAttemptIsRetriedWithBackoffThenSucceeds() async throws {
-        let flaky = TestHost.synthetic(name: "flaky", arguments: ["--fault", "fail-attempts-below:3"])
+        let flaky = Fixtures.synthetic(name: "flaky", arguments: ["--fault", "fail-attempts-below:3"])
         let host = try await TestHost(pipelines: [flaky])
         defer { Task { await host.stop() } }
         let job = try await host.submit(frames: 16, pipeline: "flaky")
@@ -127,7 +127,7 @@ struct DispatcherTests {
     }
 
     @Test func aJobFailsOnceItsAttemptsAreUsedUp() async throws {
-        let broken = TestHost.synthetic(name: "broken", arguments: ["--fault", "crash-at:1"])
+        let broken = Fixtures.synthetic(name: "broken", arguments: ["--fault", "crash-at:1"])
         let host = try await TestHost(pipelines: [broken], maxAttempts: 2)
         defer { Task { await host.stop() } }
         let job = try await host.submit(frames: 24, pipeline: "broken")
@@ -152,7 +152,7 @@ struct DispatcherTests {
     }
 
     @Test func aBadChunkStreamFailsTheAttemptNamingTheChunk() async throws {
-        let short = TestHost.synthetic(name: "short", arguments: ["--fault", "short-chunk:1"])
+        let short = Fixtures.synthetic(name: "short", arguments: ["--fault", "short-chunk:1"])
         let host = try await TestHost(pipelines: [short], maxAttempts: 1)
         defer { Task { await host.stop() } }
         let job = try await host.submit(frames: 24, pipeline: "short")
@@ -162,7 +162,7 @@ struct DispatcherTests {
     }
 
     @Test func aCUDAPipelineIsNeverPlacedOnAVirtualSlotAndSaysWhy() async throws {
-        let cuda = TestHost.synthetic(name: "gpu-only", requiresCUDA: true)
+        let cuda = Fixtures.synthetic(name: "gpu-only", requiresCUDA: true)
         let host = try await TestHost(pipelines: [cuda])
         defer { Task { await host.stop() } }
         let job = try await host.submit(frames: 8, pipeline: "gpu-only")

@@ -21,7 +21,6 @@ public final class FFmpegVideoEncoder: VideoEncoder {
     private var frame: UnsafeMutablePointer<AVFrame>?
     private var packet: UnsafeMutablePointer<AVPacket>?
     private var framesEncoded = 0
-    private var headerWritten = false
     private var finished = false
 
     /// Whether libavcodec has an encoder by this name (an NVENC encoder may still fail
@@ -84,7 +83,6 @@ public final class FFmpegVideoEncoder: VideoEncoder {
         var muxerOptions = FFmpegOptions([("movflags", "+faststart")])
         defer { muxerOptions.free() }
         try check(avformat_write_header(format, &muxerOptions.pointer), "writing the MP4 header")
-        headerWritten = true
 
         scaler = sws_getContext(
             Int32(size.width), Int32(size.height), AV_PIX_FMT_RGB24,
@@ -159,7 +157,6 @@ public final class FFmpegVideoEncoder: VideoEncoder {
             sws_freeContext(scaler)
             self.scaler = nil
         }
-        _ = headerWritten
     }
 }
 
