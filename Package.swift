@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "spool-bench", targets: ["spool-bench"]),
         .library(name: "SpoolCore", targets: ["SpoolCore"]),
         .library(name: "SpoolSQLite", targets: ["SpoolSQLite"]),
+        .library(name: "SpoolPostgres", targets: ["SpoolPostgres"]),
         .library(name: "SpoolMedia", targets: ["SpoolMedia"]),
         .library(name: "SpoolGenerators", targets: ["SpoolGenerators"]),
         .library(name: "SpoolScheduler", targets: ["SpoolScheduler"]),
@@ -31,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // MARK: Core (Foundation only)
@@ -40,6 +43,17 @@ let package = Package(
         .target(
             name: "SpoolSQLite",
             dependencies: ["SpoolCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "SpoolPostgres",
+            dependencies: [
+                "SpoolCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -93,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "spool",
             dependencies: [
-                "SpoolCore", "SpoolSQLite", "SpoolScheduler", "SpoolServer", "SpoolClient",
+                "SpoolCore", "SpoolSQLite", "SpoolPostgres", "SpoolScheduler", "SpoolServer", "SpoolClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -103,7 +117,7 @@ let package = Package(
         .executableTarget(
             name: "spool-bench",
             dependencies: [
-                "SpoolCore", "SpoolSQLite", "SpoolMedia", "SpoolGenerators", "SpoolScheduler", "SpoolSynthetic", "SpoolTesting",
+                "SpoolCore", "SpoolSQLite", "SpoolPostgres", "SpoolMedia", "SpoolGenerators", "SpoolScheduler", "SpoolSynthetic", "SpoolTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/spool-bench",
@@ -114,16 +128,17 @@ let package = Package(
         .target(
             name: "SpoolTesting",
             dependencies: [
-                "SpoolCore", "SpoolSQLite", "SpoolMedia", "SpoolGenerators", "SpoolSynthetic", "SpoolScheduler",
+                "SpoolCore", "SpoolSQLite", "SpoolPostgres", "SpoolMedia", "SpoolGenerators", "SpoolSynthetic", "SpoolScheduler",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SpoolCoreTests", dependencies: ["SpoolCore", "SpoolTesting"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "SpoolSQLiteTests",
-            dependencies: ["SpoolCore", "SpoolSQLite", "SpoolTesting"],
+            name: "SpoolStoreTests",
+            dependencies: ["SpoolCore", "SpoolSQLite", "SpoolPostgres", "SpoolTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

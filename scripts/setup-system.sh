@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Spool builds and tests against, when any is missing:
-# FFmpeg's libraries (and ffmpeg/ffprobe for the tests and benchmarks) and SQLite's
-# headers for GRDB.
+# FFmpeg's libraries (and ffmpeg/ffprobe for the tests and benchmarks), SQLite's
+# headers for GRDB, and PostgreSQL (the shared store's tests start a throwaway server).
 set -euo pipefail
-packages=(pkg-config libavcodec-dev libavformat-dev libswscale-dev libavutil-dev ffmpeg libsqlite3-dev procps)
+packages=(pkg-config libavcodec-dev libavformat-dev libswscale-dev libavutil-dev ffmpeg libsqlite3-dev procps postgresql)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,14 +1,14 @@
 import ArgumentParser
 import Foundation
 
-/// `swift run -c release spool-bench [store|encode|schedule|all]`: the figures the README
+/// `swift run -c release spool-bench [store|postgres|encode|schedule|all]`: the figures the README
 /// reports, each next to its anchor measured in the same run.
 @main
 struct SpoolBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spool-bench",
         abstract: "Measure Spool against its anchors: fsync rate, the ffmpeg CLI, an ideal schedule.",
-        subcommands: [All.self, StoreBench.self, EncodeBench.self, EncodeOne.self, ScheduleBench.self],
+        subcommands: [All.self, StoreBench.self, PostgresBench.self, EncodeBench.self, EncodeOne.self, ScheduleBench.self],
         defaultSubcommand: All.self)
 }
 
@@ -16,6 +16,7 @@ struct All: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "all", abstract: "Every benchmark.")
     func run() async throws {
         try await StoreBench.parse([]).run()
+        try await PostgresBench.parse([]).run()
         try await EncodeBench.parse([]).run()
         try await ScheduleBench.parse([]).run()
     }

@@ -284,7 +284,40 @@ public final class SQLiteJobStore: JobStore {
                     UPDATE attempts SET heartbeat_at = ? WHERE host = ? AND outcome = 'running'
                     """,
                 arguments: [now.epoch, host])
+            try db.executeCached(sql: "UPDATE hosts SET heartbeat_at = ? WHERE name = ?", arguments: [now.epoch, host])
         }
+    }
+
+    // MARK: Hosts
+
+    public func registerHost(_ host: HostRecord) async throws {
+        let record = String(decoding: try JSONEncoder().encode(host), as: UTF8.self)
+        try await writer.write { db in
+            try db.executeCached(
+                sql: "INSERT OR REPLACE INTO hosts (name, record, heartbeat_at) VALUES (?, ?, ?)",
+                arguments: [host.name, record, host.heartbeatAt.epoch])
+        }
+    }
+
+    public func deregisterHost(_ name: String) async throws {
+        try await writer.write { db in try db.executeCached(sql: "DELETE FROM hosts WHERE name = ?", arguments: [name]) }
+    }
+
+    public func hosts() async throws -> [HostRecord] {
+        try await pool.read { db in
+            let decoder = JSONDecoder()
+            return try Row.fetchAll(cached: db, sql: "SELECT record, heartbeat_at FROM hosts ORDER BY name").map { row in
+                var host = try decoder.decode(HostRecord.self, from: Data((row["record"] as String).utf8))
+                host.heartbeatAt = Date(epoch: row["heartbeat_at"])!
+                return host
+            }
+        }
+    }
+
+    /// SQLite cannot signal other processes; the local dispatcher is woken directly and
+    /// polls for jobs submitted elsewhere.
+    public func queueNotifications() -> AsyncStream<Void> {
+        AsyncStream { _ in }
     }
 
     public func recoverLostJobs(_ request: RecoveryRequest) async throws -> [Job] {

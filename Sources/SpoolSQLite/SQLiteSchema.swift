@@ -54,6 +54,15 @@ enum SQLiteSchema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2-hosts") { db in
+            try db.execute(sql: """
+                CREATE TABLE hosts (
+                    name TEXT PRIMARY KEY,
+                    record TEXT NOT NULL,
+                    heartbeat_at REAL NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

@@ -120,7 +120,15 @@ struct DaemonProcessTests {
         let dir = try TemporaryDirectory("daemon")
         defer { dir.remove() }
         let daemon = try startDaemon(data: dir.file("data"), log: dir.file("daemon.log"))
-        try await Task.sleep(for: .milliseconds(500))
+        // SIGTERM only once every service runs: before that the default action kills it.
+        let deadline = Date().addingTimeInterval(20)
+        while true {
+            let log = (try? String(contentsOfFile: dir.file("daemon.log"), encoding: .utf8)) ?? ""
+            if log.contains("HTTP API on") && log.contains("dispatching") { break }
+            try #require(Date() < deadline, "the daemon did not start: \(log)")
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await Task.sleep(for: .milliseconds(100))
         #expect(daemon.terminateAndWait(timeout: 10), "the daemon ignored SIGTERM")
         #expect(daemon.terminationStatus == 0)
         let log = try String(contentsOfFile: dir.file("daemon.log"), encoding: .utf8)

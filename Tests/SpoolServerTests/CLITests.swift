@@ -17,13 +17,12 @@ struct CLITests {
         let dir: TemporaryDirectory
         var url = ""
 
-        init() throws {
+        /// `options` replaces the usual ones after `serve --data DIR --listen 127.0.0.1:0`.
+        init(options: [String]? = nil) throws {
             dir = try TemporaryDirectory("cli")
             process.executableURL = URL(fileURLWithPath: CLITests.spool)
-            process.arguments = [
-                "serve", "--data", dir.file("data"), "--gpus", "none", "--virtual-slots", "1", "--pipelines", CLITests.pipelines,
-                "--listen", "127.0.0.1:0", "--preset", "ultrafast",
-            ]
+            process.arguments = ["serve", "--data", dir.file("data"), "--listen", "127.0.0.1:0"]
+                + (options ?? ["--gpus", "none", "--virtual-slots", "1", "--pipelines", CLITests.pipelines, "--preset", "ultrafast"])
             _ = FileManager.default.createFile(atPath: dir.file("log"), contents: nil)
             let log = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file("log")))
             process.standardError = log
@@ -118,5 +117,29 @@ struct CLITests {
         #expect(result.status == 69)
         #expect(result.stderr.contains("cannot reach the Spool daemon at http://127.0.0.1:1"))
         #expect(result.stderr.contains("spool serve"))
+    }
+
+    @Test func serveReadsTheSampleConfigAndOptionsWinOverIt() throws {
+        let sample = URL(fileURLWithPath: Self.pipelines).deletingLastPathComponent().appendingPathComponent("Samples/spool.json").path
+        // The sample names ~/.local/share/spool and port 8750; the options given here must win.
+        let daemon = try Daemon(options: ["--config", sample, "--gpus", "none", "--preset", "ultrafast"])
+        defer { daemon.stop() }
+        #expect(!daemon.url.hasSuffix(":8750"))
+        let file = try jobFile(daemon, #"{"prompt": "config", "frames": 24, "width": 64, "height": 48}"#)
+        let waited = try spool(["submit", file, "--wait"], server: daemon.url)
+        #expect(waited.status == 0, "\(waited.stderr)")
+        #expect(waited.stdoutText.hasPrefix(daemon.dir.file("data")), "the video lands in --data, not the config's data folder")
+    }
+
+    @Test func aBadConfigFileIsAUsageErrorNamingTheSetting() throws {
+        let dir = try TemporaryDirectory("config")
+        defer { dir.remove() }
+        try #"{"gpus": "none", "virtual_slots": 2}"#.write(toFile: dir.file("bad.json"), atomically: true, encoding: .utf8)
+        let result = try runProcess([Self.spool, "serve", "--config", dir.file("bad.json"), "--data", dir.file("data")])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("unknown setting(s) virtual_slots"), "\(result.stderr)")
+        let missing = try runProcess([Self.spool, "serve", "--config", dir.file("none.json"), "--data", dir.file("data")])
+        #expect(missing.status == 64)
+        #expect(missing.stderr.contains("cannot read the config file"), "\(missing.stderr)")
     }
 }

@@ -42,7 +42,8 @@ public protocol JobStore: Sendable {
     /// Every attempt of a job, oldest first.
     func attempts(of id: JobID) async throws -> [Attempt]
 
-    /// Extends the lease of every job this host is running, proving it is alive.
+    /// Extends the lease of every job this host is running and refreshes the host's
+    /// registry entry, proving it is alive.
     func renewLeases(host: String, until: Date, now: Date) async throws
 
     /// Takes back jobs whose host is gone: those whose lease expired, and, at a host's
@@ -53,6 +54,22 @@ public protocol JobStore: Sendable {
 
     /// Counts of jobs by state.
     func countsByState() async throws -> [JobState: Int]
+
+    // MARK: Hosts
+
+    /// Adds or replaces a host in the registry.
+    func registerHost(_ host: HostRecord) async throws
+
+    /// Removes a host that is leaving; its jobs must already be finished or requeued.
+    func deregisterHost(_ name: String) async throws
+
+    /// Every registered host, live or not, by name.
+    func hosts() async throws -> [HostRecord]
+
+    /// Yields whenever a job may have become claimable anywhere: submitted or requeued by
+    /// any process sharing the store. Stores without cross-process notification return a
+    /// stream that never yields; dispatchers poll as well.
+    func queueNotifications() -> AsyncStream<Void>
 }
 
 extension JobStore {

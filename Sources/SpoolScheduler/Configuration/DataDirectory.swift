@@ -5,14 +5,18 @@ import Foundation
 /// ```
 /// <root>/spool.sqlite   the job store (SQLite)
 /// <root>/work/          one folder per running attempt, removed when it ends
-/// <root>/videos/        finished MP4s and posters
+/// <root>/videos/        finished MP4s and posters (or a shared folder, see `videos`)
 /// <root>/inbox/ outbox/ failed/   the drop folder
 /// ```
 public struct DataDirectory: Sendable, Hashable {
     public var root: String
+    /// Where finished videos go: `<root>/videos` unless set. Hosts sharing a PostgreSQL
+    /// queue point this at one shared folder, so every host can serve every video.
+    public var videos: String
 
-    public init(_ root: String) {
+    public init(_ root: String, videos: String? = nil) {
         self.root = URL(fileURLWithPath: root).standardizedFileURL.path
+        self.videos = videos.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? self.root + "/videos"
     }
 
     /// `$SPOOL_DATA`, else `$XDG_DATA_HOME/spool`, else `~/.local/share/spool`.
@@ -26,7 +30,6 @@ public struct DataDirectory: Sendable, Hashable {
 
     public var storePath: String { root + "/spool.sqlite" }
     public var work: String { root + "/work" }
-    public var videos: String { root + "/videos" }
     public var inbox: String { root + "/inbox" }
     public var outbox: String { root + "/outbox" }
     public var failed: String { root + "/failed" }

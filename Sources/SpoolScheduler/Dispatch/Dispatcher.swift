@@ -65,9 +65,18 @@ public actor Dispatcher: Service {
             context.logger.warning("recovered a job lost by a previous run", metadata: ["job": "\(job.id)", "state": "\(job.state)", "reason": "\(job.error ?? "")"])
             context.events.publish(JobEvent(job: job, kind: .state(job.state)))
         }
+        let now = context.clock.now()
+        try await context.store.registerHost(HostRecord(
+            name: configuration.host, slots: configuration.slots.map(\.registryRecord),
+            pipelines: context.pipelines.names, startedAt: now, heartbeatAt: now))
         context.logger.info("dispatching", metadata: [
             "host": "\(configuration.host)", "slots": "\(configuration.slots.map(\.name).joined(separator: ","))",
         ])
+        // Submissions and requeues by other processes sharing the store wake this one at once.
+        let notifications = context.store.queueNotifications()
+        let listener = Task { [wake] in
+            for await _ in notifications { wake.signal() }
+        }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 while !draining && !Task.isCancelled {
@@ -77,9 +86,15 @@ public actor Dispatcher: Service {
                     }
                     await wake.wait(seconds: configuration.pollSeconds)
                 }
+                listener.cancel()
             }
         } onGracefulShutdown: {
             Task { await self.drain() }
+        }
+        do {
+            try await context.store.deregisterHost(configuration.host)
+        } catch {
+            context.logger.warning("could not leave the host registry", metadata: ["error": "\(error)"])
         }
         context.logger.info("dispatcher stopped")
     }
@@ -115,7 +130,10 @@ public actor Dispatcher: Service {
         var exhausted = Set<GPUSlot.Kind>()
         for slot in free where !exhausted.contains(slot.kind) && !draining {
             let pipelines = runnablePipelines(on: slot)
+            // started_at and the slot's busy time both begin here, so GPU-seconds and the
+            // stored generation time measure the same span even when the claim is slow.
             let now = context.clock.now()
+            let claimedAt = ContinuousClock.now
             do {
                 guard let job = try await context.store.claimNext(ClaimRequest(
                     host: configuration.host, gpu: slot.name, pipelines: pipelines, now: now,
@@ -125,8 +143,8 @@ public actor Dispatcher: Service {
                     continue
                 }
                 free.removeAll { $0 == slot }
-                busySince[slot.name] = .now
-                claimed.append((job, slot, busySince[slot.name]!))
+                busySince[slot.name] = claimedAt
+                claimed.append((job, slot, claimedAt))
             } catch {
                 context.logger.error("claiming a job failed; retrying at the next poll", metadata: ["error": "\(error)"])
                 break

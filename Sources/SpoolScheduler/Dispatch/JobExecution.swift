@@ -190,26 +190,37 @@ struct JobExecution: Sendable {
     }
 
     /// Writes a change to the store and announces a state change. A store failure is
-    /// logged, never thrown: the daemon keeps running, and recovery sorts the job out.
+    /// logged, never thrown: the daemon keeps running. A failure that may pass (the
+    /// database restarting, a dropped connection) is retried for about 6 s first, since a
+    /// live host keeps renewing its jobs' leases and no other host would take this one over.
     @discardableResult
     private func persist(_ state: JobState?, _ update: JobUpdate) async -> Job? {
-        do {
-            let job = try await store.update(self.job.id, to: state, update)
-            if let state { context.events.publish(JobEvent(job: job, kind: .state(state))) }
-            return job
-        } catch let error as SpoolError {
-            switch error {
-            case .staleAttempt, .illegalTransition:
-                // Cancelled meanwhile, or taken over by another host: stop quietly.
-                if control.reason == nil { control.stop(.stale, message: "\(error)") }
-                logger.info("the store moved on without this attempt", metadata: ["reason": "\(error)"])
-            default:
-                logger.error("store update failed", metadata: ["error": "\(error)"])
+        var delay = 0.2
+        while true {
+            do {
+                let job = try await store.update(self.job.id, to: state, update)
+                if let state { context.events.publish(JobEvent(job: job, kind: .state(state))) }
+                return job
+            } catch let error as SpoolError {
+                switch error {
+                case .staleAttempt, .illegalTransition:
+                    // Cancelled meanwhile, or taken over by another host: stop quietly.
+                    if control.reason == nil { control.stop(.stale, message: "\(error)") }
+                    logger.info("the store moved on without this attempt", metadata: ["reason": "\(error)"])
+                default:
+                    logger.error("store update failed", metadata: ["error": "\(error)"])
+                }
+                return nil
+            } catch {
+                guard delay < 4 else {
+                    logger.error("store update failed", metadata: ["error": "\(error)"])
+                    return nil
+                }
+                logger.warning("store update failed; retrying", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
+                try? await Task.sleep(for: .seconds(delay))
+                delay *= 2
             }
-        } catch {
-            logger.error("store update failed", metadata: ["error": "\(error)"])
         }
-        return nil
     }
 
     private func moveIntoPlace(_ from: String, _ to: String) throws {

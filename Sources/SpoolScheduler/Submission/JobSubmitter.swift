@@ -36,7 +36,19 @@ public struct JobSubmitter: Sendable {
     /// Submits many specs in one durable commit; all are validated first, and one
     /// invalid spec rejects the batch.
     public func submitAll(_ specs: [JobSpec]) async throws -> [EnqueueResult] {
-        let requests = try specs.map(request(for:))
+        var requests = try specs.map(request(for:))
+        if requests.contains(where: { $0.waitingReason != nil }) {
+            // This host cannot run them; another live host sharing the store may.
+            let now = clock.now()
+            let others = ((try? await store.hosts()) ?? [])
+                .filter { $0.name != configuration.host && $0.isLive(at: now, window: configuration.leaseSeconds) }
+            for index in requests.indices where requests[index].waitingReason != nil {
+                if let definition = requests[index].spec.pipeline.flatMap({ pipelines[$0] }),
+                   others.contains(where: { $0.canRun(definition) }) {
+                    requests[index].waitingReason = nil
+                }
+            }
+        }
         let results = try await store.enqueueAll(requests)
         if results.contains(where: \.created) { onSubmit() }
         return results

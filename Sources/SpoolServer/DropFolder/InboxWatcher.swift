@@ -9,11 +9,18 @@ final class InboxWatcher: @unchecked Sendable {
     /// Names that arrived by `rename` into the inbox: complete the moment they appear.
     private let lock = NSLock()
     private var movedIn = Set<String>()
+    /// Set, under `lock`, once the reading thread has closed its descriptors.
+    private var closed = false
     private let fd: Int32
+    /// Written by `stop()` to wake the reading thread, which then closes both descriptors
+    /// itself. Closing the inotify descriptor under a blocked `read` would let that read
+    /// land on whatever socket reuses the number next, stealing another connection's bytes.
+    private let wakeFd: Int32
+    private let wakeReadFd: Int32
     private let onEvent: @Sendable () -> Void
 
     /// Whether inotify is watching; false means polling alone.
-    var isWatching: Bool { fd >= 0 }
+    var isWatching: Bool { fd >= 0 && wakeFd >= 0 }
 
     init(folder: String, onEvent: @escaping @Sendable () -> Void) {
         self.onEvent = onEvent
@@ -25,7 +32,17 @@ final class InboxWatcher: @unchecked Sendable {
                 descriptor = -1
             }
         }
-        fd = descriptor
+        var fd = descriptor
+        var wake: [Int32] = [-1, -1]
+        if descriptor >= 0 && pipe(&wake) == 0 {
+            for end in wake { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        } else if descriptor >= 0 {
+            close(descriptor)
+            fd = -1
+        }
+        self.fd = fd
+        wakeReadFd = wake[0]
+        wakeFd = wake[1]
         guard fd >= 0 else { return }
         let thread = Thread { [self] in readEvents() }
         thread.name = "spool-inbox-watch"
@@ -37,15 +54,33 @@ final class InboxWatcher: @unchecked Sendable {
         lock.withLock { movedIn.remove(name) != nil }
     }
 
+    /// Ends the watch; safe to call more than once.
     func stop() {
-        if fd >= 0 { close(fd) }
+        guard isWatching else { return }
+        lock.withLock {
+            guard !closed else { return }
+            var one: UInt8 = 1
+            _ = write(wakeFd, &one, 1)
+        }
     }
 
     private func readEvents() {
         let size = 64 * 1024
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-        defer { buffer.deallocate() }
+        defer {
+            buffer.deallocate()
+            lock.withLock {
+                closed = true
+                close(fd)
+                close(wakeReadFd)
+                close(wakeFd)
+            }
+        }
         while true {
+            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeReadFd, events: Int16(POLLIN), revents: 0)]
+            let ready = poll(&fds, 2, -1)
+            if ready < 0 && errno == EINTR { continue }
+            if ready < 0 || fds[1].revents != 0 { return }
             let n = read(fd, buffer, size)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return }

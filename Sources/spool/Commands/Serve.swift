@@ -5,6 +5,7 @@ import SpoolCore
 import SpoolGenerators
 import SpoolMedia
 import SpoolScheduler
+import SpoolPostgres
 import SpoolSQLite
 import ServiceLifecycle
 import SpoolServer
@@ -13,11 +14,20 @@ import SpoolServer
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the Spool daemon.")
 
+    @Option(help: "JSON file of settings keyed by these options' long names (see Samples/spool.json). Options given here win over it.")
+    var config: String?
+
     @Option(help: "Data directory: the job store, work folders, videos and the drop folder. Default: $SPOOL_DATA or ~/.local/share/spool.")
     var data: String?
 
-    @Option(help: "GPUs to use: auto (every GPU nvidia-smi finds), none, or indices such as 0,2.")
-    var gpus: String = "auto"
+    @Option(help: "Job store: sqlite (<data>/spool.sqlite, one machine) or a postgres:// URL shared by many hosts. Default: $SPOOL_STORE or sqlite.")
+    var store: String?
+
+    @Option(help: "Folder for finished videos; hosts sharing a PostgreSQL queue should share it. Default: <data>/videos.")
+    var videos: String?
+
+    @Option(help: "GPUs to use: auto (every GPU nvidia-smi finds), none, or indices such as 0,2. Default: auto.")
+    var gpus: String?
 
     @Option(help: "CPU-only slots for pipelines that need no GPU. Default: 0 when GPUs are used, else 1.")
     var virtualSlots: Int?
@@ -25,14 +35,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Folder of pipeline definitions. Default: $SPOOL_PIPELINES, or the Pipelines folder shipped with Spool.")
     var pipelines: String?
 
-    @Option(help: "Pipeline for jobs that name none.")
-    var defaultPipeline: String = "synthetic"
+    @Option(help: "Pipeline for jobs that name none. Default: synthetic.")
+    var defaultPipeline: String?
 
     @Option(help: "This host's name in the store. Default: the machine's host name.")
     var host: String?
 
-    @Option(help: "Video codec: h264, h265, av1 or h264_nvenc.")
-    var codec: String = "h264"
+    @Option(help: "Video codec: h264, h265, av1 or h264_nvenc. Default: h264.")
+    var codec: String?
 
     @Option(help: "Quality: CRF for the software encoders, CQ for NVENC. Default: the codec's own.")
     var crf: Int?
@@ -40,26 +50,26 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Encoder preset. Default: the codec's own (medium for x264).")
     var preset: String?
 
-    @Option(help: "x264 rate-control look-ahead in frames: lower shortens the encode tail, higher compresses a little better.")
-    var lookahead: Int = EncoderSettings.streamingLookahead
+    @Option(help: "x264 rate-control look-ahead in frames: lower shortens the encode tail, higher compresses a little better. Default: 20.")
+    var lookahead: Int?
 
-    @Option(help: "Attempts per job before it fails.")
-    var maxAttempts: Int = 3
+    @Option(help: "Attempts per job before it fails. Default: 3.")
+    var maxAttempts: Int?
 
     @Option(help: "Per-attempt time limit in seconds for jobs that set none.")
     var timeLimit: Double?
 
-    @Option(help: "Seconds a claim holds without renewal.")
-    var leaseSeconds: Double = 30
+    @Option(help: "Seconds a claim holds without renewal. Default: 30.")
+    var leaseSeconds: Double?
 
-    @Option(help: "Seconds between heartbeats.")
-    var heartbeatSeconds: Double = 5
+    @Option(help: "Seconds between heartbeats. Default: 5.")
+    var heartbeatSeconds: Double?
 
-    @Option(help: "On SIGTERM, seconds running jobs may take to finish before they are requeued.")
-    var shutdownGrace: Double = 30
+    @Option(help: "On SIGTERM, seconds running jobs may take to finish before they are requeued. Default: 30.")
+    var shutdownGrace: Double?
 
-    @Option(help: "Address the HTTP API listens on, HOST:PORT. Anything but loopback needs --token-file.")
-    var listen: String = "127.0.0.1:\(HTTPServerConfiguration.defaultPort)"
+    @Option(help: "Address the HTTP API listens on, HOST:PORT. Anything but loopback needs --token-file. Default: 127.0.0.1:8750.")
+    var listen: String?
 
     @Option(help: "File holding the bearer token HTTP clients must send. Default: $SPOOL_TOKEN_FILE; none on loopback.")
     var tokenFile: String?
@@ -67,11 +77,17 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Do not watch <data>/inbox for job files.")
     var noDropFolder = false
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
-    var logLevel: String = "info"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error. Default: info.")
+    var logLevel: String?
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let file: ServeConfigFile
+        do {
+            file = try config.map(ServeConfigFile.load(path:)) ?? ServeConfigFile()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let level = Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -79,23 +95,26 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "spool")
 
+        let gpus = gpus ?? file.gpus ?? "auto"
         guard let selection = GPUInventory.Selection(parsing: gpus) else {
-            throw ValidationError("--gpus takes auto, none, or GPU indices such as 0,2")
+            throw ValidationError("--gpus takes auto, none, or GPU indices such as 0,2, not \(gpus)")
         }
-        guard let codec = EncoderSettings.Codec(rawValue: codec) else {
-            throw ValidationError("--codec takes \(EncoderSettings.Codec.allCases.map(\.rawValue).joined(separator: ", "))")
+        let codecName = codec ?? file.codec ?? EncoderSettings.Codec.h264.rawValue
+        guard let codec = EncoderSettings.Codec(rawValue: codecName) else {
+            throw ValidationError("--codec takes \(EncoderSettings.Codec.allCases.map(\.rawValue).joined(separator: ", ")), not \(codecName)")
         }
         let detected = selection == .none ? [] : GPUInventory.detect()
-        let virtual = virtualSlots ?? (selection == .none || detected.isEmpty ? 1 : 0)
+        let virtual = virtualSlots ?? file.virtualSlots ?? (selection == .none || detected.isEmpty ? 1 : 0)
         let slots = try GPUInventory.slots(selection: selection, virtualSlots: virtual, detected: detected)
         if selection == .auto && detected.isEmpty {
             logger.notice("no NVIDIA GPU found (nvidia-smi); running \(virtual) virtual slot(s) for CPU pipelines")
         }
+        let listen = listen ?? file.listen ?? "127.0.0.1:\(HTTPServerConfiguration.defaultPort)"
         guard let address = HTTPServerConfiguration.parseListen(listen) else {
-            throw ValidationError("--listen takes HOST:PORT, for example 127.0.0.1:8750")
+            throw ValidationError("--listen takes HOST:PORT, for example 127.0.0.1:8750, not \(listen)")
         }
         var token: String?
-        if let path = tokenFile ?? ProcessInfo.processInfo.environment["SPOOL_TOKEN_FILE"] {
+        if let path = tokenFile ?? file.tokenFile ?? ProcessInfo.processInfo.environment["SPOOL_TOKEN_FILE"] {
             do {
                 token = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             } catch {
@@ -105,18 +124,43 @@ struct Serve: AsyncParsableCommand {
         }
         let http = HTTPServerConfiguration(host: address.host, port: address.port, token: token)
         if let problem = http.problem { throw ValidationError(problem) }
-        let dataDirectory = data.map(DataDirectory.init) ?? .default
-        let catalog = try PipelineCatalog.load(folder: pipelines ?? PipelineLocator.defaultFolder())
+        let root = (data ?? file.data).map { DataDirectory($0) } ?? .default
+        let dataDirectory = DataDirectory(root.root, videos: videos ?? file.videos)
+        let catalog = try PipelineCatalog.load(folder: pipelines ?? file.pipelines ?? PipelineLocator.defaultFolder())
         let configuration = SchedulerConfiguration(
-            host: host ?? ProcessInfo.processInfo.hostName, data: dataDirectory, slots: slots,
-            defaultPipeline: defaultPipeline, encoder: EncoderSettings(codec: codec, quality: crf, preset: preset, lookahead: codec == .h264 ? lookahead : nil),
-            retry: RetryPolicy(maxAttempts: maxAttempts), defaultTimeLimitSeconds: timeLimit,
-            leaseSeconds: leaseSeconds, heartbeatSeconds: heartbeatSeconds, shutdownGraceSeconds: shutdownGrace)
+            host: host ?? file.host ?? ProcessInfo.processInfo.hostName, data: dataDirectory, slots: slots,
+            defaultPipeline: defaultPipeline ?? file.defaultPipeline ?? "synthetic", encoder: EncoderSettings(
+                codec: codec, quality: crf ?? file.crf, preset: preset ?? file.preset,
+                lookahead: codec == .h264 ? lookahead ?? file.lookahead ?? EncoderSettings.streamingLookahead : nil),
+            retry: RetryPolicy(maxAttempts: maxAttempts ?? file.maxAttempts ?? 3),
+            defaultTimeLimitSeconds: timeLimit ?? file.timeLimit,
+            leaseSeconds: leaseSeconds ?? file.leaseSeconds ?? 30, heartbeatSeconds: heartbeatSeconds ?? file.heartbeatSeconds ?? 5,
+            shutdownGraceSeconds: shutdownGrace ?? file.shutdownGrace ?? 30)
         try dataDirectory.create()
-        let store = try SQLiteJobStore(path: dataDirectory.storePath)
+        let storeName = store ?? file.store ?? ProcessInfo.processInfo.environment["SPOOL_STORE"].flatMap { $0.isEmpty ? nil : $0 } ?? "sqlite"
+        let store: any JobStore
+        if storeName == "sqlite" {
+            store = try SQLiteJobStore(path: dataDirectory.storePath)
+        } else if storeName.hasPrefix("postgres://") || storeName.hasPrefix("postgresql://") {
+            let address: PostgresStoreAddress
+            do {
+                address = try PostgresStoreAddress(url: storeName)
+            } catch {
+                throw ValidationError("--store: \(error)")
+            }
+            do {
+                store = try await PostgresJobStore.connect(address, logger: logger)
+            } catch {
+                logger.critical("\(error)")
+                throw ExitCode(69)
+            }
+            logger.info("sharing the PostgreSQL queue \(address)")
+        } else {
+            throw ValidationError("--store takes sqlite or a postgres:// URL, not \(storeName)")
+        }
         let host = try SpoolHost(store: store, pipelines: catalog, configuration: configuration, logger: logger)
         logger.info("spool \(Spool.version) serving", metadata: [
-            "data": "\(dataDirectory.root)", "pipelines": "\(catalog.names.joined(separator: ","))",
+            "data": "\(dataDirectory.root)", "videos": "\(dataDirectory.videos)", "pipelines": "\(catalog.names.joined(separator: ","))",
             "slots": "\(slots.map(\.description).joined(separator: "; "))",
         ])
         let metrics = SpoolMetrics(host: host)
@@ -124,7 +168,8 @@ struct Serve: AsyncParsableCommand {
             host: host, metrics: metrics, configuration: http, logger: logger,
             onListening: { port in logger.info("HTTP API on http://\(address.host):\(port)") })
         var doors: [any Service] = [metrics, server]
-        if !noDropFolder { doors.append(DropFolderService(host: host, logger: logger)) }
+        if !noDropFolder && file.dropFolder != false { doors.append(DropFolderService(host: host, logger: logger)) }
         try await host.run(with: doors, logger: logger)
+        await (store as? PostgresJobStore)?.close()
     }
 }

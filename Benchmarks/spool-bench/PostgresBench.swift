@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import SpoolCore
+import SpoolPostgres
+import SpoolTesting
+import Synchronization
+
+/// The shared PostgreSQL store: claim throughput and how fast an idle host hears of a job.
+/// Needs a server: `SPOOL_TEST_POSTGRES=$(scripts/postgres-test-server.sh start)`.
+struct PostgresBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "postgres", abstract: "PostgreSQL store: claims/s and submit-to-claim latency.")
+
+    @Option(help: "Jobs to claim.") var jobs = 8_000
+    @Option(help: "Concurrent claimers.") var claimers = 8
+    @Option(help: "Submissions timed from submit to claim.") var submissions = 300
+
+    func run() async throws {
+        print("== PostgreSQL store (one server on loopback, fsync on) ==")
+        guard PostgresTestServer.url != nil else {
+            print("skipped: set SPOOL_TEST_POSTGRES, e.g. SPOOL_TEST_POSTGRES=$(scripts/postgres-test-server.sh start)")
+            return
+        }
+        let address = try await PostgresTestServer.createDatabase()
+        let store = try await PostgresJobStore.connect(address)
+        let listener = try await PostgresJobStore.connect(address)
+
+        // Anchor: the server's durable commit rate for the smallest write, with as many clients.
+        let commits = try await commitRate(store: store, clients: claimers, seconds: 3)
+        report("durable commits, \(claimers) clients, one-row INSERT each (the server's ceiling)", commits, unit: "/s")
+
+        let spec = JobSpec(prompt: "a bench", frames: 48, width: 64, height: 48, seed: 1, pipeline: "synthetic")
+        for _ in 0..<(jobs / 500) {
+            _ = try await store.enqueueAll((0..<500).map { _ in EnqueueRequest(spec: spec, maxAttempts: 3, submittedAt: Date()) })
+        }
+        let start = ContinuousClock.now
+        let claimed = try await withThrowingTaskGroup(of: Int.self) { group in
+            for claimer in 0..<claimers {
+                group.addTask {
+                    var count = 0
+                    while try await store.claimNext(ClaimRequest(
+                        host: "bench", gpu: "gpu\(claimer)", pipelines: ["synthetic"], now: Date(),
+                        leaseUntil: Date().addingTimeInterval(30))) != nil {
+                        count += 1
+                    }
+                    return count
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        let seconds = elapsed(since: start)
+        report("claims, \(claimers) concurrent claimers (SKIP LOCKED, one statement each)", Double(claimed) / seconds,
+               unit: "/s", anchor: commits, anchorName: "durable commits", target: ">= 2000/s")
+        precondition(claimed == jobs / 500 * 500, "every job claimed exactly once")
+        let running = try await store.countsByState()[.running]
+        precondition(running == claimed, "the store counts every claim")
+
+        // Submit to claim on an idle host: the host waits on LISTEN, and claims when told.
+        let submittedAt = Mutex<[JobID: ContinuousClock.Instant]>([:])
+        let latencies = Mutex<[Double]>([])
+        let host = Task {
+            for await _ in listener.queueNotifications() {
+                while let job = try await listener.claimNext(ClaimRequest(
+                    host: "idle", gpu: "gpu0", pipelines: ["synthetic"], now: Date(), leaseUntil: Date().addingTimeInterval(30))) {
+                    let now = ContinuousClock.now
+                    if let sent = submittedAt.withLock({ $0[job.id] }) {
+                        latencies.withLock { $0.append((now - sent).seconds) }
+                    }
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        var enqueueTimes: [Double] = []
+        for _ in 0..<submissions {
+            let id = JobID.random()
+            let sent = ContinuousClock.now
+            submittedAt.withLock { $0[id] = sent }
+            _ = try await store.enqueue(EnqueueRequest(id: id, spec: spec, maxAttempts: 3, submittedAt: Date()))
+            enqueueTimes.append((ContinuousClock.now - sent).seconds)
+            try await Task.sleep(for: .milliseconds(Int.random(in: 5...25)))
+        }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while latencies.withLock({ $0.count }) < submissions && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        host.cancel()
+        let measured = latencies.withLock { $0 }
+        precondition(measured.count == submissions, "every submission was claimed (\(measured.count) of \(submissions))")
+        let enqueueP50 = percentile(enqueueTimes, 0.5) * 1000
+        report("submit to claim on an idle host, p50", percentile(measured, 0.5) * 1000, unit: "ms",
+               anchor: enqueueP50, anchorName: "the submit alone, p50")
+        report("submit to claim on an idle host, p99", percentile(measured, 0.99) * 1000, unit: "ms",
+               anchor: percentile(enqueueTimes, 0.99) * 1000, anchorName: "the submit alone, p99", target: "<= 50 ms")
+
+        await store.close()
+        await listener.close()
+        await PostgresTestServer.dropDatabase(address)
+    }
+
+    func commitRate(store: PostgresJobStore, clients: Int, seconds: Double) async throws -> Double {
+        try await store.execute("CREATE TABLE IF NOT EXISTS bench_commits (n bigint)")
+        let start = ContinuousClock.now
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<clients {
+                group.addTask {
+                    var count = 0
+                    while elapsed(since: start) < seconds {
+                        try await store.execute("INSERT INTO bench_commits VALUES (1)")
+                        count += 1
+                    }
+                    return count
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        return Double(total) / elapsed(since: start)
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import PostgresNIO
+import SpoolCore
+
+extension Job {
+    /// Decodes a `jobs` row (every column, `SELECT *` or `RETURNING *`).
+    init(postgres row: PostgresRandomAccessRow, decoder: JSONDecoder) throws {
+        let spec = try decoder.decode(JobSpec.self, from: Data(try row["spec"].decode(String.self).utf8))
+        let stateText = try row["state"].decode(String.self)
+        guard let state = JobState(rawValue: stateText) else {
+            throw PostgresStoreError("unknown job state \(stateText) in the store")
+        }
+        func date(_ column: String) throws -> Date? {
+            try row[column].decode(Double?.self).map(Date.init(timeIntervalSince1970:))
+        }
+        self.init(
+            id: JobID(try row["id"].decode(String.self)),
+            spec: spec,
+            state: state,
+            attempts: try row["attempts"].decode(Int.self),
+            maxAttempts: try row["max_attempts"].decode(Int.self),
+            timings: JobTimings(
+                submittedAt: try date("submitted_at")!,
+                startedAt: try date("started_at"),
+                firstChunkAt: try date("first_chunk_at"),
+                generatedAt: try date("generated_at"),
+                encodedAt: try date("encoded_at"),
+                finishedAt: try date("finished_at")
+            ),
+            progress: JobProgress(
+                framesDone: try row["frames_done"].decode(Int.self), framesTotal: try row["frames_total"].decode(Int.self),
+                chunksDone: try row["chunks_done"].decode(Int.self), chunksTotal: try row["chunks_total"].decode(Int?.self)
+            ),
+            gpu: try row["gpu"].decode(String?.self),
+            host: try row["host"].decode(String?.self),
+            gpuSeconds: try row["gpu_seconds"].decode(Double.self),
+            error: try row["error"].decode(String?.self),
+            waitingReason: try row["waiting_reason"].decode(String?.self),
+            notBefore: try date("not_before"),
+            leaseExpiresAt: try date("lease_expires_at"),
+            outputPath: try row["output_path"].decode(String?.self),
+            posterPath: try row["poster_path"].decode(String?.self)
+        )
+    }
+}
+
+extension Attempt {
+    init(postgres row: PostgresRandomAccessRow) throws {
+        let outcomeText = try row["outcome"].decode(String.self)
+        guard let outcome = Attempt.Outcome(rawValue: outcomeText) else {
+            throw PostgresStoreError("unknown attempt outcome \(outcomeText) in the store")
+        }
+        self.init(
+            jobID: JobID(try row["job_id"].decode(String.self)), number: try row["number"].decode(Int.self),
+            host: try row["host"].decode(String.self), gpu: try row["gpu"].decode(String.self),
+            startedAt: Date(timeIntervalSince1970: try row["started_at"].decode(Double.self)),
+            endedAt: try row["ended_at"].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
+            outcome: outcome, gpuSeconds: try row["gpu_seconds"].decode(Double.self),
+            error: try row["error"].decode(String?.self)
+        )
+    }
+}

@@ -1,0 +1,478 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SpoolCore
+
+/// The shared job store: one PostgreSQL database that many Spool hosts use at once.
+///
+/// It behaves exactly as the SQLite store does (one conformance suite runs against both).
+/// What sharing needs on top:
+/// - claims are one statement, `SELECT … FOR UPDATE SKIP LOCKED` feeding an `UPDATE` and the
+///   attempt's `INSERT`, so concurrent claimers on any host never wait on each other's row
+///   and never get the same job;
+/// - a job becoming queued fires `NOTIFY spool_queue` from a trigger, so idle hosts hear of
+///   submissions and requeues from any host at once instead of polling;
+/// - recovery skips rows another host is recovering at the same moment.
+public final class PostgresJobStore: JobStore {
+    public let address: PostgresStoreAddress
+    private let client: PostgresClient
+    private let runTask: Task<Void, Never>
+    private let logger: Logger
+
+    private init(address: PostgresStoreAddress, logger: Logger) {
+        self.address = address
+        self.logger = logger
+        client = PostgresClient(configuration: address.clientConfiguration, backgroundLogger: logger)
+        runTask = Task { [client] in await client.run() }
+    }
+
+    /// Connects, checks the server answers and migrates the schema (serialised across hosts
+    /// by an advisory lock).
+    /// - Throws: ``PostgresStoreError`` naming the server when it cannot be reached.
+    public static func connect(_ address: PostgresStoreAddress, logger: Logger = Logger(label: "spool.postgres")) async throws -> PostgresJobStore {
+        // The pool retries a dead server forever; one direct connection first turns
+        // "refused", "no such database" or a bad password into an error right away.
+        do {
+            let probe = try await PostgresConnection.connect(
+                configuration: try address.connectionConfiguration(), id: 0, logger: logger)
+            try await probe.close()
+        } catch {
+            throw PostgresStoreError("cannot use the PostgreSQL store \(address): \(Self.explain(error))")
+        }
+        var background = logger
+        background.logLevel = max(logger.logLevel, .notice)
+        let store = PostgresJobStore(address: address, logger: background)
+        do {
+            try await store.migrate()
+        } catch {
+            await store.close()
+            throw PostgresStoreError("cannot use the PostgreSQL store \(address): \(Self.explain(error))")
+        }
+        return store
+    }
+
+    /// Closes every connection; the store cannot be used afterwards.
+    public func close() async {
+        runTask.cancel()
+        await runTask.value
+    }
+
+    deinit { runTask.cancel() }
+
+    static func explain(_ error: any Error) -> String {
+        guard let psql = error as? PSQLError else {
+            if let transaction = error as? PostgresTransactionError {
+                return transaction.closureError.map(explain) ?? transaction.commitError.map(explain) ?? "\(transaction)"
+            }
+            return "\(error)"
+        }
+        if let message = psql.serverInfo?[.message] { return message }
+        if let underlying = psql.underlying {
+            let text = "\(underlying)"
+            if text.contains("Connection refused") { return "connection refused (is the server running, and is the host and port right?)" }
+            return text
+        }
+        return "\(psql.code)"
+    }
+
+    private func migrate() async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.migrationLock))", logger: logger)
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS spool_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+                logger: logger)
+            var applied = Set<String>()
+            for try await name in try await connection.query("SELECT name FROM spool_migrations", logger: logger).decode(String.self) {
+                applied.insert(name)
+            }
+            for migration in PostgresSchema.migrations where !applied.contains(migration.name) {
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query("INSERT INTO spool_migrations (name) VALUES (\(migration.name))", logger: logger)
+            }
+        }
+    }
+
+    // MARK: Queries
+
+    /// Runs `body` in a transaction, retrying it when PostgreSQL aborts it for a deadlock or
+    /// a serialization failure: both say "try again", and a job update must not be lost to one.
+    private func transaction<Result: Sendable>(
+        _ body: @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            } catch let error as PostgresTransactionError {
+                if let spool = error.closureError as? SpoolError { throw spool }
+                guard attempt < 5, Self.isTransient(error) else { throw error }
+                logger.notice("transaction aborted by the server; retrying", metadata: ["error": "\(Self.explain(error))"])
+                try await Task.sleep(for: .milliseconds(10 * attempt))
+            }
+        }
+    }
+
+    static func isTransient(_ error: PostgresTransactionError) -> Bool {
+        let codes = [error.closureError, error.commitError].compactMap { ($0 as? PSQLError)?.serverInfo?[.sqlState] }
+        return codes.contains { $0 == "40P01" || $0 == "40001" }
+    }
+
+    private func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
+        try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+    }
+
+    private static func rows(_ query: PostgresQuery, on connection: PostgresConnection, _ logger: Logger) async throws -> [PostgresRandomAccessRow] {
+        try await connection.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+    }
+
+    /// Runs one statement in its own commit (benchmarks and maintenance).
+    public func execute(_ sql: String) async throws {
+        try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+    }
+
+    // MARK: Enqueue
+
+    public func enqueue(_ request: EnqueueRequest) async throws -> EnqueueResult {
+        try await enqueueAll([request])[0]
+    }
+
+    public func enqueueAll(_ requests: [EnqueueRequest]) async throws -> [EnqueueResult] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let specs = try requests.map { String(decoding: try encoder.encode($0.spec), as: UTF8.self) }
+        let logger = logger
+        return try await transaction { connection in
+            var results: [EnqueueResult] = []
+            for (request, specJSON) in zip(requests, specs) {
+                let spec = request.spec
+                let inserted = try await Self.rows(
+                    """
+                    INSERT INTO jobs (id, idempotency_key, spec, pipeline, priority, state, max_attempts,
+                                      submitted_at, frames_total, chunks_total, waiting_reason)
+                    VALUES (\(request.id.rawValue), \(spec.idempotencyKey), \(specJSON), \(spec.pipeline ?? ""),
+                            \(spec.priority), 'queued', \(request.maxAttempts), \(request.submittedAt.timeIntervalSince1970),
+                            \(spec.frames), \(request.chunksTotal), \(request.waitingReason))
+                    ON CONFLICT (idempotency_key) DO NOTHING
+                    RETURNING seq
+                    """, on: connection, logger)
+                if inserted.isEmpty, let key = spec.idempotencyKey {
+                    guard let row = try await Self.rows("SELECT * FROM jobs WHERE idempotency_key = \(key)", on: connection, logger).first
+                    else { throw PostgresStoreError("job with idempotency key \(key) vanished while enqueuing") }
+                    results.append(EnqueueResult(job: try Job(postgres: row, decoder: JSONDecoder()), created: false))
+                    continue
+                }
+                let job = Job(
+                    id: request.id, spec: spec, maxAttempts: request.maxAttempts,
+                    timings: JobTimings(submittedAt: request.submittedAt),
+                    progress: JobProgress(framesTotal: spec.frames, chunksTotal: request.chunksTotal),
+                    waitingReason: request.waitingReason)
+                results.append(EnqueueResult(job: job, created: true))
+            }
+            return results
+        }
+    }
+
+    // MARK: Reads
+
+    public func job(_ id: JobID) async throws -> Job? {
+        try await rows("SELECT * FROM jobs WHERE id = \(id.rawValue)").first.map { try Job(postgres: $0, decoder: JSONDecoder()) }
+    }
+
+    public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
+        guard let row = try await rows(
+            """
+            SELECT j.*, CASE WHEN j.state = 'queued' THEN (
+                SELECT COUNT(*) + 1 FROM jobs q WHERE q.state = 'queued'
+                AND (q.priority > j.priority OR (q.priority = j.priority AND q.seq < j.seq))
+            ) END AS queue_position
+            FROM jobs j WHERE j.id = \(id.rawValue)
+            """).first
+        else { return nil }
+        return (try Job(postgres: row, decoder: JSONDecoder()), try row["queue_position"].decode(Int?.self))
+    }
+
+    public func queuePosition(of id: JobID) async throws -> Int? {
+        try await jobWithPosition(id)?.queuePosition
+    }
+
+    public func list(_ query: JobQuery) async throws -> JobPage {
+        var conditions: [String] = []
+        var binds = PostgresBindings()
+        if let states = query.states {
+            binds.append(states.map(\.rawValue).sorted())
+            conditions.append("state = ANY($\(binds.count))")
+        }
+        if let pipeline = query.pipeline {
+            binds.append(pipeline)
+            conditions.append("pipeline = $\(binds.count)")
+        }
+        if let cursor = query.cursor, let seq = Int64(cursor) {
+            binds.append(seq)
+            conditions.append("seq < $\(binds.count)")
+        }
+        let limit = max(1, min(query.limit, 1_000))
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let found = try await rows(PostgresQuery(
+            unsafeSQL: "SELECT * FROM jobs \(whereClause) ORDER BY seq DESC LIMIT \(limit + 1)", binds: binds))
+        let decoder = JSONDecoder()
+        let jobs = try found.prefix(limit).map { try Job(postgres: $0, decoder: decoder) }
+        let next = found.count > limit ? String(try found[limit - 1]["seq"].decode(Int64.self)) : nil
+        return JobPage(jobs: jobs, nextCursor: next)
+    }
+
+    public func attempts(of id: JobID) async throws -> [Attempt] {
+        try await rows("SELECT * FROM attempts WHERE job_id = \(id.rawValue) ORDER BY number").map(Attempt.init(postgres:))
+    }
+
+    public func countsByState() async throws -> [JobState: Int] {
+        var counts: [JobState: Int] = [:]
+        for row in try await rows("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state") {
+            if let state = JobState(rawValue: try row["state"].decode(String.self)) { counts[state] = try row["n"].decode(Int.self) }
+        }
+        return counts
+    }
+
+    // MARK: Claim
+
+    public func claimNext(_ request: ClaimRequest) async throws -> Job? {
+        guard !request.pipelines.isEmpty else { return nil }
+        let now = request.now.timeIntervalSince1970
+        // One statement, one round trip, one commit.
+        let found = try await rows(
+            """
+            WITH next AS (
+                SELECT seq FROM jobs
+                WHERE state = 'queued' AND (not_before IS NULL OR not_before <= \(now))
+                AND pipeline = ANY(\(request.pipelines.sorted()))
+                ORDER BY priority DESC, seq LIMIT 1
+                FOR UPDATE SKIP LOCKED
+            ), claimed AS (
+                UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, started_at = \(now),
+                    first_chunk_at = NULL, generated_at = NULL, encoded_at = NULL,
+                    frames_done = 0, chunks_done = 0, gpu = \(request.gpu), host = \(request.host),
+                    lease_expires_at = \(request.leaseUntil.timeIntervalSince1970), waiting_reason = NULL, not_before = NULL
+                FROM next WHERE jobs.seq = next.seq
+                RETURNING jobs.*
+            ), attempt AS (
+                INSERT INTO attempts (job_id, number, host, gpu, started_at, heartbeat_at, outcome)
+                SELECT id, attempts, \(request.host), \(request.gpu), \(now), \(now), 'running' FROM claimed
+            )
+            SELECT * FROM claimed
+            """)
+        return try found.first.map { try Job(postgres: $0, decoder: JSONDecoder()) }
+    }
+
+    // MARK: Update
+
+    @discardableResult
+    public func update(_ id: JobID, to newState: JobState?, _ update: JobUpdate) async throws -> Job {
+        let logger = logger
+        return try await transaction { connection in
+            try await Self.apply(update, to: newState, id: id, on: connection, logger)
+        }
+    }
+
+    private static func apply(
+        _ update: JobUpdate, to newState: JobState?, id: JobID, on connection: PostgresConnection, _ logger: Logger
+    ) async throws -> Job {
+        guard let current = try await rows(
+            "SELECT state, attempts FROM jobs WHERE id = \(id.rawValue) FOR UPDATE", on: connection, logger).first
+        else { throw SpoolError.jobNotFound(id) }
+        let state = JobState(rawValue: try current["state"].decode(String.self))!
+        let attempts = try current["attempts"].decode(Int.self)
+        if let attempt = update.attempt, attempt != attempts {
+            throw SpoolError.staleAttempt(job: id, attempt: attempt, current: attempts)
+        }
+        if let newState {
+            guard state.canTransition(to: newState) else {
+                throw SpoolError.illegalTransition(job: id, from: state, to: newState)
+            }
+        } else if state.isFinal && update.endAttempt == nil {
+            throw SpoolError.illegalTransition(job: id, from: state, to: state)
+        }
+
+        var sets: [String] = []
+        var binds = PostgresBindings()
+        func set(_ column: String, _ value: some PostgresThrowingDynamicTypeEncodable) throws {
+            try binds.append(value)
+            sets.append("\(column) = $\(binds.count)")
+        }
+        func setNull(_ column: String) { sets.append("\(column) = NULL") }
+        let at = update.at.timeIntervalSince1970
+        if let newState {
+            try set("state", newState.rawValue)
+            if newState.isFinal {
+                try set("finished_at", at)
+                setNull("lease_expires_at")
+            }
+            if newState == .queued { setNull("lease_expires_at") }
+        }
+        if let progress = update.progress {
+            try set("frames_done", progress.framesDone)
+            try set("frames_total", progress.framesTotal)
+            try set("chunks_done", progress.chunksDone)
+            if let total = progress.chunksTotal { try set("chunks_total", total) } else { setNull("chunks_total") }
+        }
+        if let date = update.firstChunkAt { try set("first_chunk_at", date.timeIntervalSince1970) }
+        if let date = update.generatedAt { try set("generated_at", date.timeIntervalSince1970) }
+        if let date = update.encodedAt { try set("encoded_at", date.timeIntervalSince1970) }
+        if let error = update.error { try set("error", error) } else if update.clearError { setNull("error") }
+        if let reason = update.waitingReason { try set("waiting_reason", reason) }
+        if let date = update.notBefore { try set("not_before", date.timeIntervalSince1970) }
+        if let path = update.outputPath { try set("output_path", path) }
+        if let path = update.posterPath { try set("poster_path", path) }
+
+        if let outcome = update.endAttempt, attempts > 0 {
+            let seconds = max(0, update.attemptGPUSeconds ?? 0)
+            // Only a running attempt can end; ending it twice must not count its slot time twice.
+            let ended = try await rows(
+                """
+                UPDATE attempts SET ended_at = \(at), outcome = \(outcome.rawValue), gpu_seconds = \(seconds), error = \(update.error)
+                WHERE job_id = \(id.rawValue) AND number = \(attempts) AND outcome = 'running'
+                RETURNING number
+                """, on: connection, logger)
+            if !ended.isEmpty {
+                binds.append(seconds)
+                sets.append("gpu_seconds = gpu_seconds + $\(binds.count)")
+            }
+        }
+        binds.append(id.rawValue)
+        let sql = sets.isEmpty
+            ? "SELECT * FROM jobs WHERE id = $\(binds.count)"
+            : "UPDATE jobs SET \(sets.joined(separator: ", ")) WHERE id = $\(binds.count) RETURNING *"
+        guard let row = try await rows(PostgresQuery(unsafeSQL: sql, binds: binds), on: connection, logger).first else {
+            throw SpoolError.jobNotFound(id)
+        }
+        return try Job(postgres: row, decoder: JSONDecoder())
+    }
+
+    // MARK: Leases and recovery
+
+    public func renewLeases(host: String, until: Date, now: Date) async throws {
+        // Three statements, each its own commit: one statement touching both a host's jobs
+        // and its attempts would lock them in the opposite order to `update` and deadlock.
+        let now = now.timeIntervalSince1970
+        try await client.query(
+            "UPDATE jobs SET lease_expires_at = \(until.timeIntervalSince1970) WHERE host = \(host) AND state IN ('running', 'encoding')",
+            logger: logger)
+        try await client.query(
+            "UPDATE attempts SET heartbeat_at = \(now) WHERE host = \(host) AND outcome = 'running'", logger: logger)
+        try await client.query("UPDATE hosts SET heartbeat_at = \(now) WHERE name = \(host)", logger: logger)
+    }
+
+    public func recoverLostJobs(_ request: RecoveryRequest) async throws -> [Job] {
+        var conditions: [String] = []
+        var binds = PostgresBindings()
+        if let host = request.restartedHost {
+            binds.append(host)
+            conditions.append("host = $\(binds.count)")
+        }
+        if request.expiredLeases {
+            binds.append(request.now.timeIntervalSince1970)
+            conditions.append("(lease_expires_at IS NOT NULL AND lease_expires_at < $\(binds.count))")
+        }
+        guard !conditions.isEmpty else { return [] }
+        let sql = """
+            SELECT id, state, attempts, max_attempts, host FROM jobs
+            WHERE state IN ('running', 'encoding') AND (\(conditions.joined(separator: " OR ")))
+            ORDER BY seq FOR UPDATE SKIP LOCKED
+            """
+        let logger = logger
+        let query = PostgresQuery(unsafeSQL: sql, binds: binds)
+        return try await transaction { connection in
+            var recovered: [Job] = []
+            for row in try await Self.rows(query, on: connection, logger) {
+                recovered.append(try await Self.recover(row: row, request: request, on: connection, logger))
+            }
+            return recovered
+        }
+    }
+
+    private static func recover(
+        row: PostgresRandomAccessRow, request: RecoveryRequest, on connection: PostgresConnection, _ logger: Logger
+    ) async throws -> Job {
+        let id = JobID(try row["id"].decode(String.self))
+        let attempts = try row["attempts"].decode(Int.self)
+        let maxAttempts = try row["max_attempts"].decode(Int.self)
+        let host = try row["host"].decode(String?.self) ?? "unknown"
+        let state = JobState(rawValue: try row["state"].decode(String.self))!
+        let why = request.restartedHost == host
+            ? "host \(host) restarted while attempt \(attempts) was \(state == .running ? "generating" : "encoding")"
+            : "host \(host) stopped renewing its lease during attempt \(attempts)"
+        // A lost attempt held its slot from its start until the host's last heartbeat.
+        var seconds = 0.0
+        if let attempt = try await rows(
+            "SELECT started_at, heartbeat_at, outcome FROM attempts WHERE job_id = \(id.rawValue) AND number = \(attempts)",
+            on: connection, logger).first, try attempt["outcome"].decode(String.self) == "running" {
+            let started = try attempt["started_at"].decode(Double.self)
+            let heartbeat = try attempt["heartbeat_at"].decode(Double?.self) ?? started
+            seconds = max(0, heartbeat - started)
+        }
+        let exhausted = attempts >= maxAttempts
+        let message = exhausted ? "\(why); all \(maxAttempts) attempts used" : why
+        return try await apply(
+            JobUpdate(
+                at: request.now, error: message, notBefore: exhausted ? nil : request.retryAfter,
+                endAttempt: .lost, attemptGPUSeconds: seconds),
+            to: exhausted ? .failed : .queued, id: id, on: connection, logger)
+    }
+
+    // MARK: Hosts
+
+    public func registerHost(_ host: HostRecord) async throws {
+        let record = String(decoding: try JSONEncoder().encode(host), as: UTF8.self)
+        try await client.query(
+            """
+            INSERT INTO hosts (name, record, heartbeat_at) VALUES (\(host.name), \(record), \(host.heartbeatAt.timeIntervalSince1970))
+            ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record, heartbeat_at = EXCLUDED.heartbeat_at
+            """, logger: logger)
+    }
+
+    public func deregisterHost(_ name: String) async throws {
+        try await client.query("DELETE FROM hosts WHERE name = \(name)", logger: logger)
+    }
+
+    public func hosts() async throws -> [HostRecord] {
+        let decoder = JSONDecoder()
+        return try await rows("SELECT record, heartbeat_at FROM hosts ORDER BY name").map { row in
+            var host = try decoder.decode(HostRecord.self, from: Data(try row["record"].decode(String.self).utf8))
+            host.heartbeatAt = Date(timeIntervalSince1970: try row["heartbeat_at"].decode(Double.self))
+            return host
+        }
+    }
+
+    // MARK: Notifications
+
+    /// One pooled connection `LISTEN`s on `spool_queue` for as long as the stream is iterated;
+    /// a lost connection is re-established after a second, with one wake-up yielded in case
+    /// a notification was missed meanwhile.
+    public func queueNotifications() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let client = client
+        let logger = logger
+        let task = Task {
+            var first = true
+            while !Task.isCancelled {
+                do {
+                    try await client.withConnection { connection in
+                        try await connection.listen(on: PostgresSchema.notifyChannel) { notifications in
+                            if !first { continuation.yield() }
+                            first = false
+                            for try await _ in notifications { continuation.yield() }
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { break }
+                    logger.warning("listening for queued jobs failed; retrying in 1 s", metadata: ["error": "\(Self.explain(error))"])
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+}

@@ -1,0 +1,86 @@
+/// The shared store's schema, as ordered migrations; never edit a shipped migration, add one.
+///
+/// Columns mirror the SQLite store's. Times are `double precision` seconds since 1970, so
+/// both stores compare and round-trip them identically. A trigger notifies the
+/// `spool_queue` channel whenever a job becomes queued, whoever queued it.
+enum PostgresSchema {
+    static let notifyChannel = "spool_queue"
+    /// Serialises migrations when several hosts start at once.
+    static let migrationLock: Int64 = 0x5350_4F4F_4C
+
+    static let migrations: [(name: String, statements: [String])] = [
+        ("v1-jobs", [
+            """
+            CREATE TABLE jobs (
+                seq bigserial PRIMARY KEY,
+                id text NOT NULL UNIQUE,
+                idempotency_key text UNIQUE,
+                spec text NOT NULL,
+                pipeline text NOT NULL,
+                priority bigint NOT NULL,
+                state text NOT NULL,
+                attempts bigint NOT NULL DEFAULT 0,
+                max_attempts bigint NOT NULL,
+                submitted_at double precision NOT NULL,
+                started_at double precision,
+                first_chunk_at double precision,
+                generated_at double precision,
+                encoded_at double precision,
+                finished_at double precision,
+                frames_done bigint NOT NULL DEFAULT 0,
+                frames_total bigint NOT NULL,
+                chunks_done bigint NOT NULL DEFAULT 0,
+                chunks_total bigint,
+                gpu text,
+                host text,
+                gpu_seconds double precision NOT NULL DEFAULT 0,
+                error text,
+                waiting_reason text,
+                not_before double precision,
+                lease_expires_at double precision,
+                output_path text,
+                poster_path text
+            )
+            """,
+            "CREATE INDEX jobs_queue ON jobs (priority DESC, seq) WHERE state = 'queued'",
+            "CREATE INDEX jobs_active ON jobs (host) WHERE state IN ('running', 'encoding')",
+            "CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE state IN ('running', 'encoding')",
+            "CREATE INDEX jobs_state ON jobs (state, seq)",
+            """
+            CREATE TABLE attempts (
+                job_id text NOT NULL REFERENCES jobs (id),
+                number bigint NOT NULL,
+                host text NOT NULL,
+                gpu text NOT NULL,
+                started_at double precision NOT NULL,
+                heartbeat_at double precision,
+                ended_at double precision,
+                outcome text NOT NULL,
+                gpu_seconds double precision NOT NULL DEFAULT 0,
+                error text,
+                PRIMARY KEY (job_id, number)
+            )
+            """,
+            "CREATE INDEX attempts_running ON attempts (host) WHERE outcome = 'running'",
+            """
+            CREATE TABLE hosts (
+                name text PRIMARY KEY,
+                record text NOT NULL,
+                heartbeat_at double precision NOT NULL
+            )
+            """,
+            """
+            CREATE FUNCTION spool_notify_queue() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_notify('\(notifyChannel)', '');
+                RETURN NULL;
+            END
+            $$
+            """,
+            """
+            CREATE TRIGGER jobs_queued AFTER INSERT OR UPDATE OF state ON jobs
+            FOR EACH ROW WHEN (NEW.state = 'queued') EXECUTE FUNCTION spool_notify_queue()
+            """,
+        ]),
+    ]
+}

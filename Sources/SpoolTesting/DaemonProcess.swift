@@ -1,0 +1,53 @@
+import Foundation
+import SpoolGenerators
+
+/// A real `spool serve` process with its output in a log file, for tests that need the
+/// daemon as users run it.
+public final class DaemonProcess: @unchecked Sendable {
+    /// The built `spool` binary.
+    public static let binary = WorkerGenerator.defaultBinDirectory + "/spool"
+
+    public let process = Process()
+    public let log: String
+
+    /// Starts `spool serve ARGUMENTS`, its output appended to `log`; `environment` adds to ours.
+    public init(arguments: [String], log: String, environment: [String: String] = [:]) throws {
+        self.log = log
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["serve"] + arguments
+        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        handle.seekToEndOfFile()
+        process.standardError = handle
+        process.standardOutput = handle
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+
+    /// What the daemon has logged so far.
+    public var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+    /// Waits until the log contains `text`.
+    public func waitForLog(_ text: String, timeout: Double = 20) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !output.contains(text) {
+            guard process.isRunning else { throw ProbeError(message: "the daemon exited (\(process.terminationStatus)): \(output.suffix(3_000))") }
+            guard Date() < deadline else { throw ProbeError(message: "the daemon never logged \"\(text)\": \(output.suffix(3_000))") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would.
+    public func kill9() {
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM, then SIGKILL after `timeout`; true if it stopped on SIGTERM.
+    @discardableResult
+    public func stop(timeout: Double = 15) -> Bool {
+        process.terminateAndWait(timeout: timeout)
+    }
+}

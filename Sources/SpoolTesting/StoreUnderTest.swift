@@ -1,0 +1,92 @@
+import Foundation
+import SpoolCore
+import SpoolPostgres
+import SpoolSQLite
+import Synchronization
+
+/// Which ``JobStore`` a conformance test runs against.
+public enum StoreKind: String, CaseIterable, Sendable, CustomStringConvertible {
+    case sqlite
+    case postgres
+
+    /// SQLite always; PostgreSQL when a test server is configured.
+    public static var available: [StoreKind] { PostgresTestServer.isAvailable ? [.sqlite, .postgres] : [.sqlite] }
+
+    public var description: String { rawValue }
+}
+
+/// A fresh, empty store of one kind, a manual clock, and more stores on the same data
+/// (standing in for other processes or hosts).
+public final class StoreUnderTest: Sendable {
+    public let kind: StoreKind
+    public let store: any JobStore
+    public let clock = ManualWallClock()
+    private let location: Location
+    private let others = Mutex<[any JobStore]>([])
+
+    private enum Location: Sendable {
+        case file(TemporaryDirectory, String)
+        case database(PostgresStoreAddress)
+    }
+
+    init(kind: StoreKind) async throws {
+        self.kind = kind
+        switch kind {
+        case .sqlite:
+            let dir = try TemporaryDirectory("store")
+            let path = dir.file("spool.sqlite")
+            location = .file(dir, path)
+            store = try SQLiteJobStore(path: path)
+        case .postgres:
+            let address = try await PostgresTestServer.createDatabase()
+            location = .database(address)
+            store = try await PostgresJobStore.connect(address)
+        }
+    }
+
+    /// Another store on the same file or database, as a second process would open it.
+    public func openAnother() async throws -> any JobStore {
+        let other: any JobStore = switch location {
+        case .file(_, let path): try SQLiteJobStore(path: path)
+        case .database(let address): try await PostgresJobStore.connect(address)
+        }
+        others.withLock { $0.append(other) }
+        return other
+    }
+
+    /// The store's address as `spool serve --store` takes it, for daemons started as processes.
+    public var storeArgument: String {
+        switch location {
+        case .file: "sqlite"
+        case .database(let address): address.url
+        }
+    }
+
+    /// Claims on `gpu` at the clock's time with a 30 s lease.
+    public func claim(_ gpu: String = "gpu0", host: String = "h1", pipelines: Set<String> = ["synthetic"], from store: (any JobStore)? = nil) async throws -> Job? {
+        try await (store ?? self.store).claimNext(ClaimRequest(
+            host: host, gpu: gpu, pipelines: pipelines, now: clock.now(), leaseUntil: clock.now().addingTimeInterval(30)))
+    }
+
+    func tearDown() async {
+        for store in [store] + others.withLock({ $0 }) {
+            if let postgres = store as? PostgresJobStore { await postgres.close() }
+        }
+        switch location {
+        case .file(let dir, _): dir.remove()
+        case .database(let address): await PostgresTestServer.dropDatabase(address)
+        }
+    }
+}
+
+/// Runs `body` against a fresh store of `kind`, then removes it.
+public func withStore(_ kind: StoreKind, _ body: (StoreUnderTest) async throws -> Void) async throws {
+    let subject = try await StoreUnderTest(kind: kind)
+    do {
+        try await body(subject)
+    } catch {
+        await subject.tearDown()
+        throw error
+    }
+    await subject.tearDown()
+}

@@ -1,0 +1,421 @@
+import Foundation
+import SpoolCore
+import SpoolPostgres
+import SpoolSQLite
+import SpoolTesting
+import Testing
+
+/// One suite, run against every store: SQLite always, PostgreSQL when a test server is set.
+@Suite("Job store conformance")
+struct StoreConformanceTests {
+    @Test(arguments: StoreKind.available)
+    func enqueuedJobsRoundTrip(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            var spec = Fixtures.spec()
+            spec.labels = ["team": "video"]
+            spec.negativePrompt = "blurry"
+            let result = try await store.enqueue(Fixtures.request(spec, at: clock.now()))
+            #expect(result.created)
+            let loaded = try #require(try await store.job(result.job.id))
+            #expect(loaded == result.job)
+            #expect(loaded.spec == spec)
+            #expect(loaded.state == .queued)
+            #expect(loaded.progress.framesTotal == 48)
+            #expect(loaded.timings.submittedAt == clock.now())
+            #expect(try await store.job(JobID("missing")) == nil)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func anIdempotencyKeyReturnsTheExistingJob(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store
+            let first = try await store.enqueue(Fixtures.request(Fixtures.spec(idempotencyKey: "k1")))
+            let second = try await store.enqueue(Fixtures.request(Fixtures.spec(frames: 96, idempotencyKey: "k1")))
+            #expect(first.created && !second.created)
+            #expect(second.job.id == first.job.id)
+            #expect(second.job.spec.frames == 48)
+            let batch = try await store.enqueueAll([
+                Fixtures.request(Fixtures.spec(idempotencyKey: "k2")), Fixtures.request(Fixtures.spec(idempotencyKey: "k2")),
+            ])
+            #expect(batch.map(\.created) == [true, false])
+            #expect(batch[0].job.id == batch[1].job.id)
+            #expect(try await store.countsByState()[.queued] == 2)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func claimsTakeHighestPriorityThenOldest(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store
+            var ids: [Int: JobID] = [:]
+            for (n, priority) in [0, 5, 0, 5, -3].enumerated() {
+                ids[n] = try await store.enqueue(Fixtures.request(Fixtures.spec(priority: priority))).job.id
+            }
+            var order: [JobID] = []
+            while let job = try await t.claim() { order.append(job.id) }
+            #expect(order == [ids[1]!, ids[3]!, ids[0]!, ids[2]!, ids[4]!])
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func claimingMarksTheJobRunningWithANewAttempt(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            let id = try await store.enqueue(Fixtures.request()).job.id
+            let job = try #require(try await t.claim("gpu3", host: "hostA"))
+            #expect(job.id == id)
+            #expect(job.state == .running)
+            #expect(job.attempts == 1)
+            #expect(job.gpu == "gpu3" && job.host == "hostA")
+            #expect(job.timings.startedAt == clock.now())
+            #expect(job.leaseExpiresAt == clock.now().addingTimeInterval(30))
+            let attempts = try await store.attempts(of: id)
+            #expect(attempts.count == 1)
+            #expect(attempts[0].outcome == .running && attempts[0].gpu == "gpu3")
+            #expect(try await t.claim() == nil)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func claimsSkipOtherPipelinesAndBackedOffJobs(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store
+            let cuda = try await store.enqueue(Fixtures.request(Fixtures.spec(pipeline: "helios"))).job.id
+            #expect(try await t.claim(pipelines: ["synthetic"]) == nil)
+            #expect(try await t.claim(pipelines: ["helios"])?.id == cuda)
+            #expect(try await t.claim(pipelines: []) == nil)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func backoffDelaysARetryUntilNotBefore(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            let id = try await store.enqueue(Fixtures.request()).job.id
+            let job = try #require(try await t.claim())
+            try await store.update(id, to: .queued, JobUpdate(
+                attempt: job.attempts, at: clock.now(), error: "worker crashed",
+                notBefore: clock.now().addingTimeInterval(10), endAttempt: .failed, attemptGPUSeconds: 4))
+            #expect(try await t.claim() == nil)
+            clock.advance(by: 10)
+            let retried = try #require(try await t.claim())
+            #expect(retried.attempts == 2)
+            #expect(retried.gpuSeconds == 4)
+            #expect(try await store.attempts(of: id).map(\.outcome) == [.failed, .running])
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func illegalTransitionsAreErrorsAndChangeNothing(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            let id = try await store.enqueue(Fixtures.request()).job.id
+            await #expect(throws: SpoolError.illegalTransition(job: id, from: .queued, to: .succeeded)) {
+                try await store.update(id, to: .succeeded, JobUpdate(at: clock.now()))
+            }
+            await #expect(throws: SpoolError.illegalTransition(job: id, from: .queued, to: .encoding)) {
+                try await store.update(id, to: .encoding, JobUpdate(at: clock.now()))
+            }
+            try await store.update(id, to: .cancelled, JobUpdate(at: clock.now()))
+            await #expect(throws: SpoolError.illegalTransition(job: id, from: .cancelled, to: .queued)) {
+                try await store.update(id, to: .queued, JobUpdate(at: clock.now()))
+            }
+            await #expect(throws: SpoolError.illegalTransition(job: id, from: .cancelled, to: .cancelled)) {
+                try await store.update(id, to: nil, JobUpdate(at: clock.now(), progress: JobProgress(framesTotal: 1)))
+            }
+            await #expect(throws: SpoolError.jobNotFound(JobID("nope"))) {
+                try await store.update(JobID("nope"), to: .cancelled, JobUpdate(at: clock.now()))
+            }
+            #expect(try await store.job(id)?.state == .cancelled)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func aFullLifecycleRecordsEveryStageAndItsCost(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            let id = try await store.enqueue(Fixtures.request(at: clock.now())).job.id
+            clock.advance(by: 2)
+            let job = try #require(try await t.claim())
+            clock.advance(by: 1)
+            try await store.update(id, to: nil, JobUpdate(
+                attempt: 1, at: clock.now(), progress: JobProgress(framesDone: 33, framesTotal: 48, chunksDone: 1, chunksTotal: 2),
+                firstChunkAt: clock.now()))
+            clock.advance(by: 3)
+            try await store.update(id, to: .encoding, JobUpdate(
+                attempt: job.attempts, at: clock.now(), generatedAt: clock.now(), endAttempt: .generated, attemptGPUSeconds: 4))
+            clock.advance(by: 0.5)
+            let done = try await store.update(id, to: .succeeded, JobUpdate(
+                attempt: 1, at: clock.now(), encodedAt: clock.now(), outputPath: "/out/x.mp4", posterPath: "/out/x.jpg"))
+            #expect(done.state == .succeeded)
+            #expect(done.timings.queueWait == 2)
+            #expect(done.timings.timeToFirstChunk == 1)
+            #expect(done.timings.generationTime == 4)
+            #expect(done.timings.encodeTail == 0.5)
+            #expect(done.timings.totalLatency == 6.5)
+            #expect(done.gpuSeconds == 4)
+            #expect(done.realTimeFactor == 48.0 / 24 / 4)
+            #expect(done.outputPath == "/out/x.mp4")
+            #expect(done.leaseExpiresAt == nil)
+            #expect(try await store.attempts(of: id).map(\.outcome) == [.generated])
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func updatesFromAStaleAttemptAreRejected(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            let id = try await store.enqueue(Fixtures.request()).job.id
+            _ = try await t.claim()
+            try await store.update(id, to: .queued, JobUpdate(attempt: 1, at: clock.now(), endAttempt: .lost))
+            _ = try await t.claim()
+            await #expect(throws: SpoolError.staleAttempt(job: id, attempt: 1, current: 2)) {
+                try await store.update(id, to: .encoding, JobUpdate(attempt: 1, at: clock.now()))
+            }
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func endingAnAttemptTwiceCountsItsSlotTimeOnce(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            let id = try await store.enqueue(Fixtures.request()).job.id
+            _ = try await t.claim()
+            try await store.update(id, to: .encoding, JobUpdate(attempt: 1, at: clock.now(), endAttempt: .generated, attemptGPUSeconds: 3))
+            let job = try await store.update(id, to: .failed, JobUpdate(attempt: 1, at: clock.now(), endAttempt: .failed, attemptGPUSeconds: 3))
+            #expect(job.gpuSeconds == 3)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func listingFiltersAndPages(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            var ids: [JobID] = []
+            for _ in 0..<7 { ids.append(try await store.enqueue(Fixtures.request()).job.id) }
+            try await store.update(ids[2], to: .cancelled, JobUpdate(at: clock.now()))
+            let first = try await store.list(JobQuery(states: [.queued], limit: 4))
+            #expect(first.jobs.map(\.id) == [ids[6], ids[5], ids[4], ids[3]])
+            let second = try await store.list(JobQuery(states: [.queued], limit: 4, cursor: first.nextCursor))
+            #expect(second.jobs.map(\.id) == [ids[1], ids[0]])
+            #expect(second.nextCursor == nil)
+            #expect(try await store.list(JobQuery(states: [.cancelled])).jobs.map(\.id) == [ids[2]])
+            #expect(try await store.list(JobQuery(pipeline: "helios")).jobs.isEmpty)
+            #expect(try await store.list(JobQuery()).jobs.count == 7)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func queuePositionsFollowClaimOrder(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store
+            let low = try await store.enqueue(Fixtures.request(Fixtures.spec(priority: -1))).job.id
+            let a = try await store.enqueue(Fixtures.request()).job.id
+            let high = try await store.enqueue(Fixtures.request(Fixtures.spec(priority: 9))).job.id
+            let b = try await store.enqueue(Fixtures.request()).job.id
+            #expect(try await store.queuePosition(of: high) == 1)
+            #expect(try await store.queuePosition(of: a) == 2)
+            #expect(try await store.queuePosition(of: b) == 3)
+            #expect(try await store.queuePosition(of: low) == 4)
+            _ = try await t.claim()
+            #expect(try await store.queuePosition(of: high) == nil)
+            #expect(try await store.queuePosition(of: a) == 1)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func concurrentClaimersAcrossConnectionsNeverShareAJob(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store
+            let jobCount = 300
+            _ = try await store.enqueueAll((0..<jobCount).map { _ in Fixtures.request() })
+            // A second store on the same data stands in for a second process.
+            let other = try await t.openAnother()
+            let stores = [store, other]
+            let claimed = try await withThrowingTaskGroup(of: [JobID].self) { group in
+                for claimer in 0..<8 {
+                    let store = stores[claimer % 2]
+                    group.addTask {
+                        var mine: [JobID] = []
+                        while let job = try await store.claimNext(ClaimRequest(
+                            host: "h\(claimer)", gpu: "gpu\(claimer)", pipelines: ["synthetic"], now: Date(),
+                            leaseUntil: Date().addingTimeInterval(30))) {
+                            mine.append(job.id)
+                        }
+                        return mine
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            #expect(claimed.count == jobCount)
+            #expect(Set(claimed).count == jobCount)
+            #expect(try await store.countsByState()[.running] == jobCount)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func aStoreReopenedAfterAnUncleanCloseRequeuesWhatItsHostLeftRunning(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let clock = t.clock
+            var ids: [JobID] = []
+            do {
+                // The first "process" claims three jobs, heartbeats, then vanishes without closing.
+                let crashed = try await t.openAnother()
+                for attempts in [3, 1, 3] {
+                    ids.append(try await crashed.enqueue(Fixtures.request(maxAttempts: attempts)).job.id)
+                }
+                for gpu in ["gpu0", "gpu1"] {
+                    _ = try await crashed.claimNext(ClaimRequest(
+                        host: "h1", gpu: gpu, pipelines: ["synthetic"], now: clock.now(), leaseUntil: clock.now() + 30))
+                }
+                clock.advance(by: 5)
+                try await crashed.renewLeases(host: "h1", until: clock.now() + 30, now: clock.now())
+                let third = try #require(try await crashed.claimNext(ClaimRequest(
+                    host: "h1", gpu: "gpu2", pipelines: ["synthetic"], now: clock.now(), leaseUntil: clock.now() + 30)))
+                try await crashed.update(third.id, to: .encoding, JobUpdate(
+                    attempt: 1, at: clock.now(), generatedAt: clock.now(), endAttempt: .generated, attemptGPUSeconds: 0))
+            }
+            clock.advance(by: 60)
+            let reopened = try await t.openAnother()
+            let recovered = try await reopened.recoverLostJobs(RecoveryRequest(
+                restartedHost: "h1", expiredLeases: false, now: clock.now()))
+            #expect(recovered.map(\.id) == ids)
+            #expect(recovered.map(\.state) == [.queued, .failed, .queued])
+            #expect(recovered[0].error?.contains("host h1 restarted while attempt 1 was generating") == true)
+            #expect(recovered[1].error?.contains("all 1 attempts used") == true)
+            #expect(recovered[2].error?.contains("encoding") == true)
+            // The lost attempts held their slots from claim to the last heartbeat: 5 s.
+            #expect(recovered[0].gpuSeconds == 5)
+            let attempts = try await reopened.attempts(of: ids[0])
+            #expect(attempts.map(\.outcome) == [.lost])
+            #expect(attempts[0].gpuSeconds == 5)
+            #expect(try await reopened.claimNext(ClaimRequest(
+                host: "h1", gpu: "gpu0", pipelines: ["synthetic"], now: clock.now(), leaseUntil: clock.now() + 30))?.attempts == 2)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func expiredLeasesOfOtherHostsAreRecovered(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            let id = try await store.enqueue(Fixtures.request()).job.id
+            _ = try await t.claim(host: "dead-host")
+            #expect(try await store.recoverLostJobs(RecoveryRequest(restartedHost: nil, expiredLeases: true, now: clock.now())).isEmpty)
+            clock.advance(by: 31)
+            let recovered = try await store.recoverLostJobs(RecoveryRequest(restartedHost: nil, expiredLeases: true, now: clock.now()))
+            #expect(recovered.map(\.id) == [id])
+            #expect(recovered[0].state == .queued)
+            #expect(recovered[0].error?.contains("dead-host stopped renewing its lease") == true)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func oneFailingWriteInABatchDoesNotLoseTheOthers(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store
+            let id = try await store.enqueue(Fixtures.request()).job.id
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for n in 0..<50 {
+                    group.addTask {
+                        if n == 25 {
+                            await #expect(throws: SpoolError.self) {
+                                try await store.update(id, to: .succeeded, JobUpdate(at: Date()))
+                            }
+                        } else {
+                            _ = try await store.enqueue(Fixtures.request())
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await store.countsByState()[.queued] == 50)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func hostsRegisterRefreshWithTheirHeartbeatAndLeave(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            let gpu = HostRecord.Slot(name: "gpu0", cuda: true, model: "NVIDIA H100", uuid: "GPU-1", memoryMiB: 81_559)
+            let a = HostRecord(name: "a", slots: [gpu], pipelines: ["helios", "synthetic"], startedAt: clock.now(), heartbeatAt: clock.now())
+            let b = HostRecord(name: "b", slots: [.init(name: "virtual0", cuda: false)], pipelines: ["synthetic"], startedAt: clock.now(), heartbeatAt: clock.now())
+            try await store.registerHost(b)
+            try await store.registerHost(a)
+            #expect(try await store.hosts() == [a, b])
+            clock.advance(by: 20)
+            try await store.renewLeases(host: "a", until: clock.now() + 30, now: clock.now())
+            let seen = try await store.hosts()
+            #expect(seen[0].heartbeatAt == clock.now() && seen[0].isLive(at: clock.now(), window: 10))
+            #expect(!seen[1].isLive(at: clock.now(), window: 10))
+            #expect(seen[0].canRun(Fixtures.catalog["helios"]!) && !seen[1].canRun(Fixtures.catalog["helios"]!))
+            try await store.deregisterHost("b")
+            #expect(try await store.hosts().map(\.name) == ["a"])
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func twoHostsRecoveringAtOnceTakeEachLostJobBackOnce(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            let other = try await t.openAnother()
+            _ = try await store.enqueueAll((0..<20).map { _ in Fixtures.request() })
+            for n in 0..<20 { _ = try await t.claim("gpu\(n)", host: "dead") }
+            clock.advance(by: 31)
+            let request = RecoveryRequest(restartedHost: nil, expiredLeases: true, now: clock.now())
+            async let first = store.recoverLostJobs(request)
+            async let second = other.recoverLostJobs(request)
+            let recovered = try await first + second
+            #expect(recovered.count == 20)
+            #expect(Set(recovered.map(\.id)).count == 20)
+            #expect(try await store.countsByState()[.queued] == 20)
+            for job in recovered.prefix(3) {
+                #expect(try await store.attempts(of: job.id).map(\.outcome) == [.lost])
+            }
+        }
+    }
+}
+
+@Suite("PostgreSQL store")
+struct PostgresStoreTests {
+    @Test(.enabled(if: PostgresTestServer.isAvailable))
+    func submissionsOnOneHostWakeAnotherThroughNotify() async throws {
+        try await withStore(.postgres) { t in
+            let listener = try await t.openAnother()
+            let notifications = listener.queueNotifications()
+            let waiter = Task {
+                for await _ in notifications { return true }
+                return false
+            }
+            // The LISTEN is in place once the stream's task holds a connection; give it a moment.
+            try await Task.sleep(for: .milliseconds(300))
+            _ = try await t.store.enqueue(Fixtures.request())
+            let timeout = Task {
+                try await Task.sleep(for: .seconds(5))
+                waiter.cancel()
+            }
+            let woke = await waiter.value
+            timeout.cancel()
+            #expect(woke, "no notification within 5 s of a submission")
+        }
+    }
+
+    @Test func addressesAreCheckedAndAnUnreachableServerIsNamed() async throws {
+        let address = try PostgresStoreAddress(url: "postgres://spool:pw@db.example:6543/queue?sslmode=require&pool=4")
+        #expect(address.host == "db.example" && address.port == 6543 && address.database == "queue")
+        #expect(address.tls == .require && address.poolSize == 4 && address.password == "pw")
+        #expect(address.description == "postgres://spool@db.example:6543/queue")
+        #expect(throws: PostgresStoreError.self) { try PostgresStoreAddress(url: "postgres://host-only") }
+        #expect(throws: PostgresStoreError.self) { try PostgresStoreAddress(url: "mysql://h/db") }
+        #expect(throws: PostgresStoreError.self) { try PostgresStoreAddress(url: "postgres://h/db?sslmode=maybe") }
+        let unreachable = try PostgresStoreAddress(url: "postgres://spool@127.0.0.1:1/spool?sslmode=disable")
+        let started = ContinuousClock.now
+        await #expect {
+            _ = try await PostgresJobStore.connect(unreachable)
+        } throws: { error in
+            "\(error)".contains("cannot use the PostgreSQL store postgres://spool@127.0.0.1:1/spool")
+        }
+        #expect(ContinuousClock.now - started < .seconds(15), "a dead server is reported, not waited on forever")
+    }
+}
