@@ -239,29 +239,12 @@ public final class PostgresJobStore: JobStore {
 
     public func claimNext(_ request: ClaimRequest) async throws -> Job? {
         guard !request.pipelines.isEmpty else { return nil }
-        let now = request.now.timeIntervalSince1970
         // One statement, one round trip, one commit.
-        let found = try await rows(
-            """
-            WITH next AS (
-                SELECT seq FROM jobs
-                WHERE state = 'queued' AND (not_before IS NULL OR not_before <= \(now))
-                AND pipeline = ANY(\(request.pipelines.sorted()))
-                ORDER BY priority DESC, seq LIMIT 1
-                FOR UPDATE SKIP LOCKED
-            ), claimed AS (
-                UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, started_at = \(now),
-                    first_chunk_at = NULL, generated_at = NULL, encoded_at = NULL,
-                    frames_done = 0, chunks_done = 0, gpu = \(request.gpu), host = \(request.host),
-                    lease_expires_at = \(request.leaseUntil.timeIntervalSince1970), waiting_reason = NULL, not_before = NULL
-                FROM next WHERE jobs.seq = next.seq
-                RETURNING jobs.*
-            ), attempt AS (
-                INSERT INTO attempts (job_id, number, host, gpu, started_at, heartbeat_at, outcome)
-                SELECT id, attempts, \(request.host), \(request.gpu), \(now), \(now), 'running' FROM claimed
-            )
-            SELECT * FROM claimed
-            """)
+        let statement = ClaimStatement(
+            now: request.now.timeIntervalSince1970, pipelines: request.pipelines.sorted(), gpu: request.gpu,
+            host: request.host, leaseUntil: request.leaseUntil.timeIntervalSince1970)
+        var found: [PostgresRandomAccessRow] = []
+        for try await row in try await client.execute(statement, logger: logger) { found.append(row.makeRandomAccess()) }
         return try found.first.map { try Job(postgres: $0, decoder: JSONDecoder()) }
     }
 
