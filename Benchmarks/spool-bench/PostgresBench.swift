@@ -29,6 +29,10 @@ struct PostgresBench: AsyncParsableCommand {
         report("durable commits, \(claimers) clients, one-row INSERT each (the server's ceiling)", commits, unit: "/s")
         let trips = try await commitRate(store: store, clients: 1, seconds: 2, sql: "SELECT 1")
         report("round trips, 1 client, SELECT 1 (the client's own cost)", trips, unit: "/s")
+        let parallelTrips = try await commitRate(store: store, clients: claimers, seconds: 2, sql: "SELECT 1")
+        report("round trips, \(claimers) clients, SELECT 1, rows not read", parallelTrips, unit: "/s")
+        let rowTrips = try await commitRate(store: store, clients: claimers, seconds: 2, sql: "SELECT 1", readRows: true)
+        report("round trips, \(claimers) clients, SELECT 1, rows read", rowTrips, unit: "/s")
 
         let spec = JobSpec(prompt: "a bench", frames: 48, width: 64, height: 48, seed: 1, pipeline: "synthetic")
         for _ in 0..<(jobs / 500) {
@@ -98,7 +102,7 @@ struct PostgresBench: AsyncParsableCommand {
         await PostgresTestServer.dropDatabase(address)
     }
 
-    func commitRate(store: PostgresJobStore, clients: Int, seconds: Double, sql: String = "INSERT INTO bench_commits VALUES (1)") async throws -> Double {
+    func commitRate(store: PostgresJobStore, clients: Int, seconds: Double, sql: String = "INSERT INTO bench_commits VALUES (1)", readRows: Bool = false) async throws -> Double {
         try await store.execute("CREATE TABLE IF NOT EXISTS bench_commits (n bigint)")
         let start = ContinuousClock.now
         let total = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -106,7 +110,7 @@ struct PostgresBench: AsyncParsableCommand {
                 group.addTask {
                     var count = 0
                     while elapsed(since: start) < seconds {
-                        try await store.execute(sql)
+                        if readRows { _ = try await store.fetchCount(sql) } else { try await store.execute(sql) }
                         count += 1
                     }
                     return count

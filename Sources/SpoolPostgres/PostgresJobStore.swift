@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import SpoolCore
+import Synchronization
 
 /// The shared job store: one PostgreSQL database that many Spool hosts use at once.
 ///
@@ -18,6 +19,13 @@ public final class PostgresJobStore: JobStore {
     private let client: PostgresClient
     private let runTask: Task<Void, Never>
     private let logger: Logger
+    /// Jobs this process enqueued since it last refreshed the planner's statistics.
+    private let enqueuedSinceAnalyze = Mutex(0)
+
+    /// After this many enqueues, `ANALYZE jobs`. With stale statistics (a queue that grew
+    /// from empty within autovacuum's minute) the planner sorts every queued job on each
+    /// claim instead of reading the queue index: 534 claims/s against 1,475/s, 8,000 jobs.
+    static let analyzeEvery = 1_000
 
     private init(address: PostgresStoreAddress, logger: Logger) {
         self.address = address
@@ -133,6 +141,11 @@ public final class PostgresJobStore: JobStore {
         try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
     }
 
+    /// Runs one statement and reads every row it returns; the number of rows (benchmarks).
+    public func fetchCount(_ sql: String) async throws -> Int {
+        try await rows(PostgresQuery(unsafeSQL: sql)).count
+    }
+
     // MARK: Enqueue
 
     public func enqueue(_ request: EnqueueRequest) async throws -> EnqueueResult {
@@ -144,6 +157,7 @@ public final class PostgresJobStore: JobStore {
         encoder.outputFormatting = .sortedKeys
         let specs = try requests.map { String(decoding: try encoder.encode($0.spec), as: UTF8.self) }
         let logger = logger
+        defer { noteEnqueued(requests.count) }
         return try await transaction { connection in
             var results: [EnqueueResult] = []
             for (request, specJSON) in zip(requests, specs) {
@@ -172,6 +186,25 @@ public final class PostgresJobStore: JobStore {
                 results.append(EnqueueResult(job: job, created: true))
             }
             return results
+        }
+    }
+
+    private func noteEnqueued(_ count: Int) {
+        let due = enqueuedSinceAnalyze.withLock { pending -> Bool in
+            pending += count
+            guard pending >= Self.analyzeEvery else { return false }
+            pending = 0
+            return true
+        }
+        guard due else { return }
+        let client = client
+        let logger = logger
+        Task {
+            do {
+                try await client.query("ANALYZE jobs", logger: logger)
+            } catch {
+                logger.notice("refreshing the queue's statistics failed", metadata: ["error": "\(Self.explain(error))"])
+            }
         }
     }
 

@@ -82,5 +82,13 @@ enum PostgresSchema {
             FOR EACH ROW WHEN (NEW.state = 'queued') EXECUTE FUNCTION spool_notify_queue()
             """,
         ]),
+        // A queue churns: every job is inserted, updated several times and left behind.
+        // Vacuum and analyze it after a few hundred changes, not after 20% of the table.
+        ("v2-queue-autovacuum", [
+            """
+            ALTER TABLE jobs SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 200,
+                                  autovacuum_analyze_scale_factor = 0.02, autovacuum_analyze_threshold = 200)
+            """,
+        ]),
     ]
 }
