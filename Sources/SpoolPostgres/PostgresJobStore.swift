@@ -299,16 +299,7 @@ public final class PostgresJobStore: JobStore {
         else { throw SpoolError.jobNotFound(id) }
         let state = JobState(rawValue: try current["state"].decode(String.self))!
         let attempts = try current["attempts"].decode(Int.self)
-        if let attempt = update.attempt, attempt != attempts {
-            throw SpoolError.staleAttempt(job: id, attempt: attempt, current: attempts)
-        }
-        if let newState {
-            guard state.canTransition(to: newState) else {
-                throw SpoolError.illegalTransition(job: id, from: state, to: newState)
-            }
-        } else if state.isFinal && update.endAttempt == nil {
-            throw SpoolError.illegalTransition(job: id, from: state, to: state)
-        }
+        try update.check(job: id, state: state, attempts: attempts, to: newState)
 
         var sets: [String] = []
         var binds = PostgresBindings()
@@ -415,25 +406,15 @@ public final class PostgresJobStore: JobStore {
         let maxAttempts = try row["max_attempts"].decode(Int.self)
         let host = try row["host"].decode(String?.self) ?? "unknown"
         let state = JobState(rawValue: try row["state"].decode(String.self))!
-        let why = request.restartedHost == host
-            ? "host \(host) restarted while attempt \(attempts) was \(state == .running ? "generating" : "encoding")"
-            : "host \(host) stopped renewing its lease during attempt \(attempts)"
-        // A lost attempt held its slot from its start until the host's last heartbeat.
-        var seconds = 0.0
+        var span: (startedAt: Double, heartbeatAt: Double?)?
         if let attempt = try await rows(
             "SELECT started_at, heartbeat_at, outcome FROM attempts WHERE job_id = \(id.rawValue) AND number = \(attempts)",
             on: connection, logger).first, try attempt["outcome"].decode(String.self) == "running" {
-            let started = try attempt["started_at"].decode(Double.self)
-            let heartbeat = try attempt["heartbeat_at"].decode(Double?.self) ?? started
-            seconds = max(0, heartbeat - started)
+            span = (try attempt["started_at"].decode(Double.self), try attempt["heartbeat_at"].decode(Double?.self))
         }
-        let exhausted = attempts >= maxAttempts
-        let message = exhausted ? "\(why); all \(maxAttempts) attempts used" : why
-        return try await apply(
-            JobUpdate(
-                at: request.now, error: message, notBefore: exhausted ? nil : request.retryAfter,
-                endAttempt: .lost, attemptGPUSeconds: seconds),
-            to: exhausted ? .failed : .queued, id: id, on: connection, logger)
+        let (target, update) = request.takeBack(
+            state: state, attempts: attempts, maxAttempts: maxAttempts, host: host, lostAttemptSpan: span)
+        return try await apply(update, to: target, id: id, on: connection, logger)
     }
 
     // MARK: Hosts

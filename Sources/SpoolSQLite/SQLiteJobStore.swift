@@ -208,18 +208,7 @@ public final class SQLiteJobStore: JobStore {
         else { throw SpoolError.jobNotFound(id) }
         let state = JobState(rawValue: current["state"])!
         let attempts: Int = current["attempts"]
-        if let attempt = update.attempt, attempt != attempts {
-            throw SpoolError.staleAttempt(job: id, attempt: attempt, current: attempts)
-        }
-        if let newState {
-            guard state.canTransition(to: newState) else {
-                throw SpoolError.illegalTransition(job: id, from: state, to: newState)
-            }
-        } else if state.isFinal && update.endAttempt == nil {
-            // A final job changes no more, except to close the books on an attempt that was
-            // still running when it was cancelled (its slot time is known only afterwards).
-            throw SpoolError.illegalTransition(job: id, from: state, to: state)
-        }
+        try update.check(job: id, state: state, attempts: attempts, to: newState)
 
         var sets: [String] = []
         var arguments = StatementArguments()
@@ -351,25 +340,14 @@ public final class SQLiteJobStore: JobStore {
         let maxAttempts: Int = row["max_attempts"]
         let host: String = row["host"] ?? "unknown"
         let state = JobState(rawValue: row["state"])!
-        let why = request.restartedHost == host
-            ? "host \(host) restarted while attempt \(attempts) was \(state == .running ? "generating" : "encoding")"
-            : "host \(host) stopped renewing its lease during attempt \(attempts)"
-        // A lost attempt held its slot from its start until the host's last heartbeat.
         let attempt = try Row.fetchOne(
             cached: db, sql: "SELECT started_at, heartbeat_at, outcome FROM attempts WHERE job_id = ? AND number = ?",
             arguments: [id.rawValue, attempts])
-        var seconds = 0.0
-        if let attempt, (attempt["outcome"] as String) == "running" {
-            let started: Double = attempt["started_at"]
-            let heartbeat: Double = attempt["heartbeat_at"] ?? started
-            seconds = max(0, heartbeat - started)
+        let span = attempt.flatMap { row -> (startedAt: Double, heartbeatAt: Double?)? in
+            (row["outcome"] as String) == "running" ? (row["started_at"], row["heartbeat_at"]) : nil
         }
-        let exhausted = attempts >= maxAttempts
-        let message = exhausted ? "\(why); all \(maxAttempts) attempts used" : why
-        return try apply(
-            JobUpdate(
-                at: request.now, error: message, notBefore: exhausted ? nil : request.retryAfter,
-                endAttempt: .lost, attemptGPUSeconds: seconds),
-            to: exhausted ? .failed : .queued, id: id, db)
+        let (target, update) = request.takeBack(
+            state: state, attempts: attempts, maxAttempts: maxAttempts, host: host, lostAttemptSpan: span)
+        return try apply(update, to: target, id: id, db)
     }
 }

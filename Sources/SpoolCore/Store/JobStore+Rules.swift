@@ -1,0 +1,49 @@
+import Foundation
+
+extension JobUpdate {
+    /// The rules every ``JobStore`` enforces before applying an update to a job that is in
+    /// `state` on attempt `attempts`; stores call this with the row they have locked.
+    ///
+    /// - Throws: ``SpoolError/staleAttempt(job:attempt:current:)`` when the update comes
+    ///   from an attempt the job has moved past, ``SpoolError/illegalTransition(job:from:to:)``
+    ///   for a transition the state machine forbids or a change to a final job.
+    public func check(job id: JobID, state: JobState, attempts: Int, to newState: JobState?) throws(SpoolError) {
+        if let attempt, attempt != attempts {
+            throw .staleAttempt(job: id, attempt: attempt, current: attempts)
+        }
+        if let newState {
+            guard state.canTransition(to: newState) else {
+                throw .illegalTransition(job: id, from: state, to: newState)
+            }
+        } else if state.isFinal && endAttempt == nil {
+            // A final job changes no more, except to close the books on an attempt that was
+            // still running when it was cancelled (its slot time is known only afterwards).
+            throw .illegalTransition(job: id, from: state, to: state)
+        }
+    }
+}
+
+extension RecoveryRequest {
+    /// How a store takes back an active job whose host is gone: the state it moves to and
+    /// the update that records the lost attempt.
+    ///
+    /// - Parameters:
+    ///   - lostAttemptSpan: the running attempt's start and last heartbeat (seconds since
+    ///     1970), or nil when the attempt is no longer running; the slot time charged is
+    ///     the span between them.
+    public func takeBack(
+        state: JobState, attempts: Int, maxAttempts: Int, host: String,
+        lostAttemptSpan: (startedAt: Double, heartbeatAt: Double?)?
+    ) -> (to: JobState, update: JobUpdate) {
+        let why = restartedHost == host
+            ? "host \(host) restarted while attempt \(attempts) was \(state == .running ? "generating" : "encoding")"
+            : "host \(host) stopped renewing its lease during attempt \(attempts)"
+        // A lost attempt held its slot from its start until the host's last heartbeat.
+        let seconds = lostAttemptSpan.map { max(0, ($0.heartbeatAt ?? $0.startedAt) - $0.startedAt) } ?? 0
+        let exhausted = attempts >= maxAttempts
+        let update = JobUpdate(
+            at: now, error: exhausted ? "\(why); all \(maxAttempts) attempts used" : why,
+            notBefore: exhausted ? nil : retryAfter, endAttempt: .lost, attemptGPUSeconds: seconds)
+        return (exhausted ? .failed : .queued, update)
+    }
+}
