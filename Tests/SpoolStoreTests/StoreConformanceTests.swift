@@ -338,9 +338,9 @@ struct StoreConformanceTests {
     func hostsRegisterRefreshWithTheirHeartbeatAndLeave(_ kind: StoreKind) async throws {
         try await withStore(kind) { t in
             let store = t.store, clock = t.clock
-            let gpu = HostRecord.Slot(name: "gpu0", cuda: true, model: "NVIDIA H100", uuid: "GPU-1", memoryMiB: 81_559)
+            let gpu = GPUSlot.gpu(0, uuid: "GPU-1", model: "NVIDIA H100", memoryMiB: 81_559)
             let a = HostRecord(name: "a", slots: [gpu], pipelines: ["helios", "synthetic"], startedAt: clock.now(), heartbeatAt: clock.now())
-            let b = HostRecord(name: "b", slots: [.init(name: "virtual0", cuda: false)], pipelines: ["synthetic"], startedAt: clock.now(), heartbeatAt: clock.now())
+            let b = HostRecord(name: "b", slots: [.virtual(0)], pipelines: ["synthetic"], startedAt: clock.now(), heartbeatAt: clock.now())
             try await store.registerHost(b)
             try await store.registerHost(a)
             #expect(try await store.hosts() == [a, b])

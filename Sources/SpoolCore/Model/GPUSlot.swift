@@ -1,5 +1,3 @@
-import SpoolCore
-
 /// One place a job can run: a real GPU, or a virtual slot for CPU-only pipelines.
 public struct GPUSlot: Hashable, Sendable, Codable, CustomStringConvertible {
     public enum Kind: String, Hashable, Sendable, Codable {
@@ -41,12 +39,5 @@ public struct GPUSlot: Hashable, Sendable, Codable, CustomStringConvertible {
         case .cuda: "\(name) (\(model ?? "GPU")\(memoryMiB.map { ", \($0) MiB" } ?? ""))"
         case .virtual: "\(name) (virtual, CPU pipelines only)"
         }
-    }
-}
-
-extension GPUSlot {
-    /// The slot as the store's host registry records it.
-    public var registryRecord: HostRecord.Slot {
-        HostRecord.Slot(name: name, cuda: kind == .cuda, model: model, uuid: uuid, memoryMiB: memoryMiB)
     }
 }

@@ -6,33 +6,15 @@ import Foundation
 /// renewal and deregister on a graceful stop; a host killed outright simply stops
 /// refreshing and is no longer counted as live.
 public struct HostRecord: Sendable, Hashable, Codable {
-    /// One slot of a host, as the registry records it.
-    public struct Slot: Sendable, Hashable, Codable {
-        public var name: String
-        /// true for a CUDA GPU, false for a virtual slot that runs CPU pipelines only.
-        public var cuda: Bool
-        public var model: String?
-        public var uuid: String?
-        public var memoryMiB: Int?
-
-        public init(name: String, cuda: Bool, model: String? = nil, uuid: String? = nil, memoryMiB: Int? = nil) {
-            self.name = name
-            self.cuda = cuda
-            self.model = model
-            self.uuid = uuid
-            self.memoryMiB = memoryMiB
-        }
-    }
-
     public var name: String
-    public var slots: [Slot]
+    public var slots: [GPUSlot]
     /// Pipelines the host has loaded.
     public var pipelines: [String]
     public var version: String
     public var startedAt: Date
     public var heartbeatAt: Date
 
-    public init(name: String, slots: [Slot], pipelines: [String], version: String = Spool.version, startedAt: Date, heartbeatAt: Date) {
+    public init(name: String, slots: [GPUSlot], pipelines: [String], version: String = Spool.version, startedAt: Date, heartbeatAt: Date) {
         self.name = name
         self.slots = slots
         self.pipelines = pipelines
@@ -48,6 +30,6 @@ public struct HostRecord: Sendable, Hashable, Codable {
 
     /// Whether one of its slots can run `pipeline`.
     public func canRun(_ pipeline: PipelineDefinition) -> Bool {
-        pipelines.contains(pipeline.name) && slots.contains { $0.cuda || !pipeline.requiresCUDA }
+        pipelines.contains(pipeline.name) && slots.contains { $0.kind == .cuda || !pipeline.requiresCUDA }
     }
 }

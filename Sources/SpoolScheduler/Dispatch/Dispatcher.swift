@@ -67,7 +67,7 @@ public actor Dispatcher: Service {
         }
         let now = context.clock.now()
         try await context.store.registerHost(HostRecord(
-            name: configuration.host, slots: configuration.slots.map(\.registryRecord),
+            name: configuration.host, slots: configuration.slots,
             pipelines: context.pipelines.names, startedAt: now, heartbeatAt: now))
         context.logger.info("dispatching", metadata: [
             "host": "\(configuration.host)", "slots": "\(configuration.slots.map(\.name).joined(separator: ","))",

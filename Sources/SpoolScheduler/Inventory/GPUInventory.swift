@@ -1,4 +1,5 @@
 import Foundation
+import SpoolCore
 
 /// Finds the host's GPUs and turns the operator's choice into slots.
 public enum GPUInventory {
