@@ -1,6 +1,5 @@
 import Foundation
 import SpoolCore
-import SpoolGenerators
 import SpoolSQLite
 import SpoolTesting
 import Testing
@@ -8,31 +7,20 @@ import Testing
 /// The real `spool serve` binary, killed with SIGKILL mid-job and started again.
 @Suite("Daemon process", .serialized)
 struct DaemonProcessTests {
-    static let spool = WorkerGenerator.defaultBinDirectory + "/spool"
     static let pipelines = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Pipelines").path
 
-    func startDaemon(data: String, log: String) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.spool)
-        process.arguments = [
-            "serve", "--data", data, "--gpus", "none", "--virtual-slots", "2", "--pipelines", Self.pipelines,
-            "--host", "daemon-test", "--heartbeat-seconds", "0.2", "--preset", "ultrafast", "--log-level", "debug",
-            "--listen", "127.0.0.1:0",
-        ]
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        handle.seekToEndOfFile()
-        process.standardError = handle
-        process.standardOutput = handle
+    func startDaemon(data: String, log: String) throws -> DaemonProcess {
         // Quiet workers: one event a chunk, 2 s a chunk. An orphaned worker dies of SIGPIPE
         // at its next write anyway; these stay silent long enough that only the restarted
         // daemon's reaping can end them before the deadline below.
-        process.environment = ProcessInfo.processInfo.environment.merging([
-            "SPOOL_SYNTHETIC_FRAME_COST_MS": "60", "SPOOL_SYNTHETIC_STEPS": "1",
-        ]) { $1 }
-        try process.run()
-        return process
+        try DaemonProcess(
+            arguments: [
+                "--data", data, "--gpus", "none", "--virtual-slots", "2", "--pipelines", Self.pipelines,
+                "--host", "daemon-test", "--heartbeat-seconds", "0.2", "--preset", "ultrafast", "--log-level", "debug",
+                "--listen", "127.0.0.1:0",
+            ],
+            log: log, environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "60", "SPOOL_SYNTHETIC_STEPS": "1"])
     }
 
     @Test func killDashNineThenRestartFinishesEveryJobExactlyOnce() async throws {
@@ -51,7 +39,7 @@ struct DaemonProcessTests {
         }
 
         let first = try startDaemon(data: data, log: dir.file("daemon.log"))
-        defer { first.terminateAndWait(timeout: 1) }
+        defer { first.stop(timeout: 1) }
         // Kill it while both jobs are generating, before their first chunk.
         let deadline = Date().addingTimeInterval(30)
         while try await store.list(JobQuery(states: [.running])).jobs.count < 2 {
@@ -60,8 +48,7 @@ struct DaemonProcessTests {
             try await Task.sleep(for: .milliseconds(20))
         }
         try await Task.sleep(for: .milliseconds(300))
-        kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
+        first.kill9()
         let lost = try await store.list(JobQuery(states: [.running, .encoding])).jobs
         #expect(lost.count == 2)
         // The workers, in their own process groups, outlive the daemon…
@@ -69,7 +56,7 @@ struct DaemonProcessTests {
         #expect(!orphans.isEmpty)
 
         let second = try startDaemon(data: data, log: dir.file("daemon.log"))
-        defer { #expect(second.terminateAndWait(), "the daemon ignored SIGTERM") }
+        defer { #expect(second.stop(), "the daemon ignored SIGTERM") }
         // …until the restarted daemon reaps them, before it runs anything.
         let reapDeadline = Date().addingTimeInterval(1.2)
         while !Set(orphans).isDisjoint(with: processesWorking(in: data + "/work")) {
@@ -121,16 +108,11 @@ struct DaemonProcessTests {
         defer { dir.remove() }
         let daemon = try startDaemon(data: dir.file("data"), log: dir.file("daemon.log"))
         // SIGTERM only once every service runs: before that the default action kills it.
-        let deadline = Date().addingTimeInterval(20)
-        while true {
-            let log = (try? String(contentsOfFile: dir.file("daemon.log"), encoding: .utf8)) ?? ""
-            if log.contains("HTTP API on") && log.contains("dispatching") { break }
-            try #require(Date() < deadline, "the daemon did not start: \(log)")
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await daemon.waitForLog("HTTP API on")
+        try await daemon.waitForLog("dispatching")
         try await Task.sleep(for: .milliseconds(100))
-        #expect(daemon.terminateAndWait(timeout: 10), "the daemon ignored SIGTERM")
-        #expect(daemon.terminationStatus == 0)
+        #expect(daemon.stop(timeout: 10), "the daemon ignored SIGTERM")
+        #expect(daemon.process.terminationStatus == 0)
         let log = try String(contentsOfFile: dir.file("daemon.log"), encoding: .utf8)
         #expect(log.contains("dispatcher stopped"))
         #expect(log.contains("HTTP API on"), "the whole daemon, doors included, started and stopped")

@@ -1,49 +1,41 @@
 import Foundation
 import SpoolCore
-import SpoolGenerators
 import SpoolTesting
 import Testing
 
 /// The real `spool` binary against a real daemon process.
 @Suite("spool CLI", .serialized)
 struct CLITests {
-    static let spool = WorkerGenerator.defaultBinDirectory + "/spool"
+    static let spool = DaemonProcess.binary
     static let pipelines = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Pipelines").path
 
     /// A daemon on a free loopback port, and its URL.
-    final class Daemon: @unchecked Sendable {
-        let process = Process()
+    final class Daemon: Sendable {
+        let daemon: DaemonProcess
         let dir: TemporaryDirectory
-        var url = ""
+        let url: String
 
         /// `options` replaces the usual ones after `serve --data DIR --listen 127.0.0.1:0`.
-        init(options: [String]? = nil) throws {
+        init(options: [String]? = nil) async throws {
             dir = try TemporaryDirectory("cli")
-            process.executableURL = URL(fileURLWithPath: CLITests.spool)
-            process.arguments = ["serve", "--data", dir.file("data"), "--listen", "127.0.0.1:0"]
-                + (options ?? ["--gpus", "none", "--virtual-slots", "1", "--pipelines", CLITests.pipelines, "--preset", "ultrafast"])
-            _ = FileManager.default.createFile(atPath: dir.file("log"), contents: nil)
-            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file("log")))
-            process.standardError = log
-            process.standardOutput = log
-            try process.run()
-            let deadline = Date().addingTimeInterval(20)
-            while url.isEmpty {
-                let text = (try? String(contentsOfFile: dir.file("log"), encoding: .utf8)) ?? ""
-                if let range = text.range(of: #"HTTP API on (http://[0-9.]+:[0-9]+)"#, options: .regularExpression) {
-                    url = String(text[range].dropFirst("HTTP API on ".count))
-                }
-                guard Date() < deadline else {
-                process.terminateAndWait(timeout: 1)
-                throw ProbeError(message: "the daemon did not start: \(text)")
+            daemon = try DaemonProcess(
+                arguments: ["--data", dir.file("data"), "--listen", "127.0.0.1:0"]
+                    + (options ?? ["--gpus", "none", "--virtual-slots", "1", "--pipelines", CLITests.pipelines, "--preset", "ultrafast"]),
+                log: dir.file("log"))
+            do {
+                try await daemon.waitForLog("HTTP API on http://")
+            } catch {
+                daemon.stop(timeout: 1)
+                throw error
             }
-                usleep(20_000)
-            }
+            let text = daemon.output
+            let range = text.range(of: #"HTTP API on (http://[0-9.]+:[0-9]+)"#, options: .regularExpression)!
+            url = String(text[range].dropFirst("HTTP API on ".count))
         }
 
         func stop() {
-            #expect(process.terminateAndWait(), "the daemon ignored SIGTERM")
+            #expect(daemon.stop(), "the daemon ignored SIGTERM")
             dir.remove()
         }
     }
@@ -59,7 +51,7 @@ struct CLITests {
     }
 
     @Test func submitWaitStatusListWatchAndGPUs() async throws {
-        let daemon = try Daemon()
+        let daemon = try await Daemon()
         defer { daemon.stop() }
         let file = try jobFile(daemon, #"{"prompt": "a fox", "frames": 48, "width": 64, "height": 48, "outputName": "fox"}"#)
 
@@ -93,7 +85,7 @@ struct CLITests {
     }
 
     @Test func cancelAndTheExitCodesOfFailure() async throws {
-        let daemon = try Daemon()
+        let daemon = try await Daemon()
         defer { daemon.stop() }
         let slow = try spool(["submit", "--prompt", "slow", "--frames", "1440", "--size", "64x48", "--json"], server: daemon.url)
         let id = try JSONDecoder.spoolAPI.decode(JobResource.self, from: slow.stdout).id
@@ -119,10 +111,10 @@ struct CLITests {
         #expect(result.stderr.contains("spool serve"))
     }
 
-    @Test func serveReadsTheSampleConfigAndOptionsWinOverIt() throws {
+    @Test func serveReadsTheSampleConfigAndOptionsWinOverIt() async throws {
         let sample = URL(fileURLWithPath: Self.pipelines).deletingLastPathComponent().appendingPathComponent("Samples/spool.json").path
         // The sample names ~/.local/share/spool and port 8750; the options given here must win.
-        let daemon = try Daemon(options: ["--config", sample, "--gpus", "none", "--preset", "ultrafast"])
+        let daemon = try await Daemon(options: ["--config", sample, "--gpus", "none", "--preset", "ultrafast"])
         defer { daemon.stop() }
         #expect(!daemon.url.hasSuffix(":8750"))
         let file = try jobFile(daemon, #"{"prompt": "config", "frames": 24, "width": 64, "height": 48}"#)
