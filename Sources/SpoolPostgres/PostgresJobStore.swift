@@ -157,8 +157,7 @@ public final class PostgresJobStore: JobStore {
         encoder.outputFormatting = .sortedKeys
         let specs = try requests.map { String(decoding: try encoder.encode($0.spec), as: UTF8.self) }
         let logger = logger
-        defer { noteEnqueued(requests.count) }
-        return try await transaction { connection in
+        let results = try await transaction { connection in
             var results: [EnqueueResult] = []
             for (request, specJSON) in zip(requests, specs) {
                 let spec = request.spec
@@ -187,6 +186,8 @@ public final class PostgresJobStore: JobStore {
             }
             return results
         }
+        noteEnqueued(results.count(where: \.created))
+        return results
     }
 
     private func noteEnqueued(_ count: Int) {
