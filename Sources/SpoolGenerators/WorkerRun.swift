@@ -196,19 +196,21 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
     }
 
     private func checkDeadlines() {
-        let now = DispatchTime.now()
         lock.lock()
+        // Read the clock under the lock: the reader threads stamp `lastEvent` under it, so a
+        // clock read before taking it can be older than the stamp (and the difference negative).
+        let now = DispatchTime.now()
         let last = lastEvent
         let chunk = lastChunk
         let done = exited || failure != nil
         lock.unlock()
         if done { return }
-        let elapsed = Double(now.uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        let elapsed = Self.seconds(from: started, to: now)
         let timeouts = request.pipeline.timeouts
         if let limit = request.timeLimitSeconds, elapsed > limit {
             fail(GenerationError(.timeLimit, "the job's time limit of \(Self.seconds(limit)) ran out"))
         } else if let last {
-            let silent = Double(now.uptimeNanoseconds - last.uptimeNanoseconds) / 1e9
+            let silent = Self.seconds(from: last, to: now)
             if silent > timeouts.stallSeconds {
                 let position = chunk.map { "after chunk \($0)" } ?? "before its first chunk"
                 fail(GenerationError(.stalled, "the worker stalled \(position): no event for \(Self.seconds(timeouts.stallSeconds))"))
@@ -216,6 +218,10 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
         } else if elapsed > timeouts.startupSeconds {
             fail(GenerationError(.startupTimeout, "the worker printed nothing within \(Self.seconds(timeouts.startupSeconds)) of starting"))
         }
+    }
+
+    private static func seconds(from start: DispatchTime, to end: DispatchTime) -> Double {
+        end.uptimeNanoseconds < start.uptimeNanoseconds ? 0 : Double(end.uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
     }
 
     private static func seconds(_ value: Double) -> String {

@@ -31,7 +31,9 @@ public final class PostgresJobStore: JobStore {
         self.address = address
         self.logger = logger
         client = PostgresClient(configuration: address.clientConfiguration, backgroundLogger: logger)
-        runTask = Task { [client] in await client.run() }
+        // `immediate`: `run()` marks the client running before its first suspension, so the
+        // first lease (the migration, a moment later) never finds it not yet started.
+        runTask = Task.immediate { [client] in await client.run() }
     }
 
     /// Connects, checks the server answers and migrates the schema (serialised across hosts

@@ -1,6 +1,7 @@
 import Foundation
 
-/// A fresh folder under the system's temporary directory, removed by ``remove()``.
+/// A fresh folder under the system's temporary directory, removed by ``remove()``
+/// (kept when `SPOOL_KEEP_TMP` is set, to read a failed test's daemon logs).
 public struct TemporaryDirectory: Sendable {
     public let path: String
 
@@ -13,5 +14,8 @@ public struct TemporaryDirectory: Sendable {
     /// `path/name`.
     public func file(_ name: String) -> String { "\(path)/\(name)" }
 
-    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+    public func remove() {
+        guard ProcessInfo.processInfo.environment["SPOOL_KEEP_TMP"] == nil else { return }
+        try? FileManager.default.removeItem(atPath: path)
+    }
 }

@@ -198,6 +198,10 @@ struct HTTPAPITests {
 
     @Test func serverSentEventsFollowAJobFromSubmitToTheEnd() async throws {
         try await withServer(frameCost: 5) { _, client in
+            // A job ahead of it on the one slot keeps it queued while the stream opens, so the
+            // stream starts before its first chunk (a stream opened later starts at the job's
+            // current progress and cannot show the chunks before it).
+            _ = try await submit(client, #"{"prompt": "ahead", "frames": 300}"#)
             let id = try await submit(client, #"{"prompt": "a fox", "frames": 24}"#).1["id"] as! String
             let text = try await client.execute(uri: "/v1/jobs/\(id)/events", method: .get) { response in
                 #expect(response.status == .ok)
@@ -210,6 +214,7 @@ struct HTTPAPITests {
                 let data = event.split(separator: "\n").last!.dropFirst("data: ".count)
                 return (try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any])?["state"] as? String
             }
+            #expect(states.first == "queued")
             #expect(states.last == "succeeded")
             #expect(states.contains("running") && states.contains("encoding"))
             #expect(names.filter { $0 == "chunk" }.count == 3)
