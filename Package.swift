@@ -42,7 +42,9 @@ let package = Package(
         // MARK: Stores
         .target(
             name: "SpoolSQLite",
-            dependencies: ["SpoolCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "SpoolCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -63,7 +65,7 @@ let package = Package(
             pkgConfig: "libavformat libavcodec libswscale libavutil",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]
         ),
-        .target(name: "SpoolMedia", dependencies: ["SpoolCore", "CFFmpeg"], swiftSettings: swiftSettings),
+        .target(name: "SpoolMedia", dependencies: ["SpoolCore", "CFFmpeg", "CSpoolSystem"], swiftSettings: swiftSettings),
 
         // MARK: Generators
         .target(name: "CSpoolSystem"),

@@ -3,41 +3,45 @@ import GRDB
 import SpoolCore
 
 extension Job {
-    /// Decodes a `jobs` row.
-    init(row: Row, decoder: JSONDecoder) throws {
-        let specText: String = row["spec"]
-        let spec = try decoder.decode(JobSpec.self, from: Data(specText.utf8))
-        let stateText: String = row["state"]
+    /// The columns ``init(row:specs:)`` reads, in the order it reads them: reading by position
+    /// skips GRDB's case-insensitive lookup of each column name, which the hot reads (a poll,
+    /// a claim, every update's result) would otherwise pay 24 times.
+    static let sqliteColumns = """
+        id, spec, state, attempts, max_attempts, submitted_at, started_at, first_chunk_at, generated_at,
+        encoded_at, finished_at, frames_done, frames_total, chunks_done, chunks_total, gpu, host, gpu_seconds,
+        error, waiting_reason, not_before, lease_expires_at, output_path, poster_path
+        """
+
+    /// Decodes a `jobs` row selected as ``sqliteColumns``.
+    init(row: Row, specs: JobSpecCache) throws {
+        let stateText: String = row[2]
         guard let state = JobState(rawValue: stateText) else {
             throw DatabaseError(message: "unknown job state \(stateText)")
         }
         self.init(
-            id: JobID(row["id"]),
-            spec: spec,
+            id: JobID(row[0]),
+            spec: try specs.spec(json: row[1]),
             state: state,
-            attempts: row["attempts"],
-            maxAttempts: row["max_attempts"],
+            attempts: row[3],
+            maxAttempts: row[4],
             timings: JobTimings(
-                submittedAt: Date(epoch: row["submitted_at"])!,
-                startedAt: Date(epoch: row["started_at"]),
-                firstChunkAt: Date(epoch: row["first_chunk_at"]),
-                generatedAt: Date(epoch: row["generated_at"]),
-                encodedAt: Date(epoch: row["encoded_at"]),
-                finishedAt: Date(epoch: row["finished_at"])
+                submittedAt: Date(epoch: row[5])!,
+                startedAt: Date(epoch: row[6]),
+                firstChunkAt: Date(epoch: row[7]),
+                generatedAt: Date(epoch: row[8]),
+                encodedAt: Date(epoch: row[9]),
+                finishedAt: Date(epoch: row[10])
             ),
-            progress: JobProgress(
-                framesDone: row["frames_done"], framesTotal: row["frames_total"],
-                chunksDone: row["chunks_done"], chunksTotal: row["chunks_total"]
-            ),
-            gpu: row["gpu"],
-            host: row["host"],
-            gpuSeconds: row["gpu_seconds"],
-            error: row["error"],
-            waitingReason: row["waiting_reason"],
-            notBefore: Date(epoch: row["not_before"]),
-            leaseExpiresAt: Date(epoch: row["lease_expires_at"]),
-            outputPath: row["output_path"],
-            posterPath: row["poster_path"]
+            progress: JobProgress(framesDone: row[11], framesTotal: row[12], chunksDone: row[13], chunksTotal: row[14]),
+            gpu: row[15],
+            host: row[16],
+            gpuSeconds: row[17],
+            error: row[18],
+            waitingReason: row[19],
+            notBefore: Date(epoch: row[20]),
+            leaseExpiresAt: Date(epoch: row[21]),
+            outputPath: row[22],
+            posterPath: row[23]
         )
     }
 }

@@ -19,6 +19,8 @@ public final class SQLiteJobStore: JobStore {
     public let path: String
     private let pool: DatabasePool
     private let writer: GroupCommitWriter
+    private let specs: JobSpecCache
+    private let pointReader: JobPointReader
 
     /// Opens (creating if needed) the store at `path` and migrates it to the current schema.
     public init(path: String, durability: Durability = .full) throws {
@@ -34,6 +36,8 @@ public final class SQLiteJobStore: JobStore {
         pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteSchema.migrator.migrate(pool)
         writer = GroupCommitWriter(writer: pool)
+        specs = JobSpecCache()
+        pointReader = JobPointReader(path: path, specs: specs)
     }
 
     // MARK: Enqueue
@@ -47,15 +51,15 @@ public final class SQLiteJobStore: JobStore {
         encoder.outputFormatting = .sortedKeys
         let specs = try requests.map { String(decoding: try encoder.encode($0.spec), as: UTF8.self) }
         return try await writer.write { db in
-            try zip(requests, specs).map { request, specJSON in try Self.insert(request, specJSON: specJSON, db) }
+            try zip(requests, specs).map { request, specJSON in try self.insert(request, specJSON: specJSON, db) }
         }
     }
 
-    private static func insert(_ request: EnqueueRequest, specJSON: String, _ db: Database) throws -> EnqueueResult {
+    private func insert(_ request: EnqueueRequest, specJSON: String, _ db: Database) throws -> EnqueueResult {
         let spec = request.spec
         if let key = spec.idempotencyKey,
-           let row = try Row.fetchOne(cached: db, sql: "SELECT * FROM jobs WHERE idempotency_key = ?", arguments: [key]) {
-            return EnqueueResult(job: try Job(row: row, decoder: JSONDecoder()), created: false)
+           let row = try Row.fetchOne(cached: db, sql: "SELECT \(Job.sqliteColumns) FROM jobs WHERE idempotency_key = ?", arguments: [key]) {
+            return EnqueueResult(job: try Job(row: row, specs: specs), created: false)
         }
         try db.executeCached(
             sql: """
@@ -79,12 +83,12 @@ public final class SQLiteJobStore: JobStore {
     // MARK: Reads
 
     public func job(_ id: JobID) async throws -> Job? {
-        try await pool.read { db in try Self.fetchJob(id, db) }
+        try pointReader.job(id)?.job
     }
 
-    private static func fetchJob(_ id: JobID, _ db: Database) throws -> Job? {
-        try Row.fetchOne(cached: db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id.rawValue])
-            .map { try Job(row: $0, decoder: JSONDecoder()) }
+    private func fetchJob(_ id: JobID, _ db: Database) throws -> Job? {
+        try Row.fetchOne(cached: db, sql: "SELECT \(Job.sqliteColumns) FROM jobs WHERE id = ?", arguments: [id.rawValue])
+            .map { try Job(row: $0, specs: specs) }
     }
 
     public func list(_ query: JobQuery) async throws -> JobPage {
@@ -106,19 +110,16 @@ public final class SQLiteJobStore: JobStore {
             let limit = max(1, min(query.limit, 1_000))
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let rows = try Row.fetchAll(
-                cached: db, sql: "SELECT * FROM jobs \(whereClause) ORDER BY seq DESC LIMIT \(limit + 1)", arguments: arguments)
-            let decoder = JSONDecoder()
-            let jobs = try rows.prefix(limit).map { try Job(row: $0, decoder: decoder) }
+                cached: db, sql: "SELECT \(Job.sqliteColumns), seq FROM jobs \(whereClause) ORDER BY seq DESC LIMIT \(limit + 1)", arguments: arguments)
+            let jobs = try rows.prefix(limit).map { try Job(row: $0, specs: self.specs) }
             let next: String? = rows.count > limit ? String(rows[limit - 1]["seq"] as Int64) : nil
             return JobPage(jobs: jobs, nextCursor: next)
         }
     }
 
     public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
-        try await pool.read { db in
-            guard let job = try Self.fetchJob(id, db) else { return nil }
-            return (job, job.state == .queued ? try Self.queuePosition(of: id, db) : nil)
-        }
+        // The poll dashboards hammer; see `JobPointReader` for why it bypasses GRDB.
+        try pointReader.job(id)
     }
 
     public func queuePosition(of id: JobID) async throws -> Int? {
@@ -183,8 +184,8 @@ public final class SQLiteJobStore: JobStore {
                     WHERE seq = ?
                     """,
                 arguments: [request.now.epoch, request.gpu, request.host, request.leaseUntil.epoch, seq])
-            let row = try Row.fetchOne(cached: db, sql: "SELECT * FROM jobs WHERE seq = ?", arguments: [seq])!
-            let job = try Job(row: row, decoder: JSONDecoder())
+            let row = try Row.fetchOne(cached: db, sql: "SELECT \(Job.sqliteColumns) FROM jobs WHERE seq = ?", arguments: [seq])!
+            let job = try Job(row: row, specs: self.specs)
             try db.executeCached(
                 sql: """
                     INSERT INTO attempts (job_id, number, host, gpu, started_at, heartbeat_at, outcome)
@@ -199,10 +200,10 @@ public final class SQLiteJobStore: JobStore {
 
     @discardableResult
     public func update(_ id: JobID, to newState: JobState?, _ update: JobUpdate) async throws -> Job {
-        try await writer.write { db in try Self.apply(update, to: newState, id: id, db) }
+        try await writer.write { db in try self.apply(update, to: newState, id: id, db) }
     }
 
-    private static func apply(_ update: JobUpdate, to newState: JobState?, id: JobID, _ db: Database) throws -> Job {
+    private func apply(_ update: JobUpdate, to newState: JobState?, id: JobID, _ db: Database) throws -> Job {
         guard let current = try Row.fetchOne(
             cached: db, sql: "SELECT state, attempts FROM jobs WHERE id = ?", arguments: [id.rawValue])
         else { throw SpoolError.jobNotFound(id) }
@@ -330,11 +331,11 @@ public final class SQLiteJobStore: JobStore {
                     ORDER BY seq
                     """,
                 arguments: arguments)
-            return try rows.map { row in try Self.recover(row: row, request: request, db) }
+            return try rows.map { row in try self.recover(row: row, request: request, db) }
         }
     }
 
-    private static func recover(row: Row, request: RecoveryRequest, _ db: Database) throws -> Job {
+    private func recover(row: Row, request: RecoveryRequest, _ db: Database) throws -> Job {
         let id = JobID(row["id"])
         let attempts: Int = row["attempts"]
         let maxAttempts: Int = row["max_attempts"]

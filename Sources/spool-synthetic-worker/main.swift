@@ -35,6 +35,12 @@ while let argument = arguments.popFirst() {
     }
 }
 
+// This worker stands in for a model on a GPU, which leaves the host's CPU to the daemon;
+// drawing test patterns on the CPU instead, it yields to the daemon the way that model would.
+#if canImport(Glibc)
+_ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+#endif
+
 let input = FileHandle.standardInput.readDataToEndOfFile()
 let decoder = JSONDecoder()
 decoder.keyDecodingStrategy = .convertFromSnakeCase

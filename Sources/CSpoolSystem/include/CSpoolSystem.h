@@ -23,4 +23,8 @@ int spool_count_live_in_group(pid_t pgid);
 /// pipe2(fds, O_CLOEXEC), which Glibc hides from Swift behind _GNU_SOURCE. Returns 0 or an errno value.
 int spool_pipe_cloexec(int fds[2]);
 
+/// Sets the calling thread's nice value (on Linux a per-thread attribute; threads it starts
+/// afterwards inherit it). Returns 0 or an errno value.
+int spool_set_thread_nice(int nice);
+
 #endif

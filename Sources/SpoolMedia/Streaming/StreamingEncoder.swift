@@ -1,3 +1,4 @@
+import CSpoolSystem
 import Foundation
 import SpoolCore
 
@@ -127,7 +128,16 @@ public final class StreamingEncoder: @unchecked Sendable {
 
     // MARK: The encoding thread
 
+    /// The nice value of the encoding thread and the encoder's own threads (which inherit it).
+    /// Encoding is batch work that a job's latency barely notices; the HTTP API, the
+    /// dispatcher and the workers' pipes are interactive. At +10 the scheduler gives the
+    /// daemon's other threads about nine tenths of a busy core when they want it, and the
+    /// encoder everything that is left (`scripts/bench-http.sh`: a poll's p99 while a 720p
+    /// job encodes fell from 96 ms).
+    public static let encodingNice: Int32 = 10
+
     private func run() {
+        _ = spool_set_thread_nice(Self.encodingNice)
         let work = Work(configuration: configuration, factory: factory)
         var busy = 0.0
         while true {

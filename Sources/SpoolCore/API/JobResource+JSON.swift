@@ -1,0 +1,80 @@
+import Foundation
+
+extension JobResource {
+    /// This resource as `JSONEncoder.spoolAPI` would encode it, written directly (see
+    /// `APIJSONWriter`): the body of every job response.
+    public func jsonBytes() -> [UInt8] {
+        var writer = APIJSONWriter()
+        write(to: &writer)
+        return writer.bytes
+    }
+
+    // Keys in sorted (UTF-8 byte) order, as `.sortedKeys` writes them.
+    func write(to writer: inout APIJSONWriter) {
+        writer.object { w in
+            w.field("attempts", attempts)
+            w.field("error", error)
+            w.field("gpu", gpu)
+            w.field("gpuSeconds", gpuSeconds)
+            w.field("host", host)
+            w.field("id", id)
+            w.field("maxAttempts", maxAttempts)
+            w.field("posterURL", posterURL)
+            w.object("progress") { w in
+                w.field("chunksDone", progress.chunksDone)
+                w.field("chunksTotal", progress.chunksTotal)
+                w.field("framesDone", progress.framesDone)
+                w.field("framesTotal", progress.framesTotal)
+                w.field("percent", progress.percent)
+            }
+            w.field("queuePosition", queuePosition)
+            w.field("realTimeFactor", realTimeFactor)
+            w.object("spec") { w in
+                w.field("fps", spec.fps)
+                w.field("frames", spec.frames)
+                w.field("height", spec.height)
+                w.field("idempotencyKey", spec.idempotencyKey)
+                w.field("labels", spec.labels)
+                w.field("negativePrompt", spec.negativePrompt)
+                w.field("outputName", spec.outputName)
+                w.field("pipeline", spec.pipeline)
+                w.field("priority", spec.priority)
+                w.field("prompt", spec.prompt)
+                w.field("seed", spec.seed)
+                w.field("timeLimitSeconds", spec.timeLimitSeconds)
+                w.field("width", spec.width)
+            }
+            w.field("state", state.rawValue)
+            w.object("timings") { w in
+                w.field("encodeTail", timings.encodeTail)
+                w.field("encodedAt", timings.encodedAt)
+                w.field("finishedAt", timings.finishedAt)
+                w.field("firstChunkAt", timings.firstChunkAt)
+                w.field("generatedAt", timings.generatedAt)
+                w.field("generationTime", timings.generationTime)
+                w.field("queueWait", timings.queueWait)
+                w.field("startedAt", timings.startedAt)
+                w.field("submittedAt", timings.submittedAt)
+                w.field("timeToFirstChunk", timings.timeToFirstChunk)
+                w.field("totalLatency", timings.totalLatency)
+            }
+            w.field("videoPath", videoPath)
+            w.field("videoURL", videoURL)
+            w.field("waitingReason", waitingReason)
+        }
+    }
+}
+
+extension JobList {
+    /// This page as `JSONEncoder.spoolAPI` would encode it, written directly.
+    public func jsonBytes() -> [UInt8] {
+        var writer = APIJSONWriter(capacity: 1_024 * max(1, jobs.count))
+        writer.object { w in
+            w.array("jobs") { w in
+                for job in jobs { w.element { job.write(to: &$0) } }
+            }
+            w.field("nextCursor", nextCursor)
+        }
+        return writer.bytes
+    }
+}
