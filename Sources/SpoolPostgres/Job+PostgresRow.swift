@@ -4,8 +4,8 @@ import SpoolCore
 
 extension Job {
     /// Decodes a `jobs` row (every column, `SELECT *` or `RETURNING *`).
-    init(postgres row: PostgresRandomAccessRow, decoder: JSONDecoder) throws {
-        let spec = try decoder.decode(JobSpec.self, from: Data(try row["spec"].decode(String.self).utf8))
+    init(postgres row: PostgresRandomAccessRow, specs: JobSpecCache) throws {
+        let spec = try specs.spec(json: try row["spec"].decode(String.self))
         let stateText = try row["state"].decode(String.self)
         guard let state = JobState(rawValue: stateText) else {
             throw PostgresStoreError("unknown job state \(stateText) in the store")

@@ -21,6 +21,8 @@ public final class PostgresJobStore: JobStore {
     private let logger: Logger
     /// Jobs this process enqueued since it last refreshed the planner's statistics.
     private let enqueuedSinceAnalyze = Mutex(0)
+    /// Specs decoded once per job rather than on every read of it.
+    private let specs = JobSpecCache()
 
     /// After this many enqueues, `ANALYZE jobs`. With stale statistics (a queue that grew
     /// from empty within autovacuum's minute) the planner sorts every queued job on each
@@ -157,11 +159,12 @@ public final class PostgresJobStore: JobStore {
     public func enqueueAll(_ requests: [EnqueueRequest]) async throws -> [EnqueueResult] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let specs = try requests.map { String(decoding: try encoder.encode($0.spec), as: UTF8.self) }
+        let specTexts = try requests.map { String(decoding: try encoder.encode($0.spec), as: UTF8.self) }
         let logger = logger
+        let specs = specs
         let results = try await transaction { connection in
             var results: [EnqueueResult] = []
-            for (request, specJSON) in zip(requests, specs) {
+            for (request, specJSON) in zip(requests, specTexts) {
                 let spec = request.spec
                 let inserted = try await Self.rows(
                     """
@@ -176,7 +179,7 @@ public final class PostgresJobStore: JobStore {
                 if inserted.isEmpty, let key = spec.idempotencyKey {
                     guard let row = try await Self.rows("SELECT * FROM jobs WHERE idempotency_key = \(key)", on: connection, logger).first
                     else { throw PostgresStoreError("job with idempotency key \(key) vanished while enqueuing") }
-                    results.append(EnqueueResult(job: try Job(postgres: row, decoder: JSONDecoder()), created: false))
+                    results.append(EnqueueResult(job: try Job(postgres: row, specs: specs), created: false))
                     continue
                 }
                 let job = Job(
@@ -214,7 +217,7 @@ public final class PostgresJobStore: JobStore {
     // MARK: Reads
 
     public func job(_ id: JobID) async throws -> Job? {
-        try await rows("SELECT * FROM jobs WHERE id = \(id.rawValue)").first.map { try Job(postgres: $0, decoder: JSONDecoder()) }
+        try await rows("SELECT * FROM jobs WHERE id = \(id.rawValue)").first.map { try Job(postgres: $0, specs: specs) }
     }
 
     public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
@@ -227,7 +230,7 @@ public final class PostgresJobStore: JobStore {
             FROM jobs j WHERE j.id = \(id.rawValue)
             """).first
         else { return nil }
-        return (try Job(postgres: row, decoder: JSONDecoder()), try row["queue_position"].decode(Int?.self))
+        return (try Job(postgres: row, specs: specs), try row["queue_position"].decode(Int?.self))
     }
 
     public func queuePosition(of id: JobID) async throws -> Int? {
@@ -253,8 +256,7 @@ public final class PostgresJobStore: JobStore {
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let found = try await rows(PostgresQuery(
             unsafeSQL: "SELECT * FROM jobs \(whereClause) ORDER BY seq DESC LIMIT \(limit + 1)", binds: binds))
-        let decoder = JSONDecoder()
-        let jobs = try found.prefix(limit).map { try Job(postgres: $0, decoder: decoder) }
+        let jobs = try found.prefix(limit).map { try Job(postgres: $0, specs: specs) }
         let next = found.count > limit ? String(try found[limit - 1]["seq"].decode(Int64.self)) : nil
         return JobPage(jobs: jobs, nextCursor: next)
     }
@@ -281,7 +283,7 @@ public final class PostgresJobStore: JobStore {
             host: request.host, leaseUntil: request.leaseUntil.timeIntervalSince1970)
         var found: [PostgresRandomAccessRow] = []
         for try await row in try await client.execute(statement, logger: logger) { found.append(row.makeRandomAccess()) }
-        return try found.first.map { try Job(postgres: $0, decoder: JSONDecoder()) }
+        return try found.first.map { try Job(postgres: $0, specs: specs) }
     }
 
     // MARK: Update
@@ -290,12 +292,13 @@ public final class PostgresJobStore: JobStore {
     public func update(_ id: JobID, to newState: JobState?, _ update: JobUpdate) async throws -> Job {
         let logger = logger
         return try await transaction { connection in
-            try await Self.apply(update, to: newState, id: id, on: connection, logger)
+            try await Self.apply(update, to: newState, id: id, on: connection, logger, specs: specs)
         }
     }
 
     private static func apply(
-        _ update: JobUpdate, to newState: JobState?, id: JobID, on connection: PostgresConnection, _ logger: Logger
+        _ update: JobUpdate, to newState: JobState?, id: JobID, on connection: PostgresConnection, _ logger: Logger,
+        specs: JobSpecCache
     ) async throws -> Job {
         guard let current = try await rows(
             "SELECT state, attempts FROM jobs WHERE id = \(id.rawValue) FOR UPDATE", on: connection, logger).first
@@ -356,7 +359,7 @@ public final class PostgresJobStore: JobStore {
         guard let row = try await rows(PostgresQuery(unsafeSQL: sql, binds: binds), on: connection, logger).first else {
             throw SpoolError.jobNotFound(id)
         }
-        return try Job(postgres: row, decoder: JSONDecoder())
+        return try Job(postgres: row, specs: specs)
     }
 
     // MARK: Leases and recovery
@@ -391,18 +394,20 @@ public final class PostgresJobStore: JobStore {
             ORDER BY seq FOR UPDATE SKIP LOCKED
             """
         let logger = logger
+        let specs = specs
         let query = PostgresQuery(unsafeSQL: sql, binds: binds)
         return try await transaction { connection in
             var recovered: [Job] = []
             for row in try await Self.rows(query, on: connection, logger) {
-                recovered.append(try await Self.recover(row: row, request: request, on: connection, logger))
+                recovered.append(try await Self.recover(row: row, request: request, on: connection, logger, specs: specs))
             }
             return recovered
         }
     }
 
     private static func recover(
-        row: PostgresRandomAccessRow, request: RecoveryRequest, on connection: PostgresConnection, _ logger: Logger
+        row: PostgresRandomAccessRow, request: RecoveryRequest, on connection: PostgresConnection, _ logger: Logger,
+        specs: JobSpecCache
     ) async throws -> Job {
         let id = JobID(try row["id"].decode(String.self))
         let attempts = try row["attempts"].decode(Int.self)
@@ -417,7 +422,7 @@ public final class PostgresJobStore: JobStore {
         }
         let (target, update) = request.takeBack(
             state: state, attempts: attempts, maxAttempts: maxAttempts, host: host, lostAttemptSpan: span)
-        return try await apply(update, to: target, id: id, on: connection, logger)
+        return try await apply(update, to: target, id: id, on: connection, logger, specs: specs)
     }
 
     // MARK: Hosts

@@ -3,47 +3,12 @@ import GRDB
 import SpoolCore
 
 extension Job {
-    /// The columns ``init(row:specs:)`` reads, in the order it reads them: reading by position
-    /// skips GRDB's case-insensitive lookup of each column name, which the hot reads (a poll,
-    /// a claim, every update's result) would otherwise pay 24 times.
+    /// The columns ``init(statement:specs:)`` reads, in the order it reads them.
     static let sqliteColumns = """
         id, spec, state, attempts, max_attempts, submitted_at, started_at, first_chunk_at, generated_at,
         encoded_at, finished_at, frames_done, frames_total, chunks_done, chunks_total, gpu, host, gpu_seconds,
         error, waiting_reason, not_before, lease_expires_at, output_path, poster_path
         """
-
-    /// Decodes a `jobs` row selected as ``sqliteColumns``.
-    init(row: Row, specs: JobSpecCache) throws {
-        let stateText: String = row[2]
-        guard let state = JobState(rawValue: stateText) else {
-            throw DatabaseError(message: "unknown job state \(stateText)")
-        }
-        self.init(
-            id: JobID(row[0]),
-            spec: try specs.spec(json: row[1]),
-            state: state,
-            attempts: row[3],
-            maxAttempts: row[4],
-            timings: JobTimings(
-                submittedAt: Date(epoch: row[5])!,
-                startedAt: Date(epoch: row[6]),
-                firstChunkAt: Date(epoch: row[7]),
-                generatedAt: Date(epoch: row[8]),
-                encodedAt: Date(epoch: row[9]),
-                finishedAt: Date(epoch: row[10])
-            ),
-            progress: JobProgress(framesDone: row[11], framesTotal: row[12], chunksDone: row[13], chunksTotal: row[14]),
-            gpu: row[15],
-            host: row[16],
-            gpuSeconds: row[17],
-            error: row[18],
-            waitingReason: row[19],
-            notBefore: Date(epoch: row[20]),
-            leaseExpiresAt: Date(epoch: row[21]),
-            outputPath: row[22],
-            posterPath: row[23]
-        )
-    }
 }
 
 extension Attempt {

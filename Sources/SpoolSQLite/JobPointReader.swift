@@ -78,30 +78,10 @@ final class JobPointReader: Sendable {
             case SQLITE_DONE: return nil
             default: throw error("reading job \(id)")
             }
-            let s = byID
-            func text(_ column: Int32) -> String? {
-                sqlite3_column_type(s, column) == SQLITE_NULL ? nil : String(cString: sqlite3_column_text(s, column))
-            }
-            func int(_ column: Int32) -> Int { Int(sqlite3_column_int64(s, column)) }
-            func optionalInt(_ column: Int32) -> Int? { sqlite3_column_type(s, column) == SQLITE_NULL ? nil : int(column) }
-            func date(_ column: Int32) -> Date? {
-                sqlite3_column_type(s, column) == SQLITE_NULL ? nil : Date(timeIntervalSince1970: sqlite3_column_double(s, column))
-            }
-            // Columns in `Job.sqliteColumns` order, then priority and seq.
-            guard let state = JobState(rawValue: text(2) ?? "") else {
-                throw DatabaseError(message: "job \(id) has an unknown state \(text(2) ?? "NULL") in \(String(cString: sqlite3_db_filename(handle, "main")))")
-            }
-            let job = Job(
-                id: id, spec: try specs.spec(json: text(1) ?? ""), state: state, attempts: int(3), maxAttempts: int(4),
-                timings: JobTimings(
-                    submittedAt: date(5) ?? Date(timeIntervalSince1970: 0), startedAt: date(6), firstChunkAt: date(7),
-                    generatedAt: date(8), encodedAt: date(9), finishedAt: date(10)),
-                progress: JobProgress(framesDone: int(11), framesTotal: int(12), chunksDone: int(13), chunksTotal: optionalInt(14)),
-                gpu: text(15), host: text(16), gpuSeconds: sqlite3_column_double(s, 17), error: text(18),
-                waitingReason: text(19), notBefore: date(20), leaseExpiresAt: date(21), outputPath: text(22), posterPath: text(23))
-            guard state == .queued else { return (job, nil) }
-            sqlite3_bind_int64(ahead, 1, sqlite3_column_int64(s, 24))
-            sqlite3_bind_int64(ahead, 2, sqlite3_column_int64(s, 25))
+            let job = try Job(statement: byID!, specs: specs)
+            guard job.state == .queued else { return (job, nil) }
+            sqlite3_bind_int64(ahead, 1, sqlite3_column_int64(byID, 24))
+            sqlite3_bind_int64(ahead, 2, sqlite3_column_int64(byID, 25))
             guard sqlite3_step(ahead) == SQLITE_ROW else { throw error("counting the jobs ahead of \(id)") }
             return (job, Int(sqlite3_column_int64(ahead, 0)) + 1)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import SpoolCore
 
 /// The embedded job store: one SQLite file in WAL mode, durable commits, safe to share
@@ -58,8 +59,8 @@ public final class SQLiteJobStore: JobStore {
     private func insert(_ request: EnqueueRequest, specJSON: String, _ db: Database) throws -> EnqueueResult {
         let spec = request.spec
         if let key = spec.idempotencyKey,
-           let row = try Row.fetchOne(cached: db, sql: "SELECT \(Job.sqliteColumns) FROM jobs WHERE idempotency_key = ?", arguments: [key]) {
-            return EnqueueResult(job: try Job(row: row, specs: specs), created: false)
+           let job = try db.fetchJob(sql: "SELECT \(Job.sqliteColumns) FROM jobs WHERE idempotency_key = ?", arguments: [key], specs: specs) {
+            return EnqueueResult(job: job, created: false)
         }
         try db.executeCached(
             sql: """
@@ -87,8 +88,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     private func fetchJob(_ id: JobID, _ db: Database) throws -> Job? {
-        try Row.fetchOne(cached: db, sql: "SELECT \(Job.sqliteColumns) FROM jobs WHERE id = ?", arguments: [id.rawValue])
-            .map { try Job(row: $0, specs: specs) }
+        try db.fetchJob(sql: "SELECT \(Job.sqliteColumns) FROM jobs WHERE id = ?", arguments: [id.rawValue], specs: specs)
     }
 
     public func list(_ query: JobQuery) async throws -> JobPage {
@@ -109,11 +109,16 @@ public final class SQLiteJobStore: JobStore {
             }
             let limit = max(1, min(query.limit, 1_000))
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            let rows = try Row.fetchAll(
-                cached: db, sql: "SELECT \(Job.sqliteColumns), seq FROM jobs \(whereClause) ORDER BY seq DESC LIMIT \(limit + 1)", arguments: arguments)
-            let jobs = try rows.prefix(limit).map { try Job(row: $0, specs: self.specs) }
-            let next: String? = rows.count > limit ? String(rows[limit - 1]["seq"] as Int64) : nil
-            return JobPage(jobs: jobs, nextCursor: next)
+            var jobs: [Job] = []
+            var seqs: [Int64] = []
+            try db.forEachRow(
+                sql: "SELECT \(Job.sqliteColumns), seq FROM jobs \(whereClause) ORDER BY seq DESC LIMIT \(limit + 1)", arguments: arguments
+            ) { s in
+                jobs.append(try Job(statement: s, specs: self.specs))
+                seqs.append(sqlite3_column_int64(s, 24))
+            }
+            let next: String? = jobs.count > limit ? String(seqs[limit - 1]) : nil
+            return JobPage(jobs: Array(jobs.prefix(limit)), nextCursor: next)
         }
     }
 
@@ -184,8 +189,8 @@ public final class SQLiteJobStore: JobStore {
                     WHERE seq = ?
                     """,
                 arguments: [request.now.epoch, request.gpu, request.host, request.leaseUntil.epoch, seq])
-            let row = try Row.fetchOne(cached: db, sql: "SELECT \(Job.sqliteColumns) FROM jobs WHERE seq = ?", arguments: [seq])!
-            let job = try Job(row: row, specs: self.specs)
+            let job = try db.fetchJob(
+                sql: "SELECT \(Job.sqliteColumns) FROM jobs WHERE seq = ?", arguments: [seq], specs: self.specs)!
             try db.executeCached(
                 sql: """
                     INSERT INTO attempts (job_id, number, host, gpu, started_at, heartbeat_at, outcome)
