@@ -88,11 +88,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         let level = Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LoggingSystem.bootstrap { label in SpoolLogHandler(label: label, level: level) }
         let logger = Logger(label: "spool")
 
         let gpus = gpus ?? file.gpus ?? "auto"
