@@ -222,6 +222,12 @@ struct StoreConformanceTests {
             _ = try await t.claim()
             #expect(try await store.queuePosition(of: high) == nil)
             #expect(try await store.queuePosition(of: a) == 1)
+            // The poll's read: the job and its position together.
+            let polled = try #require(try await store.jobWithPosition(b))
+            #expect(polled.job.id == b && polled.job.state == .queued && polled.queuePosition == 2)
+            let running = try #require(try await store.jobWithPosition(high))
+            #expect(running.job.state == .running && running.job.attempts == 1 && running.queuePosition == nil)
+            #expect(try await store.jobWithPosition(JobID("no-such-job")) == nil)
         }
     }
 
