@@ -7,7 +7,7 @@ import SpoolCore
 /// between processes on one machine.
 ///
 /// Writes go through a group-commit writer (see `GroupCommitWriter`); reads run
-/// concurrently on WAL snapshots.
+/// concurrently on WAL snapshots, one job by id on plain connections (see `JobPointReader`).
 public final class SQLiteJobStore: JobStore {
     /// How hard each commit is pushed to disk.
     public enum Durability: Sendable {
