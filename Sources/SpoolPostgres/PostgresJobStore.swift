@@ -157,9 +157,7 @@ public final class PostgresJobStore: JobStore {
     }
 
     public func enqueueAll(_ requests: [EnqueueRequest]) async throws -> [EnqueueResult] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let specTexts = try requests.map { String(decoding: try encoder.encode($0.spec), as: UTF8.self) }
+        let specTexts = try requests.map { try JobSpecCache.json(for: $0.spec) }
         let logger = logger
         let specs = specs
         let results = try await transaction { connection in

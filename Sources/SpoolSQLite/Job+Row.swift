@@ -9,6 +9,10 @@ extension Job {
         encoded_at, finished_at, frames_done, frames_total, chunks_done, chunks_total, gpu, host, gpu_seconds,
         error, waiting_reason, not_before, lease_expires_at, output_path, poster_path
         """
+
+    /// How many columns ``sqliteColumns`` names: the index of the first column a query
+    /// selects after them.
+    static let sqliteColumnCount: Int32 = 24
 }
 
 extension Attempt {

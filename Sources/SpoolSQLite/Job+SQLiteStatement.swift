@@ -35,8 +35,7 @@ extension Job {
 }
 
 extension Database {
-    /// Steps a cached statement (a `SELECT`, or a write with `RETURNING`) and hands `body`
-    /// each row while the statement stands on it.
+    /// Steps a cached `SELECT` and hands `body` each row while the statement stands on it.
     func forEachRow(sql: String, arguments: StatementArguments, _ body: (OpaquePointer) throws -> Void) throws {
         let statement = try cachedStatement(sql: sql)
         try statement.setArguments(arguments)
@@ -51,7 +50,7 @@ extension Database {
         }
     }
 
-    /// The first row of a statement whose result starts with ``Job/sqliteColumns``.
+    /// The first row of a `SELECT` whose result starts with ``Job/sqliteColumns``.
     func fetchJob(sql: String, arguments: StatementArguments, specs: JobSpecCache) throws -> Job? {
         var job: Job?
         try forEachRow(sql: sql, arguments: arguments) { s in

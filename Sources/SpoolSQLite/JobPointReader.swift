@@ -80,8 +80,9 @@ final class JobPointReader: Sendable {
             }
             let job = try Job(statement: byID!, specs: specs)
             guard job.state == .queued else { return (job, nil) }
-            sqlite3_bind_int64(ahead, 1, sqlite3_column_int64(byID, 24))
-            sqlite3_bind_int64(ahead, 2, sqlite3_column_int64(byID, 25))
+            // priority and seq, selected after the job's columns.
+            sqlite3_bind_int64(ahead, 1, sqlite3_column_int64(byID, Job.sqliteColumnCount))
+            sqlite3_bind_int64(ahead, 2, sqlite3_column_int64(byID, Job.sqliteColumnCount + 1))
             guard sqlite3_step(ahead) == SQLITE_ROW else { throw error("counting the jobs ahead of \(id)") }
             return (job, Int(sqlite3_column_int64(ahead, 0)) + 1)
         }

@@ -48,9 +48,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func enqueueAll(_ requests: [EnqueueRequest]) async throws -> [EnqueueResult] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let specs = try requests.map { String(decoding: try encoder.encode($0.spec), as: UTF8.self) }
+        let specs = try requests.map { try JobSpecCache.json(for: $0.spec) }
         return try await writer.write { db in
             try zip(requests, specs).map { request, specJSON in try self.insert(request, specJSON: specJSON, db) }
         }
@@ -109,16 +107,21 @@ public final class SQLiteJobStore: JobStore {
             }
             let limit = max(1, min(query.limit, 1_000))
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            // One row past the page says whether there is a next page; it is not decoded.
             var jobs: [Job] = []
-            var seqs: [Int64] = []
+            var lastSeq: Int64 = 0
+            var more = false
             try db.forEachRow(
                 sql: "SELECT \(Job.sqliteColumns), seq FROM jobs \(whereClause) ORDER BY seq DESC LIMIT \(limit + 1)", arguments: arguments
             ) { s in
+                guard jobs.count < limit else {
+                    more = true
+                    return
+                }
                 jobs.append(try Job(statement: s, specs: self.specs))
-                seqs.append(sqlite3_column_int64(s, 24))
+                lastSeq = sqlite3_column_int64(s, Job.sqliteColumnCount)
             }
-            let next: String? = jobs.count > limit ? String(seqs[limit - 1]) : nil
-            return JobPage(jobs: Array(jobs.prefix(limit)), nextCursor: next)
+            return JobPage(jobs: jobs, nextCursor: more ? String(lastSeq) : nil)
         }
     }
 
@@ -128,23 +131,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func queuePosition(of id: JobID) async throws -> Int? {
-        try await pool.read { db in try Self.queuePosition(of: id, db) }
-    }
-
-    private static func queuePosition(of id: JobID, _ db: Database) throws -> Int? {
-        guard let me = try Row.fetchOne(
-            cached: db, sql: "SELECT priority, seq FROM jobs WHERE id = ? AND state = 'queued'", arguments: [id.rawValue])
-        else { return nil }
-        let priority: Int = me["priority"]
-        let seq: Int64 = me["seq"]
-        let ahead = try Int.fetchOne(
-            cached: db,
-            sql: """
-                SELECT COUNT(*) FROM jobs WHERE state = 'queued'
-                AND (priority > ? OR (priority = ? AND seq < ?))
-                """,
-            arguments: [priority, priority, seq]) ?? 0
-        return ahead + 1
+        try pointReader.job(id)?.queuePosition
     }
 
     public func attempts(of id: JobID) async throws -> [Attempt] {

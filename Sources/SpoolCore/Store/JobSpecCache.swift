@@ -17,6 +17,14 @@ public final class JobSpecCache: Sendable {
         self.capacity = capacity
     }
 
+    /// The JSON text a store keeps `spec` as (sorted keys, so equal specs are equal text),
+    /// which ``spec(json:)`` reads back.
+    public static func json(for spec: JobSpec) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(spec), as: UTF8.self)
+    }
+
     /// The spec `json` encodes, decoded once.
     public func spec(json: String) throws -> JobSpec {
         if let spec = entries.withLock({ $0[json] }) { return spec }
