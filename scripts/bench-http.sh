@@ -30,4 +30,4 @@ big=$(curl -sf -X POST "$server/v1/jobs" --data '{"prompt":"load","frames":1440,
 until curl -sf "$server/v1/jobs/$big" | grep -q '"framesDone":[1-9]'; do sleep 0.2; done
 busy_anchor=$(measure "$server/healthz")
 report "GET /v1/jobs/{id}, while a 1280x720 job generates, encodes" "$(measure "$server/v1/jobs/$id")" "$busy_anchor"
-curl -sf "$server/v1/jobs/$big" | python3 -c 'import json,sys; j=json.load(sys.stdin); print("   (the 720p job was", j["state"], "at", j["progress"]["framesDone"], "frames encoded-in-order)")'
+curl -sf "$server/v1/jobs/$big" | python3 -c 'import json,sys; j=json.load(sys.stdin); print("   (the 720p job was", j["state"], "with", j["progress"]["framesDone"], "of 1440 frames generated)")'

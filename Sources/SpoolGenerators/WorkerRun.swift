@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSpoolSystem
 import Dispatch
 import Foundation
 import SpoolCore
@@ -41,9 +42,9 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
         watchdog.schedule(deadline: .now() + 0.05, repeating: 0.05)
         watchdog.setEventHandler { [weak self] in self?.checkDeadlines() }
         watchdog.resume()
-        Self.thread("spool-worker-stdout") { [self] in readStdout() }
-        Self.thread("spool-worker-stderr") { [self] in readStderr() }
-        Self.thread("spool-worker-wait") { [self] in waitForExit() }
+        Self.thread("spool-w-stdout") { [self] in readStdout() }
+        Self.thread("spool-w-stderr") { [self] in readStderr() }
+        Self.thread("spool-w-wait") { [self] in waitForExit() }
     }
 
     var processGroup: Int32? { process.processGroup }
@@ -229,7 +230,10 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
     }
 
     private static func thread(_ name: String, _ body: @escaping @Sendable () -> Void) {
-        let thread = Thread(block: body)
+        let thread = Thread {
+            spool_set_thread_name(name)
+            body()
+        }
         thread.name = name
         thread.stackSize = 256 << 10
         thread.start()

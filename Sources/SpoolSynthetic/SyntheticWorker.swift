@@ -154,7 +154,7 @@ public struct SyntheticWorker: Sendable {
             if truncate && frame == frames - 1 { count /= 2 }
             var written = 0
             while written < count {
-                let n = write(fd, buffer.baseAddress! + written, count - written)
+                let n = write(fd, buffer.baseAddress! + written, min(count - written, Self.writePiece))
                 guard n > 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
                 written += n
             }
@@ -163,6 +163,11 @@ public struct SyntheticWorker: Sendable {
             throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
         }
     }
+
+    /// The most one `write` hands the kernel. On a kernel without preemption a whole 720p
+    /// frame (2.7 MB) holds the CPU for about a millisecond; a real model's worker writes
+    /// between GPU steps, where this one would otherwise crowd out the daemon's API.
+    static let writePiece = 256 << 10
 
     private func hang() -> Never {
         while true { sleep(1_000) }

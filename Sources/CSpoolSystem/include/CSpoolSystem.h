@@ -27,4 +27,9 @@ int spool_pipe_cloexec(int fds[2]);
 /// afterwards inherit it). Returns 0 or an errno value.
 int spool_set_thread_nice(int nice);
 
+/// Names the calling thread as `top` and `perf` show it, cut to Linux's 15 characters.
+/// Foundation's `Thread.name` does not reach the kernel on Linux, so without this a thread
+/// shows the name of whichever thread started it.
+void spool_set_thread_name(const char *name);
+
 #endif

@@ -137,6 +137,7 @@ public final class StreamingEncoder: @unchecked Sendable {
     public static let encodingNice: Int32 = 10
 
     private func run() {
+        spool_set_thread_name("spool-encoder")
         _ = spool_set_thread_nice(Self.encodingNice)
         let work = Work(configuration: configuration, factory: factory)
         var busy = 0.0

@@ -81,6 +81,8 @@ struct Serve: AsyncParsableCommand {
     var logLevel: String?
 
     func run() async throws {
+        // First, before any task starts: see EventLoopExecutor for why.
+        let onEventLoops = EventLoopExecutor.install(environment: ProcessInfo.processInfo.environment)
         let file: ServeConfigFile
         do {
             file = try config.map(ServeConfigFile.load(path:)) ?? ServeConfigFile()
@@ -90,6 +92,7 @@ struct Serve: AsyncParsableCommand {
         let level = Logger.Level(rawValue: logLevel ?? file.logLevel ?? "info") ?? .info
         LoggingSystem.bootstrap { label in SpoolLogHandler(label: label, level: level) }
         let logger = Logger(label: "spool")
+        logger.info("tasks run on \(onEventLoops ? "the HTTP server's event loops" : "Swift's default executor")")
 
         let gpus = gpus ?? file.gpus ?? "auto"
         guard let selection = GPUInventory.Selection(parsing: gpus) else {
