@@ -8,8 +8,8 @@ import NIOPosix
 /// crosses threads twice and wakes a thread each way. On two cores the four busy threads
 /// (plus the load generator's) also take turns at the CPU, which is where a poll's tail
 /// latency came from. With the event loops as the global executor a handler runs on the
-/// thread that read its request: `scripts/bench-http.sh` measured `GET /v1/jobs/{id}` at
-/// 13,200 → 15,000–16,500 req/s idle, and 8,900 → 11,000–12,800 while a 720p job encodes.
+/// thread that read its request. `GET /v1/jobs/{id}` while a 720p job encodes went from
+/// 8,910 to 10,643–12,708 req/s (`scripts/bench-http.sh`, the same binary with and without).
 ///
 /// What this asks of the daemon: no task may block its thread. The daemon keeps blocking
 /// work on threads of its own already (the encoder, each worker's pipes and exit, the
