@@ -13,7 +13,7 @@ import SpoolCore
 /// page cache, for 11 to 35 ms (`perf trace`). The encoder runs at a low priority, but
 /// only between system calls can the HTTP server's threads take its CPU back.
 final class ChunkFrameReader {
-    /// The most one `pread` asks for: small enough to stay in L2 and return within about 0.1 ms.
+    /// The most one `pread` asks for: it fits in L2, and the call returns well within a millisecond.
     static let ioPiece = 256 << 10
     /// How much of a consumed chunk one `truncate` frees before the final `unlink`.
     static let deletionPiece: off_t = 4 << 20
