@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSpoolSystem
 import Foundation
 
 /// Wakes the drop folder when something lands in the inbox: inotify where it works,
@@ -34,9 +35,7 @@ final class InboxWatcher: @unchecked Sendable {
         }
         var fd = descriptor
         var wake: [Int32] = [-1, -1]
-        if descriptor >= 0 && pipe(&wake) == 0 {
-            for end in wake { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
-        } else if descriptor >= 0 {
+        if descriptor >= 0 && spool_pipe_cloexec(&wake) != 0 {
             close(descriptor)
             fd = -1
         }
@@ -44,8 +43,11 @@ final class InboxWatcher: @unchecked Sendable {
         wakeReadFd = wake[0]
         wakeFd = wake[1]
         guard fd >= 0 else { return }
-        let thread = Thread { [self] in readEvents() }
-        thread.name = "spool-inbox-watch"
+        let thread = Thread { [self] in
+            spool_set_thread_name("spool-inbox")
+            readEvents()
+        }
+        thread.name = "spool-inbox"
         thread.start()
     }
 

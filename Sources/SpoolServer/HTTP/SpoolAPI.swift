@@ -252,10 +252,14 @@ public struct SpoolAPI: Sendable {
     }
 
     static func sse(_ event: String, _ resource: JobResource) -> String {
-        "event: \(event)\ndata: \(String(decoding: resource.jsonBytes(), as: UTF8.self))\n\n"
+        sse(event, json: resource.jsonBytes())
     }
 
     static func sse(_ event: String, _ value: some Encodable) throws -> String {
-        "event: \(event)\ndata: \(String(decoding: try JSONEncoder.spoolAPI.encode(value), as: UTF8.self))\n\n"
+        sse(event, json: try JSONEncoder.spoolAPI.encode(value))
+    }
+
+    private static func sse(_ event: String, json: some Collection<UInt8>) -> String {
+        "event: \(event)\ndata: \(String(decoding: json, as: UTF8.self))\n\n"
     }
 }
