@@ -8,7 +8,7 @@ import SpoolCore
 ///
 /// Writes go through a group-commit writer (see `GroupCommitWriter`); reads run
 /// concurrently on WAL snapshots, one job by id on plain connections (see `JobPointReader`).
-public final class SQLiteJobStore: JobStore {
+public final class SQLiteJobStore: JobStore, SynchronousJobReading {
     /// How hard each commit is pushed to disk.
     public enum Durability: Sendable {
         /// fsync the WAL on every commit: a returned call survives power loss.
@@ -127,6 +127,10 @@ public final class SQLiteJobStore: JobStore {
 
     public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
         // The poll dashboards hammer; see `JobPointReader` for why it bypasses GRDB.
+        try pointReader.job(id)
+    }
+
+    public func jobWithPositionNow(_ id: JobID) throws -> (job: Job, queuePosition: Int?)? {
         try pointReader.job(id)
     }
 

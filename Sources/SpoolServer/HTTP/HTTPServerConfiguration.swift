@@ -7,14 +7,21 @@ public struct HTTPServerConfiguration: Sendable {
     public var token: String?
     /// Largest accepted request body.
     public var maxBodyBytes: Int
+    /// Answer `GET /v1/jobs/{id}` in the channel pipeline when the store reads synchronously
+    /// (see `JobPollHandler`); false sends every request through the router.
+    public var answersPollsInPipeline: Bool
 
     public static let defaultPort = 8750
 
-    public init(host: String = "127.0.0.1", port: Int = HTTPServerConfiguration.defaultPort, token: String? = nil, maxBodyBytes: Int = 64 * 1024) {
+    public init(
+        host: String = "127.0.0.1", port: Int = HTTPServerConfiguration.defaultPort, token: String? = nil,
+        maxBodyBytes: Int = 64 * 1024, answersPollsInPipeline: Bool = true
+    ) {
         self.host = host
         self.port = port
         self.token = token
         self.maxBodyBytes = maxBodyBytes
+        self.answersPollsInPipeline = answersPollsInPipeline
     }
 
     /// Parses `HOST:PORT`, `[::1]:PORT` or `:PORT`.

@@ -245,9 +245,12 @@ public struct SpoolAPI: Sendable {
         json(bytes: page.jsonBytes(), status: .ok, headers: [:])
     }
 
+    /// The `Content-Type` of every JSON response.
+    static let jsonContentType = "application/json; charset=utf-8"
+
     private func json(bytes: some Sequence<UInt8>, status: HTTPResponse.Status, headers: HTTPFields) -> Response {
         var headers = headers
-        headers[.contentType] = "application/json; charset=utf-8"
+        headers[.contentType] = Self.jsonContentType
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 

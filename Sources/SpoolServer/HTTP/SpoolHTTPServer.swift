@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import NIOCore
+import SpoolCore
 import SpoolScheduler
 
 /// Builds the HTTP server as a service for the host's ``ServiceGroup``.
@@ -12,9 +13,16 @@ public enum SpoolHTTPServer {
     ) throws -> some ApplicationProtocol {
         if let problem = configuration.problem { throw HTTPConfigurationError(description: problem) }
         let api = SpoolAPI(host: host, metrics: metrics, configuration: configuration)
+        let serverName = "spool"
+        // Polls are answered in the pipeline when the store can read without suspending (SQLite).
+        let pollStore = configuration.answersPollsInPipeline ? host.store as? any SynchronousJobReading : nil
+        let token = configuration.token.flatMap { $0.isEmpty ? nil : $0 }
         return Application(
             router: api.router(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "spool"),
+            server: .http1(configuration: .init(additionalChannelHandlers: pollStore.map {
+                [JobPollHandler(store: $0, token: token, serverName: serverName)]
+            } ?? [])),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
     }

@@ -121,7 +121,9 @@ struct Serve: AsyncParsableCommand {
             }
             if token?.isEmpty != false { throw ValidationError("the token file \(path) is empty") }
         }
-        let http = HTTPServerConfiguration(host: address.host, port: address.port, token: token)
+        let http = HTTPServerConfiguration(
+            host: address.host, port: address.port, token: token,
+            answersPollsInPipeline: ProcessInfo.processInfo.environment["SPOOL_POLL_PIPELINE"] != "0")
         if let problem = http.problem { throw ValidationError(problem) }
         let root = (data ?? file.data).map { DataDirectory($0) } ?? .default
         let dataDirectory = DataDirectory(root.root, videos: videos ?? file.videos)

@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// One HTTP/1.1 connection on a plain socket, for what an HTTP client library hides:
+/// several requests sent in one write (pipelining) and the exact bytes of each answer.
+public final class RawHTTPConnection {
+    /// One answer, as it came off the wire.
+    public struct Answer: Sendable {
+        public var status: Int
+        /// Header lines in the order sent, names as written.
+        public var headers: [(name: String, value: String)]
+        public var body: [UInt8]
+
+        public func header(_ name: String) -> String? {
+            headers.first { $0.name.lowercased() == name.lowercased() }?.value
+        }
+    }
+
+    private let fd: Int32
+    private var buffered: [UInt8] = []
+
+    public init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECONNREFUSED)
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Writes `text` (one or more requests) in a single `send`.
+    public func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == bytes.count else { throw POSIXError(.EPIPE) }
+    }
+
+    /// Reads the next answer (Content-Length framing), or nil once the server has closed.
+    public func answer() throws -> Answer? {
+        while true {
+            if let end = headerEnd() {
+                let lines = String(decoding: buffered[..<end], as: UTF8.self).components(separatedBy: "\r\n")
+                let status = Int(lines[0].split(separator: " ")[1]) ?? 0
+                let headers = lines.dropFirst().compactMap { line -> (String, String)? in
+                    guard let colon = line.firstIndex(of: ":") else { return nil }
+                    return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+                }
+                let length = Int(headers.first { $0.0.lowercased() == "content-length" }?.1 ?? "0") ?? 0
+                if buffered.count >= end + 4 + length {
+                    let body = Array(buffered[(end + 4)..<(end + 4 + length)])
+                    buffered.removeFirst(end + 4 + length)
+                    return Answer(status: status, headers: headers, body: body)
+                }
+            }
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return nil }
+            guard n > 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            buffered += chunk[0..<n]
+        }
+    }
+
+    private func headerEnd() -> Int? {
+        guard buffered.count >= 4 else { return nil }
+        for i in 0...(buffered.count - 4)
+        where buffered[i] == 13 && buffered[i + 1] == 10 && buffered[i + 2] == 13 && buffered[i + 3] == 10 {
+            return i
+        }
+        return nil
+    }
+}
