@@ -31,7 +31,9 @@ struct JobPollHandlerTests {
     }
 
     @Test func theAnswerIsTheRoutersByteForByte() async throws {
-        let host = try await TestHost(slots: 1, frameCostMilliseconds: 2)
+        // 20 ms a frame: the 1,440-frame job holds the only slot for half a minute, so the job
+        // behind it stays queued however slowly the test machine runs.
+        let host = try await TestHost(slots: 1, frameCostMilliseconds: 20)
         defer { Task { await host.stop() } }
         // A finished job, a queued one behind a long one (so it has a queue position), and ids
         // that exist nowhere or that the router must decode.
