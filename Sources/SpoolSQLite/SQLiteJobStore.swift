@@ -82,7 +82,7 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
     // MARK: Reads
 
     public func job(_ id: JobID) async throws -> Job? {
-        try pointReader.job(id)?.job
+        try jobWithPositionNow(id)?.job
     }
 
     private func fetchJob(_ id: JobID, _ db: Database) throws -> Job? {
@@ -126,16 +126,16 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
     }
 
     public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
+        try jobWithPositionNow(id)
+    }
+
+    public func jobWithPositionNow(_ id: JobID) throws -> (job: Job, queuePosition: Int?)? {
         // The poll dashboards hammer; see `JobPointReader` for why it bypasses GRDB.
         try pointReader.job(id)
     }
 
-    public func jobWithPositionNow(_ id: JobID) throws -> (job: Job, queuePosition: Int?)? {
-        try pointReader.job(id)
-    }
-
     public func queuePosition(of id: JobID) async throws -> Int? {
-        try pointReader.job(id)?.queuePosition
+        try jobWithPositionNow(id)?.queuePosition
     }
 
     public func attempts(of id: JobID) async throws -> [Attempt] {

@@ -39,6 +39,11 @@ public struct HTTPServerConfiguration: Sendable {
         return (host.isEmpty ? "127.0.0.1" : host, port)
     }
 
+    /// The token requests must present, or nil when authentication is off (no token, or an empty one).
+    var requiredToken: String? {
+        token.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     /// Whether `host` is only reachable from this machine.
     public var isLoopback: Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")

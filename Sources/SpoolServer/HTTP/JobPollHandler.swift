@@ -104,12 +104,7 @@ final class JobPollHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let query = id.firstIndex(of: UInt8(ascii: "?")) { id = id[..<query] }
         // Plain ids only: anything the router would decode or reject is its to answer.
         guard !id.isEmpty, id.count <= 128, id.allSatisfy(Self.isIDByte) else { return nil }
-        if let token {
-            let presented = head.headerFields[.authorization] ?? ""
-            guard presented.hasPrefix("Bearer "),
-                BearerTokenMiddleware<SpoolAPI.Context>.constantTimeEqual(String(presented.dropFirst(7)), token)
-            else { return nil }
-        }
+        if let token, !BearerToken.authorizes(head.headerFields[.authorization], token: token) { return nil }
         return JobID(String(decoding: id, as: UTF8.self))
     }
 

@@ -30,7 +30,7 @@ public struct SpoolAPI: Sendable {
     /// A router with every route, behind the bearer-token check when a token is set.
     public func router() -> Router<Context> {
         let router = Router(context: Context.self)
-        if let token = configuration.token, !token.isEmpty {
+        if let token = configuration.requiredToken {
             router.add(middleware: BearerTokenMiddleware(token: token, openPaths: ["/healthz"]))
         }
         router.post("/v1/jobs") { request, context in try await submit(request, context) }

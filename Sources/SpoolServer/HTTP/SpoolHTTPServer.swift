@@ -16,11 +16,10 @@ public enum SpoolHTTPServer {
         let serverName = "spool"
         // Polls are answered in the pipeline when the store can read without suspending (SQLite).
         let pollStore = configuration.answersPollsInPipeline ? host.store as? any SynchronousJobReading : nil
-        let token = configuration.token.flatMap { $0.isEmpty ? nil : $0 }
         return Application(
             router: api.router(),
             server: .http1(configuration: .init(additionalChannelHandlers: pollStore.map {
-                [JobPollHandler(store: $0, token: token, serverName: serverName)]
+                [JobPollHandler(store: $0, token: configuration.requiredToken, serverName: serverName)]
             } ?? [])),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
