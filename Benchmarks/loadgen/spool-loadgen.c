@@ -104,6 +104,14 @@ static void record(worker_t *w, int64_t due, int64_t done) {
     if (done > w->last) w->last = done;
 }
 
+// Closes a connection; the next request due on it opens a new one.
+static void drop(conn_t *c, int epfd) {
+    epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    c->busy = 0;
+}
+
 static void send_request(worker_t *w, conn_t *c, int epfd) {
     if (c->fd < 0) {
         c->fd = open_conn();
@@ -116,8 +124,7 @@ static void send_request(worker_t *w, conn_t *c, int epfd) {
     ssize_t n = send(c->fd, request, request_len, MSG_NOSIGNAL);
     if (n != (ssize_t)request_len) {  // a request this small fits any socket buffer
         w->errors++;
-        close(c->fd);
-        c->fd = -1;
+        drop(c, epfd);
         return;
     }
     c->busy = 1;
@@ -157,10 +164,7 @@ static void *run(void *arg) {
             if (got <= 0) {
                 if (got < 0 && errno == EINTR) continue;
                 if (c->busy) w->errors++;
-                epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
-                close(c->fd);
-                c->fd = -1;
-                c->busy = 0;
+                drop(c, epfd);
                 continue;
             }
             c->have += (size_t)got;
@@ -168,10 +172,7 @@ static void *run(void *arg) {
             long length = complete_response(c->buf, c->have, &status);
             if (length < 0) {
                 w->errors++;
-                epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
-                close(c->fd);
-                c->fd = -1;
-                c->busy = 0;
+                drop(c, epfd);
             } else if (length > 0) {
                 if (status < 200 || status > 299) w->non2xx++;
                 record(w, c->due, done);

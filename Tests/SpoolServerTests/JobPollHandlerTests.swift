@@ -24,6 +24,14 @@ struct JobPollHandlerTests {
         try await app.test(.live) { client in try await body(try #require(client.port)) }
     }
 
+    /// A host with one 8-frame job, and `body` run against a server answering polls in the pipeline.
+    func withPolledJob(token: String? = nil, _ body: @Sendable (_ port: Int, _ job: JobID) async throws -> Void) async throws {
+        let host = try await TestHost(slots: 1, frameCostMilliseconds: 2)
+        defer { Task { await host.stop() } }
+        let job = try await host.submit(frames: 8).id
+        try await withServer(host, inPipeline: true, token: token) { port in try await body(port, job) }
+    }
+
     func get(_ port: Int, _ path: String, headers: String = "") throws -> RawHTTPConnection.Answer {
         let connection = try RawHTTPConnection(port: port)
         try connection.send("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\(headers)\r\n")
@@ -68,10 +76,7 @@ struct JobPollHandlerTests {
     }
 
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
-        let host = try await TestHost(slots: 1, frameCostMilliseconds: 2)
-        defer { Task { await host.stop() } }
-        let job = try await host.submit(frames: 8).id
-        try await withServer(host, inPipeline: true) { port in
+        try await withPolledJob { port, job in
             let connection = try RawHTTPConnection(port: port)
             // A poll, then a submission the router answers (a store write, so it finishes
             // later), then polls that could be answered at once but must wait their turn,
@@ -98,10 +103,7 @@ struct JobPollHandlerTests {
     }
 
     @Test func aPollWithoutTheTokenGetsTheRoutersRefusal() async throws {
-        let host = try await TestHost(slots: 1, frameCostMilliseconds: 2)
-        defer { Task { await host.stop() } }
-        let job = try await host.submit(frames: 8).id
-        try await withServer(host, inPipeline: true, token: "s3cret") { port in
+        try await withPolledJob(token: "s3cret") { port, job in
             let missing = try get(port, "/v1/jobs/\(job)")
             let wrong = try get(port, "/v1/jobs/\(job)", headers: "Authorization: Bearer wrong\r\n")
             let right = try get(port, "/v1/jobs/\(job)", headers: "Authorization: Bearer s3cret\r\n")
@@ -112,10 +114,7 @@ struct JobPollHandlerTests {
     }
 
     @Test func connectionCloseIsHonoured() async throws {
-        let host = try await TestHost(slots: 1, frameCostMilliseconds: 2)
-        defer { Task { await host.stop() } }
-        let job = try await host.submit(frames: 8).id
-        try await withServer(host, inPipeline: true) { port in
+        try await withPolledJob { port, job in
             let connection = try RawHTTPConnection(port: port)
             try connection.send("GET /v1/jobs/\(job) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             let first = try connection.answer()
