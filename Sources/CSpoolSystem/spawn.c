@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -98,6 +99,12 @@ int spool_pipe_cloexec(int fds[2]) {
 
 int spool_set_thread_nice(int nice) {
     return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : errno;
+}
+
+int spool_set_thread_idle_class(void) {
+    struct sched_param param = {.sched_priority = 0};
+    // On Linux the pid argument 0 means the calling thread, not the whole process.
+    return sched_setscheduler(0, SCHED_IDLE, &param) == 0 ? 0 : errno;
 }
 
 void spool_set_thread_name(const char *name) {

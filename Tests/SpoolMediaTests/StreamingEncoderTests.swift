@@ -122,6 +122,37 @@ struct StreamingEncoderTests {
         #expect(probe.duration == "1.000000")
     }
 
+    /// The encoding thread takes the priority it is given before it opens the encoder, so
+    /// the encoder's own threads inherit it. Nice 7 marks this test's threads apart from
+    /// those of tests running beside it (which encode in the idle class).
+    @Test("encoding runs at the priority it is given", arguments: [EncodingPriority.idle, .nice(7)])
+    func encodingRunsAtItsPriority(priority: EncodingPriority) async throws {
+        let size = FrameSize(width: 320, height: 240)
+        let chunks = try ChunkFiles.write(plan: ChunkPlan(chunkFrames: 33, overlap: 0), frames: 66, size: size, into: dir.path)
+        let (firstChunk, encoded) = AsyncStream.makeStream(of: ThreadScheduling?.self)
+        let encoder = StreamingEncoder(
+            .init(workDir: dir.path, outputPath: dir.file("out.mp4"), size: size, targetFrames: 66, priority: priority),
+            encoders: FFmpegEncoderFactory(settings: .init()),
+            onProgress: { frames in if frames == 33 { encoded.yield(ThreadScheduling.current) } })
+        try encoder.add(chunks[0])
+        var iterator = firstChunk.makeAsyncIterator()
+        let encodingThread = try #require(await iterator.next() ?? nil)
+        // Between chunks the encoder is open, so every thread it started is alive.
+        let named = ThreadScheduling.threads(named: "spool-encoder")
+        try encoder.add(chunks[1])
+        #expect(try await encoder.finish().video.frames == 66)
+
+        switch priority {
+        case .idle:
+            #expect(encodingThread.policy == .idle)
+            #expect(named.filter { $0.policy == .idle }.count >= 2)
+        case .nice(let value):
+            #expect(encodingThread.policy == .normal && encodingThread.nice == Int(value))
+            // The encoding thread and at least one of x264's.
+            #expect(named.filter { $0.policy == .normal && $0.nice == Int(value) }.count >= 2)
+        }
+    }
+
     @Test func nvencWithoutAGPUFailsClearly() throws {
         let hasGPU = (try? runProcess(["nvidia-smi", "-L"]).status) == 0
         try #require(!hasGPU, "this host has a GPU; NVENC is exercised on it by the GPU checks instead")

@@ -133,5 +133,9 @@ struct CLITests {
         let missing = try runProcess([Self.spool, "serve", "--config", dir.file("none.json"), "--data", dir.file("data")])
         #expect(missing.status == 64)
         #expect(missing.stderr.contains("cannot read the config file"), "\(missing.stderr)")
+        try #"{"encoder-priority": "20"}"#.write(toFile: dir.file("nice.json"), atomically: true, encoding: .utf8)
+        let priority = try runProcess([Self.spool, "serve", "--config", dir.file("nice.json"), "--data", dir.file("data")])
+        #expect(priority.status == 64)
+        #expect(priority.stderr.contains("--encoder-priority takes idle or a nice value from 0 to 19, not 20"), "\(priority.stderr)")
     }
 }

@@ -27,6 +27,11 @@ int spool_pipe_cloexec(int fds[2]);
 /// afterwards inherit it). Returns 0 or an errno value.
 int spool_set_thread_nice(int nice);
 
+/// Puts the calling thread in the SCHED_IDLE class: it runs only on CPU time no other
+/// thread wants, and any thread of a normal class that wakes preempts it at once. Threads
+/// it starts afterwards inherit the class. Returns 0 or an errno value.
+int spool_set_thread_idle_class(void);
+
 /// Names the calling thread as `top` and `perf` show it, cut to Linux's 15 characters.
 /// Foundation's `Thread.name` does not reach the kernel on Linux, so without this a thread
 /// shows the name of whichever thread started it.

@@ -22,10 +22,13 @@ public final class StreamingEncoder: @unchecked Sendable {
         public var policy: OverlapPolicy
         /// Delete each chunk file once every frame it contributes has been encoded.
         public var deleteConsumedChunks: Bool
+        /// How the encoding thread and the encoder's threads compete for the CPU.
+        public var priority: EncodingPriority
 
         public init(
             workDir: String, outputPath: String, posterPath: String? = nil, size: FrameSize, fps: Int = 24,
-            targetFrames: Int, overlap: Int = 0, policy: OverlapPolicy = .drop, deleteConsumedChunks: Bool = false
+            targetFrames: Int, overlap: Int = 0, policy: OverlapPolicy = .drop, deleteConsumedChunks: Bool = false,
+            priority: EncodingPriority = .default
         ) {
             self.workDir = workDir
             self.outputPath = outputPath
@@ -36,6 +39,7 @@ public final class StreamingEncoder: @unchecked Sendable {
             self.overlap = overlap
             self.policy = policy
             self.deleteConsumedChunks = deleteConsumedChunks
+            self.priority = priority
         }
     }
 
@@ -128,17 +132,10 @@ public final class StreamingEncoder: @unchecked Sendable {
 
     // MARK: The encoding thread
 
-    /// The nice value of the encoding thread and the encoder's own threads (which inherit it).
-    /// Encoding is batch work that a job's latency barely notices; the HTTP API, the
-    /// dispatcher and the workers' pipes are interactive. At +10 the scheduler gives the
-    /// daemon's other threads about nine tenths of a busy core when they want it, and the
-    /// encoder everything that is left (`scripts/bench-http.sh`: a poll's p99 while a 720p
-    /// job encodes fell from 96 ms).
-    public static let encodingNice: Int32 = 10
-
     private func run() {
         spool_set_thread_name("spool-encoder")
-        _ = spool_set_thread_nice(Self.encodingNice)
+        // Before the encoder exists: its threads inherit the setting.
+        configuration.priority.applyToCurrentThread()
         let work = Work(configuration: configuration, factory: factory)
         var busy = 0.0
         while true {

@@ -11,6 +11,8 @@ public struct SchedulerConfiguration: Sendable {
     /// Used when a job names no pipeline.
     public var defaultPipeline: String
     public var encoder: EncoderSettings
+    /// How encoding competes with the rest of the host for the CPU.
+    public var encodingPriority: EncodingPriority
     public var retry: RetryPolicy
     /// Applied when a job sets no time limit of its own; nil: none.
     public var defaultTimeLimitSeconds: Double?
@@ -28,7 +30,8 @@ public struct SchedulerConfiguration: Sendable {
 
     public init(
         host: String = ProcessInfo.processInfo.hostName, data: DataDirectory, slots: [GPUSlot],
-        defaultPipeline: String = "synthetic", encoder: EncoderSettings = .init(), retry: RetryPolicy = .init(),
+        defaultPipeline: String = "synthetic", encoder: EncoderSettings = .init(),
+        encodingPriority: EncodingPriority = .default, retry: RetryPolicy = .init(),
         defaultTimeLimitSeconds: Double? = nil, leaseSeconds: Double = 30, heartbeatSeconds: Double = 5,
         pollSeconds: Double = 0.25, shutdownGraceSeconds: Double = 30,
         encodeConcurrency: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -38,6 +41,7 @@ public struct SchedulerConfiguration: Sendable {
         self.slots = slots
         self.defaultPipeline = defaultPipeline
         self.encoder = encoder
+        self.encodingPriority = encodingPriority
         self.retry = retry
         self.defaultTimeLimitSeconds = defaultTimeLimitSeconds
         self.leaseSeconds = leaseSeconds

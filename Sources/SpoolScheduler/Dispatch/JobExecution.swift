@@ -57,7 +57,7 @@ struct JobExecution: Sendable {
             .init(
                 workDir: workDir, outputPath: partialPath, posterPath: posterPath, size: size, fps: job.spec.fps,
                 targetFrames: job.spec.frames, overlap: pipeline.chunking.overlap, policy: pipeline.chunking.overlapPolicy,
-                deleteConsumedChunks: true),
+                deleteConsumedChunks: true, priority: context.configuration.encodingPriority),
             encoders: context.encoders, limiter: context.limiter,
             onProgress: { frames in events.publish(JobEvent(job: progressJob, kind: .encoded(frames: frames))) })
 

@@ -20,6 +20,7 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
     public var crf: Int?
     public var preset: String?
     public var lookahead: Int?
+    public var encoderPriority: String?
     public var maxAttempts: Int?
     public var timeLimit: Double?
     public var leaseSeconds: Double?
@@ -33,6 +34,7 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case data, store, videos, gpus, pipelines, host, codec, crf, preset, lookahead, listen
         case virtualSlots = "virtual-slots"
+        case encoderPriority = "encoder-priority"
         case defaultPipeline = "default-pipeline"
         case maxAttempts = "max-attempts"
         case timeLimit = "time-limit"

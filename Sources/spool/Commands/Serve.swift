@@ -53,6 +53,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "x264 rate-control look-ahead in frames: lower shortens the encode tail, higher compresses a little better. Default: 20.")
     var lookahead: Int?
 
+    @Option(help: "CPU priority of encoding: idle (runs only on CPU time nothing else wants) or a nice value 0-19 (a share of a busy CPU). Default: idle.")
+    var encoderPriority: String?
+
     @Option(help: "Attempts per job before it fails. Default: 3.")
     var maxAttempts: Int?
 
@@ -102,6 +105,10 @@ struct Serve: AsyncParsableCommand {
         guard let codec = EncoderSettings.Codec(rawValue: codecName) else {
             throw ValidationError("--codec takes \(EncoderSettings.Codec.allCases.map(\.rawValue).joined(separator: ", ")), not \(codecName)")
         }
+        let priorityName = encoderPriority ?? file.encoderPriority ?? EncodingPriority.default.description
+        guard let priority = EncodingPriority(parsing: priorityName) else {
+            throw ValidationError("--encoder-priority takes idle or a nice value from 0 to 19, not \(priorityName)")
+        }
         let detected = selection == .none ? [] : GPUInventory.detect()
         let virtual = virtualSlots ?? file.virtualSlots ?? (selection == .none || detected.isEmpty ? 1 : 0)
         let slots = try GPUInventory.slots(selection: selection, virtualSlots: virtual, detected: detected)
@@ -133,6 +140,7 @@ struct Serve: AsyncParsableCommand {
             defaultPipeline: defaultPipeline ?? file.defaultPipeline ?? "synthetic", encoder: EncoderSettings(
                 codec: codec, quality: crf ?? file.crf, preset: preset ?? file.preset,
                 lookahead: codec == .h264 ? lookahead ?? file.lookahead ?? EncoderSettings.streamingLookahead : nil),
+            encodingPriority: priority,
             retry: RetryPolicy(maxAttempts: maxAttempts ?? file.maxAttempts ?? 3),
             defaultTimeLimitSeconds: timeLimit ?? file.timeLimit,
             leaseSeconds: leaseSeconds ?? file.leaseSeconds ?? 30, heartbeatSeconds: heartbeatSeconds ?? file.heartbeatSeconds ?? 5,
