@@ -159,7 +159,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SpoolSchedulerTests",
-            dependencies: ["SpoolCore", "SpoolScheduler", "SpoolSQLite", "SpoolTesting", "spool-synthetic-worker", "spool"],
+            dependencies: ["SpoolCore", "SpoolMedia", "SpoolScheduler", "SpoolSQLite", "SpoolTesting", "spool-synthetic-worker", "spool"],
             swiftSettings: swiftSettings
         ),
             .testTarget(

@@ -16,4 +16,10 @@ public protocol GenerationRun: Sendable {
     /// Stops the worker and everything it started; the stream then throws
     /// ``GenerationError/Kind/cancelled``.
     func cancel(reason: String)
+    /// Stops the worker and everything it started where they are (SIGSTOP), until
+    /// ``resume()``: how Spool holds a worker that is too far ahead of the encoder. Time
+    /// paused is not silence to the stall watchdog; it still counts toward the time limit.
+    func pause()
+    /// Lets a paused worker go on (SIGCONT).
+    func resume()
 }

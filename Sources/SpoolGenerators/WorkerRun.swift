@@ -32,6 +32,7 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
     private var exited = false
     private var chunksSeen = Set<Int>()
     private var lastChunk: Int?
+    private var paused = false
 
     init(process: WorkerProcess, request: GenerationRequest, grace: Double) {
         self.process = process
@@ -51,6 +52,24 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
 
     func cancel(reason: String) {
         fail(GenerationError(.cancelled, reason))
+    }
+
+    func pause() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !paused, failure == nil, !exited else { return }
+        paused = true
+        process.signalGroup(SIGSTOP)
+    }
+
+    func resume() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard paused else { return }
+        paused = false
+        // The pause was Spool's doing: the stall clock starts again from here.
+        if lastEvent != nil { lastEvent = .now() }
+        process.signalGroup(SIGCONT)
     }
 
     // MARK: Output
@@ -185,9 +204,13 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
         }
         failure = error
         let alreadyExited = exited
+        let wasPaused = paused
+        paused = false
         lock.unlock()
         if alreadyExited { return }
         process.signalGroup(SIGTERM)
+        // A stopped worker acts on SIGTERM only once it runs again.
+        if wasPaused { process.signalGroup(SIGCONT) }
         DispatchQueue.global().asyncAfter(deadline: .now() + grace) { [self] in
             lock.lock()
             let stillRunning = !exited
@@ -204,12 +227,15 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
         let last = lastEvent
         let chunk = lastChunk
         let done = exited || failure != nil
+        let paused = self.paused
         lock.unlock()
         if done { return }
         let elapsed = Self.seconds(from: started, to: now)
         let timeouts = request.pipeline.timeouts
         if let limit = request.timeLimitSeconds, elapsed > limit {
             fail(GenerationError(.timeLimit, "the job's time limit of \(Self.seconds(limit)) ran out"))
+        } else if paused {
+            return
         } else if let last {
             let silent = Self.seconds(from: last, to: now)
             if silent > timeouts.stallSeconds {

@@ -21,9 +21,11 @@ public final class TestHost: Sendable {
     ///   - slots: virtual slots.
     ///   - pipelines: extra pipelines beside `synthetic` (8-frame chunks, 64x48 default).
     ///   - frameCostMilliseconds: the synthetic worker's stand-in for GPU time per frame.
+    ///   - encoders: the encoder factory; nil: FFmpeg with the configuration's settings.
     public init(
         slots: Int = 1, pipelines: [PipelineDefinition] = [], frameCostMilliseconds: Double = 0,
-        maxAttempts: Int = 3, shutdownGrace: Double = 5, configure: (inout SchedulerConfiguration) -> Void = { _ in }
+        maxAttempts: Int = 3, shutdownGrace: Double = 5, encoders: (any VideoEncoderFactory)? = nil,
+        configure: (inout SchedulerConfiguration) -> Void = { _ in }
     ) async throws {
         directory = try TemporaryDirectory("host")
         var catalog = PipelineCatalog()
@@ -38,7 +40,7 @@ public final class TestHost: Sendable {
         store = try SQLiteJobStore(path: configuration.data.storePath)
         var logger = Logger(label: "spool.test")
         logger.logLevel = ProcessInfo.processInfo.environment["SPOOL_TEST_LOG"] != nil ? .debug : .critical
-        host = try SpoolHost(store: store, pipelines: catalog, configuration: configuration, logger: logger)
+        host = try SpoolHost(store: store, pipelines: catalog, configuration: configuration, encoders: encoders, logger: logger)
         group = ServiceGroup(configuration: .init(
             services: host.services.map { .init(service: $0) }, gracefulShutdownSignals: [], logger: logger))
         let group = self.group

@@ -28,10 +28,12 @@ public struct WorkerHarness: Sendable {
     }
 
     /// Starts the worker, optionally cancels it after `cancelAfter` seconds, and collects
-    /// its events until the stream ends.
+    /// its events until the stream ends. `onChunk` sees each chunk event as it is read (the
+    /// next is not read until it returns) with the run, to pause, resume or cancel it.
     public func run(
         _ pipeline: PipelineDefinition, frames: Int = 20, pipelineFolder: String? = nil, timeLimit: Double? = nil, cancelAfter: Double? = nil,
-        generator: WorkerGenerator = WorkerGenerator()
+        generator: WorkerGenerator = WorkerGenerator(),
+        onChunk: (@Sendable (ChunkDescriptor, any GenerationRun) async throws -> Void)? = nil
     ) async -> Outcome {
         let spec = JobSpec(prompt: "test", frames: frames, width: 64, height: 48, seed: 3, pipeline: pipeline.name)
         let request = GenerationRequest(
@@ -50,7 +52,10 @@ public struct WorkerHarness: Sendable {
                     run.cancel(reason: "cancelled by the test")
                 }
             }
-            for try await event in run.events { events.append(event) }
+            for try await event in run.events {
+                events.append(event)
+                if case .chunk(let chunk) = event { try await onChunk?(chunk, run) }
+            }
         } catch let error as GenerationError {
             failure = error
         } catch {

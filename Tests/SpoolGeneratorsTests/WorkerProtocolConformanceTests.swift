@@ -3,6 +3,7 @@ import SpoolCore
 import SpoolGenerators
 import SpoolSynthetic
 import SpoolTesting
+import Synchronization
 import Testing
 
 /// The worker protocol, run for real against the synthetic worker and deliberately
@@ -114,6 +115,53 @@ struct WorkerProtocolConformanceTests {
         #expect(outcome.error?.kind == .stalled)
         #expect(outcome.error?.message == "the worker stalled after chunk 1: no event for 0.5 s")
         #expect(outcome.chunks.count == 2)
+        try await expectNoSurvivors(outcome)
+    }
+
+    /// The state letter of a process (`T`: stopped), from /proc.
+    func state(of pid: Int32) -> String? {
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        return stat.split(separator: ")").last?.split(separator: " ").first.map(String.init)
+    }
+
+    /// A worker slow enough to be still running when its first chunk is read, however loaded
+    /// the machine: 8-frame chunks at 100 ms a frame, a progress event every 200 ms.
+    static let slowWorker = ["--frame-cost-ms", "100"]
+
+    @Test func aPausedWorkerStopsUntilResumedAndIsNotTakenForStalled() async throws {
+        // Held for 2 s after its first chunk with a 0.7 s stall limit, the worker would be
+        // "stalled" if the pause counted as its silence.
+        let seen = Mutex<[String]>([])
+        let workDir = harness.workDir
+        let outcome = await harness.run(Fixtures.synthetic(arguments: Self.slowWorker, stall: 0.7), frames: 24) { chunk, run in
+            guard chunk.index == 0, let group = run.processGroup else { return }
+            run.pause()
+            try await Task.sleep(for: .milliseconds(300))
+            let files = try FileManager.default.contentsOfDirectory(atPath: workDir).sorted()
+            let stateThen = self.state(of: group) ?? "gone"
+            try await Task.sleep(for: .milliseconds(1_700))
+            let unchanged = try FileManager.default.contentsOfDirectory(atPath: workDir).sorted() == files
+            seen.withLock { $0 = [stateThen, self.state(of: group) ?? "gone", "unchanged: \(unchanged)"] }
+            run.resume()
+        }
+        #expect(outcome.error == nil, "\(outcome.error.map { "\($0)" } ?? "")")
+        #expect(seen.withLock { $0 } == ["T", "T", "unchanged: true"])
+        #expect(outcome.chunks.map(\.index) == [0, 1, 2])
+        #expect(outcome.seconds >= 2)
+        try await expectNoSurvivors(outcome)
+    }
+
+    @Test func aPausedWorkerCanStillBeCancelled() async throws {
+        let outcome = await harness.run(
+            Fixtures.synthetic(arguments: Self.slowWorker), frames: 24, generator: WorkerGenerator(terminationGrace: 5)
+        ) { chunk, run in
+            guard chunk.index == 0 else { return }
+            run.pause()
+            try await Task.sleep(for: .milliseconds(200))
+            run.cancel(reason: "cancelled by the test")
+        }
+        #expect(outcome.error?.kind == .cancelled)
+        #expect(outcome.seconds < 4, "stopped by SIGTERM, not by the SIGKILL 5 s later")
         try await expectNoSurvivors(outcome)
     }
 

@@ -153,6 +153,64 @@ struct StreamingEncoderTests {
         }
     }
 
+    /// What a session tells its producer and its watcher, in order.
+    enum Signal: Equatable, Sendable {
+        case hold(Bool)
+        case progress(Int)
+    }
+
+    func boundedSession(frames: Int, limit: Int, encoders: any VideoEncoderFactory) -> (StreamingEncoder, AsyncStream<Signal>) {
+        let (signals, signal) = AsyncStream.makeStream(of: Signal.self)
+        let encoder = StreamingEncoder(
+            .init(workDir: dir.path, outputPath: dir.file("out.mp4"), size: size, targetFrames: frames, backlogLimitBytes: limit),
+            encoders: encoders, onProgress: { signal.yield(.progress($0)) }, hold: { signal.yield(.hold($0)) })
+        return (encoder, signals)
+    }
+
+    @Test func aBacklogOverTheLimitHoldsTheProducerUntilTheEncoderIsHalfwayBack() async throws {
+        let chunks = try ChunkFiles.write(plan: ChunkPlan(chunkFrames: 12, overlap: 0), frames: 48, size: size, into: dir.path)
+        let chunkBytes = 12 * size.rgb24FrameBytes
+        let gate = GatedEncoderFactory(wrapping: FFmpegEncoderFactory(settings: .init(preset: "ultrafast")))
+        let (encoder, signals) = boundedSession(frames: 48, limit: chunkBytes * 5 / 2, encoders: gate)
+        // Four chunks while the encoder cannot encode: the third takes the backlog past 2.5 chunks.
+        for chunk in chunks { try encoder.add(chunk) }
+        #expect(encoder.backlog == 4 * chunkBytes)
+        gate.open()
+        let video = try await encoder.finish().video
+        #expect(video.frames == 48)
+        #expect(encoder.backlog == 0)
+        // Held once, and let go when 1 chunk of 4 was left (at most half the limit), not at the end.
+        var seen: [Signal] = []
+        for await signal in signals {
+            seen.append(signal)
+            if signal == .progress(48) { break }
+        }
+        #expect(seen == [.hold(true), .progress(12), .progress(24), .hold(false), .progress(36), .progress(48)])
+    }
+
+    @Test func theProducerIsNeverHeldForAChunkTheEncoderWaitsFor() async throws {
+        // The second chunk arrives first and cannot be placed; holding the producer now would
+        // keep the first from ever being written.
+        let chunks = try ChunkFiles.write(plan: ChunkPlan(chunkFrames: 12, overlap: 0), frames: 24, size: size, into: dir.path)
+        let (encoder, signals) = boundedSession(
+            frames: 24, limit: size.rgb24FrameBytes, encoders: FFmpegEncoderFactory(settings: .init(preset: "ultrafast")))
+        var seen: [Signal] = []
+        var iterator = signals.makeAsyncIterator()
+        try encoder.add(chunks[1])
+        while let signal = await iterator.next() {
+            seen.append(signal)
+            if signal == .progress(0) { break }
+        }
+        #expect(seen == [.hold(true), .hold(false), .progress(0)])
+        try encoder.add(chunks[0])
+        while let signal = await iterator.next() {
+            seen.append(signal)
+            if signal == .progress(24) { break }
+        }
+        #expect(seen.suffix(3) == [.hold(true), .hold(false), .progress(24)])
+        #expect(try await encoder.finish().video.frames == 24)
+    }
+
     @Test func nvencWithoutAGPUFailsClearly() throws {
         let hasGPU = (try? runProcess(["nvidia-smi", "-L"]).status) == 0
         try #require(!hasGPU, "this host has a GPU; NVENC is exercised on it by the GPU checks instead")

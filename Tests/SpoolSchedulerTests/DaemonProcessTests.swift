@@ -47,7 +47,12 @@ struct DaemonProcessTests {
             try #require(Date() < deadline, "no job started: \(log)")
             try await Task.sleep(for: .milliseconds(20))
         }
-        try await Task.sleep(for: .milliseconds(300))
+        // "running" is stored when a job is claimed, before its worker is spawned: wait for
+        // both workers (a loaded machine can take longer than any fixed pause).
+        while processesWorking(in: data + "/work").count < 2 {
+            try #require(Date() < deadline, "the workers never started")
+            try await Task.sleep(for: .milliseconds(20))
+        }
         first.kill9()
         let lost = try await store.list(JobQuery(states: [.running, .encoding])).jobs
         #expect(lost.count == 2)

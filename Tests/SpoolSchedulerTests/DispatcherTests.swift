@@ -1,6 +1,7 @@
 import Foundation
 import SpoolCore
 import SpoolGenerators
+import SpoolMedia
 import SpoolScheduler
 import SpoolSQLite
 import SpoolTesting
@@ -35,7 +36,8 @@ struct DispatcherTests {
     @Test func higherPriorityRunsFirstThenOlder() async throws {
         let host = try await TestHost(slots: 1, frameCostMilliseconds: 10)
         defer { Task { await host.stop() } }
-        let blocker = try await host.submit(frames: 40)
+        // The blocker holds the slot for 2 s: time to submit the rest on a loaded machine.
+        let blocker = try await host.submit(frames: 200)
         try await host.wait(for: blocker.id, state: .running)
         let low = try await host.submit(frames: 8, priority: -5)
         let first = try await host.submit(frames: 8)
@@ -107,6 +109,30 @@ struct DispatcherTests {
         #expect(attempt.outcome == .cancelled)
         #expect(attempt.gpuSeconds > 0 && cancelled.gpuSeconds == attempt.gpuSeconds)
         #expect(cancelled.outputPath == nil)
+    }
+
+    @Test func aWorkerTooFarAheadOfItsEncoderIsHeldAndTheJobStillFinishesWhole() async throws {
+        // The encoder cannot encode until the gate opens; the bound is two 8-frame chunks of
+        // 64x48, so the worker (50 ms a frame, 400 ms a chunk) is stopped once its third chunk
+        // is handed over.
+        let gate = GatedEncoderFactory(wrapping: FFmpegEncoderFactory(settings: .init(preset: "ultrafast")))
+        let host = try await TestHost(frameCostMilliseconds: 50, encoders: gate) {
+            $0.rawBacklogBytes = 2 * 8 * FrameSize(width: 64, height: 48).rgb24FrameBytes
+        }
+        defer { Task { await host.stop() } }
+        let job = try await host.submit(frames: 64)
+        try await host.wait(for: job.id) { $0.progress.chunksDone >= 3 }
+        try await Task.sleep(for: .seconds(1.5))
+        // Unheld, the worker would have written at least 3 more chunks in those 1.5 s.
+        let held = try #require(try await host.store.job(job.id))
+        #expect(held.state == .running)
+        #expect(held.progress.chunksDone <= 4, "\(held.progress.chunksDone) chunks written while held")
+        gate.open()
+        let done = try await host.wait(for: job.id, state: .succeeded)
+        #expect(done.progress.chunksDone == 8)
+        #expect(try MediaProbe(path: try #require(done.outputPath)).frames == 64)
+        // The slot was held while the worker waited: that time is the job's GPU time.
+        #expect(done.gpuSeconds >= 1.5)
     }
 
     @Test func aFailedAttemptIsRetriedWithBackoffThenSucceeds() async throws {

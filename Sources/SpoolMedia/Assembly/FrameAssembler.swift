@@ -28,6 +28,9 @@ public struct FrameAssembler: Sendable {
     private var pending: [Int: ChunkDescriptor] = [:]
     private var nextChunk = 0
     private var previous: ChunkDescriptor?
+    /// Whether `previous`'s file is still needed: only a cross-fade reads a chunk again
+    /// once it has been placed.
+    private var previousHeld = false
     /// Output frames planned so far.
     public private(set) var framesPlanned = 0
     private var finished = false
@@ -71,7 +74,7 @@ public struct FrameAssembler: Sendable {
                 let held = max(0, previous.frames - overlap)..<previous.frames
                 emit(held.map { PlannedFrame.Pixels.copy(.init(chunk: previous, offset: $0)) }, from: previous, into: &step)
             }
-            step.consumed.append(previous)
+            if previousHeld { step.consumed.append(previous) }
             self.previous = nil
         }
         if framesPlanned < targetFrames {
@@ -92,7 +95,7 @@ public struct FrameAssembler: Sendable {
             }
             let kept = policy == .blend ? chunk.frames - overlap : chunk.frames
             emit((0..<kept).map { .copy(.init(chunk: chunk, offset: $0)) }, from: chunk, into: &step)
-            self.previous = chunk
+            hold(chunk, into: &step)
             return
         }
         let expected = previous.endFrame - overlap
@@ -128,8 +131,16 @@ public struct FrameAssembler: Sendable {
             pixels += (overlap..<(chunk.frames - overlap)).map { .copy(.init(chunk: chunk, offset: $0)) }
         }
         emit(pixels, from: chunk, into: &step)
-        step.consumed.append(previous)
-        self.previous = chunk
+        if previousHeld { step.consumed.append(previous) }
+        hold(chunk, into: &step)
+    }
+
+    /// Makes `chunk` the one the next must follow. Its file is released at once unless a
+    /// cross-fade will read its last frames again.
+    private mutating func hold(_ chunk: ChunkDescriptor, into step: inout Step) {
+        previous = chunk
+        previousHeld = policy == .blend && overlap > 0
+        if !previousHeld { step.consumed.append(chunk) }
     }
 
     /// Appends frames up to the target, numbering them in output order.

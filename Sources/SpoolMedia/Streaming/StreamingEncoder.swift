@@ -24,11 +24,15 @@ public final class StreamingEncoder: @unchecked Sendable {
         public var deleteConsumedChunks: Bool
         /// How the encoding thread and the encoder's threads compete for the CPU.
         public var priority: EncodingPriority
+        /// The most bytes of raw frames handed over and not yet encoded before the session
+        /// asks for the producer to be held (see ``StreamingEncoder/init(_:encoders:limiter:onProgress:hold:)``);
+        /// nil: no bound.
+        public var backlogLimitBytes: Int?
 
         public init(
             workDir: String, outputPath: String, posterPath: String? = nil, size: FrameSize, fps: Int = 24,
             targetFrames: Int, overlap: Int = 0, policy: OverlapPolicy = .drop, deleteConsumedChunks: Bool = false,
-            priority: EncodingPriority = .default
+            priority: EncodingPriority = .default, backlogLimitBytes: Int? = nil
         ) {
             self.workDir = workDir
             self.outputPath = outputPath
@@ -40,6 +44,7 @@ public final class StreamingEncoder: @unchecked Sendable {
             self.policy = policy
             self.deleteConsumedChunks = deleteConsumedChunks
             self.priority = priority
+            self.backlogLimitBytes = backlogLimitBytes
         }
     }
 
@@ -61,10 +66,15 @@ public final class StreamingEncoder: @unchecked Sendable {
     private let factory: any VideoEncoderFactory
     private let limiter: EncoderLimiter?
     private let onProgress: @Sendable (Int) -> Void
+    private let hold: @Sendable (Bool) -> Void
 
     // Guarded by `condition`.
     private let condition = NSCondition()
     private var messages: [Message] = []
+    /// Raw bytes of the chunks handed over and not yet consumed.
+    private var backlogBytes = 0
+    private var queuedChunks = 0
+    private var holding = false
     private var failure: (any Error)?
     private var outcome: Outcome?
     private var waiters: [CheckedContinuation<Outcome, any Error>] = []
@@ -72,16 +82,24 @@ public final class StreamingEncoder: @unchecked Sendable {
 
     /// Starts the encoding thread. Nothing is written until the first frame can be placed.
     ///
-    /// - Parameter onProgress: called on the encoding thread with the number of frames
-    ///   encoded so far, after each chunk's frames.
+    /// - Parameters:
+    ///   - onProgress: called on the encoding thread with the number of frames encoded so
+    ///     far, after each chunk's frames.
+    ///   - hold: called with `true` when the backlog of raw frames passes
+    ///     ``Configuration/backlogLimitBytes`` while the encoding thread has chunks queued,
+    ///     and with `false` once it is down to half the limit, or the thread has nothing
+    ///     queued it could work on (it may be waiting for a chunk the producer has yet to
+    ///     write, so holding the producer longer could never end), or the session ends.
+    ///     Calls alternate, starting with `true`, and are made in order.
     public init(
         _ configuration: Configuration, encoders: any VideoEncoderFactory, limiter: EncoderLimiter? = nil,
-        onProgress: @escaping @Sendable (Int) -> Void = { _ in }
+        onProgress: @escaping @Sendable (Int) -> Void = { _ in }, hold: @escaping @Sendable (Bool) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.factory = encoders
         self.limiter = limiter
         self.onProgress = onProgress
+        self.hold = hold
         let thread = Thread { [self] in run() }
         thread.name = "spool-encoder"
         thread.stackSize = 1 << 20
@@ -92,6 +110,13 @@ public final class StreamingEncoder: @unchecked Sendable {
     /// learns of a bad chunk by the next one at the latest.
     public func add(_ chunk: ChunkDescriptor) throws {
         try send(.chunk(chunk))
+    }
+
+    /// Raw bytes of the chunks handed over and not yet consumed by the encoder.
+    public var backlog: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return backlogBytes
     }
 
     /// Declares that no more chunks come, and waits for the MP4 to be closed.
@@ -127,7 +152,32 @@ public final class StreamingEncoder: @unchecked Sendable {
         if let failure { throw failure }
         guard !ended else { return }
         messages.append(message)
+        if case .chunk(let chunk) = message {
+            backlogBytes += bytes(of: chunk)
+            queuedChunks += 1
+            if let limit = configuration.backlogLimitBytes, !holding, backlogBytes > limit {
+                holding = true
+                hold(true)
+            }
+        }
         condition.signal()
+    }
+
+    private func bytes(of chunk: ChunkDescriptor) -> Int {
+        chunk.frames * configuration.size.rgb24FrameBytes
+    }
+
+    /// On the encoding thread, after a chunk: what it consumed leaves the backlog, and the
+    /// producer goes on when the backlog is low or nothing queued is left to work on.
+    private func worked(consumed: [ChunkDescriptor]) {
+        condition.lock()
+        defer { condition.unlock() }
+        queuedChunks -= 1
+        backlogBytes -= consumed.reduce(0) { $0 + bytes(of: $1) }
+        if holding, let limit = configuration.backlogLimitBytes, backlogBytes <= limit / 2 || queuedChunks == 0 {
+            holding = false
+            hold(false)
+        }
     }
 
     // MARK: The encoding thread
@@ -149,7 +199,9 @@ public final class StreamingEncoder: @unchecked Sendable {
             do {
                 switch message {
                 case .chunk(let chunk):
-                    try work.encode(work.assembler.add(chunk))
+                    let step = try work.assembler.add(chunk)
+                    try work.encode(step)
+                    worked(consumed: step.consumed)
                     onProgress(work.framesEncoded)
                 case .finish:
                     try work.encode(work.assembler.finish())
@@ -180,6 +232,10 @@ public final class StreamingEncoder: @unchecked Sendable {
         condition.lock()
         ended = true
         messages.removeAll()
+        if holding {
+            holding = false
+            hold(false)
+        }
         switch result {
         case .success(let value): outcome = value
         case .failure(let error): failure = error

@@ -13,6 +13,13 @@ public struct SchedulerConfiguration: Sendable {
     public var encoder: EncoderSettings
     /// How encoding competes with the rest of the host for the CPU.
     public var encodingPriority: EncodingPriority
+    /// The most bytes of raw frames a job's worker may have written ahead of its encoder
+    /// before it is paused until the encoder catches up; nil: no bound.
+    public var rawBacklogBytes: Int?
+
+    /// The default bound on a job's raw frames ahead of its encoder: 1 GiB, 388 frames at
+    /// 1280x720, 1,422 at Helios's 640x384.
+    public static let defaultRawBacklogBytes = 1 << 30
     public var retry: RetryPolicy
     /// Applied when a job sets no time limit of its own; nil: none.
     public var defaultTimeLimitSeconds: Double?
@@ -31,7 +38,7 @@ public struct SchedulerConfiguration: Sendable {
     public init(
         host: String = ProcessInfo.processInfo.hostName, data: DataDirectory, slots: [GPUSlot],
         defaultPipeline: String = "synthetic", encoder: EncoderSettings = .init(),
-        encodingPriority: EncodingPriority = .default, retry: RetryPolicy = .init(),
+        encodingPriority: EncodingPriority = .default, rawBacklogBytes: Int? = defaultRawBacklogBytes, retry: RetryPolicy = .init(),
         defaultTimeLimitSeconds: Double? = nil, leaseSeconds: Double = 30, heartbeatSeconds: Double = 5,
         pollSeconds: Double = 0.25, shutdownGraceSeconds: Double = 30,
         encodeConcurrency: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -42,6 +49,7 @@ public struct SchedulerConfiguration: Sendable {
         self.defaultPipeline = defaultPipeline
         self.encoder = encoder
         self.encodingPriority = encodingPriority
+        self.rawBacklogBytes = rawBacklogBytes
         self.retry = retry
         self.defaultTimeLimitSeconds = defaultTimeLimitSeconds
         self.leaseSeconds = leaseSeconds

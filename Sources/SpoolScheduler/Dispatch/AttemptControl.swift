@@ -42,5 +42,11 @@ final class AttemptControl: Sendable {
         encoder?.cancel()
     }
 
+    /// Holds the worker (or lets it go on) while the encoder catches up.
+    func hold(_ on: Bool) {
+        let run = state.withLock { $0.run }
+        if on { run?.pause() } else { run?.resume() }
+    }
+
     var reason: StopReason? { state.withLock { $0.reason } }
 }

@@ -53,13 +53,20 @@ struct JobExecution: Sendable {
         let posterPath = "\(data.videos)/\(job.id).png"
         let events = context.events
         let progressJob = job
+        let control = control
+        let holdLogger = logger
         let encoder = StreamingEncoder(
             .init(
                 workDir: workDir, outputPath: partialPath, posterPath: posterPath, size: size, fps: job.spec.fps,
                 targetFrames: job.spec.frames, overlap: pipeline.chunking.overlap, policy: pipeline.chunking.overlapPolicy,
-                deleteConsumedChunks: true, priority: context.configuration.encodingPriority),
+                deleteConsumedChunks: true, priority: context.configuration.encodingPriority,
+                backlogLimitBytes: context.configuration.rawBacklogBytes),
             encoders: context.encoders, limiter: context.limiter,
-            onProgress: { frames in events.publish(JobEvent(job: progressJob, kind: .encoded(frames: frames))) })
+            onProgress: { frames in events.publish(JobEvent(job: progressJob, kind: .encoded(frames: frames))) },
+            hold: { on in
+                holdLogger.debug(on ? "worker paused: the encoder is behind by more than the raw backlog" : "worker resumed")
+                control.hold(on)
+            })
 
         // MARK: Generation, on the slot
         var failure: (any Error)?

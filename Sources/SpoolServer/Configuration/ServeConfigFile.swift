@@ -21,6 +21,7 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
     public var preset: String?
     public var lookahead: Int?
     public var encoderPriority: String?
+    public var rawBacklog: Int?
     public var maxAttempts: Int?
     public var timeLimit: Double?
     public var leaseSeconds: Double?
@@ -35,6 +36,7 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
         case data, store, videos, gpus, pipelines, host, codec, crf, preset, lookahead, listen
         case virtualSlots = "virtual-slots"
         case encoderPriority = "encoder-priority"
+        case rawBacklog = "raw-backlog"
         case defaultPipeline = "default-pipeline"
         case maxAttempts = "max-attempts"
         case timeLimit = "time-limit"

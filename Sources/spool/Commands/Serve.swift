@@ -56,6 +56,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "CPU priority of encoding: idle (runs only on CPU time nothing else wants) or a nice value 0-19 (a share of a busy CPU). Default: idle.")
     var encoderPriority: String?
 
+    @Option(help: "MiB of raw frames a job's worker may write ahead of the encoder; past it the worker is paused (SIGSTOP) until the encoder is halfway back. 0: no bound. Default: 1024.")
+    var rawBacklog: Int?
+
     @Option(help: "Attempts per job before it fails. Default: 3.")
     var maxAttempts: Int?
 
@@ -109,6 +112,8 @@ struct Serve: AsyncParsableCommand {
         guard let priority = EncodingPriority(parsing: priorityName) else {
             throw ValidationError("--encoder-priority takes idle or a nice value from 0 to 19, not \(priorityName)")
         }
+        let backlog = rawBacklog ?? file.rawBacklog ?? SchedulerConfiguration.defaultRawBacklogBytes >> 20
+        guard backlog >= 0 else { throw ValidationError("--raw-backlog takes MiB, 0 for no bound, not \(backlog)") }
         let detected = selection == .none ? [] : GPUInventory.detect()
         let virtual = virtualSlots ?? file.virtualSlots ?? (selection == .none || detected.isEmpty ? 1 : 0)
         let slots = try GPUInventory.slots(selection: selection, virtualSlots: virtual, detected: detected)
@@ -140,7 +145,7 @@ struct Serve: AsyncParsableCommand {
             defaultPipeline: defaultPipeline ?? file.defaultPipeline ?? "synthetic", encoder: EncoderSettings(
                 codec: codec, quality: crf ?? file.crf, preset: preset ?? file.preset,
                 lookahead: codec == .h264 ? lookahead ?? file.lookahead ?? EncoderSettings.streamingLookahead : nil),
-            encodingPriority: priority,
+            encodingPriority: priority, rawBacklogBytes: backlog == 0 ? nil : backlog << 20,
             retry: RetryPolicy(maxAttempts: maxAttempts ?? file.maxAttempts ?? 3),
             defaultTimeLimitSeconds: timeLimit ?? file.timeLimit,
             leaseSeconds: leaseSeconds ?? file.leaseSeconds ?? 30, heartbeatSeconds: heartbeatSeconds ?? file.heartbeatSeconds ?? 5,

@@ -1,0 +1,61 @@
+import Foundation
+import SpoolCore
+import SpoolMedia
+
+/// Wraps an encoder factory so that a test decides when frames get encoded: each frame
+/// waits until the gate is open, then goes to the real encoder.
+public final class GatedEncoderFactory: VideoEncoderFactory, @unchecked Sendable {
+    private let inner: any VideoEncoderFactory
+    // Guarded by `condition`.
+    private let condition = NSCondition()
+    private var isOpen: Bool
+
+    public init(wrapping inner: any VideoEncoderFactory, open: Bool = false) {
+        self.inner = inner
+        isOpen = open
+    }
+
+    /// Lets frames through, now and until ``close()``.
+    public func open() {
+        condition.lock()
+        isOpen = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Holds the next frames until ``open()``.
+    public func close() {
+        condition.lock()
+        isOpen = false
+        condition.unlock()
+    }
+
+    fileprivate func waitUntilOpen() {
+        condition.lock()
+        while !isOpen { condition.wait() }
+        condition.unlock()
+    }
+
+    public func makeEncoder(path: String, size: FrameSize, fps: Int) throws(MediaError) -> any VideoEncoder {
+        GatedEncoder(inner: try inner.makeEncoder(path: path, size: size, fps: fps), gate: self)
+    }
+}
+
+private final class GatedEncoder: VideoEncoder {
+    let inner: any VideoEncoder
+    let gate: GatedEncoderFactory
+
+    init(inner: any VideoEncoder, gate: GatedEncoderFactory) {
+        self.inner = inner
+        self.gate = gate
+    }
+
+    func encode(_ frame: UnsafeRawBufferPointer) throws(MediaError) {
+        gate.waitUntilOpen()
+        try inner.encode(frame)
+    }
+
+    func finish() throws(MediaError) -> EncodedVideo {
+        try inner.finish()
+    }
+}
