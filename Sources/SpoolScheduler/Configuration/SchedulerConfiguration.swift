@@ -18,7 +18,7 @@ public struct SchedulerConfiguration: Sendable {
     public var rawBacklogBytes: Int?
 
     /// The default bound on a job's raw frames ahead of its encoder: 1 GiB, 388 frames at
-    /// 1280x720, 1,422 at Helios's 640x384.
+    /// 1280x720, 1,456 at Helios's 640x384.
     public static let defaultRawBacklogBytes = 1 << 30
     public var retry: RetryPolicy
     /// Applied when a job sets no time limit of its own; nil: none.

@@ -113,7 +113,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--encoder-priority takes idle or a nice value from 0 to 19, not \(priorityName)")
         }
         let backlog = rawBacklog ?? file.rawBacklog ?? SchedulerConfiguration.defaultRawBacklogBytes >> 20
-        guard backlog >= 0 else { throw ValidationError("--raw-backlog takes MiB, 0 for no bound, not \(backlog)") }
+        guard (0...(1 << 40)).contains(backlog) else {
+            throw ValidationError("--raw-backlog takes MiB, 0 for no bound, not \(backlog)")
+        }
         let detected = selection == .none ? [] : GPUInventory.detect()
         let virtual = virtualSlots ?? file.virtualSlots ?? (selection == .none || detected.isEmpty ? 1 : 0)
         let slots = try GPUInventory.slots(selection: selection, virtualSlots: virtual, detected: detected)
