@@ -73,3 +73,11 @@ extension Process {
         return true
     }
 }
+
+/// The state letter `/proc/PID/stat` gives a process (`R`, `S`, `T` stopped, `Z` zombie…),
+/// or nil when there is no such process.
+public func processState(_ pid: Int32) -> String? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return nil }
+    // After the command name, which may itself hold spaces and parentheses.
+    return stat.split(separator: ")").last?.split(separator: " ").first.map(String.init)
+}

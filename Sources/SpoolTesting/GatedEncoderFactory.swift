@@ -15,18 +15,11 @@ public final class GatedEncoderFactory: VideoEncoderFactory, @unchecked Sendable
         isOpen = open
     }
 
-    /// Lets frames through, now and until ``close()``.
+    /// Lets frames through from now on.
     public func open() {
         condition.lock()
         isOpen = true
         condition.broadcast()
-        condition.unlock()
-    }
-
-    /// Holds the next frames until ``open()``.
-    public func close() {
-        condition.lock()
-        isOpen = false
         condition.unlock()
     }
 

@@ -22,18 +22,29 @@ public struct WorkerHarness: Sendable {
     public let root: TemporaryDirectory
     public var workDir: String { root.file("work") }
 
+    /// Runs `body` on a thread of its own once the worker's first chunk file exists: a
+    /// test's hand on the worker that does not wait for the test's task to be scheduled
+    /// (on a loaded machine that can take seconds, while the worker goes on).
+    public func afterFirstChunk(_ body: @escaping @Sendable () -> Void) {
+        let first = "\(workDir)/chunk-00000.rgb"
+        let thread = Thread {
+            while !FileManager.default.fileExists(atPath: first) { Thread.sleep(forTimeInterval: 0.002) }
+            body()
+        }
+        thread.start()
+    }
+
     public init() throws {
         root = try TemporaryDirectory("worker")
         try FileManager.default.createDirectory(atPath: root.file("work"), withIntermediateDirectories: true)
     }
 
     /// Starts the worker, optionally cancels it after `cancelAfter` seconds, and collects
-    /// its events until the stream ends. `onChunk` sees each chunk event as it is read (the
-    /// next is not read until it returns) with the run, to pause, resume or cancel it.
+    /// its events until the stream ends. `onStart` gets the run as soon as the worker is
+    /// started, to pause, resume or cancel it from a thread of its own.
     public func run(
         _ pipeline: PipelineDefinition, frames: Int = 20, pipelineFolder: String? = nil, timeLimit: Double? = nil, cancelAfter: Double? = nil,
-        generator: WorkerGenerator = WorkerGenerator(),
-        onChunk: (@Sendable (ChunkDescriptor, any GenerationRun) async throws -> Void)? = nil
+        generator: WorkerGenerator = WorkerGenerator(), onStart: (@Sendable (any GenerationRun) -> Void)? = nil
     ) async -> Outcome {
         let spec = JobSpec(prompt: "test", frames: frames, width: 64, height: 48, seed: 3, pipeline: pipeline.name)
         let request = GenerationRequest(
@@ -46,16 +57,14 @@ public struct WorkerHarness: Sendable {
         do {
             let run = try generator.start(request)
             group = run.processGroup
+            onStart?(run)
             if let cancelAfter {
                 Task {
                     try await Task.sleep(for: .seconds(cancelAfter))
                     run.cancel(reason: "cancelled by the test")
                 }
             }
-            for try await event in run.events {
-                events.append(event)
-                if case .chunk(let chunk) = event { try await onChunk?(chunk, run) }
-            }
+            for try await event in run.events { events.append(event) }
         } catch let error as GenerationError {
             failure = error
         } catch {

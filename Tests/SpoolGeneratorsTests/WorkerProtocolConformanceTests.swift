@@ -31,9 +31,7 @@ struct WorkerProtocolConformanceTests {
         return pids.filter { pid in
             guard let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd") else { return false }
             guard cwd == target else { return false }
-            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-            let state = stat.split(separator: ")").last?.split(separator: " ").first
-            return state != "Z"
+            return processState(pid) != "Z"
         }
     }
 
@@ -118,31 +116,26 @@ struct WorkerProtocolConformanceTests {
         try await expectNoSurvivors(outcome)
     }
 
-    /// The state letter of a process (`T`: stopped), from /proc.
-    func state(of pid: Int32) -> String? {
-        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-        return stat.split(separator: ")").last?.split(separator: " ").first.map(String.init)
-    }
-
-    /// A worker slow enough to be still running when its first chunk is read, however loaded
-    /// the machine: 8-frame chunks at 100 ms a frame, a progress event every 200 ms.
+    /// 8-frame chunks at 100 ms a frame, a progress event every 200 ms.
     static let slowWorker = ["--frame-cost-ms", "100"]
 
     @Test func aPausedWorkerStopsUntilResumedAndIsNotTakenForStalled() async throws {
         // Held for 2 s after its first chunk with a 0.7 s stall limit, the worker would be
         // "stalled" if the pause counted as its silence.
         let seen = Mutex<[String]>([])
-        let workDir = harness.workDir
-        let outcome = await harness.run(Fixtures.synthetic(arguments: Self.slowWorker, stall: 0.7), frames: 24) { chunk, run in
-            guard chunk.index == 0, let group = run.processGroup else { return }
-            run.pause()
-            try await Task.sleep(for: .milliseconds(300))
-            let files = try FileManager.default.contentsOfDirectory(atPath: workDir).sorted()
-            let stateThen = self.state(of: group) ?? "gone"
-            try await Task.sleep(for: .milliseconds(1_700))
-            let unchanged = try FileManager.default.contentsOfDirectory(atPath: workDir).sorted() == files
-            seen.withLock { $0 = [stateThen, self.state(of: group) ?? "gone", "unchanged: \(unchanged)"] }
-            run.resume()
+        let harness = harness
+        let outcome = await harness.run(Fixtures.synthetic(arguments: Self.slowWorker, stall: 0.7), frames: 24) { run in
+            harness.afterFirstChunk {
+                guard let group = run.processGroup else { return }
+                run.pause()
+                Thread.sleep(forTimeInterval: 0.3)
+                let files = try? FileManager.default.contentsOfDirectory(atPath: harness.workDir).sorted()
+                let stateThen = processState(group) ?? "gone"
+                Thread.sleep(forTimeInterval: 1.7)
+                let unchanged = (try? FileManager.default.contentsOfDirectory(atPath: harness.workDir).sorted()) == files
+                seen.withLock { $0 = [stateThen, processState(group) ?? "gone", "unchanged: \(unchanged)"] }
+                run.resume()
+            }
         }
         #expect(outcome.error == nil, "\(outcome.error.map { "\($0)" } ?? "")")
         #expect(seen.withLock { $0 } == ["T", "T", "unchanged: true"])
@@ -152,13 +145,15 @@ struct WorkerProtocolConformanceTests {
     }
 
     @Test func aPausedWorkerCanStillBeCancelled() async throws {
+        let harness = harness
         let outcome = await harness.run(
             Fixtures.synthetic(arguments: Self.slowWorker), frames: 24, generator: WorkerGenerator(terminationGrace: 5)
-        ) { chunk, run in
-            guard chunk.index == 0 else { return }
-            run.pause()
-            try await Task.sleep(for: .milliseconds(200))
-            run.cancel(reason: "cancelled by the test")
+        ) { run in
+            harness.afterFirstChunk {
+                run.pause()
+                Thread.sleep(forTimeInterval: 0.2)
+                run.cancel(reason: "cancelled by the test")
+            }
         }
         #expect(outcome.error?.kind == .cancelled)
         #expect(outcome.seconds < 4, "stopped by SIGTERM, not by the SIGKILL 5 s later")

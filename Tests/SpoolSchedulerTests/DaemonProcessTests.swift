@@ -93,8 +93,7 @@ struct DaemonProcessTests {
         return pids.filter { pid in
             guard let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd"),
                   cwd.hasPrefix(target + "/") else { return false }
-            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-            return stat.split(separator: ")").last?.split(separator: " ").first != "Z"
+            return processState(pid) != "Z"
         }
     }
 

@@ -95,7 +95,7 @@ public struct FrameAssembler: Sendable {
             }
             let kept = policy == .blend ? chunk.frames - overlap : chunk.frames
             emit((0..<kept).map { .copy(.init(chunk: chunk, offset: $0)) }, from: chunk, into: &step)
-            hold(chunk, into: &step)
+            setPrevious(chunk, into: &step)
             return
         }
         let expected = previous.endFrame - overlap
@@ -132,12 +132,12 @@ public struct FrameAssembler: Sendable {
         }
         emit(pixels, from: chunk, into: &step)
         if previousHeld { step.consumed.append(previous) }
-        hold(chunk, into: &step)
+        setPrevious(chunk, into: &step)
     }
 
     /// Makes `chunk` the one the next must follow. Its file is released at once unless a
     /// cross-fade will read its last frames again.
-    private mutating func hold(_ chunk: ChunkDescriptor, into step: inout Step) {
+    private mutating func setPrevious(_ chunk: ChunkDescriptor, into step: inout Step) {
         previous = chunk
         previousHeld = policy == .blend && overlap > 0
         if !previousHeld { step.consumed.append(chunk) }

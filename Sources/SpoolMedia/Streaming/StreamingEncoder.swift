@@ -73,7 +73,6 @@ public final class StreamingEncoder: @unchecked Sendable {
     private var messages: [Message] = []
     /// Raw bytes of the chunks handed over and not yet consumed.
     private var backlogBytes = 0
-    private var queuedChunks = 0
     private var holding = false
     private var failure: (any Error)?
     private var outcome: Outcome?
@@ -153,8 +152,7 @@ public final class StreamingEncoder: @unchecked Sendable {
         guard !ended else { return }
         messages.append(message)
         if case .chunk(let chunk) = message {
-            backlogBytes += bytes(of: chunk)
-            queuedChunks += 1
+            backlogBytes += chunk.expectedBytes
             if let limit = configuration.backlogLimitBytes, !holding, backlogBytes > limit {
                 holding = true
                 hold(true)
@@ -163,18 +161,14 @@ public final class StreamingEncoder: @unchecked Sendable {
         condition.signal()
     }
 
-    private func bytes(of chunk: ChunkDescriptor) -> Int {
-        chunk.frames * configuration.size.rgb24FrameBytes
-    }
-
     /// On the encoding thread, after a chunk: what it consumed leaves the backlog, and the
     /// producer goes on when the backlog is low or nothing queued is left to work on.
     private func worked(consumed: [ChunkDescriptor]) {
         condition.lock()
         defer { condition.unlock() }
-        queuedChunks -= 1
-        backlogBytes -= consumed.reduce(0) { $0 + bytes(of: $1) }
-        if holding, let limit = configuration.backlogLimitBytes, backlogBytes <= limit / 2 || queuedChunks == 0 {
+        backlogBytes -= consumed.reduce(0) { $0 + $1.expectedBytes }
+        let chunkQueued = messages.contains { if case .chunk = $0 { true } else { false } }
+        if holding, let limit = configuration.backlogLimitBytes, backlogBytes <= limit / 2 || !chunkQueued {
             holding = false
             hold(false)
         }
