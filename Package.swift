@@ -159,10 +159,12 @@ let package = Package(
         ),
         .testTarget(
             name: "SpoolSchedulerTests",
-            dependencies: ["SpoolCore", "SpoolMedia", "SpoolScheduler", "SpoolSQLite", "SpoolTesting", "spool-synthetic-worker", "spool"],
+            dependencies: [
+                "SpoolCore", "SpoolMedia", "SpoolScheduler", "SpoolServer", "SpoolSQLite", "SpoolTesting", "spool-synthetic-worker", "spool",
+            ],
             swiftSettings: swiftSettings
         ),
-            .testTarget(
+        .testTarget(
             name: "SpoolServerTests",
             dependencies: [
                 "SpoolCore", "SpoolServer", "SpoolScheduler", "SpoolSQLite", "SpoolTesting", "SpoolClient",

@@ -11,6 +11,8 @@ done
 # Programs, wherever they come from: curl (the demo), python3 (the demo, the Helios worker).
 command -v curl >/dev/null || missing+=(curl)
 command -v python3 >/dev/null || missing+=(python3)
+# The tests' Python environment (scripts/setup-python.sh) needs venv and pip.
+if command -v python3 >/dev/null && ! python3 -c "import venv, ensurepip" 2>/dev/null; then missing+=(python3-venv); fi
 if ((${#missing[@]})); then
     echo "setup: installing ${missing[*]}"
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The test command: builds everything (executables included; the tests start them as
-# real processes) and runs the whole suite. The PostgreSQL store's tests need a server:
-# $SPOOL_TEST_POSTGRES names one, else a throwaway one is started on loopback when
-# PostgreSQL is installed (and stopped afterwards), else those tests are skipped.
+# real processes) and runs the whole suite.
+# - The PostgreSQL store's tests need a server: $SPOOL_TEST_POSTGRES names one, else a
+#   throwaway one is started on loopback when PostgreSQL is installed (and stopped
+#   afterwards), else those tests are skipped.
+# - The tests that run Python tools and workers (the API-schema fuzzer) use the virtual
+#   environment scripts/setup-python.sh makes in .venv, set up while Swift builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=""
@@ -15,7 +18,19 @@ if [ -z "${SPOOL_TEST_POSTGRES:-}" ]; then
         echo "test: no PostgreSQL server; the PostgreSQL store's tests will be skipped"
     fi
 fi
+python_log="${TMPDIR:-/tmp}/spool-setup-python-$$.log"
+bash scripts/setup-python.sh >"$python_log" 2>&1 &
+python_setup=$!
 status=0
-swift build --build-tests && swift test --skip-build || status=$?
+swift build --build-tests || status=$?
+if wait "$python_setup"; then
+    cat "$python_log"
+    export SPOOL_PYTHON="${SPOOL_VENV:-$PWD/.venv}/bin/python"
+else
+    cat "$python_log"
+    echo "test: the Python environment could not be set up; the tests that need it will say so"
+fi
+rm -f "$python_log"
+[ "$status" != 0 ] || swift test --skip-build || status=$?
 [ -z "$started" ] || bash scripts/postgres-test-server.sh stop
 exit $status

@@ -23,6 +23,8 @@ struct PostgresBench: AsyncParsableCommand {
         let address = try await PostgresTestServer.createDatabase()
         let store = try await PostgresJobStore.connect(address)
         let listener = try await PostgresJobStore.connect(address)
+        // Neither runs in a service group here: their pools run in tasks of their own.
+        let pools = [Task.immediate { await store.run() }, Task.immediate { await listener.run() }]
 
         // Anchor: the server's durable commit rate for the smallest write, with as many clients.
         let commits = try await commitRate(store: store, clients: claimers, seconds: 3)
@@ -97,8 +99,10 @@ struct PostgresBench: AsyncParsableCommand {
         report("submit to claim on an idle host, p99", percentile(measured, 0.99) * 1000, unit: "ms",
                anchor: percentile(enqueueTimes, 0.99) * 1000, anchorName: "the submit alone, p99", target: "<= 50 ms")
 
-        await store.close()
-        await listener.close()
+        for pool in pools {
+            pool.cancel()
+            await pool.value
+        }
         await PostgresTestServer.dropDatabase(address)
     }
 

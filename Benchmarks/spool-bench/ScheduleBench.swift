@@ -35,7 +35,7 @@ struct ScheduleBench: AsyncParsableCommand {
         var logger = Logger(label: "bench")
         logger.logLevel = .error
         let host = try SpoolHost(store: store, pipelines: PipelineCatalog([pipeline]), configuration: configuration, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: host.services.map { .init(service: $0) }, logger: logger))
+        let group = ServiceGroup(configuration: .init(services: host.services().map { .init(service: $0) }, logger: logger))
         let running = Task { try await group.run() }
 
         let specs = (0..<jobs).map { JobSpec(prompt: "bench \($0)", frames: frames) }

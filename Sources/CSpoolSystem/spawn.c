@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,4 +112,64 @@ void spool_set_thread_name(const char *name) {
     char cut[16];
     snprintf(cut, sizeof cut, "%s", name);
     pthread_setname_np(pthread_self(), cut);
+}
+
+/// Whether a process other than through `except_fd` of ours holds the file (dev, ino) open
+/// for writing, from /proc: 1 yes, 0 no, -1 /proc unreadable.
+static int spool_proc_writer(dev_t dev, ino_t ino) {
+    DIR *proc = opendir("/proc");
+    if (proc == NULL) return -1;
+    int found = 0;
+    struct dirent *entry;
+    char path[96], link[96], line[128];
+    pid_t self = getpid();
+    while (!found && (entry = readdir(proc)) != NULL) {
+        if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+        if (atoi(entry->d_name) == self) continue;
+        snprintf(path, sizeof path, "/proc/%s/fd", entry->d_name);
+        DIR *fds = opendir(path);
+        if (fds == NULL) continue;
+        struct dirent *fd;
+        while (!found && (fd = readdir(fds)) != NULL) {
+            if (fd->d_name[0] < '0' || fd->d_name[0] > '9') continue;
+            snprintf(link, sizeof link, "/proc/%s/fd/%s", entry->d_name, fd->d_name);
+            struct stat info;
+            if (stat(link, &info) != 0 || info.st_dev != dev || info.st_ino != ino) continue;
+            snprintf(link, sizeof link, "/proc/%s/fdinfo/%s", entry->d_name, fd->d_name);
+            FILE *fdinfo = fopen(link, "re");
+            if (fdinfo == NULL) continue;
+            while (fgets(line, sizeof line, fdinfo) != NULL) {
+                unsigned int flags;
+                if (sscanf(line, "flags: %o", &flags) == 1) {
+                    if ((flags & O_ACCMODE) != O_RDONLY) found = 1;
+                    break;
+                }
+            }
+            fclose(fdinfo);
+        }
+        closedir(fds);
+    }
+    closedir(proc);
+    return found;
+}
+
+int spool_file_open_for_writing(const char *path) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return -1;
+    struct stat info;
+    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+        close(fd);
+        return -1;
+    }
+    int result;
+    if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+        fcntl(fd, F_SETLEASE, F_UNLCK);
+        result = 0;
+    } else if (errno == EAGAIN) {
+        result = 1;
+    } else {
+        result = spool_proc_writer(info.st_dev, info.st_ino);
+    }
+    close(fd);
+    return result;
 }

@@ -5,16 +5,14 @@ import SpoolCore
 extension Job {
     /// Decodes a `jobs` row (every column, `SELECT *` or `RETURNING *`).
     init(postgres row: PostgresRandomAccessRow, specs: JobSpecCache) throws {
+        let id = try row["id"].decode(String.self)
         let spec = try specs.spec(json: try row["spec"].decode(String.self))
-        let stateText = try row["state"].decode(String.self)
-        guard let state = JobState(rawValue: stateText) else {
-            throw PostgresStoreError("unknown job state \(stateText) in the store")
-        }
+        let state = try JobState(stored: try row["state"].decode(String.self), job: id)
         func date(_ column: String) throws -> Date? {
             try row[column].decode(Double?.self).map(Date.init(timeIntervalSince1970:))
         }
         self.init(
-            id: JobID(try row["id"].decode(String.self)),
+            id: JobID(id),
             spec: spec,
             state: state,
             attempts: try row["attempts"].decode(Int.self),
@@ -39,24 +37,49 @@ extension Job {
             notBefore: try date("not_before"),
             leaseExpiresAt: try date("lease_expires_at"),
             outputPath: try row["output_path"].decode(String?.self),
-            posterPath: try row["poster_path"].decode(String?.self)
+            posterPath: try row["poster_path"].decode(String?.self),
+            coldStart: try row["cold_start"].decode(Int?.self).map { $0 != 0 },
+            loadSeconds: try row["load_seconds"].decode(Double?.self)
         )
     }
 }
 
 extension Attempt {
     init(postgres row: PostgresRandomAccessRow) throws {
-        let outcomeText = try row["outcome"].decode(String.self)
-        guard let outcome = Attempt.Outcome(rawValue: outcomeText) else {
-            throw PostgresStoreError("unknown attempt outcome \(outcomeText) in the store")
-        }
+        let job = try row["job_id"].decode(String.self)
+        let outcome = try Attempt.Outcome(stored: try row["outcome"].decode(String.self), job: job)
         self.init(
-            jobID: JobID(try row["job_id"].decode(String.self)), number: try row["number"].decode(Int.self),
+            jobID: JobID(job), number: try row["number"].decode(Int.self),
             host: try row["host"].decode(String.self), gpu: try row["gpu"].decode(String.self),
             startedAt: Date(timeIntervalSince1970: try row["started_at"].decode(Double.self)),
             endedAt: try row["ended_at"].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
             outcome: outcome, gpuSeconds: try row["gpu_seconds"].decode(Double.self),
-            error: try row["error"].decode(String?.self)
+            error: try row["error"].decode(String?.self),
+            coldStart: try row["cold_start"].decode(Int?.self).map { $0 != 0 },
+            loadSeconds: try row["load_seconds"].decode(Double?.self)
         )
+    }
+}
+
+extension SQLWriter {
+    /// PostgreSQL's numbered placeholders.
+    static func postgres() -> SQLWriter { SQLWriter { "$\($0)" } }
+
+    /// The bound values as postgres-nio bindings.
+    func bindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: values.count)
+        for value in values { bindings.append(value) }
+        return bindings
+    }
+}
+
+extension PostgresBindings {
+    mutating func append(_ value: StoreValue) {
+        switch value {
+        case .null: appendNull()
+        case .integer(let int): append(int)
+        case .real(let real): append(real)
+        case .text(let text): append(text)
+        }
     }
 }

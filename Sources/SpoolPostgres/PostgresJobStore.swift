@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 import SpoolCore
 import Synchronization
 
@@ -14,10 +15,13 @@ import Synchronization
 /// - a job becoming queued fires `NOTIFY spool_queue` from a trigger, so idle hosts hear of
 ///   submissions and requeues from any host at once instead of polling;
 /// - recovery skips rows another host is recovering at the same moment.
-public final class PostgresJobStore: JobStore {
+///
+/// The store is a ``Service``: its connection pool runs while ``run()`` does. Register it
+/// first in the host's service group, so that it stops last, after every service that
+/// writes through it (see `SpoolHost`).
+public final class PostgresJobStore: JobStore, Service {
     public let address: PostgresStoreAddress
     private let client: PostgresClient
-    private let runTask: Task<Void, Never>
     private let logger: Logger
     /// Jobs this process enqueued since it last refreshed the planner's statistics.
     private let enqueuedSinceAnalyze = Mutex(0)
@@ -33,43 +37,37 @@ public final class PostgresJobStore: JobStore {
         self.address = address
         self.logger = logger
         client = PostgresClient(configuration: address.clientConfiguration, backgroundLogger: logger)
-        // `immediate`: `run()` marks the client running before its first suspension, so the
-        // first lease (the migration, a moment later) never finds it not yet started.
-        runTask = Task.immediate { [client] in await client.run() }
     }
 
     /// Connects, checks the server answers and migrates the schema (serialised across hosts
-    /// by an advisory lock).
+    /// by an advisory lock), on one direct connection. The store's pool serves queries once
+    /// ``run()`` runs; queries made before wait for it.
     /// - Throws: ``PostgresStoreError`` naming the server when it cannot be reached.
     public static func connect(_ address: PostgresStoreAddress, logger: Logger = Logger(label: "spool.postgres")) async throws -> PostgresJobStore {
         // The pool retries a dead server forever; one direct connection first turns
         // "refused", "no such database" or a bad password into an error right away.
         do {
-            let probe = try await PostgresConnection.connect(
+            let connection = try await PostgresConnection.connect(
                 configuration: try address.connectionConfiguration(), id: 0, logger: logger)
-            try await probe.close()
+            do {
+                try await migrate(on: connection, logger: logger)
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            try await connection.close()
         } catch {
             throw PostgresStoreError("cannot use the PostgreSQL store \(address): \(Self.explain(error))")
         }
         var background = logger
         background.logLevel = max(logger.logLevel, .notice)
-        let store = PostgresJobStore(address: address, logger: background)
-        do {
-            try await store.migrate()
-        } catch {
-            await store.close()
-            throw PostgresStoreError("cannot use the PostgreSQL store \(address): \(Self.explain(error))")
-        }
-        return store
+        return PostgresJobStore(address: address, logger: background)
     }
 
-    /// Closes every connection; the store cannot be used afterwards.
-    public func close() async {
-        runTask.cancel()
-        await runTask.value
+    /// Runs the connection pool until the task is cancelled or its service group shuts down.
+    public func run() async {
+        await client.run()
     }
-
-    deinit { runTask.cancel() }
 
     static func explain(_ error: any Error) -> String {
         guard let psql = error as? PSQLError else {
@@ -87,8 +85,9 @@ public final class PostgresJobStore: JobStore {
         return "\(psql.code)"
     }
 
-    private func migrate() async throws {
-        try await client.withTransaction(logger: logger) { connection in
+    private static func migrate(on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("BEGIN", logger: logger)
+        do {
             try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.migrationLock))", logger: logger)
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS spool_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
@@ -103,6 +102,10 @@ public final class PostgresJobStore: JobStore {
                 }
                 try await connection.query("INSERT INTO spool_migrations (name) VALUES (\(migration.name))", logger: logger)
             }
+            try await connection.query("COMMIT", logger: logger)
+        } catch {
+            try? await connection.query("ROLLBACK", logger: logger)
+            throw error
         }
     }
 
@@ -236,26 +239,13 @@ public final class PostgresJobStore: JobStore {
     }
 
     public func list(_ query: JobQuery) async throws -> JobPage {
-        var conditions: [String] = []
-        var binds = PostgresBindings()
-        if let states = query.states {
-            binds.append(states.map(\.rawValue).sorted())
-            conditions.append("state = ANY($\(binds.count))")
-        }
-        if let pipeline = query.pipeline {
-            binds.append(pipeline)
-            conditions.append("pipeline = $\(binds.count)")
-        }
-        if let cursor = query.cursor, let seq = Int64(cursor) {
-            binds.append(seq)
-            conditions.append("seq < $\(binds.count)")
-        }
-        let limit = max(1, min(query.limit, 1_000))
-        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        var sql = SQLWriter.postgres()
+        let filter = sql.conditions(query.conditions)
+        let limit = query.pageSize
         let found = try await rows(PostgresQuery(
-            unsafeSQL: "SELECT * FROM jobs \(whereClause) ORDER BY seq DESC LIMIT \(limit + 1)", binds: binds))
+            unsafeSQL: "SELECT * FROM jobs WHERE \(filter) ORDER BY seq DESC LIMIT \(limit + 1)", binds: sql.bindings()))
         let jobs = try found.prefix(limit).map { try Job(postgres: $0, specs: specs) }
-        let next = found.count > limit ? String(try found[limit - 1]["seq"].decode(Int64.self)) : nil
+        let next = found.count > limit ? JobQuery.cursor(afterSeq: try found[limit - 1]["seq"].decode(Int.self)) : nil
         return JobPage(jobs: jobs, nextCursor: next)
     }
 
@@ -276,9 +266,7 @@ public final class PostgresJobStore: JobStore {
     public func claimNext(_ request: ClaimRequest) async throws -> Job? {
         guard !request.pipelines.isEmpty else { return nil }
         // One statement, one round trip, one commit.
-        let statement = ClaimStatement(
-            now: request.now.timeIntervalSince1970, pipelines: request.pipelines.sorted(), gpu: request.gpu,
-            host: request.host, leaseUntil: request.leaseUntil.timeIntervalSince1970)
+        let statement = ClaimStatement(request: request)
         var found: [PostgresRandomAccessRow] = []
         for try await row in try await client.execute(statement, logger: logger) { found.append(row.makeRandomAccess()) }
         return try found.first.map { try Job(postgres: $0, specs: specs) }
@@ -301,60 +289,28 @@ public final class PostgresJobStore: JobStore {
         guard let current = try await rows(
             "SELECT state, attempts FROM jobs WHERE id = \(id.rawValue) FOR UPDATE", on: connection, logger).first
         else { throw SpoolError.jobNotFound(id) }
-        let state = JobState(rawValue: try current["state"].decode(String.self))!
+        let state = try JobState(stored: try current["state"].decode(String.self), job: id.rawValue)
         let attempts = try current["attempts"].decode(Int.self)
         try update.check(job: id, state: state, attempts: attempts, to: newState)
 
-        var sets: [String] = []
-        var binds = PostgresBindings()
-        func set(_ column: String, _ value: some PostgresThrowingDynamicTypeEncodable) throws {
-            try binds.append(value)
-            sets.append("\(column) = $\(binds.count)")
+        var assignments = update.assignments(to: newState)
+        if let ending = update.attemptEnding, attempts > 0 {
+            var sql = SQLWriter.postgres()
+            let sets = sql.assignments(ending)
+            let job = sql.bind(.text(id.rawValue))
+            let number = sql.bind(.integer(attempts))
+            let ended = try await rows(PostgresQuery(
+                unsafeSQL: "UPDATE attempts SET \(sets) WHERE job_id = \(job) AND number = \(number) AND outcome = 'running' RETURNING number",
+                binds: sql.bindings()), on: connection, logger)
+            if !ended.isEmpty { assignments.append(update.chargeAssignment) }
         }
-        func setNull(_ column: String) { sets.append("\(column) = NULL") }
-        let at = update.at.timeIntervalSince1970
-        if let newState {
-            try set("state", newState.rawValue)
-            if newState.isFinal {
-                try set("finished_at", at)
-                setNull("lease_expires_at")
-            }
-            if newState == .queued { setNull("lease_expires_at") }
+        var sql = SQLWriter.postgres()
+        let statement = if assignments.isEmpty {
+            "SELECT * FROM jobs WHERE id = \(sql.bind(.text(id.rawValue)))"
+        } else {
+            "UPDATE jobs SET \(sql.assignments(assignments)) WHERE id = \(sql.bind(.text(id.rawValue))) RETURNING *"
         }
-        if let progress = update.progress {
-            try set("frames_done", progress.framesDone)
-            try set("frames_total", progress.framesTotal)
-            try set("chunks_done", progress.chunksDone)
-            if let total = progress.chunksTotal { try set("chunks_total", total) } else { setNull("chunks_total") }
-        }
-        if let date = update.firstChunkAt { try set("first_chunk_at", date.timeIntervalSince1970) }
-        if let date = update.generatedAt { try set("generated_at", date.timeIntervalSince1970) }
-        if let date = update.encodedAt { try set("encoded_at", date.timeIntervalSince1970) }
-        if let error = update.error { try set("error", error) } else if update.clearError { setNull("error") }
-        if let reason = update.waitingReason { try set("waiting_reason", reason) }
-        if let date = update.notBefore { try set("not_before", date.timeIntervalSince1970) }
-        if let path = update.outputPath { try set("output_path", path) }
-        if let path = update.posterPath { try set("poster_path", path) }
-
-        if let outcome = update.endAttempt, attempts > 0 {
-            let seconds = max(0, update.attemptGPUSeconds ?? 0)
-            // Only a running attempt can end; ending it twice must not count its slot time twice.
-            let ended = try await rows(
-                """
-                UPDATE attempts SET ended_at = \(at), outcome = \(outcome.rawValue), gpu_seconds = \(seconds), error = \(update.error)
-                WHERE job_id = \(id.rawValue) AND number = \(attempts) AND outcome = 'running'
-                RETURNING number
-                """, on: connection, logger)
-            if !ended.isEmpty {
-                binds.append(seconds)
-                sets.append("gpu_seconds = gpu_seconds + $\(binds.count)")
-            }
-        }
-        binds.append(id.rawValue)
-        let sql = sets.isEmpty
-            ? "SELECT * FROM jobs WHERE id = $\(binds.count)"
-            : "UPDATE jobs SET \(sets.joined(separator: ", ")) WHERE id = $\(binds.count) RETURNING *"
-        guard let row = try await rows(PostgresQuery(unsafeSQL: sql, binds: binds), on: connection, logger).first else {
+        guard let row = try await rows(PostgresQuery(unsafeSQL: statement, binds: sql.bindings()), on: connection, logger).first else {
             throw SpoolError.jobNotFound(id)
         }
         return try Job(postgres: row, specs: specs)
@@ -375,25 +331,19 @@ public final class PostgresJobStore: JobStore {
     }
 
     public func recoverLostJobs(_ request: RecoveryRequest) async throws -> [Job] {
-        var conditions: [String] = []
-        var binds = PostgresBindings()
-        if let host = request.restartedHost {
-            binds.append(host)
-            conditions.append("host = $\(binds.count)")
-        }
-        if request.expiredLeases {
-            binds.append(request.now.timeIntervalSince1970)
-            conditions.append("(lease_expires_at IS NOT NULL AND lease_expires_at < $\(binds.count))")
-        }
-        guard !conditions.isEmpty else { return [] }
-        let sql = """
-            SELECT id, state, attempts, max_attempts, host FROM jobs
-            WHERE state IN ('running', 'encoding') AND (\(conditions.joined(separator: " OR ")))
-            ORDER BY seq FOR UPDATE SKIP LOCKED
-            """
+        guard !request.conditions.isEmpty else { return [] }
+        var sql = SQLWriter.postgres()
+        let which = sql.conditions(request.conditions, joinedBy: "OR")
+        let restricted = sql.conditions(request.restrictions)
+        let query = PostgresQuery(
+            unsafeSQL: """
+                SELECT id, state, attempts, max_attempts, host FROM jobs
+                WHERE state IN ('running', 'encoding') AND (\(which)) AND \(restricted)
+                ORDER BY seq FOR UPDATE SKIP LOCKED
+                """,
+            binds: sql.bindings())
         let logger = logger
         let specs = specs
-        let query = PostgresQuery(unsafeSQL: sql, binds: binds)
         return try await transaction { connection in
             var recovered: [Job] = []
             for row in try await Self.rows(query, on: connection, logger) {
@@ -411,7 +361,7 @@ public final class PostgresJobStore: JobStore {
         let attempts = try row["attempts"].decode(Int.self)
         let maxAttempts = try row["max_attempts"].decode(Int.self)
         let host = try row["host"].decode(String?.self) ?? "unknown"
-        let state = JobState(rawValue: try row["state"].decode(String.self))!
+        let state = try JobState(stored: try row["state"].decode(String.self), job: id.rawValue)
         var span: (startedAt: Double, heartbeatAt: Double?)?
         if let attempt = try await rows(
             "SELECT started_at, heartbeat_at, outcome FROM attempts WHERE job_id = \(id.rawValue) AND number = \(attempts)",
@@ -449,33 +399,55 @@ public final class PostgresJobStore: JobStore {
 
     // MARK: Notifications
 
-    /// One pooled connection `LISTEN`s on `spool_queue` for as long as the stream is iterated;
-    /// a lost connection is re-established after a second, with one wake-up yielded in case
-    /// a notification was missed meanwhile.
+    /// Yields once as soon as it listens, then whenever any host submits or requeues a job.
     public func queueNotifications() -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let listening = listen(on: PostgresSchema.notifyChannel) { _ in _ = continuation.yield() }
+        continuation.onTermination = { _ in listening.cancel() }
+        return stream
+    }
+
+    /// Changes any host makes to a job's state or chunk count, from the `spool_jobs` trigger.
+    public func jobChanges() -> AsyncStream<JobChangeNotice> {
+        let (stream, continuation) = AsyncStream.makeStream(of: JobChangeNotice.self, bufferingPolicy: .bufferingNewest(4_096))
+        let logger = logger
+        let listening = listen(on: PostgresSchema.jobChangesChannel) { payload in
+            guard let payload else {
+                continuation.yield(.listening)
+                return
+            }
+            guard let change = JobChange(notification: payload) else {
+                logger.warning("ignored a job change notification this version cannot read", metadata: ["payload": "\(payload)"])
+                return
+            }
+            continuation.yield(.changed(change))
+        }
+        continuation.onTermination = { _ in listening.cancel() }
+        return stream
+    }
+
+    /// One pooled connection `LISTEN`s on `channel` until the returned task is cancelled,
+    /// calling `handle` with nil each time it starts listening (a lost connection is
+    /// re-established after a second, and anything sent meanwhile was missed), then with
+    /// each notification's payload.
+    private func listen(on channel: String, _ handle: @escaping @Sendable (String?) -> Void) -> Task<Void, Never> {
         let client = client
         let logger = logger
-        let task = Task {
-            var first = true
+        return Task {
             while !Task.isCancelled {
                 do {
                     try await client.withConnection { connection in
-                        try await connection.listen(on: PostgresSchema.notifyChannel) { notifications in
-                            if !first { continuation.yield() }
-                            first = false
-                            for try await _ in notifications { continuation.yield() }
+                        try await connection.listen(on: channel) { notifications in
+                            handle(nil)
+                            for try await notification in notifications { handle(notification.payload) }
                         }
                     }
                 } catch {
                     if Task.isCancelled { break }
-                    logger.warning("listening for queued jobs failed; retrying in 1 s", metadata: ["error": "\(Self.explain(error))"])
+                    logger.warning("listening on \(channel) failed; retrying in 1 s", metadata: ["error": "\(Self.explain(error))"])
                 }
                 try? await Task.sleep(for: .seconds(1))
             }
-            continuation.finish()
         }
-        continuation.onTermination = { _ in task.cancel() }
-        return stream
     }
 }

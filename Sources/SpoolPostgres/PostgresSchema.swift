@@ -5,6 +5,8 @@
 /// `spool_queue` channel whenever a job becomes queued, whoever queued it.
 enum PostgresSchema {
     static let notifyChannel = "spool_queue"
+    /// Every change of a job's state or chunk count: `JobChange`'s notification text.
+    static let jobChangesChannel = "spool_jobs"
     /// Serialises migrations when several hosts start at once.
     static let migrationLock: Int64 = 0x5350_4F4F_4C
 
@@ -88,6 +90,28 @@ enum PostgresSchema {
             """
             ALTER TABLE jobs SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 200,
                                   autovacuum_analyze_scale_factor = 0.02, autovacuum_analyze_threshold = 200)
+            """,
+        ]),
+        ("v3-model-loads", [
+            "ALTER TABLE jobs ADD COLUMN cold_start bigint, ADD COLUMN load_seconds double precision",
+            "ALTER TABLE attempts ADD COLUMN cold_start bigint, ADD COLUMN load_seconds double precision",
+        ]),
+        // Hosts follow jobs that run elsewhere (server-sent events, drop-folder results)
+        // through these, not by polling.
+        ("v4-job-changes", [
+            """
+            CREATE FUNCTION spool_notify_job_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_notify('\(jobChangesChannel)', NEW.id || ' ' || NEW.state || ' ' || NEW.attempts || ' '
+                    || NEW.chunks_done || ' ' || CASE WHEN OLD.state IS DISTINCT FROM NEW.state THEN 'state' ELSE 'chunk' END);
+                RETURN NULL;
+            END
+            $$
+            """,
+            """
+            CREATE TRIGGER jobs_changed AFTER UPDATE OF state, chunks_done ON jobs
+            FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.chunks_done IS DISTINCT FROM NEW.chunks_done)
+            EXECUTE FUNCTION spool_notify_job_change()
             """,
         ]),
     ]

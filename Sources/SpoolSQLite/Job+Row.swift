@@ -7,26 +7,44 @@ extension Job {
     static let sqliteColumns = """
         id, spec, state, attempts, max_attempts, submitted_at, started_at, first_chunk_at, generated_at,
         encoded_at, finished_at, frames_done, frames_total, chunks_done, chunks_total, gpu, host, gpu_seconds,
-        error, waiting_reason, not_before, lease_expires_at, output_path, poster_path
+        error, waiting_reason, not_before, lease_expires_at, output_path, poster_path, cold_start, load_seconds
         """
 
     /// How many columns ``sqliteColumns`` names: the index of the first column a query
     /// selects after them.
-    static let sqliteColumnCount: Int32 = 24
+    static let sqliteColumnCount: Int32 = 26
 }
 
 extension Attempt {
     init(row: Row) throws {
-        let outcomeText: String = row["outcome"]
-        guard let outcome = Attempt.Outcome(rawValue: outcomeText) else {
-            throw DatabaseError(message: "unknown attempt outcome \(outcomeText)")
-        }
+        let job: String = row["job_id"]
+        let coldStart: Int? = row["cold_start"]
         self.init(
-            jobID: JobID(row["job_id"]), number: row["number"], host: row["host"], gpu: row["gpu"],
+            jobID: JobID(job), number: row["number"], host: row["host"], gpu: row["gpu"],
             startedAt: Date(epoch: row["started_at"])!, endedAt: Date(epoch: row["ended_at"]),
-            outcome: outcome, gpuSeconds: row["gpu_seconds"], error: row["error"]
+            outcome: try Attempt.Outcome(stored: row["outcome"], job: job), gpuSeconds: row["gpu_seconds"], error: row["error"],
+            coldStart: coldStart.map { $0 != 0 }, loadSeconds: row["load_seconds"]
         )
     }
+}
+
+extension StatementArguments {
+    /// The values a statement of the store's shared rules binds, in order.
+    init(_ values: [StoreValue]) {
+        self.init(values.map { value -> DatabaseValue in
+            switch value {
+            case .null: .null
+            case .integer(let int): int.databaseValue
+            case .real(let real): real.databaseValue
+            case .text(let text): text.databaseValue
+            }
+        })
+    }
+}
+
+extension SQLWriter {
+    /// SQLite's placeholders.
+    static func sqlite() -> SQLWriter { SQLWriter { _ in "?" } }
 }
 
 extension Date {

@@ -19,10 +19,8 @@ extension Job {
             sqlite3_column_type(s, column) == SQLITE_NULL ? nil : Date(timeIntervalSince1970: sqlite3_column_double(s, column))
         }
         let id = text(0) ?? ""
-        guard let state = JobState(rawValue: text(2) ?? "") else {
-            throw DatabaseError(message: "job \(id) has an unknown state \(text(2) ?? "NULL")")
-        }
-        guard let submittedAt = date(5) else { throw DatabaseError(message: "job \(id) has no submitted_at") }
+        let state = try JobState(stored: text(2), job: id)
+        guard let submittedAt = date(5) else { throw SpoolError.unreadableJob(job: JobID(id), reason: "it has no submitted_at") }
         self.init(
             id: JobID(id), spec: try specs.spec(json: text(1) ?? ""), state: state, attempts: int(3), maxAttempts: int(4),
             timings: JobTimings(
@@ -30,7 +28,9 @@ extension Job {
                 generatedAt: date(8), encodedAt: date(9), finishedAt: date(10)),
             progress: JobProgress(framesDone: int(11), framesTotal: int(12), chunksDone: int(13), chunksTotal: optionalInt(14)),
             gpu: text(15), host: text(16), gpuSeconds: sqlite3_column_double(s, 17), error: text(18),
-            waitingReason: text(19), notBefore: date(20), leaseExpiresAt: date(21), outputPath: text(22), posterPath: text(23))
+            waitingReason: text(19), notBefore: date(20), leaseExpiresAt: date(21), outputPath: text(22), posterPath: text(23),
+            coldStart: optionalInt(24).map { $0 != 0 },
+            loadSeconds: sqlite3_column_type(s, 25) == SQLITE_NULL ? nil : sqlite3_column_double(s, 25))
     }
 }
 

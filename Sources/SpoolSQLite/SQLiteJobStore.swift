@@ -41,6 +41,12 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         pointReader = JobPointReader(path: path, specs: specs)
     }
 
+    /// Runs one statement in its own durable commit (maintenance, and tests that must write
+    /// what no version of Spool would).
+    public func execute(_ sql: String) async throws {
+        try await writer.write { db in try db.execute(sql: sql) }
+    }
+
     // MARK: Enqueue
 
     public func enqueue(_ request: EnqueueRequest) async throws -> EnqueueResult {
@@ -91,37 +97,25 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
 
     public func list(_ query: JobQuery) async throws -> JobPage {
         try await pool.read { db in
-            var conditions: [String] = []
-            var arguments = StatementArguments()
-            if let states = query.states {
-                conditions.append("state IN (\(databaseQuestionMarks(count: states.count)))")
-                arguments += StatementArguments(states.map(\.rawValue).sorted())
-            }
-            if let pipeline = query.pipeline {
-                conditions.append("pipeline = ?")
-                arguments += [pipeline]
-            }
-            if let cursor = query.cursor, let seq = Int64(cursor) {
-                conditions.append("seq < ?")
-                arguments += [seq]
-            }
-            let limit = max(1, min(query.limit, 1_000))
-            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            var sql = SQLWriter.sqlite()
+            let filter = sql.conditions(query.conditions)
+            let limit = query.pageSize
             // One row past the page says whether there is a next page; it is not decoded.
             var jobs: [Job] = []
-            var lastSeq: Int64 = 0
+            var lastSeq = 0
             var more = false
             try db.forEachRow(
-                sql: "SELECT \(Job.sqliteColumns), seq FROM jobs \(whereClause) ORDER BY seq DESC LIMIT \(limit + 1)", arguments: arguments
+                sql: "SELECT \(Job.sqliteColumns), seq FROM jobs WHERE \(filter) ORDER BY seq DESC LIMIT \(limit + 1)",
+                arguments: StatementArguments(sql.values)
             ) { s in
                 guard jobs.count < limit else {
                     more = true
                     return
                 }
                 jobs.append(try Job(statement: s, specs: self.specs))
-                lastSeq = sqlite3_column_int64(s, Job.sqliteColumnCount)
+                lastSeq = Int(sqlite3_column_int64(s, Job.sqliteColumnCount))
             }
-            return JobPage(jobs: jobs, nextCursor: more ? String(lastSeq) : nil)
+            return JobPage(jobs: jobs, nextCursor: more ? JobQuery.cursor(afterSeq: lastSeq) : nil)
         }
     }
 
@@ -171,15 +165,9 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
                     """,
                 arguments: StatementArguments([request.now.epoch]) + StatementArguments(pipelines))
             else { return nil }
-            try db.executeCached(
-                sql: """
-                    UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?,
-                        first_chunk_at = NULL, generated_at = NULL, encoded_at = NULL,
-                        frames_done = 0, chunks_done = 0, gpu = ?, host = ?, lease_expires_at = ?,
-                        waiting_reason = NULL, not_before = NULL
-                    WHERE seq = ?
-                    """,
-                arguments: [request.now.epoch, request.gpu, request.host, request.leaseUntil.epoch, seq])
+            var sql = SQLWriter.sqlite()
+            let sets = sql.assignments(request.assignments)
+            try db.executeCached(sql: "UPDATE jobs SET \(sets) WHERE seq = ?", arguments: StatementArguments(sql.values) + [seq])
             let job = try db.fetchJob(
                 sql: "SELECT \(Job.sqliteColumns) FROM jobs WHERE seq = ?", arguments: [seq], specs: self.specs)!
             try db.executeCached(
@@ -203,57 +191,23 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         guard let current = try Row.fetchOne(
             cached: db, sql: "SELECT state, attempts FROM jobs WHERE id = ?", arguments: [id.rawValue])
         else { throw SpoolError.jobNotFound(id) }
-        let state = JobState(rawValue: current["state"])!
+        let state = try JobState(stored: current["state"], job: id.rawValue)
         let attempts: Int = current["attempts"]
         try update.check(job: id, state: state, attempts: attempts, to: newState)
 
-        var sets: [String] = []
-        var arguments = StatementArguments()
-        func set(_ column: String, _ value: (any DatabaseValueConvertible)?) {
-            sets.append("\(column) = ?")
-            arguments += [value]
-        }
-        if let newState {
-            set("state", newState.rawValue)
-            if newState.isFinal {
-                set("finished_at", update.at.epoch)
-                set("lease_expires_at", nil)
-            }
-            if newState == .queued { set("lease_expires_at", nil) }
-        }
-        if let progress = update.progress {
-            set("frames_done", progress.framesDone)
-            set("frames_total", progress.framesTotal)
-            set("chunks_done", progress.chunksDone)
-            set("chunks_total", progress.chunksTotal)
-        }
-        if let date = update.firstChunkAt { set("first_chunk_at", date.epoch) }
-        if let date = update.generatedAt { set("generated_at", date.epoch) }
-        if let date = update.encodedAt { set("encoded_at", date.epoch) }
-        if let error = update.error { set("error", error) } else if update.clearError { set("error", nil) }
-        if let reason = update.waitingReason { set("waiting_reason", reason) }
-        if let date = update.notBefore { set("not_before", date.epoch) }
-        if let path = update.outputPath { set("output_path", path) }
-        if let path = update.posterPath { set("poster_path", path) }
-
-        if let outcome = update.endAttempt, attempts > 0 {
-            let seconds = max(0, update.attemptGPUSeconds ?? 0)
-            // Only a running attempt can end; ending it twice must not count its slot time twice.
+        var assignments = update.assignments(to: newState)
+        if let ending = update.attemptEnding, attempts > 0 {
+            var sql = SQLWriter.sqlite()
+            let sets = sql.assignments(ending)
             try db.executeCached(
-                sql: """
-                    UPDATE attempts SET ended_at = ?, outcome = ?, gpu_seconds = ?, error = ?
-                    WHERE job_id = ? AND number = ? AND outcome = 'running'
-                    """,
-                arguments: [update.at.epoch, outcome.rawValue, seconds, update.error, id.rawValue, attempts])
-            if db.changesCount > 0 {
-                sets.append("gpu_seconds = gpu_seconds + ?")
-                arguments += [seconds]
-            }
+                sql: "UPDATE attempts SET \(sets) WHERE job_id = ? AND number = ? AND outcome = 'running'",
+                arguments: StatementArguments(sql.values) + [id.rawValue, attempts])
+            if db.changesCount > 0 { assignments.append(update.chargeAssignment) }
         }
-        if !sets.isEmpty {
-            try db.executeCached(
-                sql: "UPDATE jobs SET \(sets.joined(separator: ", ")) WHERE id = ?",
-                arguments: arguments + [id.rawValue])
+        if !assignments.isEmpty {
+            var sql = SQLWriter.sqlite()
+            let sets = sql.assignments(assignments)
+            try db.executeCached(sql: "UPDATE jobs SET \(sets) WHERE id = ?", arguments: StatementArguments(sql.values) + [id.rawValue])
         }
         return try fetchJob(id, db)!
     }
@@ -306,27 +260,25 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         AsyncStream { _ in }
     }
 
+    /// One host runs every job of a SQLite store, so its own event hub hears of each change.
+    public func jobChanges() -> AsyncStream<JobChangeNotice> {
+        AsyncStream { _ in }
+    }
+
     public func recoverLostJobs(_ request: RecoveryRequest) async throws -> [Job] {
-        try await writer.write { db in
-            var conditions: [String] = []
-            var arguments = StatementArguments()
-            if let host = request.restartedHost {
-                conditions.append("host = ?")
-                arguments += [host]
-            }
-            if request.expiredLeases {
-                conditions.append("(lease_expires_at IS NOT NULL AND lease_expires_at < ?)")
-                arguments += [request.now.epoch]
-            }
-            guard !conditions.isEmpty else { return [] }
+        guard !request.conditions.isEmpty else { return [] }
+        return try await writer.write { db in
+            var sql = SQLWriter.sqlite()
+            let which = sql.conditions(request.conditions, joinedBy: "OR")
+            let restricted = sql.conditions(request.restrictions)
             let rows = try Row.fetchAll(
                 cached: db,
                 sql: """
                     SELECT id, state, attempts, max_attempts, host FROM jobs
-                    WHERE state IN ('running', 'encoding') AND (\(conditions.joined(separator: " OR ")))
+                    WHERE state IN ('running', 'encoding') AND (\(which)) AND \(restricted)
                     ORDER BY seq
                     """,
-                arguments: arguments)
+                arguments: StatementArguments(sql.values))
             return try rows.map { row in try self.recover(row: row, request: request, db) }
         }
     }
@@ -336,7 +288,7 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         let attempts: Int = row["attempts"]
         let maxAttempts: Int = row["max_attempts"]
         let host: String = row["host"] ?? "unknown"
-        let state = JobState(rawValue: row["state"])!
+        let state = try JobState(stored: row["state"], job: id.rawValue)
         let attempt = try Row.fetchOne(
             cached: db, sql: "SELECT started_at, heartbeat_at, outcome FROM attempts WHERE job_id = ? AND number = ?",
             arguments: [id.rawValue, attempts])

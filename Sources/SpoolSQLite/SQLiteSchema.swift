@@ -63,6 +63,14 @@ enum SQLiteSchema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v3-model-loads") { db in
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN cold_start INTEGER;
+                ALTER TABLE jobs ADD COLUMN load_seconds REAL;
+                ALTER TABLE attempts ADD COLUMN cold_start INTEGER;
+                ALTER TABLE attempts ADD COLUMN load_seconds REAL;
+                """)
+        }
         return migrator
     }
 }

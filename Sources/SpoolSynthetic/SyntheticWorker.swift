@@ -46,17 +46,47 @@ public struct SyntheticWorker: Sendable {
         }
     }
 
+    /// A file the worker waits for before writing some of its chunks: how a test holds a
+    /// job at a known point for as long as it needs, instead of hoping a slow job is slow
+    /// enough. Written `PATH` or `PATH@N` (chunks from index N on wait; 0 when omitted).
+    public struct Gate: Hashable, Sendable {
+        public var path: String
+        public var fromChunk: Int
+
+        public init(path: String, fromChunk: Int = 0) {
+            self.path = path
+            self.fromChunk = fromChunk
+        }
+
+        public init?(parsing text: String) {
+            if let at = text.lastIndex(of: "@"), let chunk = Int(text[text.index(after: at)...]), chunk >= 0 {
+                self.init(path: String(text[..<at]), fromChunk: chunk)
+            } else if !text.isEmpty {
+                self.init(path: text)
+            } else {
+                return nil
+            }
+        }
+
+        public var isOpen: Bool { access(path, F_OK) == 0 }
+    }
+
     public var trim: ChunkPlan.Trim
     /// Stand-in for GPU time, slept per frame.
     public var frameCostMilliseconds: Double
     public var stepsPerChunk: Int
     public var faults: [Fault]
+    public var gate: Gate?
 
-    public init(trim: ChunkPlan.Trim = .none, frameCostMilliseconds: Double = 0, stepsPerChunk: Int = 4, faults: [Fault] = []) {
+    public init(
+        trim: ChunkPlan.Trim = .none, frameCostMilliseconds: Double = 0, stepsPerChunk: Int = 4, faults: [Fault] = [],
+        gate: Gate? = nil
+    ) {
         self.trim = trim
         self.frameCostMilliseconds = frameCostMilliseconds
         self.stepsPerChunk = stepsPerChunk
         self.faults = faults
+        self.gate = gate
     }
 
     /// Runs one job: `request` as read from stdin; events go to `emit`.
@@ -90,6 +120,7 @@ public struct SyntheticWorker: Sendable {
         defer { buffer.deallocate() }
 
         for (index, chunk) in chunks.enumerated() {
+            if let gate, index >= gate.fromChunk { wait(at: gate, chunk: index, emit: emit) }
             for fault in faults {
                 switch fault {
                 case .crash(let at) where at == index:
@@ -168,6 +199,17 @@ public struct SyntheticWorker: Sendable {
     /// frame (2.7 MB) holds the CPU for about a millisecond; a real model's worker writes
     /// between GPU steps, where this one would otherwise crowd out the daemon's API.
     static let writePiece = 256 << 10
+
+    /// Waits until the gate's file exists, saying every second that it is still alive (a
+    /// progress event at step 0), as a model working through a long chunk would.
+    private func wait(at gate: Gate, chunk: Int, emit: (WorkerEvent) -> Void) {
+        var waited = 0
+        while !gate.isOpen {
+            if waited % 200 == 0 { emit(.progress(chunk: chunk, step: 0, steps: stepsPerChunk)) }
+            usleep(5_000)
+            waited += 1
+        }
+    }
 
     private func hang() -> Never {
         while true { sleep(1_000) }

@@ -39,6 +39,21 @@ public final class DaemonProcess: @unchecked Sendable {
         }
     }
 
+    /// The port its HTTP API listens on, once it has said so in its log.
+    public func httpPort() async throws -> Int {
+        try await waitForLog("HTTP API on http://")
+        let text = output
+        guard let range = text.range(of: #"HTTP API on http://[0-9.]+:[0-9]+"#, options: .regularExpression),
+              let port = Int(text[range].split(separator: ":").last ?? "")
+        else { throw ProbeError(message: "no port in the daemon's log: \(text.suffix(1_000))") }
+        return port
+    }
+
+    /// Sends `signal` and returns at once.
+    public func send(_ signal: Int32) {
+        kill(pid, signal)
+    }
+
     /// SIGKILL, as a crash or the OOM killer would.
     public func kill9() {
         kill(pid, SIGKILL)

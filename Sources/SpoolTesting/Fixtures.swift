@@ -41,10 +41,11 @@ public enum Fixtures {
     /// extra worker arguments (faults, costs) and short timeouts.
     public static func synthetic(
         name: String = "synthetic", arguments: [String] = [], chunkFrames: Int = 8, overlap: Int = 0,
-        policy: OverlapPolicy = .drop, requiresCUDA: Bool = false, startup: Double = 10, stall: Double = 10
+        policy: OverlapPolicy = .drop, requiresCUDA: Bool = false, startup: Double = 10, stall: Double = 10,
+        gate: WorkerGate? = nil, gateFromChunk: Int = 0
     ) -> PipelineDefinition {
         PipelineDefinition(
-            name: name, command: ["{bin}/spool-synthetic-worker"] + arguments,
+            name: name, command: ["{bin}/spool-synthetic-worker"] + arguments + (gate?.arguments(fromChunk: gateFromChunk) ?? []),
             chunking: .init(frames: chunkFrames, overlap: overlap, overlapPolicy: policy),
             sizes: .init(default: FrameSize(width: 64, height: 48)), requiresCUDA: requiresCUDA,
             timeouts: .init(startupSeconds: startup, stallSeconds: stall))

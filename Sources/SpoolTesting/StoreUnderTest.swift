@@ -23,6 +23,8 @@ public final class StoreUnderTest: Sendable {
     public let clock = ManualWallClock()
     private let location: Location
     private let others = Mutex<[any JobStore]>([])
+    /// The pools of the PostgreSQL stores opened, each running in a task of its own.
+    private let pools = Mutex<[Task<Void, Never>]>([])
 
     private enum Location: Sendable {
         case file(TemporaryDirectory, String)
@@ -40,15 +42,22 @@ public final class StoreUnderTest: Sendable {
         case .postgres:
             let address = try await PostgresTestServer.createDatabase()
             location = .database(address)
-            store = try await PostgresJobStore.connect(address)
+            let store = try await PostgresJobStore.connect(address)
+            self.store = store
+            pools.withLock { $0.append(Task.immediate { await store.run() }) }
         }
     }
 
     /// Another store on the same file or database, as a second process would open it.
     public func openAnother() async throws -> any JobStore {
-        let other: any JobStore = switch location {
-        case .file(_, let path): try SQLiteJobStore(path: path)
-        case .database(let address): try await PostgresJobStore.connect(address)
+        let other: any JobStore
+        switch location {
+        case .file(_, let path):
+            other = try SQLiteJobStore(path: path)
+        case .database(let address):
+            let store = try await PostgresJobStore.connect(address)
+            pools.withLock { $0.append(Task.immediate { await store.run() }) }
+            other = store
         }
         others.withLock { $0.append(other) }
         return other
@@ -62,6 +71,15 @@ public final class StoreUnderTest: Sendable {
         }
     }
 
+    /// Runs one statement against the store's tables, whichever store it is.
+    public func execute(_ sql: String) async throws {
+        switch store {
+        case let sqlite as SQLiteJobStore: try await sqlite.execute(sql)
+        case let postgres as PostgresJobStore: try await postgres.execute(sql)
+        default: throw ProbeError(message: "no raw statements on \(type(of: store))")
+        }
+    }
+
     /// Claims on `gpu` at the clock's time with a 30 s lease.
     public func claim(_ gpu: String = "gpu0", host: String = "h1", pipelines: Set<String> = ["synthetic"], from store: (any JobStore)? = nil) async throws -> Job? {
         try await (store ?? self.store).claimNext(ClaimRequest(
@@ -69,8 +87,9 @@ public final class StoreUnderTest: Sendable {
     }
 
     func tearDown() async {
-        for store in [store] + others.withLock({ $0 }) {
-            if let postgres = store as? PostgresJobStore { await postgres.close() }
+        for pool in pools.withLock({ $0 }) {
+            pool.cancel()
+            await pool.value
         }
         switch location {
         case .file(let dir, _): dir.remove()

@@ -14,6 +14,8 @@ public final class TestHost: Sendable {
     public let directory: TemporaryDirectory
     public let host: SpoolHost
     public let store: SQLiteJobStore
+    /// The store the host writes through, when made with `failingStore`.
+    public let failing: FailingJobStore?
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
@@ -22,10 +24,12 @@ public final class TestHost: Sendable {
     ///   - pipelines: extra pipelines beside `synthetic` (8-frame chunks, 64x48 default).
     ///   - frameCostMilliseconds: the synthetic worker's stand-in for GPU time per frame.
     ///   - encoders: the encoder factory; nil: FFmpeg with the configuration's settings.
+    ///   - failingStore: the host writes through a ``FailingJobStore`` (``failing``) whose
+    ///     writes the test can make fail; ``store`` stays the real one, for the test's reads.
     public init(
         slots: Int = 1, pipelines: [PipelineDefinition] = [], frameCostMilliseconds: Double = 0,
         maxAttempts: Int = 3, shutdownGrace: Double = 5, encoders: (any VideoEncoderFactory)? = nil,
-        configure: (inout SchedulerConfiguration) -> Void = { _ in }
+        failingStore: Bool = false, configure: (inout SchedulerConfiguration) -> Void = { _ in }
     ) async throws {
         directory = try TemporaryDirectory("host")
         var catalog = PipelineCatalog()
@@ -40,9 +44,11 @@ public final class TestHost: Sendable {
         store = try SQLiteJobStore(path: configuration.data.storePath)
         var logger = Logger(label: "spool.test")
         logger.logLevel = ProcessInfo.processInfo.environment["SPOOL_TEST_LOG"] != nil ? .debug : .critical
-        host = try SpoolHost(store: store, pipelines: catalog, configuration: configuration, encoders: encoders, logger: logger)
+        failing = failingStore ? FailingJobStore(store) : nil
+        host = try SpoolHost(
+            store: failing ?? store, pipelines: catalog, configuration: configuration, encoders: encoders, logger: logger)
         group = ServiceGroup(configuration: .init(
-            services: host.services.map { .init(service: $0) }, gracefulShutdownSignals: [], logger: logger))
+            services: host.services().map { .init(service: $0) }, gracefulShutdownSignals: [], logger: logger))
         let group = self.group
         task = Task { try await group.run() }
     }

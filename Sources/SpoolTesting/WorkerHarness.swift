@@ -39,11 +39,13 @@ public struct WorkerHarness: Sendable {
         try FileManager.default.createDirectory(atPath: root.file("work"), withIntermediateDirectories: true)
     }
 
-    /// Starts the worker, optionally cancels it after `cancelAfter` seconds, and collects
-    /// its events until the stream ends. `onStart` gets the run as soon as the worker is
-    /// started, to pause, resume or cancel it from a thread of its own.
+    /// Starts the worker, cancels it once `cancelWhen` holds (checked on a thread of its own
+    /// every 2 ms, with the worker's process group), and collects its events until the stream
+    /// ends. `onStart` gets the run as soon as the worker is started, to pause, resume or
+    /// cancel it from a thread of its own.
     public func run(
-        _ pipeline: PipelineDefinition, frames: Int = 20, pipelineFolder: String? = nil, timeLimit: Double? = nil, cancelAfter: Double? = nil,
+        _ pipeline: PipelineDefinition, frames: Int = 20, pipelineFolder: String? = nil, timeLimit: Double? = nil,
+        cancelWhen: (@Sendable (_ group: Int32) -> Bool)? = nil,
         generator: WorkerGenerator = WorkerGenerator(), onStart: (@Sendable (any GenerationRun) -> Void)? = nil
     ) async -> Outcome {
         let spec = JobSpec(prompt: "test", frames: frames, width: 64, height: 48, seed: 3, pipeline: pipeline.name)
@@ -58,11 +60,11 @@ public struct WorkerHarness: Sendable {
             let run = try generator.start(request)
             group = run.processGroup
             onStart?(run)
-            if let cancelAfter {
-                Task {
-                    try await Task.sleep(for: .seconds(cancelAfter))
+            if let cancelWhen, let group = run.processGroup {
+                Thread {
+                    while !cancelWhen(group) { Thread.sleep(forTimeInterval: 0.002) }
                     run.cancel(reason: "cancelled by the test")
-                }
+                }.start()
             }
             for try await event in run.events { events.append(event) }
         } catch let error as GenerationError {

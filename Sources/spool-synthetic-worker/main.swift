@@ -5,7 +5,7 @@ import Foundation
 import SpoolCore
 import SpoolSynthetic
 
-// spool-synthetic-worker [--trim none|helios] [--frame-cost-ms N] [--steps N] [--fault KIND[:N]]...
+// spool-synthetic-worker [--trim none|helios] [--frame-cost-ms N] [--steps N] [--fault KIND[:N]]... [--gate PATH[@N]]
 // Reads a worker-protocol request on stdin and writes test-pattern chunks; see Pipelines/README.md.
 
 func fail(_ message: String, code: Int32 = 64) -> Never {
@@ -30,6 +30,9 @@ while let argument = arguments.popFirst() {
     case "--fault":
         guard let fault = SyntheticWorker.Fault(parsing: value) else { fail("unknown fault \(value)") }
         worker.faults.append(fault)
+    case "--gate":
+        guard let gate = SyntheticWorker.Gate(parsing: value) else { fail("--gate takes PATH or PATH@CHUNK") }
+        worker.gate = gate
     default:
         fail("unknown option \(argument)")
     }
@@ -58,6 +61,9 @@ if let override = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_FRAME_COS
 }
 if let override = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_STEPS"], let steps = Int(override), steps > 0 {
     worker.stepsPerChunk = steps
+}
+if let gate = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_GATE"].flatMap(SyntheticWorker.Gate.init(parsing:)) {
+    worker.gate = gate
 }
 if let faults = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_FAULTS"] {
     worker.faults += faults.split(separator: ",").compactMap { SyntheticWorker.Fault(parsing: String($0)) }

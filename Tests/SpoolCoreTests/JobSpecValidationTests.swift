@@ -39,6 +39,8 @@ struct JobSpecValidationTests {
         let area = issues(JobSpec(prompt: "a cat", frames: 24, width: 3_840, height: 3_840))
         #expect(area.map(\.field) == ["width"])
         #expect(area[0].reason.contains("larger than 3840x2160"))
+        #expect(issues(JobSpec(prompt: "a cat", frames: 24, width: 2_160, height: 3_840)).isEmpty, "portrait 4K")
+        #expect(fields(JobSpec(prompt: "a cat", frames: 24, width: 2_880, height: 2_880)) == ["width"], "4K's area, but not its box")
     }
 
     @Test func widthWithoutHeightIsRejected() {
@@ -61,6 +63,10 @@ struct JobSpecValidationTests {
     @Test func longAndEmptyPromptsAreRejected() {
         #expect(fields(JobSpec(prompt: String(repeating: "a", count: 4_001), frames: 24)) == ["prompt"])
         #expect(fields(JobSpec(prompt: "  \n", frames: 24)) == ["prompt"])
+        #expect(fields(JobSpec(prompt: "\u{FEFF}\u{3000}\u{2009}", frames: 24)) == ["prompt"], "blank as JSON Schema's \\s says")
+        #expect(fields(JobSpec(prompt: "\u{85}", frames: 24)).isEmpty, "NEL is not \\s")
+        // Lengths count code points: an "é" written as e and a combining accent is two.
+        #expect(fields(JobSpec(prompt: String(repeating: "e\u{301}", count: 2_001), frames: 24)) == ["prompt"])
         #expect(fields(JobSpec(prompt: "ok", negativePrompt: String(repeating: "b", count: 4_001), frames: 24))
             == ["negativePrompt"])
     }

@@ -124,19 +124,20 @@ struct WorkerProtocolConformanceTests {
         // "stalled" if the pause counted as its silence.
         let seen = Mutex<[String]>([])
         let harness = harness
-        let outcome = await harness.run(Fixtures.synthetic(arguments: Self.slowWorker, stall: 0.7), frames: 24) { run in
+        let outcome = await harness.run(Fixtures.synthetic(arguments: Self.slowWorker, stall: 0.7), frames: 24, onStart: { run in
             harness.afterFirstChunk {
                 guard let group = run.processGroup else { return }
                 run.pause()
-                Thread.sleep(forTimeInterval: 0.3)
+                while let state = processState(group), state != "T" { Thread.sleep(forTimeInterval: 0.002) }
                 let files = try? FileManager.default.contentsOfDirectory(atPath: harness.workDir).sorted()
                 let stateThen = processState(group) ?? "gone"
+                // The hold under test: longer than twice the stall limit.
                 Thread.sleep(forTimeInterval: 1.7)
                 let unchanged = (try? FileManager.default.contentsOfDirectory(atPath: harness.workDir).sorted()) == files
                 seen.withLock { $0 = [stateThen, processState(group) ?? "gone", "unchanged: \(unchanged)"] }
                 run.resume()
             }
-        }
+        })
         #expect(outcome.error == nil, "\(outcome.error.map { "\($0)" } ?? "")")
         #expect(seen.withLock { $0 } == ["T", "T", "unchanged: true"])
         #expect(outcome.chunks.map(\.index) == [0, 1, 2])
@@ -147,29 +148,34 @@ struct WorkerProtocolConformanceTests {
     @Test func aPausedWorkerCanStillBeCancelled() async throws {
         let harness = harness
         let outcome = await harness.run(
-            Fixtures.synthetic(arguments: Self.slowWorker), frames: 24, generator: WorkerGenerator(terminationGrace: 5)
-        ) { run in
-            harness.afterFirstChunk {
-                run.pause()
-                Thread.sleep(forTimeInterval: 0.2)
-                run.cancel(reason: "cancelled by the test")
-            }
-        }
+            Fixtures.synthetic(arguments: Self.slowWorker), frames: 24, generator: WorkerGenerator(terminationGrace: 5),
+            onStart: { run in
+                harness.afterFirstChunk {
+                    run.pause()
+                    while let group = run.processGroup, let state = processState(group), state != "T" {
+                        Thread.sleep(forTimeInterval: 0.002)
+                    }
+                    run.cancel(reason: "cancelled by the test")
+                }
+            })
         #expect(outcome.error?.kind == .cancelled)
         #expect(outcome.seconds < 4, "stopped by SIGTERM, not by the SIGKILL 5 s later")
         try await expectNoSurvivors(outcome)
     }
 
     @Test func theTimeLimitStopsALongJob() async throws {
-        let outcome = await harness.run(
-            Fixtures.synthetic(arguments: ["--frame-cost-ms", "50"]), frames: 200, timeLimit: 0.5)
+        // Held at a gate that never opens, the worker never finishes by itself.
+        let gate = try WorkerGate()
+        let outcome = await harness.run(Fixtures.synthetic(gate: gate, gateFromChunk: 1), frames: 200, timeLimit: 0.5)
         #expect(outcome.error?.kind == .timeLimit)
         #expect(outcome.seconds < 10, "the worker never exits by itself: finishing at all means it was killed")
         try await expectNoSurvivors(outcome)
     }
 
     @Test func cancellingKillsTheWholeProcessGroupGrandchildrenIncluded() async throws {
-        let outcome = await harness.run(Fixtures.synthetic(arguments: ["--fault", "spawn-child"]), cancelAfter: 0.3)
+        // Cancelled once the grandchild is alive beside the worker in its group.
+        let outcome = await harness.run(
+            Fixtures.synthetic(arguments: ["--fault", "spawn-child"]), cancelWhen: { WorkerGenerator.liveProcesses(inGroup: $0) >= 2 })
         #expect(outcome.error?.kind == .cancelled)
         #expect(outcome.error?.isRetryable == false)
         #expect(outcome.seconds < 10, "the worker never exits by itself: finishing at all means it was killed")
@@ -177,8 +183,9 @@ struct WorkerProtocolConformanceTests {
     }
 
     @Test func aWorkerIgnoringSIGTERMIsKilledAfterTheGracePeriod() async throws {
+        // Cancelled once the worker ignores SIGTERM, so only the SIGKILL after the grace can end it.
         let outcome = await harness.run(
-            Fixtures.synthetic(arguments: ["--fault", "ignore-term"]), cancelAfter: 0.3,
+            Fixtures.synthetic(arguments: ["--fault", "ignore-term"]), cancelWhen: { processIgnores($0, signal: SIGTERM) },
             generator: WorkerGenerator(terminationGrace: 0.3))
         #expect(outcome.error?.kind == .cancelled)
         #expect(outcome.seconds < 10, "the worker never exits by itself: finishing at all means it was killed")

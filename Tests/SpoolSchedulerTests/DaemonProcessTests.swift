@@ -10,17 +10,19 @@ struct DaemonProcessTests {
     static let pipelines = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Pipelines").path
 
-    func startDaemon(data: String, log: String) throws -> DaemonProcess {
-        // Quiet workers: one event a chunk, 2 s a chunk. An orphaned worker dies of SIGPIPE
-        // at its next write anyway; these stay silent long enough that only the restarted
-        // daemon's reaping can end them before the deadline below.
+    /// With `silentWorkers`, every worker hangs at its start without a word: orphaned by a
+    /// killed daemon, it would die of SIGPIPE at its next write, so one that never writes can
+    /// only be ended by the restarted daemon's reaper.
+    func startDaemon(data: String, log: String, silentWorkers: Bool = false) throws -> DaemonProcess {
         try DaemonProcess(
             arguments: [
                 "--data", data, "--gpus", "none", "--virtual-slots", "2", "--pipelines", Self.pipelines,
                 "--host", "daemon-test", "--heartbeat-seconds", "0.2", "--preset", "ultrafast", "--log-level", "debug",
                 "--listen", "127.0.0.1:0",
             ],
-            log: log, environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "60", "SPOOL_SYNTHETIC_STEPS": "1"])
+            log: log,
+            environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "1", "SPOOL_SYNTHETIC_STEPS": "1"]
+                .merging(silentWorkers ? ["SPOOL_SYNTHETIC_FAULTS": "hang"] : [:]) { $1 })
     }
 
     @Test func killDashNineThenRestartFinishesEveryJobExactlyOnce() async throws {
@@ -38,9 +40,9 @@ struct DaemonProcessTests {
             ids.append(try await store.enqueue(EnqueueRequest(spec: spec, maxAttempts: 3, submittedAt: Date())).job.id)
         }
 
-        let first = try startDaemon(data: data, log: dir.file("daemon.log"))
+        let first = try startDaemon(data: data, log: dir.file("daemon.log"), silentWorkers: true)
         defer { first.stop(timeout: 1) }
-        // Kill it while both jobs are generating, before their first chunk.
+        // Kill it while both jobs are generating (their workers hang, silent, at their start).
         let deadline = Date().addingTimeInterval(30)
         while try await store.list(JobQuery(states: [.running])).jobs.count < 2 {
             let log = (try? String(contentsOfFile: dir.file("daemon.log"), encoding: .utf8)) ?? ""
@@ -62,12 +64,11 @@ struct DaemonProcessTests {
 
         let second = try startDaemon(data: data, log: dir.file("daemon.log"))
         defer { #expect(second.stop(), "the daemon ignored SIGTERM") }
-        // …until the restarted daemon reaps them, before it runs anything.
-        let reapDeadline = Date().addingTimeInterval(1.2)
-        while !Set(orphans).isDisjoint(with: processesWorking(in: data + "/work")) {
-            try #require(Date() < reapDeadline, "orphaned workers \(orphans) were not reaped")
-            try await Task.sleep(for: .milliseconds(20))
+        // …until the restarted daemon reaps them: silent, nothing else ends them.
+        try await until("the orphaned workers \(orphans) are reaped") {
+            Set(orphans).isDisjoint(with: processesWorking(in: data + "/work"))
         }
+        #expect(second.output.contains("killed workers left running by a previous run"))
         for id in ids {
             let done = try await waitForFinal(id, store: store, log: dir.file("daemon.log"))
             #expect(done.state == .succeeded, "\(id): \(done.error ?? "")")
@@ -111,10 +112,10 @@ struct DaemonProcessTests {
         let dir = try TemporaryDirectory("daemon")
         defer { dir.remove() }
         let daemon = try startDaemon(data: dir.file("data"), log: dir.file("daemon.log"))
-        // SIGTERM only once every service runs: before that the default action kills it.
+        // SIGTERM only once the service group runs (it traps the signals before it starts any
+        // service): before that the default action kills it.
         try await daemon.waitForLog("HTTP API on")
         try await daemon.waitForLog("dispatching")
-        try await Task.sleep(for: .milliseconds(100))
         #expect(daemon.stop(timeout: 10), "the daemon ignored SIGTERM")
         #expect(daemon.process.terminationStatus == 0)
         let log = try String(contentsOfFile: dir.file("daemon.log"), encoding: .utf8)

@@ -16,13 +16,15 @@ struct CLITests {
         let dir: TemporaryDirectory
         let url: String
 
-        /// `options` replaces the usual ones after `serve --data DIR --listen 127.0.0.1:0`.
-        init(options: [String]? = nil) async throws {
+        /// `options` replaces the usual ones after `serve --data DIR --listen 127.0.0.1:0`;
+        /// with `gate`, every job's worker waits at it after its first chunk.
+        init(options: [String]? = nil, gate: WorkerGate? = nil) async throws {
             dir = try TemporaryDirectory("cli")
             daemon = try DaemonProcess(
                 arguments: ["--data", dir.file("data"), "--listen", "127.0.0.1:0"]
                     + (options ?? ["--gpus", "none", "--virtual-slots", "1", "--pipelines", CLITests.pipelines, "--preset", "ultrafast"]),
-                log: dir.file("log"))
+                log: dir.file("log"),
+                environment: gate.map { ["SPOOL_SYNTHETIC_GATE": $0.environmentValue(fromChunk: 1)] } ?? [:])
             do {
                 try await daemon.waitForLog("HTTP API on http://")
             } catch {
@@ -85,7 +87,8 @@ struct CLITests {
     }
 
     @Test func cancelAndTheExitCodesOfFailure() async throws {
-        let daemon = try await Daemon()
+        let gate = try WorkerGate()
+        let daemon = try await Daemon(gate: gate)
         defer { daemon.stop() }
         let slow = try spool(["submit", "--prompt", "slow", "--frames", "1440", "--size", "64x48", "--json"], server: daemon.url)
         let id = try JSONDecoder.spoolAPI.decode(JobResource.self, from: slow.stdout).id

@@ -11,16 +11,21 @@ import Testing
 @Suite("Drop folder", .serialized)
 struct DropFolderTests {
     /// Runs a drop-folder service over `host` until `body` returns.
-    func withDropFolder(_ host: TestHost, settle: Double = 0.2, _ body: () async throws -> Void) async throws {
+    func withDropFolder(_ host: TestHost, settle: Double = 0.2, _ body: (DropFolderService) async throws -> Void) async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let service = DropFolderService(host: host.host, configuration: .init(settleSeconds: settle, pollSeconds: 0.1), logger: logger)
+        let service = DropFolderService(host: host.host, configuration: .init(settleSeconds: settle, pollSeconds: 0.05), logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
         let task = Task { try await group.run() }
-        try await Task.sleep(for: .milliseconds(100))
-        try await body()
+        try await body(service)
         await group.triggerGracefulShutdown()
         try await task.value
+    }
+
+    /// Waits until the service has made `count` more passes over the inbox.
+    func passes(_ count: Int, of service: DropFolderService) async throws {
+        let target = service.scans + count
+        try await until("\(count) passes over the inbox") { service.scans >= target }
     }
 
     var data: (TestHost) -> DataDirectory { { $0.host.configuration.data } }
@@ -44,7 +49,7 @@ struct DropFolderTests {
     @Test func aValidFileComesOutAsAVideoAndAResult() async throws {
         let host = try await TestHost(slots: 1)
         defer { Task { await host.stop() } }
-        try await withDropFolder(host) {
+        try await withDropFolder(host) { _ in
             try drop("fox.json", #"{"prompt": "a fox", "frames": 24}"#, into: host)
             try await waitForFile(data(host).outbox + "/fox.json")
             let result = try JSONDecoder.spoolAPI.decode(JobResource.self, from: Data(contentsOf: URL(fileURLWithPath: data(host).outbox + "/fox.json")))
@@ -60,7 +65,7 @@ struct DropFolderTests {
     @Test func invalidFilesMoveToFailedWithEveryProblemNamed() async throws {
         let host = try await TestHost(slots: 1)
         defer { Task { await host.stop() } }
-        try await withDropFolder(host) {
+        try await withDropFolder(host) { _ in
             try drop("broken.json", "{nope", into: host)
             try drop("bad.json", #"{"prompt": "", "frames": 0, "width": 641, "height": 384}"#, into: host)
             try await waitForFile(data(host).failed + "/bad.error.json")
@@ -75,31 +80,69 @@ struct DropFolderTests {
         }
     }
 
-    @Test func aFileStillBeingWrittenIsNotTakenEarly() async throws {
+    @Test func aFileAWriterStillHoldsOpenIsNeverTakenHoweverLongItPauses() async throws {
         let host = try await TestHost(slots: 0)
         defer { Task { await host.stop() } }
-        try await withDropFolder(host, settle: 0.5) {
+        // No settle time at all: unchanged between two passes is settled. Only the open
+        // descriptor can keep the file from being taken.
+        try await withDropFolder(host, settle: 0) { service in
             let path = data(host).inbox + "/slow.json"
             try FileManager.default.createDirectory(atPath: data(host).inbox, withIntermediateDirectories: true)
-            // Created in place, as a slow copy would (FileManager.createFile writes atomically).
+            // Created in place and written in two parts, as a slow copy would.
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             try #require(fd >= 0)
             let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
             try handle.write(contentsOf: Data(#"{"prompt": "a slow "#.utf8))
-            for _ in 0..<6 {
-                try await Task.sleep(for: .milliseconds(200))
-                try handle.write(contentsOf: Data("x".utf8))
-                #expect(FileManager.default.fileExists(atPath: path), "taken while still being written")
-            }
+            // The writer pauses while the service looks, again and again.
+            try await passes(4, of: service)
+            #expect(FileManager.default.fileExists(atPath: path), "taken while a writer still held it open")
             try handle.write(contentsOf: Data(#"fox", "frames": 8}"#.utf8))
             try handle.close()
-            let deadline = Date().addingTimeInterval(10)
-            while try await host.store.countsByState()[.queued] != 1 {
-                try #require(Date() < deadline)
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            try await until("the closed file is taken") { try await host.store.countsByState()[.queued] == 1 }
             #expect(!FileManager.default.fileExists(atPath: data(host).failed + "/slow.json"))
         }
+    }
+
+    @Test func aFileWrittenInPlaceIsTakenWhenItsWriterClosesIt() async throws {
+        let host = try await TestHost(slots: 0)
+        defer { Task { await host.stop() } }
+        // A settle time no test waits out: the close, not the quiet, says the file is whole.
+        try await withDropFolder(host, settle: 3_600) { service in
+            // Once it has passed over the inbox, it watches it: the file arrives with events.
+            try await passes(1, of: service)
+            let fd = open(data(host).inbox + "/cp.json", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            try #require(fd >= 0)
+            let text = Array(#"{"prompt": "copied", "frames": 8}"#.utf8)
+            #expect(write(fd, text, text.count) == text.count)
+            close(fd)
+            try await until("the file is taken") { try await host.store.countsByState()[.queued] == 1 }
+        }
+    }
+
+    @Test func linksFIFOsAndFoldersMoveToFailedUnfollowed() async throws {
+        let host = try await TestHost(slots: 0)
+        defer { Task { await host.stop() } }
+        // A valid job file outside the inbox: a link to it must not submit it.
+        let target = host.directory.file("elsewhere.json")
+        let original = #"{"prompt": "not through a link", "frames": 8}"#
+        try original.write(toFile: target, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: data(host).inbox, withIntermediateDirectories: true)
+        let inbox = data(host).inbox
+        try await withDropFolder(host) { _ in
+            #expect(symlink(target, inbox + "/link.json") == 0)
+            #expect(mkfifo(inbox + "/pipe.json", 0o644) == 0)
+            try FileManager.default.createDirectory(atPath: inbox + "/folder.json", withIntermediateDirectories: false)
+            for (name, kind) in [("link", "a symbolic link"), ("pipe", "a FIFO"), ("folder", "a folder")] {
+                try await waitForFile(data(host).failed + "/\(name).error.json")
+                let report = try String(contentsOfFile: data(host).failed + "/\(name).error.json", encoding: .utf8)
+                #expect(report.contains("is \(kind), not a regular file"), "\(report)")
+            }
+        }
+        var info = stat()
+        #expect(lstat(data(host).failed + "/link.json", &info) == 0 && info.st_mode & S_IFMT == S_IFLNK, "the link itself moved")
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == original)
+        #expect(try await host.store.countsByState().values.reduce(0, +) == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: inbox).filter { !$0.hasPrefix(".") }.isEmpty)
     }
 
     @Test func aThousandFilesAtOnceAreEachEnqueuedOnceAcrossARestart() async throws {
@@ -113,19 +156,15 @@ struct DropFolderTests {
         }
         for n in 0..<1_000 { rename("\(staging)/job-\(n).json", data(host).inbox + "/job-\(n).json") }
         // First run: stopped part-way through.
-        try await withDropFolder(host) {
-            while try await host.store.countsByState()[.queued, default: 0] < 100 { try await Task.sleep(for: .milliseconds(5)) }
+        try await withDropFolder(host) { _ in
+            try await until("100 are enqueued") { try await host.store.countsByState()[.queued, default: 0] >= 100 }
         }
         let partway = try await host.store.countsByState()[.queued, default: 0]
         // Second run: the rest, and nothing twice.
-        try await withDropFolder(host) {
-            let deadline = Date().addingTimeInterval(60)
-            while try await host.store.countsByState()[.queued, default: 0] < 1_000 {
-                let counts = try await host.store.countsByState()
-                try #require(Date() < deadline, "only \(counts) enqueued")
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            try await Task.sleep(for: .milliseconds(300))
+        try await withDropFolder(host) { service in
+            try await until("all 1,000 are enqueued") { try await host.store.countsByState()[.queued, default: 0] >= 1_000 }
+            // Another full pass over the inbox after the last: nothing left to enqueue twice.
+            try await passes(2, of: service)
         }
         #expect(partway < 1_000)
         #expect(try await host.store.countsByState() == [.queued: 1_000])

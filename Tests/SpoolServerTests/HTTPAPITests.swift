@@ -18,10 +18,11 @@ struct HTTPAPITests {
 
     /// Runs `body` against a live server; `token` turns authentication on.
     func withServer(
-        token: String? = nil, maxBodyBytes: Int = 64 * 1024, frameCost: Double = 2,
+        token: String? = nil, maxBodyBytes: Int = 64 * 1024, gate: WorkerGate? = nil,
         _ body: @Sendable (TestHost, any TestClientProtocol) async throws -> Void
     ) async throws {
-        let host = try await TestHost(slots: 1, frameCostMilliseconds: frameCost)
+        // `gated`: jobs of this pipeline hold the slot until the test opens the gate.
+        let host = try await TestHost(slots: 1, pipelines: gate.map { [Fixtures.synthetic(name: "gated", gate: $0)] } ?? [])
         let metrics = SpoolMetrics(host: host.host)
         let metricsTask = Task { try await metrics.run() }
         defer {
@@ -160,25 +161,30 @@ struct HTTPAPITests {
     }
 
     @Test func listingFiltersAndPages() async throws {
-        try await withServer(frameCost: 20) { _, client in
+        let gate = try WorkerGate()
+        try await withServer(gate: gate) { _, client in
             var ids: [String] = []
             for _ in 0..<5 {
-                ids.append(try await submit(client, #"{"prompt": "a fox", "frames": 40}"#).1["id"] as! String)
+                ids.append(try await submit(client, #"{"prompt": "a fox", "frames": 40, "pipeline": "gated"}"#).1["id"] as! String)
             }
             let first = try await client.execute(uri: "/v1/jobs?limit=2", method: .get) { try json($0.body) }
             #expect((first["jobs"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == [ids[4], ids[3]])
             let cursor = try #require(first["nextCursor"] as? String)
             let second = try await client.execute(uri: "/v1/jobs?limit=2&cursor=\(cursor)", method: .get) { try json($0.body) }
             #expect((second["jobs"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == [ids[2], ids[1]])
+            // The first holds the slot at its gate; the other four wait in order.
+            _ = try await waitForState(client, ids[0], "running")
             let queued = try await client.execute(uri: "/v1/jobs?state=queued", method: .get) { try json($0.body) }
             let positions = (queued["jobs"] as? [[String: Any]] ?? []).compactMap { $0["queuePosition"] as? Int }
-            #expect(positions.sorted() == Array(1...positions.count))
+            #expect(positions == [4, 3, 2, 1])
+            gate.open()
         }
     }
 
     @Test func cancelAJobThenCancelItAgain() async throws {
-        try await withServer(frameCost: 50) { _, client in
-            let id = try await submit(client, #"{"prompt": "a fox", "frames": 400}"#).1["id"] as! String
+        let gate = try WorkerGate()
+        try await withServer(gate: gate) { _, client in
+            let id = try await submit(client, #"{"prompt": "a fox", "frames": 400, "pipeline": "gated"}"#).1["id"] as! String
             _ = try await waitForState(client, id, "running")
             try await client.execute(uri: "/v1/jobs/\(id)", method: .delete) { response in
                 #expect(response.status == .ok)
@@ -197,17 +203,24 @@ struct HTTPAPITests {
     }
 
     @Test func serverSentEventsFollowAJobFromSubmitToTheEnd() async throws {
-        try await withServer(frameCost: 5) { _, client in
-            // A job ahead of it on the one slot keeps it queued while the stream opens, so the
+        let gate = try WorkerGate()
+        try await withServer(gate: gate) { host, client in
+            // A job ahead of it on the one slot keeps it queued until the stream is open, so the
             // stream starts before its first chunk (a stream opened later starts at the job's
             // current progress and cannot show the chunks before it).
-            _ = try await submit(client, #"{"prompt": "ahead", "frames": 300}"#)
+            _ = try await submit(client, #"{"prompt": "ahead", "frames": 8, "pipeline": "gated"}"#)
             let id = try await submit(client, #"{"prompt": "a fox", "frames": 24}"#).1["id"] as! String
-            let text = try await client.execute(uri: "/v1/jobs/\(id)/events", method: .get) { response in
-                #expect(response.status == .ok)
-                #expect(response.headers[.contentType] == "text/event-stream")
-                return String(buffer: response.body)
+            let followers = host.host.events.subscriberCount
+            let stream = Task {
+                try await client.execute(uri: "/v1/jobs/\(id)/events", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.contentType] == "text/event-stream")
+                    return String(buffer: response.body)
+                }
             }
+            try await until("the stream follows the job") { host.host.events.subscriberCount > followers }
+            gate.open()
+            let text = try await stream.value
             let events = text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
             let names = events.compactMap { $0.split(separator: "\n").first?.replacingOccurrences(of: "event: ", with: "") }
             let states = events.filter { $0.hasPrefix("event: state") }.compactMap { event -> String? in
@@ -234,10 +247,14 @@ struct HTTPAPITests {
             #expect(slots.count == 1 && slots[0]["name"] as? String == "virtual0" && slots[0]["kind"] as? String == "virtual")
             #expect((slots[0]["gpuSeconds"] as? Double ?? 0) > 0)
 
-            try await Task.sleep(for: .milliseconds(100))
-            let metrics = try await client.execute(uri: "/metrics", method: .get) { response in
-                #expect(response.headers[.contentType]?.hasPrefix("text/plain") == true)
-                return String(buffer: response.body)
+            // The metrics service hears of the job's end through the event hub, a moment after the store.
+            var metrics = ""
+            try await until("/metrics counts the finished job") {
+                metrics = try await client.execute(uri: "/metrics", method: .get) { response in
+                    #expect(response.headers[.contentType]?.hasPrefix("text/plain") == true)
+                    return String(buffer: response.body)
+                }
+                return metrics.contains("spool_jobs_finished_total{state=\"succeeded\"} 1\n")
             }
             for line in [
                 "spool_jobs{state=\"succeeded\"} 1", "spool_jobs_finished_total{state=\"succeeded\"} 1",
@@ -255,8 +272,19 @@ struct HTTPAPITests {
             let served = try await client.execute(uri: "/openapi.json", method: .get) { Data($0.body.readableBytesView) }
             let repo = try Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                 .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Sources/SpoolServer/openapi.json"))
-            #expect(served == repo)
             let document = try #require(try JSONSerialization.jsonObject(with: served) as? [String: Any])
+            // The repo's document, with this server's pipelines written into the job's schema.
+            var repoDocument = try #require(try JSONSerialization.jsonObject(with: repo) as? [String: Any])
+            let servedSchemas = (document["components"] as? [String: Any])?["schemas"] as? [String: Any] ?? [:]
+            let servedSpec = try #require(servedSchemas["JobSpec"] as? [String: Any])
+            let pipelineEnum = ((servedSpec["properties"] as? [String: Any])?["pipeline"] as? [String: Any])?["enum"] as? [Any]
+            #expect(pipelineEnum?.compactMap { $0 as? String } == ["synthetic"])
+            var components = repoDocument["components"] as! [String: Any]
+            var schemas = components["schemas"] as! [String: Any]
+            schemas["JobSpec"] = servedSpec
+            components["schemas"] = schemas
+            repoDocument["components"] = components
+            #expect(NSDictionary(dictionary: document).isEqual(to: repoDocument), "the served document is the repo's but for the job's schema")
             #expect(document["openapi"] as? String == "3.1.0")
             var documented = Set<String>()
             for (path, item) in document["paths"] as? [String: [String: Any]] ?? [:] {
@@ -265,6 +293,14 @@ struct HTTPAPITests {
                 }
             }
             #expect(documented == Set(SpoolAPI.routes.map { "\($0.method) \($0.path)" }))
+            // A method the API does not serve on a path it does: 405, naming those it does.
+            try await client.execute(uri: "/v1/jobs", method: .init("TRACE")!) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "POST, GET")
+            }
+            try await client.execute(uri: "/v1/jobs/\(id)", method: .put) { response in
+                #expect(response.status == .methodNotAllowed && response.headers[.allow] == "GET, DELETE")
+            }
             // Every documented route is served (a route the router lacks answers 404 with no JSON error).
             for route in SpoolAPI.routes {
                 let uri = route.path.replacingOccurrences(of: "{id}", with: id)

@@ -39,15 +39,18 @@ struct JobPollHandlerTests {
     }
 
     @Test func theAnswerIsTheRoutersByteForByte() async throws {
-        // 20 ms a frame: the 1,440-frame job holds the only slot for half a minute, so the job
-        // behind it stays queued however slowly the test machine runs.
-        let host = try await TestHost(slots: 1, frameCostMilliseconds: 20)
-        defer { Task { await host.stop() } }
+        // A job held at its gate keeps the only slot, so the job behind it stays queued.
+        let gate = try WorkerGate()
+        let host = try await TestHost(slots: 1, pipelines: [Fixtures.synthetic(name: "gated", gate: gate)])
+        defer {
+            gate.open()
+            Task { await host.stop() }
+        }
         // A finished job, a queued one behind a long one (so it has a queue position), and ids
         // that exist nowhere or that the router must decode.
         let done = try await host.submit(frames: 8).id
         try await host.wait(for: done, state: .succeeded)
-        try await host.submit(frames: 1_440)
+        try await host.submit(frames: 8, pipeline: "gated")
         let queued = try await host.submit(frames: 8).id
         let paths = [
             "/v1/jobs/\(done)", "/v1/jobs/\(queued)", "/v1/jobs/\(queued)?fields=all", "/v1/jobs/no-such-job",

@@ -381,6 +381,64 @@ struct StoreConformanceTests {
             }
         }
     }
+
+    @Test(arguments: StoreKind.available)
+    func aRowThisVersionCannotReadIsAnErrorNamingTheJob(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let id = try await t.store.enqueue(Fixtures.request()).job.id
+            let other = try await t.store.enqueue(Fixtures.request()).job.id
+            try await t.execute("UPDATE jobs SET state = 'paused' WHERE id = '\(id)'")
+            let expected = SpoolError.unreadableJob(
+                job: id, reason: "its state \"paused\" is not one this version of Spool knows (queued, running, encoding, succeeded, failed, cancelled)")
+            await #expect(throws: expected) { try await t.store.job(id) }
+            await #expect(throws: expected) { try await t.store.update(id, to: .cancelled, JobUpdate(at: t.clock.now())) }
+            #expect("\(expected)".contains("job \(id) in the store cannot be read"))
+            // The rest of the store is untouched and usable.
+            #expect(try await t.store.job(other)?.state == .queued)
+            #expect(try await t.claim()?.id == other)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func modelLoadsAreRecordedOnTheJobAndTheAttempt(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let id = try await t.store.enqueue(Fixtures.request()).job.id
+            _ = try #require(try await t.claim())
+            let load = ModelLoad(coldStart: true, seconds: 4.5)
+            let started = try await t.store.update(id, to: nil, JobUpdate(attempt: 1, at: t.clock.now(), load: load))
+            #expect(started.coldStart == true && started.loadSeconds == 4.5)
+            try await t.store.update(id, to: .encoding, JobUpdate(
+                attempt: 1, at: t.clock.now(), endAttempt: .generated, attemptGPUSeconds: 2, load: load))
+            let attempt = try #require(try await t.store.attempts(of: id).first)
+            #expect(attempt.coldStart == true && attempt.loadSeconds == 4.5 && attempt.gpuSeconds == 2)
+            // A new attempt starts with no load of its own yet.
+            try await t.store.update(id, to: .queued, JobUpdate(attempt: 1, at: t.clock.now()))
+            let again = try #require(try await t.claim())
+            #expect(again.coldStart == nil && again.loadSeconds == nil)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func aHostSettlesOnlyTheJobsItNoLongerHolds(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            var ids: [JobID] = []
+            for _ in 0..<4 { ids.append(try await t.store.enqueue(Fixtures.request()).job.id) }
+            for n in 0..<3 { _ = try await t.claim("gpu\(n)", host: "h1") }
+            _ = try await t.claim("gpu9", host: "h2")
+            t.clock.advance(by: 1)
+            let cutoff = t.clock.now()
+            // Claimed at the cutoff: on its way to an execution, not an orphan.
+            try await t.store.update(ids[2], to: .queued, JobUpdate(attempt: 1, at: t.clock.now()))
+            _ = try await t.claim("gpu2", host: "h1")
+            let settled = try await t.store.recoverLostJobs(RecoveryRequest(
+                restartedHost: "h1", expiredLeases: false, now: t.clock.now(), keeping: [ids[0]], startedBefore: cutoff))
+            try #require(settled.map(\.id) == [ids[1]])
+            #expect(settled[0].state == .queued)
+            #expect(settled[0].error?.contains("host h1 no longer ran attempt 1") == true, "\(settled[0].error ?? "")")
+            #expect(try await t.store.attempts(of: ids[1]).map(\.outcome) == [.lost])
+            for id in [ids[0], ids[2], ids[3]] { #expect(try await t.store.job(id)?.state == .running) }
+        }
+    }
 }
 
 @Suite("PostgreSQL store")
@@ -389,21 +447,32 @@ struct PostgresStoreTests {
     func submissionsOnOneHostWakeAnotherThroughNotify() async throws {
         try await withStore(.postgres) { t in
             let listener = try await t.openAnother()
-            let notifications = listener.queueNotifications()
-            let waiter = Task {
-                for await _ in notifications { return true }
-                return false
-            }
-            // The LISTEN is in place once the stream's task holds a connection; give it a moment.
-            try await Task.sleep(for: .milliseconds(300))
+            var notifications = listener.queueNotifications().makeAsyncIterator()
+            // The first yield says it listens; only then can a submission be heard.
+            #expect(await notifications.next() != nil)
             _ = try await t.store.enqueue(Fixtures.request())
-            let timeout = Task {
-                try await Task.sleep(for: .seconds(5))
-                waiter.cancel()
-            }
-            let woke = await waiter.value
-            timeout.cancel()
-            #expect(woke, "no notification within 5 s of a submission")
+            #expect(await notifications.next() != nil, "a submission wakes the other host")
+        }
+    }
+
+    @Test(.enabled(if: PostgresTestServer.isAvailable))
+    func everyStateChangeAndChunkReachesTheOtherHosts() async throws {
+        try await withStore(.postgres) { t in
+            let listener = try await t.openAnother()
+            var changes = listener.jobChanges().makeAsyncIterator()
+            #expect(await changes.next() == .listening)
+            let id = try await t.store.enqueue(Fixtures.request()).job.id
+            _ = try #require(try await t.claim())
+            let progress = JobProgress(framesDone: 8, framesTotal: 48, chunksDone: 1, chunksTotal: 6)
+            try await t.store.update(id, to: nil, JobUpdate(attempt: 1, at: t.clock.now(), progress: progress))
+            try await t.store.update(id, to: .failed, JobUpdate(attempt: 1, at: t.clock.now(), error: "x"))
+            var seen: [JobChangeNotice] = []
+            for _ in 0..<3 { if let next = await changes.next() { seen.append(next) } }
+            #expect(seen == [
+                .changed(JobChange(id: id, state: .running, attempt: 1, chunksDone: 0, kind: .state)),
+                .changed(JobChange(id: id, state: .running, attempt: 1, chunksDone: 1, kind: .chunk)),
+                .changed(JobChange(id: id, state: .failed, attempt: 1, chunksDone: 1, kind: .state)),
+            ])
         }
     }
 

@@ -37,4 +37,11 @@ int spool_set_thread_idle_class(void);
 /// shows the name of whichever thread started it.
 void spool_set_thread_name(const char *name);
 
+/// Whether any process has `path` open for writing: 1 yes, 0 no, -1 cannot tell (or no such
+/// regular file). Asks the kernel first with a read lease (F_SETLEASE refuses one while any
+/// process holds the file open for writing); where leases are not allowed (another owner,
+/// a file system without them) looks through /proc for a descriptor on the same file opened
+/// for writing. Never follows a symbolic link.
+int spool_file_open_for_writing(const char *path);
+
 #endif

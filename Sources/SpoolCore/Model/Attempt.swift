@@ -28,10 +28,15 @@ public struct Attempt: Hashable, Sendable, Codable {
     /// Wall time the slot was held by this attempt.
     public var gpuSeconds: Double
     public var error: String?
+    /// Whether the attempt waited for its worker to load the model, and how long; the
+    /// load is not part of ``gpuSeconds``.
+    public var coldStart: Bool?
+    public var loadSeconds: Double?
 
     public init(
         jobID: JobID, number: Int, host: String, gpu: String, startedAt: Date, endedAt: Date? = nil,
-        outcome: Outcome = .running, gpuSeconds: Double = 0, error: String? = nil
+        outcome: Outcome = .running, gpuSeconds: Double = 0, error: String? = nil, coldStart: Bool? = nil,
+        loadSeconds: Double? = nil
     ) {
         self.jobID = jobID
         self.number = number
@@ -42,5 +47,7 @@ public struct Attempt: Hashable, Sendable, Codable {
         self.outcome = outcome
         self.gpuSeconds = gpuSeconds
         self.error = error
+        self.coldStart = coldStart
+        self.loadSeconds = loadSeconds
     }
 }

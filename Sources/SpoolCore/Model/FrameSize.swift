@@ -15,6 +15,11 @@ public struct FrameSize: Hashable, Sendable, Codable, CustomStringConvertible {
         self.init(width: w, height: h)
     }
 
+    /// Whether a frame of this size fits in one of `box`, either way up.
+    public func fits(in box: FrameSize) -> Bool {
+        (width <= box.width && height <= box.height) || (width <= box.height && height <= box.width)
+    }
+
     /// Bytes of one RGB24 frame of this size.
     public var rgb24FrameBytes: Int { width * height * 3 }
 

@@ -27,12 +27,17 @@ public struct Job: Hashable, Sendable, Codable, Identifiable {
     public var leaseExpiresAt: Date?
     public var outputPath: String?
     public var posterPath: String?
+    /// Whether the latest attempt had to wait for its model to load (nil before it knew).
+    public var coldStart: Bool?
+    /// How long the latest attempt waited for its model to load; not part of ``gpuSeconds``.
+    public var loadSeconds: Double?
 
     public init(
         id: JobID, spec: JobSpec, state: JobState = .queued, attempts: Int = 0, maxAttempts: Int,
         timings: JobTimings, progress: JobProgress, gpu: String? = nil, host: String? = nil,
         gpuSeconds: Double = 0, error: String? = nil, waitingReason: String? = nil, notBefore: Date? = nil,
-        leaseExpiresAt: Date? = nil, outputPath: String? = nil, posterPath: String? = nil
+        leaseExpiresAt: Date? = nil, outputPath: String? = nil, posterPath: String? = nil, coldStart: Bool? = nil,
+        loadSeconds: Double? = nil
     ) {
         self.id = id
         self.spec = spec
@@ -50,6 +55,8 @@ public struct Job: Hashable, Sendable, Codable, Identifiable {
         self.leaseExpiresAt = leaseExpiresAt
         self.outputPath = outputPath
         self.posterPath = posterPath
+        self.coldStart = coldStart
+        self.loadSeconds = loadSeconds
     }
 
     /// The pipeline name of a resolved spec.

@@ -35,9 +35,14 @@ extension RecoveryRequest {
         state: JobState, attempts: Int, maxAttempts: Int, host: String,
         lostAttemptSpan: (startedAt: Double, heartbeatAt: Double?)?
     ) -> (to: JobState, update: JobUpdate) {
-        let why = restartedHost == host
-            ? "host \(host) restarted while attempt \(attempts) was \(state == .running ? "generating" : "encoding")"
-            : "host \(host) stopped renewing its lease during attempt \(attempts)"
+        let stage = state == .running ? "generating" : "encoding"
+        let why = if restartedHost == host && startedBefore != nil {
+            "host \(host) no longer ran attempt \(attempts), which the store still said was \(stage) (its outcome was never recorded)"
+        } else if restartedHost == host {
+            "host \(host) restarted while attempt \(attempts) was \(stage)"
+        } else {
+            "host \(host) stopped renewing its lease during attempt \(attempts)"
+        }
         // A lost attempt held its slot from its start until the host's last heartbeat.
         let seconds = lostAttemptSpan.map { max(0, ($0.heartbeatAt ?? $0.startedAt) - $0.startedAt) } ?? 0
         let exhausted = attempts >= maxAttempts

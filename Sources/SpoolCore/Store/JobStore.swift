@@ -66,10 +66,57 @@ public protocol JobStore: Sendable {
     /// Every registered host, live or not, by name.
     func hosts() async throws -> [HostRecord]
 
-    /// Yields whenever a job may have become claimable anywhere: submitted or requeued by
-    /// any process sharing the store. Stores without cross-process notification return a
-    /// stream that never yields; dispatchers poll as well.
+    /// Yields once as soon as it listens, then whenever a job may have become claimable
+    /// anywhere: submitted or requeued by any process sharing the store. Stores without
+    /// cross-process notification return a stream that never yields; dispatchers poll as well.
     func queueNotifications() -> AsyncStream<Void>
+
+    /// Changes to a job's state or chunk count made by any process sharing the store, so a
+    /// host can follow jobs that run on another (server-sent events, drop-folder results).
+    /// Yields ``JobChangeNotice/listening`` each time it starts listening. Stores whose
+    /// jobs never run in another process return a stream that never yields.
+    func jobChanges() -> AsyncStream<JobChangeNotice>
+}
+
+/// A change to a job seen by the store: enough to tell whether this host already knows of
+/// it, and to read the job if not.
+public struct JobChange: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable {
+        /// The job moved to another state.
+        case state
+        /// Another chunk was written.
+        case chunk
+    }
+
+    public var id: JobID
+    public var state: JobState
+    public var attempt: Int
+    public var chunksDone: Int
+    public var kind: Kind
+
+    public init(id: JobID, state: JobState, attempt: Int, chunksDone: Int, kind: Kind) {
+        self.id = id
+        self.state = state
+        self.attempt = attempt
+        self.chunksDone = chunksDone
+        self.kind = kind
+    }
+
+    /// Reads `ID STATE ATTEMPT CHUNKS KIND`, the text a store's notification carries.
+    public init?(notification text: String) {
+        let fields = text.split(separator: " ").map(String.init)
+        guard fields.count == 5, let state = JobState(rawValue: fields[1]), let attempt = Int(fields[2]),
+              let chunks = Int(fields[3]), let kind = Kind(rawValue: fields[4])
+        else { return nil }
+        self.init(id: JobID(fields[0]), state: state, attempt: attempt, chunksDone: chunks, kind: kind)
+    }
+}
+
+/// What ``JobStore/jobChanges()`` yields.
+public enum JobChangeNotice: Sendable, Hashable {
+    /// Listening from now on: changes before this moment may have been missed.
+    case listening
+    case changed(JobChange)
 }
 
 extension JobStore {
@@ -154,12 +201,16 @@ public struct JobUpdate: Sendable, Hashable {
     /// Closes the current attempt with this outcome, adding `attemptGPUSeconds` to the job.
     public var endAttempt: Attempt.Outcome?
     public var attemptGPUSeconds: Double?
+    /// Whether the attempt waited for a model to load, and for how long: recorded on the
+    /// job and, with ``endAttempt``, on the attempt.
+    public var load: ModelLoad?
 
     public init(
         attempt: Int? = nil, at: Date, progress: JobProgress? = nil, firstChunkAt: Date? = nil,
         generatedAt: Date? = nil, encodedAt: Date? = nil, error: String? = nil, clearError: Bool = false,
         waitingReason: String? = nil, notBefore: Date? = nil, outputPath: String? = nil,
-        posterPath: String? = nil, endAttempt: Attempt.Outcome? = nil, attemptGPUSeconds: Double? = nil
+        posterPath: String? = nil, endAttempt: Attempt.Outcome? = nil, attemptGPUSeconds: Double? = nil,
+        load: ModelLoad? = nil
     ) {
         self.attempt = attempt
         self.at = at
@@ -175,7 +226,24 @@ public struct JobUpdate: Sendable, Hashable {
         self.posterPath = posterPath
         self.endAttempt = endAttempt
         self.attemptGPUSeconds = attemptGPUSeconds
+        self.load = load
     }
+}
+
+/// What an attempt waited for before its worker could take the job: a model load, or none.
+public struct ModelLoad: Sendable, Hashable, Codable {
+    /// The attempt had to wait for its worker to load the model (a cold slot, or a model
+    /// evicted for another).
+    public var coldStart: Bool
+    /// Seconds the attempt waited for the load; nil for a warm start.
+    public var seconds: Double?
+
+    public init(coldStart: Bool, seconds: Double?) {
+        self.coldStart = coldStart
+        self.seconds = seconds
+    }
+
+    public static let warm = ModelLoad(coldStart: false, seconds: nil)
 }
 
 /// A filter and page over jobs.
@@ -217,11 +285,22 @@ public struct RecoveryRequest: Sendable, Hashable {
     public var now: Date
     /// Earliest time a requeued job may run again.
     public var retryAfter: Date
+    /// Jobs never taken back: those a live host is still running (its reconciler asks to
+    /// settle every other job it is recorded as running).
+    public var keeping: Set<JobID>
+    /// Only jobs claimed before this moment: a claim still on its way to the execution
+    /// that will hold it is not an orphan.
+    public var startedBefore: Date?
 
-    public init(restartedHost: String?, expiredLeases: Bool, now: Date, retryAfter: Date? = nil) {
+    public init(
+        restartedHost: String?, expiredLeases: Bool, now: Date, retryAfter: Date? = nil, keeping: Set<JobID> = [],
+        startedBefore: Date? = nil
+    ) {
         self.restartedHost = restartedHost
         self.expiredLeases = expiredLeases
         self.now = now
         self.retryAfter = retryAfter ?? now
+        self.keeping = keeping
+        self.startedBefore = startedBefore
     }
 }

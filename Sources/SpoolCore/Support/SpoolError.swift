@@ -7,6 +7,9 @@ public enum SpoolError: Error, Hashable, Sendable, CustomStringConvertible {
     /// (its host lost the lease and another took over).
     case staleAttempt(job: JobID, attempt: Int, current: Int)
     case invalidSpec([ValidationIssue])
+    /// A stored job this version cannot read (a newer version wrote it, or it was edited by
+    /// hand); it names the job so a person can find the row.
+    case unreadableJob(job: JobID, reason: String)
 
     public var description: String {
         switch self {
@@ -18,6 +21,8 @@ public enum SpoolError: Error, Hashable, Sendable, CustomStringConvertible {
             "job \(id): attempt \(attempt) is stale (the job is on attempt \(current))"
         case .invalidSpec(let issues):
             "invalid job: " + issues.map(\.description).joined(separator: "; ")
+        case .unreadableJob(let id, let reason):
+            "job \(id) in the store cannot be read: \(reason)"
         }
     }
 }

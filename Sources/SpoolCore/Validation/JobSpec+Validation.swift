@@ -1,6 +1,6 @@
 extension JobSpec {
-    /// Largest frame area accepted: 4K UHD.
-    public static let maxFrameArea = 3_840 * 2_160
+    /// The largest frame: 4K UHD, either way up.
+    public static let maxFrame = FrameSize(width: 3_840, height: 2_160)
     public static let frameSideRange = 16...3_840
     public static let priorityRange = -100...100
     public static let maxTimeLimitSeconds = 86_400.0
@@ -14,13 +14,15 @@ extension JobSpec {
         var issues: [ValidationIssue] = []
         func problem(_ field: String, _ reason: String) { issues.append(.init(field: field, reason: reason)) }
 
-        if prompt.allSatisfy(\.isWhitespace) {
+        // Lengths count Unicode code points, as JSON Schema's maxLength does (the API's
+        // document states these rules, and a schema fuzzer holds the two to each other).
+        if Self.isBlank(prompt) {
             problem("prompt", "must not be empty")
-        } else if prompt.count > Self.maxPromptLength {
-            problem("prompt", "is \(prompt.count) characters; at most \(Self.maxPromptLength) are allowed")
+        } else if prompt.unicodeScalars.count > Self.maxPromptLength {
+            problem("prompt", "is \(prompt.unicodeScalars.count) characters; at most \(Self.maxPromptLength) are allowed")
         }
-        if let negativePrompt, negativePrompt.count > Self.maxPromptLength {
-            problem("negativePrompt", "is \(negativePrompt.count) characters; at most \(Self.maxPromptLength) are allowed")
+        if let negativePrompt, negativePrompt.unicodeScalars.count > Self.maxPromptLength {
+            problem("negativePrompt", "is \(negativePrompt.unicodeScalars.count) characters; at most \(Self.maxPromptLength) are allowed")
         }
 
         let pipelineName = pipeline ?? defaultPipeline
@@ -47,15 +49,15 @@ extension JobSpec {
         if let outputName, let reason = Self.outputNameProblem(outputName) {
             problem("outputName", reason)
         }
-        if let key = idempotencyKey, key.isEmpty || key.count > 200 {
-            problem("idempotencyKey", "must be 1…200 characters")
+        if let key = idempotencyKey, let reason = Self.idempotencyKeyProblem(key) {
+            problem("idempotencyKey", reason)
         }
         if labels.count > Self.maxLabels {
             problem("labels", "has \(labels.count) entries; at most \(Self.maxLabels) are allowed")
         }
         for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
-            if key.isEmpty || key.count > 64 { problem("labels.\(key)", "keys must be 1…64 characters") }
-            if value.count > 256 { problem("labels.\(key)", "values must be at most 256 characters") }
+            if key.isEmpty || key.unicodeScalars.count > 64 { problem("labels.\(key)", "keys must be 1…64 characters") }
+            if value.unicodeScalars.count > 256 { problem("labels.\(key)", "values must be at most 256 characters") }
         }
         if let limit = timeLimitSeconds, !(limit > 0 && limit <= Self.maxTimeLimitSeconds) {
             problem("timeLimitSeconds", "is \(limit); must be more than 0 and at most \(Int(Self.maxTimeLimitSeconds))")
@@ -80,8 +82,8 @@ extension JobSpec {
                     issues.append(.init(field: field, reason: "is \(value); must be even (H.264 4:2:0 needs even dimensions)"))
                 }
             }
-            if issues.isEmpty, w * h > Self.maxFrameArea {
-                issues.append(.init(field: "width", reason: "\(w)x\(h) is larger than 3840x2160"))
+            if issues.isEmpty, !FrameSize(width: w, height: h).fits(in: Self.maxFrame) {
+                issues.append(.init(field: "width", reason: "\(w)x\(h) is larger than 3840x2160 (either way up)"))
             }
             if issues.isEmpty, let definition, let allowed = definition.sizes.allowed,
                !allowed.contains(FrameSize(width: w, height: h)) {
@@ -90,6 +92,25 @@ extension JobSpec {
             }
             return issues
         }
+    }
+
+    /// The characters JSON Schema's `\\s` (ECMA-262 white space and line terminators)
+    /// matches: a prompt of nothing else is empty. The document's pattern for `prompt` names
+    /// the same set, so the server and the document agree on every string.
+    public static let blankCharacters: Set<Unicode.Scalar> = Set(
+        ["\u{09}", "\u{0A}", "\u{0B}", "\u{0C}", "\u{0D}", "\u{20}", "\u{A0}", "\u{1680}", "\u{2028}", "\u{2029}", "\u{202F}",
+         "\u{205F}", "\u{3000}", "\u{FEFF}"] + (0x2000...0x200A).compactMap(Unicode.Scalar.init))
+
+    /// Whether `text` holds nothing but ``blankCharacters``.
+    public static func isBlank(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy { blankCharacters.contains($0) }
+    }
+
+    public static let maxIdempotencyKeyLength = 200
+
+    /// Why `key` cannot be an idempotency key (in a body or the `Idempotency-Key` header).
+    public static func idempotencyKeyProblem(_ key: String) -> String? {
+        key.isEmpty || key.unicodeScalars.count > maxIdempotencyKeyLength ? "must be 1…\(maxIdempotencyKeyLength) characters" : nil
     }
 
     /// Why `name` cannot be an output file's base name, or nil when it can.

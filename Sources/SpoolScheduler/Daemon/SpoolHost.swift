@@ -17,6 +17,8 @@ public struct SpoolHost: Sendable {
     public let dispatcher: Dispatcher
     public let submitter: JobSubmitter
     public let leaseKeeper: LeaseKeeper
+    /// Brings changes made by other hosts sharing the store into ``events``.
+    public let relay: JobChangeRelay
     public let clock: any WallClock
 
     public init(
@@ -43,16 +45,35 @@ public struct SpoolHost: Sendable {
             store: store, pipelines: pipelines, configuration: configuration, clock: clock,
             onSubmit: { dispatcher.wakeUp() })
         leaseKeeper = LeaseKeeper(store: store, dispatcher: dispatcher, configuration: configuration, clock: clock, logger: logger)
+        relay = JobChangeRelay(store: store, events: events, logger: logger)
     }
 
-    /// The host's own long-running services.
-    public var services: [any Service] { [dispatcher, leaseKeeper] }
+    /// Every long-running service of the host with its `doors` (HTTP, drop folder, metrics),
+    /// in the order a ``ServiceGroup`` must run them.
+    ///
+    /// A service group stops its services one at a time, in reverse order, each only once the
+    /// one after it has returned. So the dispatcher comes last and stops first: it claims
+    /// nothing more and gives running jobs their grace period, while the doors go on
+    /// answering (clients polling a draining host see their jobs finish, and the drop folder
+    /// writes their results) and the lease keeper goes on renewing their leases (another host
+    /// must not take back a job that is still finishing here). The relay of other hosts'
+    /// changes outlives the doors it feeds. The store's own connections come first and close
+    /// last, after everything that writes through them.
+    public func services(doors: [any Service] = []) -> [any Service] {
+        var ordered: [any Service] = []
+        if let store = store as? any Service { ordered.append(store) }
+        ordered.append(leaseKeeper)
+        ordered.append(relay)
+        ordered += doors
+        ordered.append(dispatcher)
+        return ordered
+    }
 
-    /// Runs `services` plus any others (HTTP, drop folder) until SIGTERM or SIGINT, then
-    /// shuts down gracefully.
-    public func run(with others: [any Service] = [], logger: Logger) async throws {
+    /// Runs the host's services and its `doors` until SIGTERM or SIGINT, then shuts down
+    /// gracefully, in the order ``services(doors:)`` gives.
+    public func run(with doors: [any Service] = [], logger: Logger) async throws {
         let group = ServiceGroup(configuration: .init(
-            services: (services + others).map { .init(service: $0) },
+            services: services(doors: doors).map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

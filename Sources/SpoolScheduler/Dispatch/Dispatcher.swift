@@ -22,6 +22,9 @@ public actor Dispatcher: Service {
     /// Which slot generates which job, until the slot is released.
     private var slotOfJob: [JobID: String] = [:]
     private var draining = false
+    /// Claims sent to the store whose job is not yet in ``running``: while any is, the
+    /// reconciler cannot tell a job it is about to run from an orphan.
+    private var claimsInFlight = 0
 
     public init(
         store: any JobStore, pipelines: PipelineCatalog, configuration: SchedulerConfiguration,
@@ -32,7 +35,8 @@ public actor Dispatcher: Service {
         context = ExecutionContext(
             store: store, pipelines: pipelines, configuration: configuration, generator: generator, encoders: encoders,
             limiter: EncoderLimiter(permits: configuration.encodeConcurrency), events: events, statistics: statistics,
-            clock: clock, logger: logger)
+            clock: clock, logger: logger,
+            outcomes: OutcomeLedger(store: store, events: events, statistics: statistics, logger: logger))
         free = configuration.slots
     }
 
@@ -44,6 +48,9 @@ public actor Dispatcher: Service {
 
     /// Slots not running a job.
     public var freeSlots: [GPUSlot] { free }
+
+    /// Whether a graceful shutdown has begun: nothing more is claimed.
+    public var isDraining: Bool { draining }
 
     /// Busy slots, by name, with the job each runs.
     public var busySlots: [String: JobID] {
@@ -80,8 +87,7 @@ public actor Dispatcher: Service {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 while !draining && !Task.isCancelled {
-                    for (job, slot, claimedAt) in await claimForFreeSlots() {
-                        let execution = startExecution(job: job, slot: slot, claimedAt: claimedAt)
+                    for execution in await claimForFreeSlots() {
                         group.addTask { await execution.run() }
                     }
                     await wake.wait(seconds: configuration.pollSeconds)
@@ -91,6 +97,8 @@ public actor Dispatcher: Service {
         } onGracefulShutdown: {
             Task { await self.drain() }
         }
+        // Outcomes the store refused so far: one more try before the host leaves.
+        await context.outcomes.flush()
         do {
             try await context.store.deregisterHost(configuration.host)
         } catch {
@@ -110,6 +118,43 @@ public actor Dispatcher: Service {
         return job
     }
 
+    /// Writes the outcomes the store refused earlier, if it now accepts them.
+    public func flushOutcomes() async {
+        await context.outcomes.flush()
+    }
+
+    /// Jobs whose outcome is kept until the store accepts it.
+    public var pendingOutcomes: Set<JobID> {
+        get async { await context.outcomes.pendingJobs }
+    }
+
+    /// Settles jobs the store says this host is running but no execution here holds (their
+    /// outcome was lost, or their execution ended without one): requeued or failed by the
+    /// rules of recovery, within a heartbeat, not at the next restart. Jobs whose outcome is
+    /// kept by the ledger are left for it to write.
+    public func settleOrphans() async {
+        // A claim on its way to its execution is not an orphan: look only when none is, and
+        // only at jobs claimed before now.
+        guard claimsInFlight == 0, !draining else { return }
+        let now = context.clock.now()
+        let keeping = Set(running.keys).union(await context.outcomes.pendingJobs)
+        do {
+            let settled = try await context.store.recoverLostJobs(RecoveryRequest(
+                restartedHost: configuration.host, expiredLeases: false, now: now,
+                retryAfter: now.addingTimeInterval(configuration.retry.baseDelay), keeping: keeping, startedBefore: now))
+            for job in settled {
+                context.logger.error("settled a job no execution held", metadata: [
+                    "job": "\(job.id)", "state": "\(job.state)", "reason": "\(job.error ?? "")",
+                ])
+                context.events.publish(JobEvent(job: job, kind: .state(job.state)))
+            }
+            context.statistics.recordOrphansSettled(settled.count)
+            if !settled.isEmpty { wake.signal() }
+        } catch {
+            context.logger.warning("could not look for orphaned jobs", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Stops local attempts the store no longer gives this host: cancelled by another
     /// process, or taken over by another host after a lease expired.
     public func reconcile() async {
@@ -125,8 +170,10 @@ public actor Dispatcher: Service {
 
     // MARK: Internals
 
-    private func claimForFreeSlots() async -> [(Job, GPUSlot, ContinuousClock.Instant)] {
-        var claimed: [(Job, GPUSlot, ContinuousClock.Instant)] = []
+    /// Claims a job for every free slot that can run one, and returns their executions,
+    /// each registered in ``running`` the moment its claim returns.
+    private func claimForFreeSlots() async -> [JobExecution] {
+        var started: [JobExecution] = []
         var exhausted = Set<GPUSlot.Kind>()
         for slot in free where !exhausted.contains(slot.kind) && !draining {
             let pipelines = runnablePipelines(on: slot)
@@ -134,6 +181,8 @@ public actor Dispatcher: Service {
             // stored generation time measure the same span even when the claim is slow.
             let now = context.clock.now()
             let claimedAt = ContinuousClock.now
+            claimsInFlight += 1
+            defer { claimsInFlight -= 1 }
             do {
                 guard let job = try await context.store.claimNext(ClaimRequest(
                     host: configuration.host, gpu: slot.name, pipelines: pipelines, now: now,
@@ -144,13 +193,13 @@ public actor Dispatcher: Service {
                 }
                 free.removeAll { $0 == slot }
                 busySince[slot.name] = claimedAt
-                claimed.append((job, slot, claimedAt))
+                started.append(startExecution(job: job, slot: slot, claimedAt: claimedAt))
             } catch {
                 context.logger.error("claiming a job failed; retrying at the next poll", metadata: ["error": "\(error)"])
                 break
             }
         }
-        return claimed
+        return started
     }
 
     private func runnablePipelines(on slot: GPUSlot) -> Set<String> {

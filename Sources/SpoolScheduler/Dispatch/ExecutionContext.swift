@@ -15,4 +15,6 @@ struct ExecutionContext: Sendable {
     let statistics: SchedulerStatistics
     let clock: any WallClock
     let logger: Logger
+    /// Writes every attempt's outcome, and keeps those the store refuses until it takes them.
+    let outcomes: OutcomeLedger
 }

@@ -3,10 +3,16 @@ import Logging
 import SpoolCore
 import SpoolGenerators
 import SpoolMedia
+import Synchronization
 
-/// One attempt at one job on one slot: start the worker, stream its chunks into the
-/// encoder, release the slot when generation ends, finish the MP4, and record each
-/// stage in the store before acting on it.
+/// One attempt at one job on one slot, in the stages its data flows through:
+///
+/// 1. ``plan()``: the pipeline, the size, where every file goes;
+/// 2. ``generate(_:into:)``, on the slot: the worker writes chunks, each handed to the
+///    streaming encoder as it lands; the slot is released the moment generation ends;
+/// 3. ``finishEncoding(_:_:progress:)``, off the slot: the encode tail closes the MP4;
+/// 4. recording: each stage's outcome is written to the store (through the
+///    ``OutcomeLedger``, which never loses one) before the next is acted on.
 struct JobExecution: Sendable {
     let job: Job
     let slot: GPUSlot
@@ -20,7 +26,6 @@ struct JobExecution: Sendable {
     let releaseSlot: @Sendable (GPUSlot) async -> Void
     let finished: @Sendable (JobID) async -> Void
 
-    private var store: any JobStore { context.store }
     private var attempt: Int { job.attempts }
     private var logger: Logger {
         var logger = context.logger
@@ -30,58 +35,107 @@ struct JobExecution: Sendable {
         return logger
     }
 
-    func run() async {
-        let started = claimedAt
-        let data = context.configuration.data
-        let jobFolder = "\(data.work)/\(job.id)"
-        let workDir = "\(jobFolder)/attempt-\(attempt)"
-        defer { try? FileManager.default.removeItem(atPath: jobFolder) }
-        logger.info("started", metadata: ["pipeline": "\(job.pipeline)", "frames": "\(job.spec.frames)"])
+    /// Where an attempt's files go, and what shapes its frames.
+    struct Plan {
+        var pipeline: PipelineDefinition
+        var size: FrameSize
+        /// `<work>/<job>`: removed when the attempt ends, whatever happened.
+        var jobFolder: String
+        /// `<job folder>/attempt-N`: the worker's chunks.
+        var workDir: String
+        /// The MP4 while it is written, and where it goes once closed.
+        var partialPath: String
+        var videoPath: String
+        var posterPath: String
+    }
 
-        guard let pipeline = context.pipelines[job.pipeline], let size = job.spec.size else {
+    /// How generation ended, measured at the moment the slot was released.
+    enum Generation {
+        case generated(progress: JobProgress, heldSeconds: Double, at: Date)
+        case failed(any Error, heldSeconds: Double)
+    }
+
+    func run() async {
+        logger.info("started", metadata: ["pipeline": "\(job.pipeline)", "frames": "\(job.spec.frames)"])
+        guard let plan = plan() else {
             await releaseSlot(slot)
-            await persist(.failed, JobUpdate(
+            await record(.failed, JobUpdate(
                 attempt: attempt, at: context.clock.now(),
                 error: "pipeline \(job.pipeline) is not configured on host \(context.configuration.host)",
                 endAttempt: .failed, attemptGPUSeconds: 0))
             await finished(job.id)
             return
         }
+        defer { try? FileManager.default.removeItem(atPath: plan.jobFolder) }
+        let encoder = makeEncoder(plan)
+        switch await generate(plan, into: encoder) {
+        case .failed(let error, let held):
+            encoder.cancel()
+            await recordFailure(error, heldSeconds: held, retryable: (error as? GenerationError)?.isRetryable ?? true)
+        case .generated(let progress, let held, let generatedAt):
+            let recorded = await record(.encoding, JobUpdate(
+                attempt: attempt, at: generatedAt, progress: progress, generatedAt: generatedAt,
+                endAttempt: .generated, attemptGPUSeconds: held))
+            guard recorded else {
+                encoder.cancel()
+                break
+            }
+            logger.info("generated; slot released", metadata: ["gpuSeconds": "\(String(format: "%.3f", held))"])
+            await finishEncoding(plan, encoder, progress: progress)
+        }
+        await finished(job.id)
+    }
 
-        let partialPath = "\(data.videos)/.\(job.id).mp4.part"
-        let videoPath = "\(data.videos)/\(job.id).mp4"
-        let posterPath = "\(data.videos)/\(job.id).png"
+    // MARK: Stage 1: the plan
+
+    func plan() -> Plan? {
+        guard let pipeline = context.pipelines[job.pipeline], let size = job.spec.size else { return nil }
+        let data = context.configuration.data
+        let jobFolder = "\(data.work)/\(job.id)"
+        return Plan(
+            pipeline: pipeline, size: size, jobFolder: jobFolder, workDir: "\(jobFolder)/attempt-\(attempt)",
+            partialPath: "\(data.videos)/.\(job.id).mp4.part", videoPath: "\(data.videos)/\(job.id).mp4",
+            posterPath: "\(data.videos)/\(job.id).png")
+    }
+
+    /// The streaming encoder, its thread started; it writes nothing until the first frame.
+    func makeEncoder(_ plan: Plan) -> StreamingEncoder {
         let events = context.events
         let progressJob = job
         let control = control
         let holdLogger = logger
-        let encoder = StreamingEncoder(
+        return StreamingEncoder(
             .init(
-                workDir: workDir, outputPath: partialPath, posterPath: posterPath, size: size, fps: job.spec.fps,
-                targetFrames: job.spec.frames, overlap: pipeline.chunking.overlap, policy: pipeline.chunking.overlapPolicy,
-                deleteConsumedChunks: true, priority: context.configuration.encodingPriority,
-                backlogLimitBytes: context.configuration.rawBacklogBytes),
+                workDir: plan.workDir, outputPath: plan.partialPath, posterPath: plan.posterPath, size: plan.size,
+                fps: job.spec.fps, targetFrames: job.spec.frames, overlap: plan.pipeline.chunking.overlap,
+                policy: plan.pipeline.chunking.overlapPolicy, deleteConsumedChunks: true,
+                priority: context.configuration.encodingPriority, backlogLimitBytes: context.configuration.rawBacklogBytes),
             encoders: context.encoders, limiter: context.limiter,
             onProgress: { frames in events.publish(JobEvent(job: progressJob, kind: .encoded(frames: frames))) },
             hold: { on in
                 holdLogger.debug(on ? "worker paused: the encoder is behind by more than the raw backlog" : "worker resumed")
                 control.hold(on)
             })
+    }
 
-        // MARK: Generation, on the slot
-        var failure: (any Error)?
+    // MARK: Stage 2: generation, on the slot
+
+    /// Runs the worker and streams its chunks into `encoder`; releases the slot when the
+    /// worker is done, whatever the outcome.
+    func generate(_ plan: Plan, into encoder: StreamingEncoder) async -> Generation {
         var progress = job.progress
-        var progressWrites: Task<Void, Never>?
+        let writer = ProgressWriter(job: job.id, store: context.store, events: context.events, control: control, logger: logger)
+        var failure: (any Error)?
         do {
-            try FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: plan.workDir, withIntermediateDirectories: true)
             let run = try context.generator.start(GenerationRequest(
-                jobID: job.id, attempt: attempt, spec: job.spec, pipeline: pipeline,
-                pipelineFolder: context.pipelines.folders[pipeline.name] ?? ".", workDir: workDir,
+                jobID: job.id, attempt: attempt, spec: job.spec, pipeline: plan.pipeline,
+                pipelineFolder: context.pipelines.folders[plan.pipeline.name] ?? ".", workDir: plan.workDir,
                 cudaVisibleDevices: slot.cudaVisibleDevices,
                 timeLimitSeconds: job.spec.timeLimitSeconds ?? context.configuration.defaultTimeLimitSeconds))
             context.statistics.recordStart(gap: slotFreedAt.map { (ContinuousClock.now - $0).seconds })
             if let group = run.processGroup {
-                OrphanReaper.record(processGroup: group, jobFolder: jobFolder, attempt: attempt)
+                OrphanReaper.record(processGroup: group, jobFolder: plan.jobFolder, attempt: attempt)
             }
             if !control.attach(run: run, encoder: encoder) {
                 run.cancel(reason: "stopped before it started")
@@ -97,136 +151,90 @@ struct JobExecution: Sendable {
                 }
                 progress.chunksDone += 1
                 progress.framesDone = min(job.spec.frames, max(progress.framesDone, chunk.endFrame))
-                let first = progress.chunksDone == 1 ? context.clock.now() : nil
-                // Progress is written in order but not waited for: store latency must not
-                // hold the worker's events back, nor count as slot time.
-                let update = JobUpdate(attempt: attempt, at: context.clock.now(), progress: progress, firstChunkAt: first)
-                let previous = progressWrites
-                progressWrites = Task {
-                    await previous?.value
-                    if let updated = await persist(nil, update) {
-                        events.publish(JobEvent(job: updated, kind: .chunk(index: chunk.index)))
-                    }
-                }
+                let now = context.clock.now()
+                writer.write(JobUpdate(
+                    attempt: attempt, at: now, progress: progress, firstChunkAt: progress.chunksDone == 1 ? now : nil), chunk: chunk.index)
             }
         } catch {
             failure = error
         }
-        let held = (ContinuousClock.now - started).seconds
-
-        guard failure == nil else {
-            encoder.cancel()
-            await progressWrites?.value
-            await endFailedAttempt(failure!, held: held, retryable: (failure as? GenerationError)?.isRetryable ?? true)
-            await releaseSlot(slot)
-            await finished(job.id)
-            return
-        }
-
-        // MARK: Encoding tail, off the slot
-        // The worker has exited and the GPU is free: hand the slot on first, then record
-        // the transition with the slot time measured at this moment.
+        // One instant for the slot time and the stamp that ends generation.
+        let held = (ContinuousClock.now - claimedAt).seconds
         let generatedAt = context.clock.now()
         await releaseSlot(slot)
-        await progressWrites?.value
-        let generated = await persist(.encoding, JobUpdate(
-            attempt: attempt, at: generatedAt, progress: progress, generatedAt: generatedAt,
-            endAttempt: .generated, attemptGPUSeconds: held))
-        guard generated != nil else {
-            encoder.cancel()
-            await finished(job.id)
-            return
-        }
-        logger.info("generated; slot released", metadata: ["gpuSeconds": "\(String(format: "%.3f", held))"])
+        await writer.drain()
+        if let failure { return .failed(failure, heldSeconds: held) }
+        return .generated(progress: progress, heldSeconds: held, at: generatedAt)
+    }
+
+    // MARK: Stage 3: the encode tail, off the slot
+
+    func finishEncoding(_ plan: Plan, _ encoder: StreamingEncoder, progress: JobProgress) async {
+        var progress = progress
         do {
             let outcome = try await encoder.finish()
-            try moveIntoPlace(partialPath, videoPath)
+            try moveIntoPlace(plan.partialPath, plan.videoPath)
             context.statistics.recordEncode(frames: outcome.video.frames, busySeconds: outcome.busySeconds)
             progress.framesDone = outcome.video.frames
             // One instant for both stamps: the MP4 closing is what finishes the job.
             let encodedAt = context.clock.now()
-            await persist(.succeeded, JobUpdate(
+            await record(.succeeded, JobUpdate(
                 attempt: attempt, at: encodedAt, progress: progress, encodedAt: encodedAt,
-                clearError: true, outputPath: videoPath, posterPath: outcome.posterPath))
-            logger.info("succeeded", metadata: ["video": "\(videoPath)", "bytes": "\(outcome.video.bytes)"])
+                clearError: true, outputPath: plan.videoPath, posterPath: outcome.posterPath))
+            logger.info("succeeded", metadata: ["video": "\(plan.videoPath)", "bytes": "\(outcome.video.bytes)"])
         } catch {
-            try? FileManager.default.removeItem(atPath: partialPath)
-            await endFailedAttempt(error, held: nil, retryable: true)
+            try? FileManager.default.removeItem(atPath: plan.partialPath)
+            await recordFailure(error, heldSeconds: nil, retryable: true)
         }
-        await finished(job.id)
     }
 
-    /// Records how an attempt that did not generate a video ended: cancelled, interrupted
-    /// by shutdown, retried after backoff, or failed for good.
-    private func endFailedAttempt(_ error: any Error, held: Double?, retryable: Bool) async {
+    // MARK: Stage 4: recording
+
+    /// Records how an attempt that did not make a video ended: cancelled, interrupted by
+    /// shutdown, retried after backoff, or failed for good. `heldSeconds` is nil when the
+    /// attempt's slot time was recorded already (a failure in the encode tail).
+    func recordFailure(_ error: any Error, heldSeconds held: Double?, retryable: Bool) async {
         let now = context.clock.now()
-        let outcome: Attempt.Outcome
+        let ending: Attempt.Outcome? = held == nil ? nil : .failed
         switch control.reason {
         case .cancelled:
             // The cancellation is stored already; close the attempt's books.
-            await persist(nil, JobUpdate(attempt: attempt, at: now, endAttempt: .cancelled, attemptGPUSeconds: held))
+            await record(nil, JobUpdate(attempt: attempt, at: now, endAttempt: .cancelled, attemptGPUSeconds: held))
             logger.info("stopped: cancelled")
-            return
         case .stale:
             logger.warning("stopped: another host took the job over")
-            return
         case .interrupted:
-            outcome = .interrupted
-            await persist(.queued, JobUpdate(
+            await record(.queued, JobUpdate(
                 attempt: attempt, at: now, error: "attempt \(attempt) interrupted: host \(context.configuration.host) shut down",
-                notBefore: now, endAttempt: outcome, attemptGPUSeconds: held))
+                notBefore: now, endAttempt: .interrupted, attemptGPUSeconds: held))
             logger.info("requeued: the host is shutting down")
-            return
-        case nil:
-            break
-        }
-        let message = "\(error)"
-        if retryable && attempt < job.maxAttempts {
+        case nil where retryable && attempt < job.maxAttempts:
             let delay = context.configuration.retry.delay(afterAttempt: attempt)
-            await persist(.queued, JobUpdate(
+            await record(.queued, JobUpdate(
                 attempt: attempt, at: now,
-                error: "attempt \(attempt) of \(job.maxAttempts) failed: \(message); retrying in \(Self.format(delay))",
-                notBefore: now.addingTimeInterval(delay), endAttempt: held == nil ? nil : .failed, attemptGPUSeconds: held))
-            logger.warning("attempt failed; will retry", metadata: ["error": "\(message)", "retryIn": "\(delay)"])
-        } else {
-            let final = retryable ? "attempt \(attempt) of \(job.maxAttempts) failed: \(message)" : message
-            await persist(.failed, JobUpdate(
-                attempt: attempt, at: now, error: final, endAttempt: held == nil ? nil : .failed, attemptGPUSeconds: held))
-            logger.error("failed", metadata: ["error": "\(message)"])
+                error: "attempt \(attempt) of \(job.maxAttempts) failed: \(error); retrying in \(Self.format(delay))",
+                notBefore: now.addingTimeInterval(delay), endAttempt: ending, attemptGPUSeconds: held))
+            logger.warning("attempt failed; will retry", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
+        case nil:
+            let message = retryable ? "attempt \(attempt) of \(job.maxAttempts) failed: \(error)" : "\(error)"
+            await record(.failed, JobUpdate(attempt: attempt, at: now, error: message, endAttempt: ending, attemptGPUSeconds: held))
+            logger.error("failed", metadata: ["error": "\(error)"])
         }
     }
 
-    /// Writes a change to the store and announces a state change. A store failure is
-    /// logged, never thrown: the daemon keeps running. A failure that may pass (the
-    /// database restarting, a dropped connection) is retried for about 6 s first, since a
-    /// live host keeps renewing its jobs' leases and no other host would take this one over.
+    /// Writes an outcome through the ledger. Returns whether the attempt still owns the job:
+    /// false once the store has moved on without it (cancelled meanwhile, or taken over by
+    /// another host), and the attempt then stops quietly. An outcome the store cannot take
+    /// now is kept and written later: the attempt goes on as if written.
     @discardableResult
-    private func persist(_ state: JobState?, _ update: JobUpdate) async -> Job? {
-        var delay = 0.2
-        while true {
-            do {
-                let job = try await store.update(self.job.id, to: state, update)
-                if let state { context.events.publish(JobEvent(job: job, kind: .state(state))) }
-                return job
-            } catch let error as SpoolError {
-                switch error {
-                case .staleAttempt, .illegalTransition:
-                    // Cancelled meanwhile, or taken over by another host: stop quietly.
-                    if control.reason == nil { control.stop(.stale, message: "\(error)") }
-                    logger.info("the store moved on without this attempt", metadata: ["reason": "\(error)"])
-                default:
-                    logger.error("store update failed", metadata: ["error": "\(error)"])
-                }
-                return nil
-            } catch {
-                guard delay < 4 else {
-                    logger.error("store update failed", metadata: ["error": "\(error)"])
-                    return nil
-                }
-                logger.warning("store update failed; retrying", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
-                try? await Task.sleep(for: .seconds(delay))
-                delay *= 2
-            }
+    private func record(_ state: JobState?, _ update: JobUpdate) async -> Bool {
+        switch await context.outcomes.write(job.id, to: state, update) {
+        case .written, .kept:
+            return true
+        case .refused(let error):
+            if control.reason == nil { control.stop(.stale, message: "\(error)") }
+            logger.info("the store moved on without this attempt", metadata: ["reason": "\(error)"])
+            return false
         }
     }
 
@@ -236,7 +244,53 @@ struct JobExecution: Sendable {
         }
     }
 
-    private static func format(_ seconds: Double) -> String {
+    static func format(_ seconds: Double) -> String {
         seconds == seconds.rounded() ? "\(Int(seconds)) s" : String(format: "%.1f s", seconds)
+    }
+}
+
+/// Writes an attempt's progress in order without holding its worker's events back: store
+/// latency must not count as slot time. A progress write that fails is dropped (the next
+/// one supersedes it), never retried; one the store refuses (the job was cancelled or taken
+/// over meanwhile) stops the attempt.
+final class ProgressWriter: Sendable {
+    private let job: JobID
+    private let store: any JobStore
+    private let events: JobEventHub
+    private let control: AttemptControl
+    private let logger: Logger
+    private let last = Mutex<Task<Void, Never>?>(nil)
+
+    init(job: JobID, store: any JobStore, events: JobEventHub, control: AttemptControl, logger: Logger) {
+        self.job = job
+        self.store = store
+        self.events = events
+        self.control = control
+        self.logger = logger
+    }
+
+    /// Queues `update`, after every write queued before it.
+    func write(_ update: JobUpdate, chunk: Int) {
+        let (job, store, events, control, logger) = (job, store, events, control, logger)
+        last.withLock { last in
+            let previous = last
+            last = Task {
+                await previous?.value
+                do {
+                    let updated = try await store.update(job, to: nil, update)
+                    events.publish(JobEvent(job: updated, kind: .chunk(index: chunk)))
+                } catch let error as SpoolError {
+                    if control.reason == nil { control.stop(.stale, message: "\(error)") }
+                    logger.info("the store moved on without this attempt", metadata: ["reason": "\(error)"])
+                } catch {
+                    logger.warning("a progress write failed; the next one supersedes it", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Waits for every queued write.
+    func drain() async {
+        await last.withLock { $0 }?.value
     }
 }

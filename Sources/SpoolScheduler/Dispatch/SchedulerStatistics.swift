@@ -11,6 +11,12 @@ public final class SchedulerStatistics: Sendable {
         /// Frames encoded, and the encoder's busy seconds, over all finished jobs.
         public var framesEncoded: Int
         public var encodeBusySeconds: Double
+        /// Writes the store refused (each try counts).
+        public var storeWriteFailures = 0
+        /// Outcomes of attempts kept until the store accepts them.
+        public var pendingOutcomes = 0
+        /// Jobs the reconciler found running in the store with no execution holding them.
+        public var orphansSettled = 0
     }
 
     private let state = Mutex(Snapshot(slotGaps: [], heldSeconds: [:], attemptsStarted: 0, framesEncoded: 0, encodeBusySeconds: 0))
@@ -33,6 +39,18 @@ public final class SchedulerStatistics: Sendable {
             $0.framesEncoded += frames
             $0.encodeBusySeconds += busySeconds
         }
+    }
+
+    func recordStoreWriteFailure() {
+        state.withLock { $0.storeWriteFailures += 1 }
+    }
+
+    func setPendingOutcomes(_ count: Int) {
+        state.withLock { $0.pendingOutcomes = count }
+    }
+
+    func recordOrphansSettled(_ count: Int) {
+        state.withLock { $0.orphansSettled += count }
     }
 
     public var snapshot: Snapshot { state.withLock { $0 } }

@@ -4,13 +4,30 @@ import Synchronization
 
 /// Fans job events out to any number of subscribers, each with a small buffer so a slow
 /// follower loses intermediate progress, never the scheduler's time.
+///
+/// Events come from this host's own executions and, with a shared store, from other hosts
+/// through ``JobChangeRelay``. The store's notice of a change this host made arrives too, a
+/// moment before or after the host publishes the event itself, so the hub publishes each
+/// store change once: a second event for the same change (the same job, attempt, state,
+/// chunk count and kind) is dropped.
 public final class JobEventHub: Sendable {
     private struct Subscriber {
         let job: JobID?
         let continuation: AsyncStream<JobEvent>.Continuation
     }
 
-    private let subscribers = Mutex<[UUID: Subscriber]>([:])
+    private struct State {
+        var subscribers: [UUID: Subscriber] = [:]
+        /// The most recent changes published, oldest first, and the same as a set.
+        var recent: [JobEvent.Change] = []
+        var recentSet: Set<JobEvent.Change> = []
+    }
+
+    /// Changes remembered to drop a repeat: far more than a host publishes between a store
+    /// change and its notice coming back.
+    static let remembered = 4_096
+
+    private let state = Mutex(State())
 
     public init() {}
 
@@ -19,19 +36,32 @@ public final class JobEventHub: Sendable {
     public func subscribe(job: JobID? = nil, buffer: Int = 256) -> AsyncStream<JobEvent> {
         let (stream, continuation) = AsyncStream.makeStream(of: JobEvent.self, bufferingPolicy: .bufferingNewest(buffer))
         let id = UUID()
-        subscribers.withLock { $0[id] = Subscriber(job: job, continuation: continuation) }
+        state.withLock { $0.subscribers[id] = Subscriber(job: job, continuation: continuation) }
         continuation.onTermination = { [weak self] _ in
-            _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
         }
         return stream
     }
 
+    /// Publishes `event`, unless it is a store change already published.
     public func publish(_ event: JobEvent) {
-        let targets = subscribers.withLock { all in
-            all.values.filter { $0.job == nil || $0.job == event.job.id }.map(\.continuation)
+        let targets = state.withLock { state -> [AsyncStream<JobEvent>.Continuation] in
+            if let change = event.change {
+                guard state.recentSet.insert(change).inserted else { return [] }
+                state.recent.append(change)
+                if state.recent.count > Self.remembered {
+                    state.recentSet.remove(state.recent.removeFirst())
+                }
+            }
+            return state.subscribers.values.filter { $0.job == nil || $0.job == event.job.id }.map(\.continuation)
         }
         for continuation in targets { continuation.yield(event) }
     }
 
-    public var subscriberCount: Int { subscribers.withLock { $0.count } }
+    /// Whether the hub has published the event for `change` already.
+    public func hasPublished(_ change: JobEvent.Change) -> Bool {
+        state.withLock { $0.recentSet.contains(change) }
+    }
+
+    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 }

@@ -4,7 +4,8 @@ import ServiceLifecycle
 import SpoolCore
 
 /// Proves this host alive: renews the leases of its jobs, takes back jobs whose host
-/// stopped renewing, and stops local attempts the store no longer gives it.
+/// stopped renewing, writes outcomes the store refused earlier, stops local attempts the
+/// store no longer gives it, and settles jobs it is recorded as running but no longer runs.
 public struct LeaseKeeper: Service {
     let store: any JobStore
     let dispatcher: Dispatcher
@@ -23,10 +24,15 @@ public struct LeaseKeeper: Service {
         self.logger = logger
     }
 
+    /// Beats until its service group stops it, which `SpoolHost` does only after the
+    /// dispatcher has drained: leases are renewed as long as any job may still finish here.
     public func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             await beat()
-            try? await Task.sleep(for: .seconds(configuration.heartbeatSeconds))
+            // The pause ends early for a graceful shutdown, so stopping takes no heartbeat's wait.
+            await cancelWhenGracefulShutdown {
+                try? await Task.sleep(for: .seconds(configuration.heartbeatSeconds))
+            }
         }
     }
 
@@ -44,6 +50,8 @@ public struct LeaseKeeper: Service {
         } catch {
             logger.error("heartbeat failed", metadata: ["error": "\(error)"])
         }
+        await dispatcher.flushOutcomes()
         await dispatcher.reconcile()
+        await dispatcher.settleOrphans()
     }
 }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSpoolSystem
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -9,11 +13,18 @@ import Synchronization
 /// in `<data>/outbox/` (`<name>.json`, and `<name>.mp4` when it succeeded); files that are
 /// not valid jobs move to `<data>/failed/` with `<name>.error.json` beside them.
 ///
-/// A file is taken only when complete: moved in by rename, or its size and modification
-/// time unchanged for `settleSeconds`. It is claimed by an atomic rename into
-/// `inbox/.processing/`, and enqueued with an idempotency key made of its name and
-/// content, so a restart at any point enqueues it exactly once. Originals are never
-/// deleted: once their result is written they move to `inbox/.done/`.
+/// A file is taken only when complete:
+/// - moved in by rename (`IN_MOVED_TO`): complete the moment it appears;
+/// - written in place: once its writer closed it (`IN_CLOSE_WRITE`), or, for files seen
+///   without events (there at start-up, on file systems without inotify), once its size and
+///   modification time have not changed for `settleSeconds`; and in both cases only while no
+///   process still holds it open for writing (a writer that pauses mid-file keeps it open).
+///
+/// It is claimed by an atomic rename into `inbox/.processing/`, and enqueued with an
+/// idempotency key made of its name and content, so a restart at any point enqueues it
+/// exactly once. Originals are never deleted: once their result is written they move to
+/// `inbox/.done/`. Anything in the inbox that is not a regular file (a symbolic link, a FIFO,
+/// a folder) moves to `failed/` with the reason, and is never followed or read.
 public final class DropFolderService: Service, Sendable {
     public struct Configuration: Sendable {
         public var settleSeconds: Double
@@ -38,6 +49,7 @@ public final class DropFolderService: Service, Sendable {
     private let sightings = Mutex<[String: Sighting]>([:])
     /// Jobs submitted from the folder whose result is not written yet: job id -> file name.
     private let pending = Mutex<[JobID: String]>([:])
+    private let scanCount = Mutex(0)
 
     public init(host: SpoolHost, configuration: Configuration = .init(), logger: Logger = Logger(label: "spool.inbox")) {
         self.host = host
@@ -48,6 +60,10 @@ public final class DropFolderService: Service, Sendable {
 
     var processing: String { data.inbox + "/.processing" }
     var done: String { data.inbox + "/.done" }
+
+    /// Passes over the inbox completed so far: a test waits for a pass that began after what
+    /// it did, instead of for a while.
+    public var scans: Int { scanCount.withLock { $0 } }
 
     public func run() async throws {
         for folder in [data.inbox, processing, done, data.outbox, data.failed] {
@@ -88,31 +104,73 @@ public final class DropFolderService: Service, Sendable {
         }
     }
 
-    /// One pass over the inbox: claim and submit every complete file.
+    /// One pass over the inbox: claim and submit every complete job file, and move aside
+    /// what is not a regular file.
     func scan(watcher: InboxWatcher) async {
+        defer { scanCount.withLock { $0 += 1 } }
         let now = Date()
-        for name in files(in: data.inbox) where name.hasSuffix(".json") {
+        for name in files(in: data.inbox) {
             if Task.isCancelled { return }
             let path = data.inbox + "/" + name
-            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-                  (attributes[.type] as? FileAttributeType) == .typeRegular else { continue }
-            let size = (attributes[.size] as? Int) ?? -1
-            let modified = (attributes[.modificationDate] as? Date) ?? now
-            let complete = watcher.takeMovedIn(name) || sightings.withLock { sightings -> Bool in
-                let sighting = Sighting(size: size, modified: modified, since: now)
-                guard let previous = sightings[name], previous.size == size, previous.modified == modified else {
-                    sightings[name] = sighting
-                    return false
-                }
-                return now.timeIntervalSince(previous.since) >= configuration.settleSeconds
-                    && now.timeIntervalSince(modified) >= configuration.settleSeconds
+            var info = stat()
+            guard lstat(path, &info) == 0 else { continue }
+            guard info.st_mode & S_IFMT == S_IFREG else {
+                watcher.forget(name)
+                refuse(name, kind: Self.kind(of: info.st_mode))
+                continue
             }
-            guard complete else { continue }
+            // Other regular files are left alone.
+            guard name.hasSuffix(".json"), isComplete(name, info: info, watcher: watcher, now: now) else { continue }
             _ = sightings.withLock { $0.removeValue(forKey: name) }
+            watcher.forget(name)
             // The atomic claim: whoever renames it owns it; a name still in flight waits.
             guard !FileManager.default.fileExists(atPath: processing + "/" + name),
                   rename(path, processing + "/" + name) == 0 else { continue }
             await submit(name)
+        }
+    }
+
+    /// Whether a regular job file in the inbox is complete (see the type's documentation).
+    private func isComplete(_ name: String, info: stat, watcher: InboxWatcher, now: Date) -> Bool {
+        if watcher.takeMovedIn(name) { return true }
+        let size = Int(info.st_size)
+        let modified = Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
+        let settled = sightings.withLock { sightings -> Bool in
+            guard let previous = sightings[name], previous.size == size, previous.modified == modified else {
+                sightings[name] = Sighting(size: size, modified: modified, since: now)
+                return false
+            }
+            return now.timeIntervalSince(previous.since) >= configuration.settleSeconds
+                && now.timeIntervalSince(modified) >= configuration.settleSeconds
+        }
+        guard watcher.wasClosedAfterWriting(name) || settled else { return false }
+        // 1: a writer still holds it; -1: it cannot be told (then the settle alone decides).
+        switch spool_file_open_for_writing(data.inbox + "/" + name) {
+        case 0: return true
+        case 1: return false
+        default: return settled
+        }
+    }
+
+    /// Moves something that is not a regular file to `failed/`, as it is (a link is moved,
+    /// never followed), with the reason beside it.
+    private func refuse(_ name: String, kind: String) {
+        let target = uniquePath(in: data.failed, name: name)
+        guard rename(data.inbox + "/" + name, target) == 0 else { return }
+        writeRejection(
+            name: URL(fileURLWithPath: target).lastPathComponent,
+            message: "\(name) is \(kind), not a regular file; the drop folder takes job files themselves (copy or move the file in, not a link to it) and never follows links",
+            issues: [])
+    }
+
+    static func kind(of mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFLNK: "a symbolic link"
+        case S_IFDIR: "a folder"
+        case S_IFIFO: "a FIFO"
+        case S_IFSOCK: "a socket"
+        case S_IFCHR, S_IFBLK: "a device"
+        default: "not a regular file"
         }
     }
 
@@ -160,8 +218,13 @@ public final class DropFolderService: Service, Sendable {
     private func reject(_ name: String, message: String, issues: [ValidationIssue]) {
         let target = uniquePath(in: data.failed, name: name)
         _ = rename(processing + "/" + name, target)
-        let report = Rejection(file: URL(fileURLWithPath: target).lastPathComponent, error: message, issues: issues)
-        let errorPath = data.failed + "/" + Self.stem(URL(fileURLWithPath: target).lastPathComponent) + ".error.json"
+        writeRejection(name: URL(fileURLWithPath: target).lastPathComponent, message: message, issues: issues)
+    }
+
+    /// Writes `failed/<stem>.error.json` for what was moved to `failed/<name>`.
+    private func writeRejection(name: String, message: String, issues: [ValidationIssue]) {
+        let report = Rejection(file: name, error: message, issues: issues)
+        let errorPath = data.failed + "/" + Self.stem(name) + ".error.json"
         try? JSONEncoder.spoolAPI.encode(report).write(to: URL(fileURLWithPath: errorPath), options: .atomic)
         logger.warning("rejected a drop-folder file", metadata: ["file": "\(name)", "error": "\(message)"])
     }

@@ -7,9 +7,12 @@ import Foundation
 /// Wakes the drop folder when something lands in the inbox: inotify where it works,
 /// with the caller's polling as the fallback (and the safety net for missed events).
 final class InboxWatcher: @unchecked Sendable {
-    /// Names that arrived by `rename` into the inbox: complete the moment they appear.
     private let lock = NSLock()
+    /// Names that arrived by `rename` into the inbox: complete the moment they appear.
     private var movedIn = Set<String>()
+    /// Names a writer closed after writing (`IN_CLOSE_WRITE`): complete unless another
+    /// writer still holds them open.
+    private var closedAfterWriting = Set<String>()
     /// Set, under `lock`, once the reading thread has closed its descriptors.
     private var closed = false
     private let fd: Int32
@@ -56,6 +59,19 @@ final class InboxWatcher: @unchecked Sendable {
         lock.withLock { movedIn.remove(name) != nil }
     }
 
+    /// Whether a writer closed `name` since it was last forgotten.
+    func wasClosedAfterWriting(_ name: String) -> Bool {
+        lock.withLock { closedAfterWriting.contains(name) }
+    }
+
+    /// Forgets what was seen of `name` (it left the inbox).
+    func forget(_ name: String) {
+        lock.withLock {
+            movedIn.remove(name)
+            closedAfterWriting.remove(name)
+        }
+    }
+
     /// Ends the watch; safe to call more than once.
     func stop() {
         guard isWatching else { return }
@@ -90,10 +106,12 @@ final class InboxWatcher: @unchecked Sendable {
             while offset + MemoryLayout<inotify_event>.size <= n {
                 let event = buffer.load(fromByteOffset: offset, as: inotify_event.self)
                 let nameLength = Int(event.len)
-                if nameLength > 0, event.mask & UInt32(IN_MOVED_TO) != 0 {
+                if nameLength > 0, event.mask & (UInt32(IN_MOVED_TO) | UInt32(IN_CLOSE_WRITE)) != 0 {
                     let namePointer = (buffer + offset + MemoryLayout<inotify_event>.size).assumingMemoryBound(to: CChar.self)
                     let name = String(cString: namePointer)
-                    _ = lock.withLock { movedIn.insert(name) }
+                    lock.withLock {
+                        if event.mask & UInt32(IN_MOVED_TO) != 0 { movedIn.insert(name) } else { closedAfterWriting.insert(name) }
+                    }
                 }
                 offset += MemoryLayout<inotify_event>.size + nameLength
             }

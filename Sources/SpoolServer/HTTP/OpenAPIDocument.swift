@@ -1,10 +1,56 @@
 import Foundation
+import SpoolCore
 
-/// The OpenAPI 3.1 description of the API, `Sources/SpoolServer/openapi.json` in the repo.
+/// The OpenAPI 3.1 description of the API: `Sources/SpoolServer/openapi.json` in the repo,
+/// served at `/openapi.json` with this deployment's pipelines written into the job spec's
+/// schema, so that the document states exactly what the server accepts: which pipelines
+/// exist, and for each the sizes it takes and the most frames it makes.
 enum OpenAPIDocument {
-    static let data: Data = {
+    /// The document as the repo holds it.
+    static let base: Data = {
         guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
               let data = try? Data(contentsOf: url) else { return Data("{}".utf8) }
         return data
     }()
+
+    /// The document a server with these pipelines serves.
+    static func served(pipelines: PipelineCatalog, defaultPipeline: String) -> Data {
+        guard var document = (try? JSONSerialization.jsonObject(with: base)) as? [String: Any],
+              var components = document["components"] as? [String: Any],
+              var schemas = components["schemas"] as? [String: Any],
+              var spec = schemas["JobSpec"] as? [String: Any],
+              var properties = spec["properties"] as? [String: Any],
+              var pipeline = properties["pipeline"] as? [String: Any]
+        else { return base }
+        pipeline["enum"] = pipelines.names.map { $0 as Any } + [NSNull()]
+        pipeline["description"] = "A pipeline of this server: \(pipelines.names.joined(separator: ", ")); absent or null: \(defaultPipeline)"
+        properties["pipeline"] = pipeline
+        spec["properties"] = properties
+        var rules = spec["allOf"] as? [Any] ?? []
+        rules.append(["anyOf": pipelines.names.map { pipelineRule(pipelines[$0]!, isDefault: $0 == defaultPipeline) }])
+        spec["allOf"] = rules
+        schemas["JobSpec"] = spec
+        components["schemas"] = schemas
+        document["components"] = components
+        return (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])) ?? base
+    }
+
+    /// What a job of `definition` may ask for: its frames, and its sizes when it lists them.
+    private static func pipelineRule(_ definition: PipelineDefinition, isDefault: Bool) -> [String: Any] {
+        let named: [String: Any] = ["required": ["pipeline"], "properties": ["pipeline": ["const": definition.name]]]
+        let unnamed: [String: Any] = ["properties": ["pipeline": ["type": "null"]]]
+        var rule: [String: Any] = [
+            "anyOf": isDefault ? [named, unnamed] : [named],
+            "properties": ["frames": ["maximum": definition.maxFrames]],
+        ]
+        if let allowed = definition.sizes.allowed {
+            let sizes: [Any] = allowed.map { size in
+                ["properties": ["width": ["const": size.width], "height": ["const": size.height]]] as [String: Any]
+            }
+            // Both absent (or null) means the pipeline's default size.
+            let unsized: [String: Any] = ["properties": ["width": ["type": "null"], "height": ["type": "null"]]]
+            rule["allOf"] = [["anyOf": sizes + [unsized]]]
+        }
+        return rule
+    }
 }

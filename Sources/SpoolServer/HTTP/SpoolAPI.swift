@@ -33,6 +33,8 @@ public struct SpoolAPI: Sendable {
         if let token = configuration.requiredToken {
             router.add(middleware: BearerTokenMiddleware(token: token, openPaths: ["/healthz"]))
         }
+        router.add(middleware: MethodNotAllowedMiddleware(routes: Self.routes))
+        let document = OpenAPIDocument.served(pipelines: host.pipelines, defaultPipeline: host.configuration.defaultPipeline)
         router.post("/v1/jobs") { request, context in try await submit(request, context) }
         router.get("/v1/jobs") { request, _ in try await list(request) }
         router.get("/v1/jobs/:id") { _, context in try await show(context) }
@@ -49,7 +51,7 @@ public struct SpoolAPI: Sendable {
             try json(["status": "ok", "version": Spool.version, "host": host.configuration.host])
         }
         router.get("/openapi.json") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.data)))
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: document)))
         }
         return router
     }
@@ -71,11 +73,19 @@ public struct SpoolAPI: Sendable {
         } catch {
             throw APIError(.badRequest, "invalid_json", "the body is not JSON")
         }
-        if spec.idempotencyKey == nil, let key = request.headers[HTTPField.Name("Idempotency-Key")!] {
-            spec.idempotencyKey = key
+        // The header is checked whenever it is sent; it names the job only when the body does not.
+        var headerIssues: [ValidationIssue] = []
+        if let key = request.headers[HTTPField.Name("Idempotency-Key")!] {
+            if let problem = JobSpec.idempotencyKeyProblem(key) {
+                headerIssues.append(ValidationIssue(field: "Idempotency-Key", reason: problem))
+            } else if spec.idempotencyKey == nil {
+                spec.idempotencyKey = key
+            }
         }
         let result: EnqueueResult
         do {
+            let issues = headerIssues + host.submitter.validate(spec)
+            guard issues.isEmpty else { throw SpoolError.invalidSpec(issues) }
             result = try await host.submitter.submit(spec)
         } catch SpoolError.invalidSpec(let issues) {
             throw APIError(.unprocessableContent, "invalid_job", "the job is invalid: \(issues.count) problem(s)", issues: issues)
@@ -89,9 +99,9 @@ public struct SpoolAPI: Sendable {
     func list(_ request: Request) async throws -> Response {
         let query = request.uri.queryParameters
         var states: Set<JobState>?
-        if let text = query["state"].map(String.init), !text.isEmpty {
+        if let text = query["state"].map(String.init) {
             var parsed = Set<JobState>()
-            for part in text.split(separator: ",") {
+            for part in text.split(separator: ",", omittingEmptySubsequences: false) {
                 guard let state = JobState(rawValue: String(part)) else {
                     throw APIError(.badRequest, "invalid_query", "unknown state \"\(part)\"; use \(JobState.allCases.map(\.rawValue).joined(separator: ", "))")
                 }

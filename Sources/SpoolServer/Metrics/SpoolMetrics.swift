@@ -100,6 +100,15 @@ public final class SpoolMetrics: Service, Sendable {
         line("# HELP spool_attempts_started_total Worker attempts started.")
         line("# TYPE spool_attempts_started_total counter")
         line("spool_attempts_started_total \(stats.attemptsStarted)")
+        line("# HELP spool_store_write_failures_total Writes the job store refused (every try counts).")
+        line("# TYPE spool_store_write_failures_total counter")
+        line("spool_store_write_failures_total \(stats.storeWriteFailures)")
+        line("# HELP spool_outcomes_pending Outcomes of attempts kept until the store accepts writes again.")
+        line("# TYPE spool_outcomes_pending gauge")
+        line("spool_outcomes_pending \(stats.pendingOutcomes)")
+        line("# HELP spool_orphans_settled_total Jobs the store said ran here that no execution held, settled by the reconciler.")
+        line("# TYPE spool_orphans_settled_total counter")
+        line("spool_orphans_settled_total \(stats.orphansSettled)")
         return out
     }
 

@@ -186,6 +186,5 @@ struct Serve: AsyncParsableCommand {
         var doors: [any Service] = [metrics, server]
         if !noDropFolder && file.dropFolder != false { doors.append(DropFolderService(host: host, logger: logger)) }
         try await host.run(with: doors, logger: logger)
-        await (store as? PostgresJobStore)?.close()
     }
 }

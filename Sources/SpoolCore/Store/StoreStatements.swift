@@ -1,0 +1,236 @@
+import Foundation
+
+// The rules both stores execute, written once: what a claim resets, how an update maps to
+// columns, how a list is filtered and paged, which active jobs recovery takes back. Each
+// store renders these into its own SQL dialect (`?` or `$n` placeholders) and binds the
+// values its own way; neither decides any of it for itself.
+
+/// A value a store binds into a statement.
+public enum StoreValue: Sendable, Hashable {
+    case null
+    case integer(Int)
+    case real(Double)
+    case text(String)
+
+    public init(_ value: String?) { self = value.map(StoreValue.text) ?? .null }
+    public init(_ value: Int?) { self = value.map(StoreValue.integer) ?? .null }
+    public init(_ value: Double?) { self = value.map(StoreValue.real) ?? .null }
+    public init(_ value: Bool?) { self = value.map { .integer($0 ? 1 : 0) } ?? .null }
+    /// Times are stored as seconds since 1970, in both stores.
+    public init(_ value: Date?) { self = value.map { .real($0.timeIntervalSince1970) } ?? .null }
+}
+
+/// What one column of a row is set to.
+public struct ColumnAssignment: Sendable, Hashable {
+    public enum Change: Sendable, Hashable {
+        /// `column = value`
+        case set(StoreValue)
+        /// `column = column + value`
+        case add(StoreValue)
+    }
+
+    public var column: String
+    public var change: Change
+
+    public init(_ column: String, _ value: StoreValue) {
+        self.column = column
+        change = .set(value)
+    }
+
+    public init(_ column: String, adding value: StoreValue) {
+        self.column = column
+        change = .add(value)
+    }
+}
+
+/// A condition on one column.
+public enum ColumnCondition: Sendable, Hashable {
+    case equals(String, StoreValue)
+    case oneOf(String, [StoreValue])
+    case lessThan(String, StoreValue)
+    case notOneOf(String, [StoreValue])
+    /// `column IS NOT NULL AND column < value`
+    case setAndBefore(String, StoreValue)
+}
+
+/// Renders conditions and assignments as SQL text with placeholders, collecting the values
+/// to bind in order. A store supplies its placeholder style.
+public struct SQLWriter: Sendable {
+    /// The placeholder for the `n`th bound value (1-based): `?` for SQLite, `$n` for PostgreSQL.
+    private let placeholder: @Sendable (Int) -> String
+    public private(set) var values: [StoreValue] = []
+
+    public init(placeholder: @escaping @Sendable (Int) -> String) {
+        self.placeholder = placeholder
+    }
+
+    /// Binds `value` and returns its placeholder.
+    public mutating func bind(_ value: StoreValue) -> String {
+        values.append(value)
+        return placeholder(values.count)
+    }
+
+    /// `a = ?, b = b + ?, …`
+    public mutating func assignments(_ list: [ColumnAssignment]) -> String {
+        list.map { assignment in
+            switch assignment.change {
+            case .set(.null): "\(assignment.column) = NULL"
+            case .set(let value): "\(assignment.column) = \(bind(value))"
+            case .add(let value): "\(assignment.column) = \(assignment.column) + \(bind(value))"
+            }
+        }.joined(separator: ", ")
+    }
+
+    /// The conditions joined with `joiner` (`AND`, `OR`); `fallback` when there are none.
+    public mutating func conditions(_ list: [ColumnCondition], joinedBy joiner: String = "AND", fallback: String = "TRUE") -> String {
+        guard !list.isEmpty else { return fallback }
+        return list.map { condition in
+            switch condition {
+            case .equals(let column, let value): "\(column) = \(bind(value))"
+            case .lessThan(let column, let value): "\(column) < \(bind(value))"
+            case .setAndBefore(let column, let value): "(\(column) IS NOT NULL AND \(column) < \(bind(value)))"
+            case .oneOf(let column, let values):
+                values.isEmpty ? "FALSE" : "\(column) IN (\(values.map { bind($0) }.joined(separator: ", ")))"
+            case .notOneOf(let column, let values):
+                values.isEmpty ? "TRUE" : "\(column) NOT IN (\(values.map { bind($0) }.joined(separator: ", ")))"
+            }
+        }.joined(separator: " \(joiner) ")
+    }
+}
+
+// MARK: - The rules
+
+extension ClaimRequest {
+    /// What claiming sets on the job: running on this slot, a new attempt, the previous
+    /// attempt's progress and stamps cleared.
+    public var assignments: [ColumnAssignment] {
+        [
+            .init("state", .text(JobState.running.rawValue)),
+            .init("attempts", adding: .integer(1)),
+            .init("started_at", StoreValue(now)),
+            .init("first_chunk_at", .null), .init("generated_at", .null), .init("encoded_at", .null),
+            .init("frames_done", .integer(0)), .init("chunks_done", .integer(0)),
+            .init("gpu", .text(gpu)), .init("host", .text(host)),
+            .init("lease_expires_at", StoreValue(leaseUntil)),
+            .init("waiting_reason", .null), .init("not_before", .null),
+            .init("cold_start", .null), .init("load_seconds", .null),
+        ]
+    }
+}
+
+extension JobUpdate {
+    /// The job's columns this update (and its transition to `newState`, if any) sets,
+    /// apart from the slot time of an ended attempt (``attemptCharge``), which is added
+    /// only if the attempt was still running.
+    public func assignments(to newState: JobState?) -> [ColumnAssignment] {
+        var list: [ColumnAssignment] = []
+        if let newState {
+            list.append(.init("state", .text(newState.rawValue)))
+            if newState.isFinal { list.append(.init("finished_at", StoreValue(at))) }
+            if newState.isFinal || newState == .queued { list.append(.init("lease_expires_at", .null)) }
+        }
+        if let progress {
+            list += [
+                .init("frames_done", .integer(progress.framesDone)), .init("frames_total", .integer(progress.framesTotal)),
+                .init("chunks_done", .integer(progress.chunksDone)), .init("chunks_total", StoreValue(progress.chunksTotal)),
+            ]
+        }
+        if let firstChunkAt { list.append(.init("first_chunk_at", StoreValue(firstChunkAt))) }
+        if let generatedAt { list.append(.init("generated_at", StoreValue(generatedAt))) }
+        if let encodedAt { list.append(.init("encoded_at", StoreValue(encodedAt))) }
+        if let error {
+            list.append(.init("error", .text(error)))
+        } else if clearError {
+            list.append(.init("error", .null))
+        }
+        if let waitingReason { list.append(.init("waiting_reason", .text(waitingReason))) }
+        if let notBefore { list.append(.init("not_before", StoreValue(notBefore))) }
+        if let outputPath { list.append(.init("output_path", .text(outputPath))) }
+        if let posterPath { list.append(.init("poster_path", .text(posterPath))) }
+        if let load {
+            list += [.init("cold_start", StoreValue(load.coldStart)), .init("load_seconds", StoreValue(load.seconds))]
+        }
+        return list
+    }
+
+    /// The attempt's columns set when this update ends it (``endAttempt`` is set), to be
+    /// applied only to an attempt still `running`: ending one twice must not count its slot
+    /// time twice.
+    public var attemptEnding: [ColumnAssignment]? {
+        guard let endAttempt else { return nil }
+        var list: [ColumnAssignment] = [
+            .init("ended_at", StoreValue(at)), .init("outcome", .text(endAttempt.rawValue)),
+            .init("gpu_seconds", .real(attemptCharge)), .init("error", StoreValue(error)),
+        ]
+        if let load {
+            list += [.init("cold_start", StoreValue(load.coldStart)), .init("load_seconds", StoreValue(load.seconds))]
+        }
+        return list
+    }
+
+    /// Slot time the ended attempt adds to the job: never negative.
+    public var attemptCharge: Double { max(0, attemptGPUSeconds ?? 0) }
+
+    /// What ending a still-running attempt adds to the job.
+    public var chargeAssignment: ColumnAssignment { .init("gpu_seconds", adding: .real(attemptCharge)) }
+}
+
+extension JobQuery {
+    /// The largest page a list returns.
+    public static let maxLimit = 1_000
+
+    /// The page size actually used: 1…``maxLimit``.
+    public var pageSize: Int { max(1, min(limit, Self.maxLimit)) }
+
+    /// The filter: states, pipeline, and the cursor (jobs older than the previous page's last).
+    public var conditions: [ColumnCondition] {
+        var list: [ColumnCondition] = []
+        if let states { list.append(.oneOf("state", states.map(\.rawValue).sorted().map(StoreValue.text))) }
+        if let pipeline { list.append(.equals("pipeline", .text(pipeline))) }
+        if let cursor, let seq = Int(cursor) { list.append(.lessThan("seq", .integer(seq))) }
+        return list
+    }
+
+    /// The cursor of the page after one that ended with the job numbered `seq`.
+    public static func cursor(afterSeq seq: Int) -> String { String(seq) }
+}
+
+extension RecoveryRequest {
+    /// Which active (running or encoding) jobs to take back: any of these holds. Empty
+    /// when the request asks for nothing.
+    public var conditions: [ColumnCondition] {
+        var list: [ColumnCondition] = []
+        if let restartedHost { list.append(.equals("host", .text(restartedHost))) }
+        if expiredLeases { list.append(.setAndBefore("lease_expires_at", StoreValue(now))) }
+        return list
+    }
+
+    /// Conditions every job taken back must also meet.
+    public var restrictions: [ColumnCondition] {
+        var list: [ColumnCondition] = []
+        if !keeping.isEmpty { list.append(.notOneOf("id", keeping.map(\.rawValue).sorted().map(StoreValue.text))) }
+        if let startedBefore { list.append(.setAndBefore("started_at", StoreValue(startedBefore))) }
+        return list
+    }
+}
+
+extension JobState {
+    /// The state a row holds, or a typed error naming the job: a row written by a newer
+    /// version of Spool, or edited by hand, must not crash the daemon.
+    public init(stored text: String?, job: String) throws(SpoolError) {
+        guard let text, let state = JobState(rawValue: text) else {
+            throw SpoolError.unreadableJob(job: JobID(job), reason: "its state \"\(text ?? "NULL")\" is not one this version of Spool knows (\(JobState.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        self = state
+    }
+}
+
+extension Attempt.Outcome {
+    /// The outcome a row holds, or a typed error naming the job.
+    public init(stored text: String, job: String) throws(SpoolError) {
+        guard let outcome = Attempt.Outcome(rawValue: text) else {
+            throw SpoolError.unreadableJob(job: JobID(job), reason: "an attempt's outcome \"\(text)\" is not one this version of Spool knows")
+        }
+        self = outcome
+    }
+}

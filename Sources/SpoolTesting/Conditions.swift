@@ -1,0 +1,33 @@
+import Foundation
+
+/// Waits until `condition` holds, checking every 10 ms. Tests wait for conditions, never for
+/// durations: `timeout` only bounds how long a test that is already failing takes to say so.
+///
+/// - Throws: ``ProbeError`` naming `what` when the condition never held.
+public func until(
+    _ what: @autoclosure () -> String, timeout: Double = 60, _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + .seconds(timeout)
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw ProbeError(message: "timed out waiting until \(what())") }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+/// Whether process `pid` ignores `signal` (`SigIgn` in `/proc/PID/status`): how a test knows
+/// a worker has reached the point where it means to outlive SIGTERM.
+public func processIgnores(_ pid: Int32, signal: Int32) -> Bool {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigIgn:") }),
+          let mask = UInt64(line.dropFirst("SigIgn:".count).trimmingCharacters(in: .whitespaces), radix: 16)
+    else { return false }
+    return mask & (1 << UInt64(signal - 1)) != 0
+}
+
+/// Runs blocking work (a raw socket read, a child process) on a thread of its own, so that
+/// it never holds one of the few threads Swift's concurrency runs every test on.
+public func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import SpoolCore
+import Synchronization
+
+/// A store that passes everything to a real one, except that a test can make its writes
+/// fail, as a full disk or a database that went away would, for as long as it likes.
+public final class FailingJobStore: JobStore {
+    /// The error a refused write throws: not a `SpoolError`, so Spool takes it for one that may pass.
+    public struct WriteRefused: Error, CustomStringConvertible {
+        public var description: String { "database or disk is full (a test's failing store)" }
+    }
+
+    public let base: any JobStore
+    private let failing = Mutex(false)
+    private let refused = Mutex(0)
+
+    public init(_ base: any JobStore) {
+        self.base = base
+    }
+
+    /// Refuse every write from now on (`true`), or accept them again.
+    public func failWrites(_ on: Bool) {
+        failing.withLock { $0 = on }
+    }
+
+    /// Writes refused so far.
+    public var refusedWrites: Int { refused.withLock { $0 } }
+
+    private func write() throws {
+        if failing.withLock({ $0 }) {
+            refused.withLock { $0 += 1 }
+            throw WriteRefused()
+        }
+    }
+
+    public func enqueue(_ request: EnqueueRequest) async throws -> EnqueueResult {
+        try write()
+        return try await base.enqueue(request)
+    }
+
+    public func enqueueAll(_ requests: [EnqueueRequest]) async throws -> [EnqueueResult] {
+        try write()
+        return try await base.enqueueAll(requests)
+    }
+
+    public func job(_ id: JobID) async throws -> Job? { try await base.job(id) }
+
+    public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
+        try await base.jobWithPosition(id)
+    }
+
+    public func list(_ query: JobQuery) async throws -> JobPage { try await base.list(query) }
+
+    public func queuePosition(of id: JobID) async throws -> Int? { try await base.queuePosition(of: id) }
+
+    public func claimNext(_ request: ClaimRequest) async throws -> Job? {
+        try write()
+        return try await base.claimNext(request)
+    }
+
+    public func update(_ id: JobID, to state: JobState?, _ update: JobUpdate) async throws -> Job {
+        try write()
+        return try await base.update(id, to: state, update)
+    }
+
+    public func attempts(of id: JobID) async throws -> [Attempt] { try await base.attempts(of: id) }
+
+    public func renewLeases(host: String, until: Date, now: Date) async throws {
+        try write()
+        try await base.renewLeases(host: host, until: until, now: now)
+    }
+
+    public func recoverLostJobs(_ request: RecoveryRequest) async throws -> [Job] {
+        try write()
+        return try await base.recoverLostJobs(request)
+    }
+
+    public func countsByState() async throws -> [JobState: Int] { try await base.countsByState() }
+
+    public func registerHost(_ host: HostRecord) async throws {
+        try write()
+        try await base.registerHost(host)
+    }
+
+    public func deregisterHost(_ name: String) async throws {
+        try write()
+        try await base.deregisterHost(name)
+    }
+
+    public func hosts() async throws -> [HostRecord] { try await base.hosts() }
+
+    public func queueNotifications() -> AsyncStream<Void> { base.queueNotifications() }
+
+    public func jobChanges() -> AsyncStream<JobChangeNotice> { base.jobChanges() }
+}
