@@ -316,6 +316,29 @@ public final class PostgresJobStore: JobStore, Service {
         return try Job(postgres: row, specs: specs)
     }
 
+    @discardableResult
+    public func releaseClaim(_ id: JobID, attempt: Int, _ release: ClaimRelease) async throws -> Job {
+        let logger = logger
+        let specs = specs
+        return try await transaction { connection in
+            guard let current = try await Self.rows(
+                "SELECT state, attempts, chunks_done FROM jobs WHERE id = \(id.rawValue) FOR UPDATE", on: connection, logger).first
+            else { throw SpoolError.jobNotFound(id) }
+            try release.check(
+                job: id, state: try JobState(stored: try current["state"].decode(String.self), job: id.rawValue),
+                attempts: try current["attempts"].decode(Int.self), chunksDone: try current["chunks_done"].decode(Int.self),
+                attempt: attempt)
+            try await connection.query(
+                "DELETE FROM attempts WHERE job_id = \(id.rawValue) AND number = \(attempt) AND outcome = 'running'", logger: logger)
+            var sql = SQLWriter.postgres()
+            let sets = sql.assignments(release.assignments)
+            let statement = "UPDATE jobs SET \(sets) WHERE id = \(sql.bind(.text(id.rawValue))) RETURNING *"
+            guard let row = try await Self.rows(PostgresQuery(unsafeSQL: statement, binds: sql.bindings()), on: connection, logger).first
+            else { throw SpoolError.jobNotFound(id) }
+            return try Job(postgres: row, specs: specs)
+        }
+    }
+
     // MARK: Leases and recovery
 
     public func renewLeases(host: String, until: Date, now: Date) async throws {

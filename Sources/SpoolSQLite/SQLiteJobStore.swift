@@ -23,8 +23,13 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
     private let specs: JobSpecCache
     private let pointReader: JobPointReader
 
+    /// Space kept beside the store for the writes it must make on a full disk: 16 MiB.
+    public static let defaultReserveBytes = 16 << 20
+
     /// Opens (creating if needed) the store at `path` and migrates it to the current schema.
-    public init(path: String, durability: Durability = .full) throws {
+    /// - Parameter reserveBytes: disk space held in `<path>.reserve` and given up when the
+    ///   disk fills, so the store can still record how jobs ended; 0 for none.
+    public init(path: String, durability: Durability = .full, reserveBytes: Int = SQLiteJobStore.defaultReserveBytes) throws {
         self.path = path
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -36,7 +41,7 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteSchema.migrator.migrate(pool)
-        writer = GroupCommitWriter(writer: pool)
+        writer = GroupCommitWriter(writer: pool, reserve: reserveBytes > 0 ? StoreReserve(path: path + ".reserve", bytes: reserveBytes) : nil)
         specs = JobSpecCache()
         pointReader = JobPointReader(path: path, specs: specs)
     }
@@ -210,6 +215,24 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
             try db.executeCached(sql: "UPDATE jobs SET \(sets) WHERE id = ?", arguments: StatementArguments(sql.values) + [id.rawValue])
         }
         return try fetchJob(id, db)!
+    }
+
+    @discardableResult
+    public func releaseClaim(_ id: JobID, attempt: Int, _ release: ClaimRelease) async throws -> Job {
+        try await writer.write { db in
+            guard let current = try Row.fetchOne(
+                cached: db, sql: "SELECT state, attempts, chunks_done FROM jobs WHERE id = ?", arguments: [id.rawValue])
+            else { throw SpoolError.jobNotFound(id) }
+            try release.check(
+                job: id, state: try JobState(stored: current["state"], job: id.rawValue), attempts: current["attempts"],
+                chunksDone: current["chunks_done"], attempt: attempt)
+            try db.executeCached(
+                sql: "DELETE FROM attempts WHERE job_id = ? AND number = ? AND outcome = 'running'", arguments: [id.rawValue, attempt])
+            var sql = SQLWriter.sqlite()
+            let sets = sql.assignments(release.assignments)
+            try db.executeCached(sql: "UPDATE jobs SET \(sets) WHERE id = ?", arguments: StatementArguments(sql.values) + [id.rawValue])
+            return try self.fetchJob(id, db)!
+        }
     }
 
     // MARK: Leases and recovery

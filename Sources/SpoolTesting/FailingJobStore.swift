@@ -63,6 +63,11 @@ public final class FailingJobStore: JobStore {
         return try await base.update(id, to: state, update)
     }
 
+    public func releaseClaim(_ id: JobID, attempt: Int, _ release: ClaimRelease) async throws -> Job {
+        try write()
+        return try await base.releaseClaim(id, attempt: attempt, release)
+    }
+
     public func attempts(of id: JobID) async throws -> [Attempt] { try await base.attempts(of: id) }
 
     public func renewLeases(host: String, until: Date, now: Date) async throws {

@@ -9,6 +9,7 @@ public final class GatedEncoderFactory: VideoEncoderFactory, @unchecked Sendable
     // Guarded by `condition`.
     private let condition = NSCondition()
     private var isOpen: Bool
+    private var waiting = 0
 
     public init(wrapping inner: any VideoEncoderFactory, open: Bool = false) {
         self.inner = inner
@@ -23,9 +24,18 @@ public final class GatedEncoderFactory: VideoEncoderFactory, @unchecked Sendable
         condition.unlock()
     }
 
+    /// Frames waiting at the gate now: a frame waits here after it was read from its chunk.
+    public var framesWaiting: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return waiting
+    }
+
     fileprivate func waitUntilOpen() {
         condition.lock()
+        waiting += 1
         while !isOpen { condition.wait() }
+        waiting -= 1
         condition.unlock()
     }
 

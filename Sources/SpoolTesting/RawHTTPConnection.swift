@@ -99,6 +99,13 @@ public final class RawHTTPConnection: @unchecked Sendable {
         return data
     }
 
+    /// Whether the server has closed the connection (what it sent before is left unread).
+    public var isClosedByServer: Bool {
+        var byte: UInt8 = 0
+        let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+    }
+
     /// Sets how long a read may wait for the server before it throws.
     public func setReadTimeout(seconds: Int) {
         var timeout = timeval(tv_sec: seconds, tv_usec: 0)

@@ -39,7 +39,8 @@ public final class TestHost: Sendable {
             host: "test-host", data: DataDirectory(directory.path), slots: (0..<slots).map(GPUSlot.virtual),
             encoder: EncoderSettings(preset: "ultrafast"),
             retry: RetryPolicy(maxAttempts: maxAttempts, baseDelay: 0.05, maxDelay: 0.2),
-            leaseSeconds: 5, heartbeatSeconds: 0.2, pollSeconds: 0.05, shutdownGraceSeconds: shutdownGrace)
+            leaseSeconds: 5, heartbeatSeconds: 0.2, pollSeconds: 0.05, shutdownGraceSeconds: shutdownGrace,
+            minFreeSpaceBytes: 0, spaceRecheckSeconds: 0.2)
         configure(&configuration)
         store = try SQLiteJobStore(path: configuration.data.storePath)
         var logger = Logger(label: "spool.test")

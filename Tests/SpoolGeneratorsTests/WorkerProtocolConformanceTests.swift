@@ -120,19 +120,20 @@ struct WorkerProtocolConformanceTests {
     static let slowWorker = ["--frame-cost-ms", "100"]
 
     @Test func aPausedWorkerStopsUntilResumedAndIsNotTakenForStalled() async throws {
-        // Held for 2 s after its first chunk with a 0.7 s stall limit, the worker would be
-        // "stalled" if the pause counted as its silence.
+        // Held for 5 s after its first chunk with a 2 s stall limit, the worker would be
+        // "stalled" if the pause counted as its silence. Running, it speaks every 10 ms, so
+        // the limit leaves a loaded machine two seconds to run it after the pause.
         let seen = Mutex<[String]>([])
         let harness = harness
-        let outcome = await harness.run(Fixtures.synthetic(arguments: Self.slowWorker, stall: 0.7), frames: 24, onStart: { run in
+        let outcome = await harness.run(Fixtures.synthetic(arguments: ["--frame-cost-ms", "5"], stall: 2), frames: 24, onStart: { run in
             harness.afterFirstChunk {
                 guard let group = run.processGroup else { return }
                 run.pause()
                 while let state = processState(group), state != "T" { Thread.sleep(forTimeInterval: 0.002) }
                 let files = try? FileManager.default.contentsOfDirectory(atPath: harness.workDir).sorted()
                 let stateThen = processState(group) ?? "gone"
-                // The hold under test: longer than twice the stall limit.
-                Thread.sleep(forTimeInterval: 1.7)
+                // The hold under test: more than twice the stall limit.
+                Thread.sleep(forTimeInterval: 5)
                 let unchanged = (try? FileManager.default.contentsOfDirectory(atPath: harness.workDir).sorted()) == files
                 seen.withLock { $0 = [stateThen, processState(group) ?? "gone", "unchanged: \(unchanged)"] }
                 run.resume()
@@ -141,7 +142,7 @@ struct WorkerProtocolConformanceTests {
         #expect(outcome.error == nil, "\(outcome.error.map { "\($0)" } ?? "")")
         #expect(seen.withLock { $0 } == ["T", "T", "unchanged: true"])
         #expect(outcome.chunks.map(\.index) == [0, 1, 2])
-        #expect(outcome.seconds >= 2)
+        #expect(outcome.seconds >= 5)
         try await expectNoSurvivors(outcome)
     }
 

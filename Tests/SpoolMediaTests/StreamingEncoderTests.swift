@@ -268,4 +268,56 @@ struct StreamingEncoderTests {
         let chunks = try ChunkFiles.write(plan: ChunkPlan(chunkFrames: 10, overlap: 0), frames: 20, size: size, into: dir.path)
         try await expectFailure(chunks, frames: 25, containing: "delivered 20 frames; the job needs 25")
     }
+
+    @Test func aChunkSwappedForALinkNeverTouchesItsTarget() async throws {
+        // A file outside the work folder, the size of a chunk, that a worker would like shrunk.
+        let outside = try TemporaryDirectory("outside")
+        defer { outside.remove() }
+        let chunks = try ChunkFiles.write(plan: ChunkPlan(chunkFrames: 8, overlap: 0), frames: 16, size: size, into: dir.path)
+        let target = outside.file("precious")
+        let precious = Data(repeating: 7, count: chunks[0].expectedBytes)
+        try precious.write(to: URL(fileURLWithPath: target))
+
+        let gate = GatedEncoderFactory(wrapping: FFmpegEncoderFactory(settings: .init(preset: "ultrafast")))
+        let encoder = StreamingEncoder(
+            .init(workDir: dir.path, outputPath: dir.file("out.mp4"), size: size, targetFrames: 16, deleteConsumedChunks: true),
+            encoders: gate)
+        try encoder.add(chunks[0])
+        // The encoder has opened chunk 0 and read its first frame: now swap the name for a link.
+        try await until("the first frame waits at the gate") { gate.framesWaiting == 1 }
+        let path = "\(dir.path)/\(chunks[0].file)"
+        #expect(symlink(target, dir.file(".swap")) == 0)
+        #expect(rename(dir.file(".swap"), path) == 0)
+        gate.open()
+        try encoder.add(chunks[1])
+        let outcome = try await encoder.finish()
+        #expect(outcome.video.frames == 16, "the frames read came from the file that was checked")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: target)) == precious, "the link's target was neither shrunk nor deleted")
+        var info = stat()
+        #expect(lstat(path, &info) != 0, "the link itself was removed")
+    }
+
+    @Test func aChunkThatIsALinkOrHasASecondLinkIsRefused() async throws {
+        let outside = try TemporaryDirectory("outside")
+        defer { outside.remove() }
+        let chunks = try ChunkFiles.write(plan: ChunkPlan(chunkFrames: 8, overlap: 0), frames: 16, size: size, into: dir.path)
+        // Chunk 0 becomes a link to a copy elsewhere; chunk 1 gains a hard link elsewhere.
+        let copy = outside.file("copy")
+        try FileManager.default.copyItem(atPath: "\(dir.path)/\(chunks[0].file)", toPath: copy)
+        #expect(unlink("\(dir.path)/\(chunks[0].file)") == 0)
+        #expect(symlink(copy, "\(dir.path)/\(chunks[0].file)") == 0)
+        #expect(link("\(dir.path)/\(chunks[1].file)", outside.file("hard")) == 0)
+        let expected = FrameSize(width: 128, height: 96)
+        #expect(throws: ChunkError(chunk: 0, "file chunk-00000.rgb is a symbolic link; write the chunk itself")) {
+            try chunks[0].validatedPath(in: dir.path, expectedSize: expected)
+        }
+        #expect(throws: ChunkError(chunk: 1, "file chunk-00001.rgb has 2 links; a chunk file must be the worker's own, with one")) {
+            try chunks[1].validatedPath(in: dir.path, expectedSize: expected)
+        }
+        // The encoder refuses them the same way, and deletes neither target.
+        let encoder = session(frames: 16, delete: true)
+        try encoder.add(chunks[0])
+        await #expect(throws: ChunkError.self) { try await encoder.finish() }
+        #expect(FileManager.default.fileExists(atPath: copy) && FileManager.default.fileExists(atPath: outside.file("hard")))
+    }
 }

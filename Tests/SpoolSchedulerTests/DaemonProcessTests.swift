@@ -68,7 +68,7 @@ struct DaemonProcessTests {
         try await until("the orphaned workers \(orphans) are reaped") {
             Set(orphans).isDisjoint(with: processesWorking(in: data + "/work"))
         }
-        #expect(second.output.contains("killed workers left running by a previous run"))
+        try await second.waitForLog("killed workers left running by a previous run")
         for id in ids {
             let done = try await waitForFinal(id, store: store, log: dir.file("daemon.log"))
             #expect(done.state == .succeeded, "\(id): \(done.error ?? "")")

@@ -32,10 +32,10 @@ struct JobPollHandlerTests {
         try await withServer(host, inPipeline: true, token: token) { port in try await body(port, job) }
     }
 
-    func get(_ port: Int, _ path: String, headers: String = "") throws -> RawHTTPConnection.Answer {
-        let connection = try RawHTTPConnection(port: port)
-        try connection.send("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\(headers)\r\n")
-        return try #require(try connection.answer())
+    /// One GET on a connection of its own, read on a thread of its own: a blocking read on one
+    /// of the few threads Swift's concurrency has would starve the server in this process.
+    func get(_ port: Int, _ path: String, headers: String = "") async throws -> RawHTTPConnection.Answer {
+        try await onThread { try RawHTTPConnection(port: port).get(path, headers: headers) }
     }
 
     @Test func theAnswerIsTheRoutersByteForByte() async throws {
@@ -59,8 +59,8 @@ struct JobPollHandlerTests {
         try await withServer(host, inPipeline: true) { pipelinePort in
             try await withServer(host, inPipeline: false) { routerPort in
                 for path in paths {
-                    let fast = try get(pipelinePort, path)
-                    let routed = try get(routerPort, path)
+                    let fast = try await get(pipelinePort, path)
+                    let routed = try await get(routerPort, path)
                     #expect(fast.status == routed.status, "\(path)")
                     #expect(fast.headers.map(\.name) == routed.headers.map(\.name), "\(path)")
                     for (name, value) in routed.headers where name != "Date" {
@@ -70,7 +70,7 @@ struct JobPollHandlerTests {
                     let date = try #require(fast.header("Date"))
                     #expect(date.range(of: #"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$"#, options: .regularExpression) != nil, "\(date)")
                 }
-                let queuedAnswer = try get(pipelinePort, "/v1/jobs/\(queued)")
+                let queuedAnswer = try await get(pipelinePort, "/v1/jobs/\(queued)")
                 let resource = try JSONSerialization.jsonObject(with: Data(queuedAnswer.body)) as? [String: Any]
                 #expect(resource?["state"] as? String == "queued")
                 #expect(resource?["queuePosition"] as? Int == 1)
@@ -80,21 +80,24 @@ struct JobPollHandlerTests {
 
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
         try await withPolledJob { port, job in
-            let connection = try RawHTTPConnection(port: port)
             // A poll, then a submission the router answers (a store write, so it finishes
             // later), then polls that could be answered at once but must wait their turn,
             // one of them for a job that does not exist.
             let submission = #"{"prompt":"a pipelined fox","frames":8}"#
-            try connection.send(
-                "GET /v1/jobs/\(job) HTTP/1.1\r\nHost: x\r\n\r\n"
-                    + "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(submission.utf8.count)\r\n\r\n\(submission)"
-                    + "GET /v1/jobs/\(job) HTTP/1.1\r\nHost: x\r\n\r\n"
-                    + "GET /v1/jobs/missing HTTP/1.1\r\nHost: x\r\n\r\n"
-                    + "GET /v1/jobs/\(job)?again HTTP/1.1\r\nHost: x\r\n\r\n")
+            let answers = try await onThread {
+                let connection = try RawHTTPConnection(port: port)
+                try connection.send(
+                    "GET /v1/jobs/\(job) HTTP/1.1\r\nHost: x\r\n\r\n"
+                        + "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(submission.utf8.count)\r\n\r\n\(submission)"
+                        + "GET /v1/jobs/\(job) HTTP/1.1\r\nHost: x\r\n\r\n"
+                        + "GET /v1/jobs/missing HTTP/1.1\r\nHost: x\r\n\r\n"
+                        + "GET /v1/jobs/\(job)?again HTTP/1.1\r\nHost: x\r\n\r\n")
+                return try (0..<5).map { _ in try connection.answer() }
+            }
             var statuses: [Int] = []
             var ids: [String] = []
-            for _ in 0..<5 {
-                let answer = try #require(try connection.answer())
+            for answer in answers {
+                let answer = try #require(answer)
                 statuses.append(answer.status)
                 let object = try JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any]
                 ids.append(object?["id"] as? String ?? object?["error"].map { _ in "error" } ?? "?")
@@ -107,9 +110,9 @@ struct JobPollHandlerTests {
 
     @Test func aPollWithoutTheTokenGetsTheRoutersRefusal() async throws {
         try await withPolledJob(token: "s3cret") { port, job in
-            let missing = try get(port, "/v1/jobs/\(job)")
-            let wrong = try get(port, "/v1/jobs/\(job)", headers: "Authorization: Bearer wrong\r\n")
-            let right = try get(port, "/v1/jobs/\(job)", headers: "Authorization: Bearer s3cret\r\n")
+            let missing = try await get(port, "/v1/jobs/\(job)")
+            let wrong = try await get(port, "/v1/jobs/\(job)", headers: "Authorization: Bearer wrong\r\n")
+            let right = try await get(port, "/v1/jobs/\(job)", headers: "Authorization: Bearer s3cret\r\n")
             #expect(missing.status == 401 && missing.header("WWW-Authenticate") == "Bearer")
             #expect(wrong.status == 401)
             #expect(right.status == 200)
@@ -118,10 +121,11 @@ struct JobPollHandlerTests {
 
     @Test func connectionCloseIsHonoured() async throws {
         try await withPolledJob { port, job in
-            let connection = try RawHTTPConnection(port: port)
-            try connection.send("GET /v1/jobs/\(job) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            let first = try connection.answer()
-            let afterClose = try connection.answer()
+            let (first, afterClose) = try await onThread {
+                let connection = try RawHTTPConnection(port: port)
+                try connection.send("GET /v1/jobs/\(job) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return (try connection.answer(), try connection.answer())
+            }
             #expect(first?.status == 200)
             #expect(afterClose == nil)
         }

@@ -439,6 +439,34 @@ struct StoreConformanceTests {
             for id in [ids[0], ids[2], ids[3]] { #expect(try await t.store.job(id)?.state == .running) }
         }
     }
+
+    @Test(arguments: StoreKind.available)
+    func aClaimHandedBackLeavesTheJobAsIfNeverClaimed(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let id = try await t.store.enqueue(Fixtures.request()).job.id
+            let claimed = try #require(try await t.claim("gpu0", host: "h1"))
+            let later = t.clock.now().addingTimeInterval(5)
+            let back = try await t.store.releaseClaim(id, attempt: 1, ClaimRelease(
+                at: t.clock.now(), waitingReason: "waiting for disk space", notBefore: later))
+            #expect(back.state == .queued && back.attempts == 0 && back.host == nil && back.gpu == nil)
+            #expect(back.timings.startedAt == nil && back.waitingReason == "waiting for disk space" && back.notBefore == later)
+            #expect(try await t.store.attempts(of: id).isEmpty)
+            #expect(try await t.claim() == nil, "not before its time")
+            t.clock.advance(by: 6)
+            let again = try #require(try await t.claim())
+            #expect(again.attempts == 1 && again.waitingReason == nil && claimed.id == again.id)
+            #expect(try await t.store.attempts(of: id).map(\.number) == [1])
+            // Only a claim nothing came of can be handed back.
+            try await t.store.update(id, to: nil, JobUpdate(
+                attempt: 1, at: t.clock.now(), progress: JobProgress(framesDone: 8, framesTotal: 48, chunksDone: 1)))
+            await #expect(throws: SpoolError.illegalTransition(job: id, from: .running, to: .queued)) {
+                try await t.store.releaseClaim(id, attempt: 1, ClaimRelease(at: t.clock.now(), waitingReason: "x"))
+            }
+            await #expect(throws: SpoolError.staleAttempt(job: id, attempt: 3, current: 1)) {
+                try await t.store.releaseClaim(id, attempt: 3, ClaimRelease(at: t.clock.now(), waitingReason: "x"))
+            }
+        }
+    }
 }
 
 @Suite("PostgreSQL store")

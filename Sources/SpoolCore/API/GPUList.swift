@@ -29,11 +29,30 @@ public struct GPUList: Codable, Sendable, Hashable {
         }
     }
 
+    /// A folder the host writes to, and the space left there.
+    public struct Folder: Codable, Sendable, Hashable {
+        /// `work` or `videos`.
+        public var name: String
+        public var path: String
+        public var freeBytes: Int
+
+        public init(name: String, path: String, freeBytes: Int) {
+            self.name = name
+            self.path = path
+            self.freeBytes = freeBytes
+        }
+    }
+
     public var host: String
     public var slots: [Slot]
+    public var folders: [Folder]
+    /// Why jobs wait on this host though a slot is free (disk space), if they do.
+    public var waitingReason: String?
 
-    public init(host: String, slots: [Slot]) {
+    public init(host: String, slots: [Slot], folders: [Folder] = [], waitingReason: String? = nil) {
         self.host = host
         self.slots = slots
+        self.folders = folders
+        self.waitingReason = waitingReason
     }
 }

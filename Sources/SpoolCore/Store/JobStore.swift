@@ -39,6 +39,14 @@ public protocol JobStore: Sendable {
     @discardableResult
     func update(_ id: JobID, to state: JobState?, _ update: JobUpdate) async throws -> Job
 
+    /// Hands back a claim before anything ran: the job is queued again as if never claimed
+    /// (its attempt is not counted, nor recorded), with why it waits.
+    ///
+    /// - Throws: ``SpoolError/illegalTransition(job:from:to:)`` unless the job is running on
+    ///   `attempt` with nothing done yet, ``SpoolError/staleAttempt(job:attempt:current:)``.
+    @discardableResult
+    func releaseClaim(_ id: JobID, attempt: Int, _ release: ClaimRelease) async throws -> Job
+
     /// Every attempt of a job, oldest first.
     func attempts(of id: JobID) async throws -> [Attempt]
 
@@ -180,6 +188,20 @@ public struct ClaimRequest: Sendable, Hashable {
         self.pipelines = pipelines
         self.now = now
         self.leaseUntil = leaseUntil
+    }
+}
+
+/// Why a claimed job goes back to the queue untouched, and when it may be tried again.
+public struct ClaimRelease: Sendable, Hashable {
+    public var at: Date
+    /// Shown on the job while it waits.
+    public var waitingReason: String
+    public var notBefore: Date?
+
+    public init(at: Date, waitingReason: String, notBefore: Date? = nil) {
+        self.at = at
+        self.waitingReason = waitingReason
+        self.notBefore = notBefore
     }
 }
 

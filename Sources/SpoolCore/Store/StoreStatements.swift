@@ -118,6 +118,25 @@ extension ClaimRequest {
     }
 }
 
+extension ClaimRelease {
+    /// What handing a claim back sets: queued as before it, the attempt not counted.
+    public var assignments: [ColumnAssignment] {
+        [
+            .init("state", .text(JobState.queued.rawValue)),
+            .init("attempts", adding: .integer(-1)),
+            .init("started_at", .null), .init("gpu", .null), .init("host", .null), .init("lease_expires_at", .null),
+            .init("waiting_reason", .text(waitingReason)), .init("not_before", StoreValue(notBefore)),
+        ]
+    }
+
+    /// Whether a job in `state` on attempt `attempts` with `chunksDone` chunks can be handed
+    /// back by `attempt`: only a claim nothing has come of yet.
+    public func check(job id: JobID, state: JobState, attempts: Int, chunksDone: Int, attempt: Int) throws(SpoolError) {
+        if attempt != attempts { throw .staleAttempt(job: id, attempt: attempt, current: attempts) }
+        guard state == .running, chunksDone == 0 else { throw .illegalTransition(job: id, from: state, to: .queued) }
+    }
+}
+
 extension JobUpdate {
     /// The job's columns this update (and its transition to `newState`, if any) sets,
     /// apart from the slot time of an ended attempt (``attemptCharge``), which is added

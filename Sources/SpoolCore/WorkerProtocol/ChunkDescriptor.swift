@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 
 /// A chunk of frames a worker wrote: raw RGB24, `width*height*3` bytes a frame, in one file.
@@ -52,17 +55,35 @@ public struct ChunkDescriptor: Hashable, Sendable, Codable {
             throw ChunkError(chunk: index, "is \(size) but the job is \(expectedSize)")
         }
         let path = workDir + "/" + file
-        let attributes: [FileAttributeKey: Any]
-        do {
-            attributes = try FileManager.default.attributesOfItem(atPath: path)
-        } catch {
-            throw ChunkError(chunk: index, "file \(file) is missing")
+        // Through a descriptor, never following a link: what is checked is what is read.
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw ChunkError(chunk: index, errno == ELOOP ? "file \(file) is a symbolic link; write the chunk itself" : "file \(file) is missing")
         }
-        let bytes = (attributes[.size] as? NSNumber)?.intValue ?? -1
-        if bytes != expectedBytes {
-            throw ChunkError(chunk: index, "file \(file) is \(bytes) bytes; \(frames) frames of \(size) RGB24 need \(expectedBytes)")
-        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw ChunkError(chunk: index, "file \(file) cannot be examined") }
+        try Self.check(info, file: file, expectedBytes: expectedBytes, frames: frames, size: size, chunk: index)
         return path
+    }
+}
+
+extension ChunkDescriptor {
+    /// The rules a chunk file's `fstat` must meet: a regular file with one link (a worker
+    /// cannot make Spool read, shrink or delete a file elsewhere by linking to it), of exactly
+    /// the bytes its frames need.
+    public static func check(
+        _ info: stat, file: String, expectedBytes: Int, frames: Int, size: FrameSize, chunk: Int
+    ) throws(ChunkError) {
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw ChunkError(chunk: chunk, "file \(file) is not a regular file")
+        }
+        guard info.st_nlink == 1 else {
+            throw ChunkError(chunk: chunk, "file \(file) has \(info.st_nlink) links; a chunk file must be the worker's own, with one")
+        }
+        guard Int(info.st_size) == expectedBytes else {
+            throw ChunkError(chunk: chunk, "file \(file) is \(info.st_size) bytes; \(frames) frames of \(size) RGB24 need \(expectedBytes)")
+        }
     }
 }
 

@@ -47,15 +47,30 @@ final class ChunkFrameReader {
     }
 
     /// Closes a chunk's file; deletes it too when `delete` is set.
+    ///
+    /// The file is shrunk through the descriptor that was checked and read, never by its
+    /// name: a worker that swapped the name for a link meanwhile gets its link removed, and
+    /// the file it points to is never touched.
     func release(_ chunk: ChunkDescriptor, delete: Bool) {
-        if let fd = open.removeValue(forKey: chunk.index) { close(fd) }
+        var fd = open.removeValue(forKey: chunk.index)
+        defer { if let fd { close(fd) } }
         guard delete else { return }
         let path = "\(folder)/\(chunk.file)"
-        // From the end backwards, so that each step frees one piece's page cache.
-        var size = off_t(chunk.expectedBytes)
-        while size > 0 {
-            size = max(0, size - Self.deletionPiece)
-            guard truncate(path, size) == 0 else { break }
+        if fd == nil {
+            // Never read (trimmed away): open it the same careful way, or only remove the name.
+            fd = try? opened(chunk)
+        }
+        if let fd {
+            var info = stat()
+            // Shrunk only while it is still the worker's own file: one link.
+            if fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_nlink == 1 {
+                // From the end backwards, so that each step frees one piece's page cache.
+                var size = info.st_size
+                while size > 0 {
+                    size = max(0, size - Self.deletionPiece)
+                    guard ftruncate(fd, size) == 0 else { break }
+                }
+            }
         }
         unlink(path)
     }
@@ -78,18 +93,31 @@ final class ChunkFrameReader {
 
     private func descriptor(for chunk: ChunkDescriptor) throws(ChunkError) -> Int32 {
         if let fd = open[chunk.index] { return fd }
-        let fd = Glibc.open("\(folder)/\(chunk.file)", O_RDONLY | O_CLOEXEC)
+        let fd = try opened(chunk)
+        open[chunk.index] = fd
+        return fd
+    }
+
+    /// Opens a chunk's file for reading and shrinking, without following a link, and checks
+    /// it by its descriptor (see ``ChunkDescriptor/check(_:file:expectedBytes:frames:size:chunk:)``).
+    private func opened(_ chunk: ChunkDescriptor) throws(ChunkError) -> Int32 {
+        let fd = Glibc.open("\(folder)/\(chunk.file)", O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
-            throw ChunkError(chunk: chunk.index, "file \(chunk.file) cannot be opened: \(String(cString: strerror(errno)))")
+            let reason = errno == ELOOP ? "is a symbolic link" : "cannot be opened: \(String(cString: strerror(errno)))"
+            throw ChunkError(chunk: chunk.index, "file \(chunk.file) \(reason)")
         }
         var info = stat()
-        if fstat(fd, &info) == 0, Int(info.st_size) != chunk.expectedBytes {
+        guard fstat(fd, &info) == 0 else {
             close(fd)
-            throw ChunkError(
-                chunk: chunk.index,
-                "file \(chunk.file) is \(info.st_size) bytes; \(chunk.frames) frames of \(chunk.size) RGB24 need \(chunk.expectedBytes)")
+            throw ChunkError(chunk: chunk.index, "file \(chunk.file) cannot be examined")
         }
-        open[chunk.index] = fd
+        do {
+            try ChunkDescriptor.check(
+                info, file: chunk.file, expectedBytes: chunk.expectedBytes, frames: chunk.frames, size: chunk.size, chunk: chunk.index)
+        } catch {
+            close(fd)
+            throw error
+        }
         return fd
     }
 

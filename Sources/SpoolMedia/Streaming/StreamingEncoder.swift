@@ -138,6 +138,19 @@ public final class StreamingEncoder: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Stops encoding and returns once the session has ended and its partial output (MP4
+    /// and poster) is gone.
+    public func cancelAndWait() async {
+        cancel()
+        _ = try? await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, any Error>) in
+            condition.lock()
+            defer { condition.unlock() }
+            if let outcome { continuation.resume(returning: outcome) }
+            else if let failure { continuation.resume(throwing: failure) }
+            else { waiters.append(continuation) }
+        }
+    }
+
     /// The failure that ended the session, if any.
     public var error: (any Error)? {
         condition.lock()

@@ -3,8 +3,8 @@ import Foundation
 /// Where a Spool host keeps its state.
 ///
 /// ```
-/// <root>/spool.sqlite   the job store (SQLite)
-/// <root>/work/          one folder per running attempt, removed when it ends
+/// <root>/spool.sqlite   the job store (SQLite), with a small reserve beside it
+/// <root>/work/          one folder per running attempt, removed when it ends (see `work`)
 /// <root>/videos/        finished MP4s and posters (or a shared folder, see `videos`)
 /// <root>/inbox/ outbox/ failed/   the drop folder
 /// ```
@@ -13,10 +13,14 @@ public struct DataDirectory: Sendable, Hashable {
     /// Where finished videos go: `<root>/videos` unless set. Hosts sharing a PostgreSQL
     /// queue point this at one shared folder, so every host can serve every video.
     public var videos: String
+    /// Where workers write raw chunks: `<root>/work` unless set. Raw frames are large and
+    /// short-lived; on a file system of their own they can never fill the store's.
+    public var work: String
 
-    public init(_ root: String, videos: String? = nil) {
+    public init(_ root: String, videos: String? = nil, work: String? = nil) {
         self.root = URL(fileURLWithPath: root).standardizedFileURL.path
         self.videos = videos.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? self.root + "/videos"
+        self.work = work.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? self.root + "/work"
     }
 
     /// `$SPOOL_DATA`, else `$XDG_DATA_HOME/spool`, else `~/.local/share/spool`.
@@ -29,7 +33,6 @@ public struct DataDirectory: Sendable, Hashable {
     }
 
     public var storePath: String { root + "/spool.sqlite" }
-    public var work: String { root + "/work" }
     public var inbox: String { root + "/inbox" }
     public var outbox: String { root + "/outbox" }
     public var failed: String { root + "/failed" }

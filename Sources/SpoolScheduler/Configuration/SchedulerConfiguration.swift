@@ -34,6 +34,15 @@ public struct SchedulerConfiguration: Sendable {
     public var shutdownGraceSeconds: Double
     /// Encoders working at once; by default one per core.
     public var encodeConcurrency: Int
+    /// Bytes every folder Spool writes to (work, videos) keeps free beyond what a job can
+    /// need; a job that would leave less waits.
+    public var minFreeSpaceBytes: Int
+
+    /// How long a job that found too little disk space waits before it is tried again.
+    public var spaceRecheckSeconds: Double
+
+    /// The default free-space floor: 512 MiB.
+    public static let defaultMinFreeSpaceBytes = 512 << 20
 
     public init(
         host: String = ProcessInfo.processInfo.hostName, data: DataDirectory, slots: [GPUSlot],
@@ -41,7 +50,8 @@ public struct SchedulerConfiguration: Sendable {
         encodingPriority: EncodingPriority = .default, rawBacklogBytes: Int? = defaultRawBacklogBytes, retry: RetryPolicy = .init(),
         defaultTimeLimitSeconds: Double? = nil, leaseSeconds: Double = 30, heartbeatSeconds: Double = 5,
         pollSeconds: Double = 0.25, shutdownGraceSeconds: Double = 30,
-        encodeConcurrency: Int = ProcessInfo.processInfo.activeProcessorCount
+        encodeConcurrency: Int = ProcessInfo.processInfo.activeProcessorCount,
+        minFreeSpaceBytes: Int = SchedulerConfiguration.defaultMinFreeSpaceBytes, spaceRecheckSeconds: Double = 5
     ) {
         self.host = host
         self.data = data
@@ -57,5 +67,7 @@ public struct SchedulerConfiguration: Sendable {
         self.pollSeconds = pollSeconds
         self.shutdownGraceSeconds = shutdownGraceSeconds
         self.encodeConcurrency = encodeConcurrency
+        self.minFreeSpaceBytes = minFreeSpaceBytes
+        self.spaceRecheckSeconds = spaceRecheckSeconds
     }
 }

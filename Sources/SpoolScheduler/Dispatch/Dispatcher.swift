@@ -25,6 +25,8 @@ public actor Dispatcher: Service {
     /// Claims sent to the store whose job is not yet in ``running``: while any is, the
     /// reconciler cannot tell a job it is about to run from an orphan.
     private var claimsInFlight = 0
+    /// Why the last job claimed could not start for lack of disk space; nil once one could.
+    private var spaceShortage: String?
 
     public init(
         store: any JobStore, pipelines: PipelineCatalog, configuration: SchedulerConfiguration,
@@ -51,6 +53,9 @@ public actor Dispatcher: Service {
 
     /// Whether a graceful shutdown has begun: nothing more is claimed.
     public var isDraining: Bool { draining }
+
+    /// Why jobs wait for disk space on this host, if they do.
+    public var diskSpaceShortage: String? { spaceShortage }
 
     /// Busy slots, by name, with the job each runs.
     public var busySlots: [String: JobID] {
@@ -183,23 +188,48 @@ public actor Dispatcher: Service {
             let claimedAt = ContinuousClock.now
             claimsInFlight += 1
             defer { claimsInFlight -= 1 }
+            let job: Job
             do {
-                guard let job = try await context.store.claimNext(ClaimRequest(
+                guard let claimed = try await context.store.claimNext(ClaimRequest(
                     host: configuration.host, gpu: slot.name, pipelines: pipelines, now: now,
                     leaseUntil: now.addingTimeInterval(configuration.leaseSeconds)))
                 else {
                     exhausted.insert(slot.kind)
                     continue
                 }
-                free.removeAll { $0 == slot }
-                busySince[slot.name] = claimedAt
-                started.append(startExecution(job: job, slot: slot, claimedAt: claimedAt))
+                job = claimed
             } catch {
                 context.logger.error("claiming a job failed; retrying at the next poll", metadata: ["error": "\(error)"])
                 break
             }
+            if let pipeline = context.pipelines[job.pipeline], let shortage = DiskSpace(configuration: configuration).shortage(for: job, pipeline: pipeline) {
+                await handBack(job, reason: shortage)
+                continue
+            }
+            spaceShortage = nil
+            free.removeAll { $0 == slot }
+            busySince[slot.name] = claimedAt
+            started.append(startExecution(job: job, slot: slot, claimedAt: claimedAt))
         }
         return started
+    }
+
+    /// Puts a claimed job back, untouched, to wait for disk space; it is tried again after
+    /// `spaceRecheckSeconds`, here or on any host with room.
+    private func handBack(_ job: Job, reason: String) async {
+        if spaceShortage != reason {
+            context.logger.warning("a job waits for disk space", metadata: ["job": "\(job.id)", "reason": "\(reason)"])
+        }
+        spaceShortage = reason
+        let now = context.clock.now()
+        do {
+            let queued = try await context.store.releaseClaim(job.id, attempt: job.attempts, ClaimRelease(
+                at: now, waitingReason: reason, notBefore: now.addingTimeInterval(configuration.spaceRecheckSeconds)))
+            context.events.publish(JobEvent(job: queued, kind: .state(.queued)))
+        } catch {
+            // Left running with no execution: the reconciler settles it at the next heartbeat.
+            context.logger.error("could not hand back a job waiting for disk space", metadata: ["job": "\(job.id)", "error": "\(error)"])
+        }
     }
 
     private func runnablePipelines(on slot: GPUSlot) -> Set<String> {

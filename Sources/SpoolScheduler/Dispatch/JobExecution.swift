@@ -70,7 +70,9 @@ struct JobExecution: Sendable {
         let encoder = makeEncoder(plan)
         switch await generate(plan, into: encoder) {
         case .failed(let error, let held):
-            encoder.cancel()
+            // What the attempt wrote is gone before anyone can read that it failed.
+            await encoder.cancelAndWait()
+            try? FileManager.default.removeItem(atPath: plan.jobFolder)
             await recordFailure(error, heldSeconds: held, retryable: (error as? GenerationError)?.isRetryable ?? true)
         case .generated(let progress, let held, let generatedAt):
             let recorded = await record(.encoding, JobUpdate(
@@ -184,6 +186,8 @@ struct JobExecution: Sendable {
             logger.info("succeeded", metadata: ["video": "\(plan.videoPath)", "bytes": "\(outcome.video.bytes)"])
         } catch {
             try? FileManager.default.removeItem(atPath: plan.partialPath)
+            try? FileManager.default.removeItem(atPath: plan.posterPath)
+            try? FileManager.default.removeItem(atPath: plan.jobFolder)
             await recordFailure(error, heldSeconds: nil, retryable: true)
         }
     }
@@ -194,6 +198,10 @@ struct JobExecution: Sendable {
     /// shutdown, retried after backoff, or failed for good. `heldSeconds` is nil when the
     /// attempt's slot time was recorded already (a failure in the encode tail).
     func recordFailure(_ error: any Error, heldSeconds held: Double?, retryable: Bool) async {
+        // A full disk: retrying would fail the same way and spend the GPU again.
+        if !(error is NoSpace), DiskSpace.isNoSpace(error) {
+            return await recordFailure(NoSpace(error: error, data: context.configuration.data), heldSeconds: held, retryable: false)
+        }
         let now = context.clock.now()
         let ending: Attempt.Outcome? = held == nil ? nil : .failed
         switch control.reason {
@@ -246,6 +254,18 @@ struct JobExecution: Sendable {
 
     static func format(_ seconds: Double) -> String {
         seconds == seconds.rounded() ? "\(Int(seconds)) s" : String(format: "%.1f s", seconds)
+    }
+}
+
+/// An attempt that ran out of disk space, naming the folder that filled up.
+struct NoSpace: Error, CustomStringConvertible {
+    var error: any Error
+    var data: DataDirectory
+
+    var description: String {
+        let text = "\(error)"
+        let (name, path) = text.contains(data.videos) || text.contains(".mp4") ? ("videos", data.videos) : ("work", data.work)
+        return "no space left on the \(name) folder \(path): \(text)"
     }
 }
 

@@ -11,6 +11,8 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
     public var data: String?
     public var store: String?
     public var videos: String?
+    public var work: String?
+    public var minFreeSpace: Int?
     public var gpus: String?
     public var virtualSlots: Int?
     public var pipelines: String?
@@ -29,11 +31,14 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
     public var shutdownGrace: Double?
     public var listen: String?
     public var tokenFile: String?
+    public var requestHeadTimeout: Double?
+    public var keepAliveTimeout: Double?
     public var dropFolder: Bool?
     public var logLevel: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case data, store, videos, gpus, pipelines, host, codec, crf, preset, lookahead, listen
+        case data, store, videos, work, gpus, pipelines, host, codec, crf, preset, lookahead, listen
+        case minFreeSpace = "min-free-space"
         case virtualSlots = "virtual-slots"
         case encoderPriority = "encoder-priority"
         case rawBacklog = "raw-backlog"
@@ -44,6 +49,8 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
         case heartbeatSeconds = "heartbeat-seconds"
         case shutdownGrace = "shutdown-grace"
         case tokenFile = "token-file"
+        case requestHeadTimeout = "request-head-timeout"
+        case keepAliveTimeout = "keep-alive-timeout"
         case dropFolder = "drop-folder"
         case logLevel = "log-level"
     }
@@ -74,6 +81,7 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
         let base = url.deletingLastPathComponent().path
         file.data = file.data.map { resolve($0, against: base) }
         file.videos = file.videos.map { resolve($0, against: base) }
+        file.work = file.work.map { resolve($0, against: base) }
         file.pipelines = file.pipelines.map { resolve($0, against: base) }
         file.tokenFile = file.tokenFile.map { resolve($0, against: base) }
         return file

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// How the HTTP API listens and whom it lets in.
 public struct HTTPServerConfiguration: Sendable {
     public var host: String
@@ -10,18 +12,31 @@ public struct HTTPServerConfiguration: Sendable {
     /// Answer `GET /v1/jobs/{id}` in the channel pipeline when the store reads synchronously
     /// (see `JobPollHandler`); false sends every request through the router.
     public var answersPollsInPipeline: Bool
+    /// Seconds a connection may take to send a whole request head (from opening, or
+    /// between the pieces of a request); past it the connection is closed. nginx's
+    /// `client_header_timeout` is 60.
+    public var requestHeadTimeout: Double
+    /// Seconds a connection may sit idle between requests; nginx's `keepalive_timeout` is 75.
+    /// Responses in progress (server-sent event streams) are never timed out.
+    public var keepAliveTimeout: Double
 
     public static let defaultPort = 8750
+    public static let defaultRequestHeadTimeout = 60.0
+    public static let defaultKeepAliveTimeout = 75.0
 
     public init(
         host: String = "127.0.0.1", port: Int = HTTPServerConfiguration.defaultPort, token: String? = nil,
-        maxBodyBytes: Int = 64 * 1024, answersPollsInPipeline: Bool = true
+        maxBodyBytes: Int = 64 * 1024, answersPollsInPipeline: Bool = true,
+        requestHeadTimeout: Double = HTTPServerConfiguration.defaultRequestHeadTimeout,
+        keepAliveTimeout: Double = HTTPServerConfiguration.defaultKeepAliveTimeout
     ) {
         self.host = host
         self.port = port
         self.token = token
         self.maxBodyBytes = maxBodyBytes
         self.answersPollsInPipeline = answersPollsInPipeline
+        self.requestHeadTimeout = requestHeadTimeout
+        self.keepAliveTimeout = keepAliveTimeout
     }
 
     /// Parses `HOST:PORT`, `[::1]:PORT` or `:PORT`.
@@ -54,6 +69,13 @@ public struct HTTPServerConfiguration: Sendable {
         if !isLoopback && (token ?? "").isEmpty {
             return "listening on \(host) reaches beyond this machine; pass --token-file with a bearer token first"
         }
+        if !(requestHeadTimeout > 0) || !(keepAliveTimeout > 0) {
+            return "--request-head-timeout and --keep-alive-timeout take seconds greater than 0"
+        }
         return nil
+    }
+
+    var deadlines: ConnectionDeadlines.Timeouts {
+        .init(requestHead: .nanoseconds(Int64(requestHeadTimeout * 1e9)), keepAlive: .nanoseconds(Int64(keepAliveTimeout * 1e9)))
     }
 }

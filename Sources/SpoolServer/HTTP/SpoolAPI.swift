@@ -226,7 +226,11 @@ public struct SpoolAPI: Sendable {
                 memoryMiB: slot.memoryMiB, busy: busy[slot.name] != nil, job: busy[slot.name]?.rawValue,
                 gpuSeconds: held[slot.name] ?? 0)
         }
-        return try json(GPUList(host: host.configuration.host, slots: slots))
+        let folders = DiskSpace(configuration: host.configuration).folders().map {
+            GPUList.Folder(name: $0.name, path: $0.path, freeBytes: $0.freeBytes)
+        }
+        return try json(GPUList(
+            host: host.configuration.host, slots: slots, folders: folders, waitingReason: await host.dispatcher.diskSpaceShortage))
     }
 
     // MARK: Helpers

@@ -16,11 +16,14 @@ public enum SpoolHTTPServer {
         let serverName = "spool"
         // Polls are answered in the pipeline when the store can read without suspending (SQLite).
         let pollStore = configuration.answersPollsInPipeline ? host.store as? any SynchronousJobReading : nil
+        let deadlines = configuration.deadlines
         return Application(
             router: api.router(),
-            server: .http1(configuration: .init(additionalChannelHandlers: pollStore.map {
+            // Deadlines first, next to the codec: they see every request and every answer,
+            // the poll handler's included.
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionDeadlines(timeouts: deadlines)] + (pollStore.map {
                 [JobPollHandler(store: $0, token: configuration.requiredToken, serverName: serverName)]
-            } ?? [])),
+            } ?? []))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
             logger: logger)

@@ -100,6 +100,14 @@ public final class SpoolMetrics: Service, Sendable {
         line("# HELP spool_attempts_started_total Worker attempts started.")
         line("# TYPE spool_attempts_started_total counter")
         line("spool_attempts_started_total \(stats.attemptsStarted)")
+        line("# HELP spool_disk_free_bytes Space left where the host writes, by folder.")
+        line("# TYPE spool_disk_free_bytes gauge")
+        for folder in DiskSpace(configuration: host.configuration).folders() {
+            line("spool_disk_free_bytes{folder=\"\(folder.name)\"} \(folder.freeBytes)")
+        }
+        line("# HELP spool_disk_space_short Whether jobs wait on this host for disk space.")
+        line("# TYPE spool_disk_space_short gauge")
+        line("spool_disk_space_short \(await host.dispatcher.diskSpaceShortage == nil ? 0 : 1)")
         line("# HELP spool_store_write_failures_total Writes the job store refused (every try counts).")
         line("# TYPE spool_store_write_failures_total counter")
         line("spool_store_write_failures_total \(stats.storeWriteFailures)")

@@ -26,6 +26,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Folder for finished videos; hosts sharing a PostgreSQL queue should share it. Default: <data>/videos.")
     var videos: String?
 
+    @Option(help: "Folder for workers' raw chunks, best on a file system apart from the data folder's. Default: <data>/work.")
+    var work: String?
+
+    @Option(help: "MiB kept free in the work and videos folders beyond what a job may need; a job that would leave less waits. Default: 512.")
+    var minFreeSpace: Int?
+
     @Option(help: "GPUs to use: auto (every GPU nvidia-smi finds), none, or indices such as 0,2. Default: auto.")
     var gpus: String?
 
@@ -79,6 +85,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "File holding the bearer token HTTP clients must send. Default: $SPOOL_TOKEN_FILE; none on loopback.")
     var tokenFile: String?
+
+    @Option(help: "Seconds an HTTP connection may take to send a whole request head; past it, it is closed. Default: 60.")
+    var requestHeadTimeout: Double?
+
+    @Option(help: "Seconds an HTTP connection may sit idle between requests. Event streams are never timed out. Default: 75.")
+    var keepAliveTimeout: Double?
 
     @Flag(help: "Do not watch <data>/inbox for job files.")
     var noDropFolder = false
@@ -137,10 +149,16 @@ struct Serve: AsyncParsableCommand {
         }
         let http = HTTPServerConfiguration(
             host: address.host, port: address.port, token: token,
-            answersPollsInPipeline: ProcessInfo.processInfo.environment["SPOOL_POLL_PIPELINE"] != "0")
+            answersPollsInPipeline: ProcessInfo.processInfo.environment["SPOOL_POLL_PIPELINE"] != "0",
+            requestHeadTimeout: requestHeadTimeout ?? file.requestHeadTimeout ?? HTTPServerConfiguration.defaultRequestHeadTimeout,
+            keepAliveTimeout: keepAliveTimeout ?? file.keepAliveTimeout ?? HTTPServerConfiguration.defaultKeepAliveTimeout)
         if let problem = http.problem { throw ValidationError(problem) }
         let root = (data ?? file.data).map { DataDirectory($0) } ?? .default
-        let dataDirectory = DataDirectory(root.root, videos: videos ?? file.videos)
+        let dataDirectory = DataDirectory(root.root, videos: videos ?? file.videos, work: work ?? file.work)
+        let minFree = minFreeSpace ?? file.minFreeSpace ?? SchedulerConfiguration.defaultMinFreeSpaceBytes >> 20
+        guard (0...(1 << 30)).contains(minFree) else {
+            throw ValidationError("--min-free-space takes MiB, 0 or more, not \(minFree)")
+        }
         let catalog = try PipelineCatalog.load(folder: pipelines ?? file.pipelines ?? PipelineLocator.defaultFolder())
         let configuration = SchedulerConfiguration(
             host: host ?? file.host ?? ProcessInfo.processInfo.hostName, data: dataDirectory, slots: slots,
@@ -151,7 +169,7 @@ struct Serve: AsyncParsableCommand {
             retry: RetryPolicy(maxAttempts: maxAttempts ?? file.maxAttempts ?? 3),
             defaultTimeLimitSeconds: timeLimit ?? file.timeLimit,
             leaseSeconds: leaseSeconds ?? file.leaseSeconds ?? 30, heartbeatSeconds: heartbeatSeconds ?? file.heartbeatSeconds ?? 5,
-            shutdownGraceSeconds: shutdownGrace ?? file.shutdownGrace ?? 30)
+            shutdownGraceSeconds: shutdownGrace ?? file.shutdownGrace ?? 30, minFreeSpaceBytes: minFree << 20)
         try dataDirectory.create()
         let storeName = store ?? file.store ?? ProcessInfo.processInfo.environment["SPOOL_STORE"].flatMap { $0.isEmpty ? nil : $0 } ?? "sqlite"
         let store: any JobStore
