@@ -23,6 +23,10 @@ public struct GenerationError: Error, Hashable, Sendable, CustomStringConvertibl
         case timeLimit
         /// Stopped on request.
         case cancelled
+        /// A resident worker died, or never said `ready`, while loading its model.
+        case loadFailed
+        /// A resident worker said it could not generate the job, and took the next.
+        case jobFailed
     }
 
     public var kind: Kind

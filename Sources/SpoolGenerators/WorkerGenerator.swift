@@ -32,9 +32,13 @@ public struct WorkerGenerator: VideoGenerator {
 
     /// The worker's argv, with `{bin}` and `{pipelines}` expanded.
     public func command(for request: GenerationRequest) -> [String] {
-        request.pipeline.command.map {
-            $0.replacingOccurrences(of: "{bin}", with: binDirectory)
-                .replacingOccurrences(of: "{pipelines}", with: request.pipelineFolder)
+        Self.expand(request.pipeline.command, binDirectory: binDirectory, pipelineFolder: request.pipelineFolder)
+    }
+
+    /// `command` with `{bin}` and `{pipelines}` expanded.
+    static func expand(_ command: [String], binDirectory: String, pipelineFolder: String) -> [String] {
+        command.map {
+            $0.replacingOccurrences(of: "{bin}", with: binDirectory).replacingOccurrences(of: "{pipelines}", with: pipelineFolder)
         }
     }
 

@@ -11,9 +11,12 @@ final class WorkerProcess: Sendable {
     var processGroup: pid_t { pid }
     let stdout: Int32
     let stderr: Int32
+    /// The write end of its stdin, while it stays open (a resident worker); -1 otherwise.
+    let stdin: Int32
 
-    /// Spawns `argv` with `environment` in `workDir`, writes `input` to its stdin and closes it.
-    init(argv: [String], environment: [String: String], workDir: String, input: Data) throws(GenerationError) {
+    /// Spawns `argv` with `environment` in `workDir`, writes `input` to its stdin and closes
+    /// it; with `input` nil, stdin stays open (non-blocking) for ``writeLine(_:)``.
+    init(argv: [String], environment: [String: String], workDir: String, input: Data?) throws(GenerationError) {
         guard let executable = Self.resolve(argv[0], path: environment["PATH"]) else {
             throw GenerationError(.spawnFailed, "cannot start the worker: \(argv[0]) was not found or is not executable")
         }
@@ -43,6 +46,13 @@ final class WorkerProcess: Sendable {
         pid = child
         stdout = outPipe[0]
         stderr = errPipe[0]
+        guard let input else {
+            // Kept open: a worker that stops reading must never block the daemon's writes.
+            _ = fcntl(inPipe[1], F_SETFL, fcntl(inPipe[1], F_GETFL) | O_NONBLOCK)
+            stdin = inPipe[1]
+            return
+        }
+        stdin = -1
         // The request is small (a prompt is at most 4,000 characters), far below a pipe's
         // buffer, so this never blocks on a worker that does not read it.
         input.withUnsafeBytes { bytes in
@@ -54,6 +64,28 @@ final class WorkerProcess: Sendable {
             }
         }
         close(inPipe[1])
+    }
+
+    /// Writes one line to the open stdin. False when the worker has stopped reading (its pipe
+    /// is full) or is gone.
+    func writeLine(_ data: Data) -> Bool {
+        guard stdin >= 0 else { return false }
+        let line = data + Data("\n".utf8)
+        return line.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let n = write(stdin, bytes.baseAddress! + offset, bytes.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
+    }
+
+    /// Closes the open stdin: a resident worker reads EOF and exits.
+    func closeStdin() {
+        if stdin >= 0 { close(stdin) }
     }
 
     /// Signals every process in the worker's group.

@@ -43,9 +43,9 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
         watchdog.schedule(deadline: .now() + 0.05, repeating: 0.05)
         watchdog.setEventHandler { [weak self] in self?.checkDeadlines() }
         watchdog.resume()
-        Self.thread("spool-w-stdout") { [self] in readStdout() }
-        Self.thread("spool-w-stderr") { [self] in readStderr() }
-        Self.thread("spool-w-wait") { [self] in waitForExit() }
+        WorkerStreams.readLines(process.stdout, handle: { [self] line in handle(line) }, closed: { [stdoutClosed] in stdoutClosed.signal() })
+        WorkerStreams.readStderr(process.stderr, into: stderrTail, closed: { [stderrClosed] in stderrClosed.signal() })
+        WorkerStreams.thread("spool-w-wait") { [self] in waitForExit() }
     }
 
     var processGroup: Int32? { process.processGroup }
@@ -74,49 +74,16 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
 
     // MARK: Output
 
-    private func readStdout() {
-        var pending = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(process.stdout, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            pending.append(contentsOf: buffer[0..<n])
-            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                handle(line: Array(pending[..<newline]))
-                pending.removeSubrange(...newline)
-            }
-            if pending.count > 1 << 20 {
-                fail(GenerationError(.malformedOutput, "the worker printed a line longer than 1 MiB on stdout"))
-                pending.removeAll()
-            }
-        }
-        if !pending.isEmpty { handle(line: pending) }
-        close(process.stdout)
-        stdoutClosed.signal()
-    }
-
-    private func readStderr() {
-        var buffer = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(process.stderr, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            stderrTail.append(buffer[0..<n])
-        }
-        close(process.stderr)
-        stderrClosed.signal()
-    }
-
-    private func handle(line bytes: [UInt8]) {
-        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespaces)
-        if text.isEmpty { return }
+    private func handle(_ line: WorkerStreams.Line) {
         let event: WorkerEvent
-        do {
-            event = try JSONDecoder().decode(WorkerEvent.self, from: Data(text.utf8))
-        } catch {
-            let shown = text.count > 200 ? String(text.prefix(200)) + "…" : text
+        switch line {
+        case .message(let message):
+            event = message.event
+        case .garbage(let shown):
             fail(GenerationError(.malformedOutput, "the worker printed a line that is not a protocol event: \(shown)"))
+            return
+        case .tooLong:
+            fail(GenerationError(.malformedOutput, "the worker printed a line longer than 1 MiB on stdout"))
             return
         }
         lock.lock()
@@ -128,8 +95,14 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
         lock.unlock()
 
         switch event {
+        case .ready(let ready) where ready.protocol != WorkerRequest.protocolVersion:
+            fail(GenerationError(.malformedOutput, "the worker speaks protocol \(ready.protocol); this pipeline's workers speak \(WorkerRequest.protocolVersion) (set \"resident\": true for protocol 2)"))
+            return
         case .hello(let version, _) where version != WorkerRequest.protocolVersion:
-            fail(GenerationError(.malformedOutput, "the worker speaks protocol \(version); Spool speaks \(WorkerRequest.protocolVersion)"))
+            fail(GenerationError(.malformedOutput, "the worker speaks protocol \(version); this pipeline's workers speak \(WorkerRequest.protocolVersion) (set \"resident\": true for protocol 2)"))
+            return
+        case .cancelled, .failed:
+            fail(GenerationError(.malformedOutput, "the worker printed a protocol 2 event, \(event), but is run per job (protocol 1)"))
             return
         case .chunk(let chunk):
             do {
@@ -151,7 +124,7 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
             lock.lock()
             sawDone = true
             lock.unlock()
-        case .hello, .progress:
+        case .hello, .ready, .progress:
             break
         }
         continuation.yield(event)
@@ -230,58 +203,21 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
         let paused = self.paused
         lock.unlock()
         if done { return }
-        let elapsed = Self.seconds(from: started, to: now)
+        let elapsed = WorkerStreams.seconds(from: started, to: now)
         let timeouts = request.pipeline.timeouts
         if let limit = request.timeLimitSeconds, elapsed > limit {
-            fail(GenerationError(.timeLimit, "the job's time limit of \(Self.seconds(limit)) ran out"))
+            fail(GenerationError(.timeLimit, "the job's time limit of \(WorkerStreams.seconds(limit)) ran out"))
         } else if paused {
             return
         } else if let last {
-            let silent = Self.seconds(from: last, to: now)
+            let silent = WorkerStreams.seconds(from: last, to: now)
             if silent > timeouts.stallSeconds {
                 let position = chunk.map { "after chunk \($0)" } ?? "before its first chunk"
-                fail(GenerationError(.stalled, "the worker stalled \(position): no event for \(Self.seconds(timeouts.stallSeconds))"))
+                fail(GenerationError(.stalled, "the worker stalled \(position): no event for \(WorkerStreams.seconds(timeouts.stallSeconds))"))
             }
         } else if elapsed > timeouts.startupSeconds {
-            fail(GenerationError(.startupTimeout, "the worker printed nothing within \(Self.seconds(timeouts.startupSeconds)) of starting"))
+            fail(GenerationError(.startupTimeout, "the worker printed nothing within \(WorkerStreams.seconds(timeouts.startupSeconds)) of starting"))
         }
     }
 
-    private static func seconds(from start: DispatchTime, to end: DispatchTime) -> Double {
-        end.uptimeNanoseconds < start.uptimeNanoseconds ? 0 : Double(end.uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-    }
-
-    private static func seconds(_ value: Double) -> String {
-        value == value.rounded() ? "\(Int(value)) s" : String(format: "%.1f s", value)
-    }
-
-    private static func thread(_ name: String, _ body: @escaping @Sendable () -> Void) {
-        let thread = Thread {
-            spool_set_thread_name(name)
-            body()
-        }
-        thread.name = name
-        thread.stackSize = 256 << 10
-        thread.start()
-    }
-}
-
-/// The last few KiB a worker wrote to stderr.
-final class StderrTail: @unchecked Sendable {
-    private let lock = NSLock()
-    private var bytes: [UInt8] = []
-    private let limit = 4_096
-
-    func append(_ chunk: ArraySlice<UInt8>) {
-        lock.withLock {
-            bytes.append(contentsOf: chunk)
-            if bytes.count > limit { bytes.removeFirst(bytes.count - limit) }
-        }
-    }
-
-    /// At most the last 20 lines.
-    var text: String {
-        let all = lock.withLock { String(decoding: bytes, as: UTF8.self) }
-        return all.split(separator: "\n", omittingEmptySubsequences: false).suffix(20).joined(separator: "\n")
-    }
 }

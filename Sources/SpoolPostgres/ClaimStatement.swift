@@ -12,7 +12,7 @@ import SpoolCore
 struct ClaimStatement: PostgresPreparedStatement {
     typealias Row = PostgresRow
 
-    static let name = "spool_claim_v2"
+    static let name = "spool_claim_v3"
 
     static let sql = render(ClaimRequest(host: "", gpu: "", pipelines: [], now: Date(), leaseUntil: Date())).sql
 
@@ -23,6 +23,7 @@ struct ClaimStatement: PostgresPreparedStatement {
         case .integer: .int8
         case .real: .float8
         case .text: .text
+        case .texts: .textArray
         case .null: .text
         }
     }
@@ -31,7 +32,7 @@ struct ClaimStatement: PostgresPreparedStatement {
 
     /// `$1` is now, `$2` the pipelines; the assignments follow.
     static func render(_ request: ClaimRequest) -> (sql: String, writer: SQLWriter) {
-        var writer = SQLWriter { "$\($0 + 2)" }
+        var writer = SQLWriter(dialect: .postgres) { "$\($0 + 2)" }
         let sets = writer.assignments(request.assignments)
         let sql = """
             WITH next AS (

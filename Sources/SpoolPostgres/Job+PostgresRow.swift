@@ -63,7 +63,7 @@ extension Attempt {
 
 extension SQLWriter {
     /// PostgreSQL's numbered placeholders.
-    static func postgres() -> SQLWriter { SQLWriter { "$\($0)" } }
+    static func postgres() -> SQLWriter { SQLWriter(dialect: .postgres) { "$\($0)" } }
 
     /// The bound values as postgres-nio bindings.
     func bindings() -> PostgresBindings {
@@ -80,6 +80,7 @@ extension PostgresBindings {
         case .integer(let int): append(int)
         case .real(let real): append(real)
         case .text(let text): append(text)
+        case .texts(let texts): append(texts)
         }
     }
 }

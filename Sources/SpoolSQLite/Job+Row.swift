@@ -37,6 +37,7 @@ extension StatementArguments {
             case .integer(let int): int.databaseValue
             case .real(let real): real.databaseValue
             case .text(let text): text.databaseValue
+            case .texts: preconditionFailure("SQLite binds no lists; SQLWriter renders them as single values")
             }
         })
     }
@@ -44,7 +45,7 @@ extension StatementArguments {
 
 extension SQLWriter {
     /// SQLite's placeholders.
-    static func sqlite() -> SQLWriter { SQLWriter { _ in "?" } }
+    static func sqlite() -> SQLWriter { SQLWriter(dialect: .sqlite) { _ in "?" } }
 }
 
 extension Date {

@@ -180,7 +180,7 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
                     INSERT INTO attempts (job_id, number, host, gpu, started_at, heartbeat_at, outcome)
                     VALUES (?, ?, ?, ?, ?, ?, 'running')
                     """,
-                arguments: [job.id.rawValue, job.attempts, request.host, request.gpu, request.now.epoch, request.now.epoch])
+                arguments: [job.id.rawValue, job.attempts, request.host, job.gpu ?? request.gpu, request.now.epoch, request.now.epoch])
             return job
         }
     }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import Foundation
 import SpoolCore
 
@@ -24,6 +25,20 @@ public struct SyntheticWorker: Sendable {
         case ignoreTermThenHang
         /// Fails (exit 4) on attempts below this number, then works: for retry tests.
         case failAttemptsBelow(Int)
+        /// Protocol 2: dies of SIGABRT once it has finished this many jobs, between jobs.
+        case crashAfterJobs(Int)
+        /// Protocol 2: never answers a cancel; only being killed stops the job.
+        case ignoreCancel
+        /// Protocol 2: says ready a second time when its first job starts.
+        case readyTwice
+        /// Protocol 2: announces its first chunk under another job's id.
+        case chunkForAnotherJob
+        /// Protocol 2: exits (status 0) after its first job, as a worker that is not really resident would.
+        case exitAfterJob
+        /// Protocol 2: answers every job `failed`, staying ready.
+        case failJobs
+        /// Dies (exit 5) while loading, before it is ready.
+        case dieWhileLoading
 
         /// Parses `crash-at:3`, `hang`, `no-done`, …
         public init?(parsing text: String) {
@@ -41,6 +56,13 @@ public struct SyntheticWorker: Sendable {
             case ("spawn-child", nil): self = .spawnChildThenHang
             case ("ignore-term", nil): self = .ignoreTermThenHang
             case ("fail-attempts-below", let n?): self = .failAttemptsBelow(n)
+            case ("crash-after-jobs", let n?): self = .crashAfterJobs(n)
+            case ("ignore-cancel", nil): self = .ignoreCancel
+            case ("ready-twice", nil): self = .readyTwice
+            case ("chunk-for-another-job", nil): self = .chunkForAnotherJob
+            case ("exit-after-job", nil): self = .exitAfterJob
+            case ("fail-jobs", nil): self = .failJobs
+            case ("die-while-loading", nil): self = .dieWhileLoading
             default: return nil
             }
         }
@@ -71,9 +93,22 @@ public struct SyntheticWorker: Sendable {
         public var isOpen: Bool { access(path, F_OK) == 0 }
     }
 
+    /// How one job ended, for the loop that runs it.
+    public enum Ending: Equatable, Sendable {
+        /// Every chunk announced, then `done`.
+        case done
+        /// Stopped on a cancel, before the end.
+        case cancelled
+        /// The process must exit with this status (a fault, or a chunk it could not write).
+        case exit(Int32)
+    }
+
     public var trim: ChunkPlan.Trim
     /// Stand-in for GPU time, slept per frame.
     public var frameCostMilliseconds: Double
+    /// Stand-in for loading a model: slept before `ready` (resident) or before the first
+    /// chunk (per job).
+    public var loadSeconds: Double = 0
     public var stepsPerChunk: Int
     public var faults: [Fault]
     public var gate: Gate?
@@ -89,17 +124,48 @@ public struct SyntheticWorker: Sendable {
         self.gate = gate
     }
 
-    /// Runs one job: `request` as read from stdin; events go to `emit`.
-    /// Returns the process exit code.
-    public func run(_ request: WorkerRequest, emit: (WorkerEvent) -> Void, emitRaw: (String) -> Void) -> Int32 {
+    /// Runs one job of a per-job worker (protocol 1): loads, then generates. Returns the
+    /// process exit code.
+    public func runOnce(_ request: WorkerRequest, emit: (WorkerEvent) -> Void, emitRaw: (String) -> Void) -> Int32 {
+        if faults.contains(.hangAtStart) { hang() }
+        let loaded = load()
+        if loadSeconds > 0 {
+            emit(.ready(WorkerReady(protocol: WorkerRequest.protocolVersion, worker: name, loadSeconds: loaded, pid: getpid())))
+        }
+        switch run(request, emit: emit, emitRaw: emitRaw, isCancelled: { false }) {
+        case .done, .cancelled: return 0
+        case .exit(let code): return code
+        }
+    }
+
+    public var name: String { "spool-synthetic-worker \(Spool.version)" }
+
+    /// Sleeps ``loadSeconds``, as a model loading; returns the seconds it took.
+    public func load() -> Double {
+        if faults.contains(.dieWhileLoading) {
+            log("synthetic fault: dying while loading")
+            exit(5)
+        }
+        let start = DispatchTime.now()
+        if loadSeconds > 0 { usleep(UInt32(loadSeconds * 1_000_000)) }
+        return Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+    }
+
+    /// Runs one job: `request` as read; events go to `emit`. `isCancelled` is asked between
+    /// steps: a cancelled job stops there.
+    public func run(
+        _ request: WorkerRequest, emit: (WorkerEvent) -> Void, emitRaw: (String) -> Void, isCancelled: () -> Bool
+    ) -> Ending {
         if faults.contains(.hangAtStart) { hang() }
         for fault in faults {
             if case .failAttemptsBelow(let n) = fault, request.attempt < n {
                 log("synthetic fault: failing attempt \(request.attempt) on purpose")
-                return 4
+                return .exit(4)
             }
         }
-        emit(.hello(protocol: WorkerRequest.protocolVersion, worker: "spool-synthetic-worker \(Spool.version)"))
+        if request.protocol == WorkerRequest.protocolVersion {
+            emit(.hello(protocol: WorkerRequest.protocolVersion, worker: name))
+        }
         if faults.contains(.spawnChildThenHang) {
             var pid: pid_t = 0
             let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("300"), nil]
@@ -120,7 +186,9 @@ public struct SyntheticWorker: Sendable {
         defer { buffer.deallocate() }
 
         for (index, chunk) in chunks.enumerated() {
-            if let gate, index >= gate.fromChunk { wait(at: gate, chunk: index, emit: emit) }
+            if let gate, index >= gate.fromChunk {
+                guard wait(at: gate, chunk: index, emit: emit, isCancelled: isCancelled) else { return .cancelled }
+            }
             for fault in faults {
                 switch fault {
                 case .crash(let at) where at == index:
@@ -130,7 +198,7 @@ public struct SyntheticWorker: Sendable {
                     raise(SIGABRT)
                 case .exit(let at, let code) where at == index:
                     log("synthetic fault: exiting with \(code) at chunk \(index)")
-                    return code
+                    return .exit(code)
                 case .stall(let at) where at == index:
                     log("synthetic fault: stalling at chunk \(index)")
                     hang()
@@ -141,6 +209,7 @@ public struct SyntheticWorker: Sendable {
                 }
             }
             for step in 1...stepsPerChunk {
+                if isCancelled() { return .cancelled }
                 let frames = Double(chunk.frames) / Double(stepsPerChunk)
                 if frameCostMilliseconds > 0 { usleep(UInt32(frames * frameCostMilliseconds * 1_000)) }
                 emit(.progress(chunk: index, step: step, steps: stepsPerChunk))
@@ -158,14 +227,14 @@ public struct SyntheticWorker: Sendable {
                     width: width, height: height, buffer: buffer, truncate: faults.contains(.shortChunk(index)))
             } catch {
                 log("cannot write \(file): \(error)")
-                return 2
+                return .exit(2)
             }
             emit(.chunk(ChunkDescriptor(
                 index: index, firstFrame: chunk.firstFrame, frames: chunk.frames, width: width, height: height, file: file)))
         }
-        if faults.contains(.noDone) { return 0 }
+        if faults.contains(.noDone) { return .exit(0) }
         emit(.done(frames: plan.totalFrames(forFrames: request.frames), chunks: chunks.count))
-        return 0
+        return .done
     }
 
     /// Writes a chunk under a temporary name and renames it into place, so a reader
@@ -201,21 +270,24 @@ public struct SyntheticWorker: Sendable {
     static let writePiece = 256 << 10
 
     /// Waits until the gate's file exists, saying every second that it is still alive (a
-    /// progress event at step 0), as a model working through a long chunk would.
-    private func wait(at gate: Gate, chunk: Int, emit: (WorkerEvent) -> Void) {
+    /// progress event at step 0), as a model working through a long chunk would. False when
+    /// the job was cancelled meanwhile.
+    private func wait(at gate: Gate, chunk: Int, emit: (WorkerEvent) -> Void, isCancelled: () -> Bool) -> Bool {
         var waited = 0
         while !gate.isOpen {
+            if isCancelled() { return false }
             if waited % 200 == 0 { emit(.progress(chunk: chunk, step: 0, steps: stepsPerChunk)) }
             usleep(5_000)
             waited += 1
         }
+        return true
     }
 
     private func hang() -> Never {
         while true { sleep(1_000) }
     }
 
-    private func log(_ message: String) {
+    func log(_ message: String) {
         FileHandle.standardError.write(Data("\(message)\n".utf8))
     }
 }

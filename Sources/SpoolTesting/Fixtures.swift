@@ -37,6 +37,21 @@ public enum Fixtures {
         EnqueueRequest(spec: spec, maxAttempts: maxAttempts, submittedAt: date)
     }
 
+    /// The synthetic worker as a resident worker (protocol 2), loading for `loadSeconds`.
+    public static func resident(
+        name: String = "resident", arguments: [String] = [], loadSeconds: Double = 0, chunkFrames: Int = 8,
+        startup: Double = 20, stall: Double = 10, cancel: Double = 5, maxJobsPerWorker: Int? = nil,
+        gate: WorkerGate? = nil, gateFromChunk: Int = 0
+    ) -> PipelineDefinition {
+        var pipeline = synthetic(
+            name: name, arguments: ["--load-seconds", String(loadSeconds)] + arguments, chunkFrames: chunkFrames,
+            startup: startup, stall: stall, gate: gate, gateFromChunk: gateFromChunk)
+        pipeline.resident = true
+        pipeline.timeouts.cancelSeconds = cancel
+        pipeline.maxJobsPerWorker = maxJobsPerWorker
+        return pipeline
+    }
+
     /// A small synthetic pipeline run as real worker processes: 8-frame chunks, 64x48,
     /// extra worker arguments (faults, costs) and short timeouts.
     public static func synthetic(

@@ -5,8 +5,11 @@ import Foundation
 import SpoolCore
 import SpoolSynthetic
 
-// spool-synthetic-worker [--trim none|helios] [--frame-cost-ms N] [--steps N] [--fault KIND[:N]]... [--gate PATH[@N]]
-// Reads a worker-protocol request on stdin and writes test-pattern chunks; see Pipelines/README.md.
+// spool-synthetic-worker [--trim none|helios] [--frame-cost-ms N] [--steps N] [--load-seconds S]
+//                        [--fault KIND[:N]]... [--gate PATH[@N]]
+// Protocol 1 (per job): reads one request on stdin and writes its test-pattern chunks.
+// Protocol 2 (resident, when $SPOOL_PROTOCOL is 2): loads once, then serves a job per
+// request line on stdin until it closes. See Pipelines/README.md.
 
 func fail(_ message: String, code: Int32 = 64) -> Never {
     FileHandle.standardError.write(Data("spool-synthetic-worker: \(message)\n".utf8))
@@ -24,6 +27,9 @@ while let argument = arguments.popFirst() {
     case "--frame-cost-ms":
         guard let cost = Double(value), cost >= 0 else { fail("--frame-cost-ms takes a number") }
         worker.frameCostMilliseconds = cost
+    case "--load-seconds":
+        guard let seconds = Double(value), seconds >= 0 else { fail("--load-seconds takes a number of seconds") }
+        worker.loadSeconds = seconds
     case "--steps":
         guard let steps = Int(value), steps > 0 else { fail("--steps takes a positive number") }
         worker.stepsPerChunk = steps
@@ -44,23 +50,14 @@ while let argument = arguments.popFirst() {
 _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
 #endif
 
-let input = FileHandle.standardInput.readDataToEndOfFile()
-let decoder = JSONDecoder()
-decoder.keyDecodingStrategy = .convertFromSnakeCase
-let request: WorkerRequest
-do {
-    request = try decoder.decode(WorkerRequest.self, from: input)
-} catch {
-    fail("cannot read the job request on stdin: \(error)", code: 65)
-}
-guard request.protocol == WorkerRequest.protocolVersion else {
-    fail("protocol \(request.protocol) is not supported; this worker speaks \(WorkerRequest.protocolVersion)", code: 65)
-}
 if let override = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_FRAME_COST_MS"], let cost = Double(override) {
     worker.frameCostMilliseconds = cost
 }
 if let override = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_STEPS"], let steps = Int(override), steps > 0 {
     worker.stepsPerChunk = steps
+}
+if let override = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_LOAD_SECONDS"], let seconds = Double(override) {
+    worker.loadSeconds = seconds
 }
 if let gate = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_GATE"].flatMap(SyntheticWorker.Gate.init(parsing:)) {
     worker.gate = gate
@@ -83,7 +80,41 @@ func writeLine(_ line: String) {
         }
     }
 }
-let code = worker.run(
+
+/// An event, and in protocol 2 the job it belongs to, as one line.
+struct Line: Encodable {
+    var event: WorkerEvent
+    var jobID: String?
+
+    func encode(to encoder: any Encoder) throws {
+        try event.encode(to: encoder)
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encodeIfPresent(jobID, forKey: .jobID)
+    }
+
+    enum Key: String, CodingKey { case jobID = "job_id" }
+}
+
+if ProcessInfo.processInfo.environment["SPOOL_PROTOCOL"] == String(WorkerRequest.residentProtocolVersion) {
+    let code = SyntheticResidentWorker(worker: worker).serve(
+        emit: { event, job in writeLine(String(decoding: try! encoder.encode(Line(event: event, jobID: job)), as: UTF8.self)) },
+        emitRaw: writeLine)
+    exit(code)
+}
+
+let input = FileHandle.standardInput.readDataToEndOfFile()
+let decoder = JSONDecoder()
+decoder.keyDecodingStrategy = .convertFromSnakeCase
+let request: WorkerRequest
+do {
+    request = try decoder.decode(WorkerRequest.self, from: input)
+} catch {
+    fail("cannot read the job request on stdin: \(error)", code: 65)
+}
+guard request.protocol == WorkerRequest.protocolVersion else {
+    fail("protocol \(request.protocol) is not supported; this worker speaks \(WorkerRequest.protocolVersion)", code: 65)
+}
+let code = worker.runOnce(
     request,
     emit: { event in writeLine(String(decoding: try! encoder.encode(event), as: UTF8.self)) },
     emitRaw: writeLine)

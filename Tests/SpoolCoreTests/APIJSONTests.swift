@@ -60,7 +60,8 @@ struct APIJSONTests {
                 finishedAt: g.maybe { $0.date() }),
             progress: JobProgress(framesDone: g.int(0...1_440), framesTotal: g.int(1...1_440), chunksDone: g.int(0...44), chunksTotal: g.maybe { $0.int(1...44) }),
             gpu: g.maybe { $0.text() }, host: g.maybe { $0.text() }, gpuSeconds: g.double(), error: g.maybe { $0.text() },
-            waitingReason: g.maybe { $0.text() }, outputPath: g.maybe { $0.text() }, posterPath: g.maybe { $0.text() })
+            waitingReason: g.maybe { $0.text() }, outputPath: g.maybe { $0.text() }, posterPath: g.maybe { $0.text() },
+            coldStart: g.maybe { $0.int(0...1) == 1 }, loadSeconds: g.maybe { $0.double() })
         return JobResource(job, queuePosition: g.maybe { $0.int(1...10_000) })
     }
 

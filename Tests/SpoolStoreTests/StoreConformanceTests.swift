@@ -467,6 +467,28 @@ struct StoreConformanceTests {
             }
         }
     }
+
+    @Test(arguments: StoreKind.available)
+    func aClaimPutsTheJobOnTheSlotChosenForItsPipeline(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let first = try await t.store.enqueue(Fixtures.request(Fixtures.spec(priority: 5, pipeline: "b"))).job.id
+            let second = try await t.store.enqueue(Fixtures.request(Fixtures.spec(pipeline: "a"))).job.id
+            let third = try await t.store.enqueue(Fixtures.request(Fixtures.spec(pipeline: "c"))).job.id
+            func claim() async throws -> Job? {
+                try await t.store.claimNext(ClaimRequest(
+                    host: "h1", gpu: "gpu9", pipelines: ["a", "b", "c"], slotByPipeline: ["a": "gpu1", "b": "gpu2"],
+                    now: t.clock.now(), leaseUntil: t.clock.now().addingTimeInterval(30)))
+            }
+            // Priority decides the job; the pipeline decides only the slot.
+            let b = try #require(try await claim())
+            #expect(b.id == first && b.gpu == "gpu2")
+            let a = try #require(try await claim())
+            #expect(a.id == second && a.gpu == "gpu1")
+            let c = try #require(try await claim())
+            #expect(c.id == third && c.gpu == "gpu9", "a pipeline with no slot of its own gets the request's")
+            #expect(try await t.store.attempts(of: first).first?.gpu == "gpu2")
+        }
+    }
 }
 
 @Suite("PostgreSQL store")

@@ -51,6 +51,12 @@ struct APIJSONWriter {
         string(value)
     }
 
+    mutating func field(_ key: String, _ value: Bool?) {
+        guard let value else { return }
+        self.key(key)
+        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+    }
+
     mutating func field(_ key: String, _ value: Int?) {
         guard let value else { return }
         self.key(key)

@@ -13,11 +13,13 @@ extension JobResource {
     func write(to writer: inout APIJSONWriter) {
         writer.object { w in
             w.field("attempts", attempts)
+            w.field("coldStart", coldStart)
             w.field("error", error)
             w.field("gpu", gpu)
             w.field("gpuSeconds", gpuSeconds)
             w.field("host", host)
             w.field("id", id)
+            w.field("loadSeconds", loadSeconds)
             w.field("maxAttempts", maxAttempts)
             w.field("posterURL", posterURL)
             w.object("progress") { w in

@@ -39,6 +39,10 @@ public struct JobResource: Codable, Sendable, Hashable {
     public var gpu: String?
     public var host: String?
     public var gpuSeconds: Double
+    /// Whether the latest attempt waited for its model to load, and how long (not part of
+    /// ``gpuSeconds``).
+    public var coldStart: Bool?
+    public var loadSeconds: Double?
     public var error: String?
     public var waitingReason: String?
     public var videoURL: String?
@@ -66,6 +70,8 @@ public struct JobResource: Codable, Sendable, Hashable {
         gpu = job.gpu
         host = job.host
         gpuSeconds = job.gpuSeconds
+        coldStart = job.coldStart
+        loadSeconds = job.loadSeconds
         error = job.error
         waitingReason = job.state == .queued ? job.waitingReason : nil
         if job.state == .succeeded, job.outputPath != nil {

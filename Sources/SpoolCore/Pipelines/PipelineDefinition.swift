@@ -44,10 +44,23 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         public var startupSeconds: Double
         /// Between two events once it has started.
         public var stallSeconds: Double
+        /// For a resident worker to answer a cancel (it keeps its model), or to exit once its
+        /// stdin is closed, before it is killed.
+        public var cancelSeconds: Double
 
-        public init(startupSeconds: Double = 600, stallSeconds: Double = 300) {
+        public init(startupSeconds: Double = 600, stallSeconds: Double = 300, cancelSeconds: Double = 10) {
             self.startupSeconds = startupSeconds
             self.stallSeconds = stallSeconds
+            self.cancelSeconds = cancelSeconds
+        }
+
+        enum CodingKeys: String, CodingKey { case startupSeconds, stallSeconds, cancelSeconds }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            startupSeconds = try c.decodeIfPresent(Double.self, forKey: .startupSeconds) ?? 600
+            stallSeconds = try c.decodeIfPresent(Double.self, forKey: .stallSeconds) ?? 300
+            cancelSeconds = try c.decodeIfPresent(Double.self, forKey: .cancelSeconds) ?? 10
         }
     }
 
@@ -66,11 +79,17 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
     public var timeouts: Timeouts
     /// Options passed through to the worker as `options` in its request.
     public var options: [String: String]
+    /// Worker protocol 2: the worker is started once per slot, loads its model, and serves
+    /// jobs one after another until Spool stops it.
+    public var resident: Bool
+    /// A resident worker is stopped (and started afresh for the next job) after this many
+    /// jobs; nil: never.
+    public var maxJobsPerWorker: Int?
 
     public init(
         name: String, description: String? = nil, command: [String], environment: [String: String] = [:],
         chunking: Chunking, sizes: Sizes, maxFrames: Int = JobSpec.maxFrames, requiresCUDA: Bool = false,
-        timeouts: Timeouts = .init(), options: [String: String] = [:]
+        timeouts: Timeouts = .init(), options: [String: String] = [:], resident: Bool = false, maxJobsPerWorker: Int? = nil
     ) {
         self.name = name
         self.description = description
@@ -82,10 +101,13 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         self.requiresCUDA = requiresCUDA
         self.timeouts = timeouts
         self.options = options
+        self.resident = resident
+        self.maxJobsPerWorker = maxJobsPerWorker
     }
 
     enum CodingKeys: String, CodingKey {
         case name, description, command, environment, chunking, sizes, maxFrames, requiresCUDA, timeouts, options
+        case resident, maxJobsPerWorker
     }
 
     public init(from decoder: any Decoder) throws {
@@ -100,6 +122,8 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         requiresCUDA = try c.decodeIfPresent(Bool.self, forKey: .requiresCUDA) ?? false
         timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? .init()
         options = try c.decodeIfPresent([String: String].self, forKey: .options) ?? [:]
+        resident = try c.decodeIfPresent(Bool.self, forKey: .resident) ?? false
+        maxJobsPerWorker = try c.decodeIfPresent(Int.self, forKey: .maxJobsPerWorker)
     }
 
     /// Problems that make this definition unusable; empty when it is sound.
@@ -114,7 +138,11 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
             problems.append("chunking.overlap must be 0…\(max(0, chunking.frames - 1))")
         }
         if !(1...JobSpec.maxFrames).contains(maxFrames) { problems.append("maxFrames must be 1…\(JobSpec.maxFrames)") }
-        if timeouts.startupSeconds <= 0 || timeouts.stallSeconds <= 0 { problems.append("timeouts must be positive") }
+        if timeouts.startupSeconds <= 0 || timeouts.stallSeconds <= 0 || timeouts.cancelSeconds <= 0 {
+            problems.append("timeouts must be positive")
+        }
+        if let limit = maxJobsPerWorker, limit < 1 { problems.append("maxJobsPerWorker must be at least 1") }
+        if maxJobsPerWorker != nil && !resident { problems.append("maxJobsPerWorker applies only to a resident pipeline") }
         let size = sizes.default
         if size.width % 2 != 0 || size.height % 2 != 0 || size.width < 16 || size.height < 16 {
             problems.append("sizes.default \(size) must be even and at least 16x16")

@@ -172,20 +172,27 @@ public struct EnqueueResult: Sendable, Hashable {
     }
 }
 
-/// What a free slot can run.
+/// What free slots can run: the best job of `pipelines`, on the slot `slotByPipeline`
+/// names for its pipeline (else `gpu`).
 public struct ClaimRequest: Sendable, Hashable {
     public var host: String
-    /// The slot's name, e.g. `gpu0`.
+    /// The slot's name, e.g. `gpu0`, for a pipeline `slotByPipeline` does not name.
     public var gpu: String
-    /// Pipelines this slot can run; jobs of other pipelines are left for other slots.
+    /// Pipelines the free slots can run; jobs of other pipelines are left for other slots.
     public var pipelines: Set<String>
+    /// Which free slot a job of each pipeline goes to (one that already holds its model,
+    /// say): the choice of slot never changes which job is taken.
+    public var slotByPipeline: [String: String]
     public var now: Date
     public var leaseUntil: Date
 
-    public init(host: String, gpu: String, pipelines: Set<String>, now: Date, leaseUntil: Date) {
+    public init(
+        host: String, gpu: String, pipelines: Set<String>, slotByPipeline: [String: String] = [:], now: Date, leaseUntil: Date
+    ) {
         self.host = host
         self.gpu = gpu
         self.pipelines = pipelines
+        self.slotByPipeline = slotByPipeline
         self.now = now
         self.leaseUntil = leaseUntil
     }

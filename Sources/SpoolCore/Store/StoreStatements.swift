@@ -11,6 +11,9 @@ public enum StoreValue: Sendable, Hashable {
     case integer(Int)
     case real(Double)
     case text(String)
+    /// A list of texts: PostgreSQL binds it as one `text[]`; SQLite never sees one (see
+    /// ``ColumnAssignment/Change/lookup(key:table:fallback:)``).
+    case texts([String])
 
     public init(_ value: String?) { self = value.map(StoreValue.text) ?? .null }
     public init(_ value: Int?) { self = value.map(StoreValue.integer) ?? .null }
@@ -27,6 +30,28 @@ public struct ColumnAssignment: Sendable, Hashable {
         case set(StoreValue)
         /// `column = column + value`
         case add(StoreValue)
+        /// `column =` the value `table` gives the row's `key` column, else `fallback`.
+        case lookup(key: String, table: [(String, String)], fallback: String)
+
+        public static func == (a: Change, b: Change) -> Bool {
+            switch (a, b) {
+            case (.set(let x), .set(let y)), (.add(let x), .add(let y)): x == y
+            case (.lookup(let k1, let t1, let f1), .lookup(let k2, let t2, let f2)):
+                k1 == k2 && f1 == f2 && t1.map { [$0.0, $0.1] } == t2.map { [$0.0, $0.1] }
+            default: false
+            }
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            switch self {
+            case .set(let value): hasher.combine(0); hasher.combine(value)
+            case .add(let value): hasher.combine(1); hasher.combine(value)
+            case .lookup(let key, let table, let fallback):
+                hasher.combine(key)
+                for (k, v) in table { hasher.combine(k); hasher.combine(v) }
+                hasher.combine(fallback)
+            }
+        }
     }
 
     public var column: String
@@ -41,6 +66,11 @@ public struct ColumnAssignment: Sendable, Hashable {
         self.column = column
         change = .add(value)
     }
+
+    public init(column: String, change: Change) {
+        self.column = column
+        self.change = change
+    }
 }
 
 /// A condition on one column.
@@ -54,13 +84,17 @@ public enum ColumnCondition: Sendable, Hashable {
 }
 
 /// Renders conditions and assignments as SQL text with placeholders, collecting the values
-/// to bind in order. A store supplies its placeholder style.
+/// to bind in order. A store supplies its dialect and placeholder style.
 public struct SQLWriter: Sendable {
+    public enum Dialect: Sendable { case sqlite, postgres }
+
+    public let dialect: Dialect
     /// The placeholder for the `n`th bound value (1-based): `?` for SQLite, `$n` for PostgreSQL.
     private let placeholder: @Sendable (Int) -> String
     public private(set) var values: [StoreValue] = []
 
-    public init(placeholder: @escaping @Sendable (Int) -> String) {
+    public init(dialect: Dialect, placeholder: @escaping @Sendable (Int) -> String) {
+        self.dialect = dialect
         self.placeholder = placeholder
     }
 
@@ -77,8 +111,24 @@ public struct SQLWriter: Sendable {
             case .set(.null): "\(assignment.column) = NULL"
             case .set(let value): "\(assignment.column) = \(bind(value))"
             case .add(let value): "\(assignment.column) = \(assignment.column) + \(bind(value))"
+            case .lookup(let key, let table, let fallback): "\(assignment.column) = \(lookup(key, table, fallback))"
             }
         }.joined(separator: ", ")
+    }
+
+    /// The value `table` gives the row's `key` column, else `fallback`. PostgreSQL's text is
+    /// the same whatever the table's size, so a prepared statement can hold it.
+    private mutating func lookup(_ key: String, _ table: [(String, String)], _ fallback: String) -> String {
+        switch dialect {
+        case .sqlite:
+            guard !table.isEmpty else { return bind(.text(fallback)) }
+            let cases = table.map { "WHEN \(bind(.text($0.0))) THEN \(bind(.text($0.1)))" }.joined(separator: " ")
+            return "CASE \(key) \(cases) ELSE \(bind(.text(fallback))) END"
+        case .postgres:
+            let keys = bind(.texts(table.map(\.0)))
+            let values = bind(.texts(table.map(\.1)))
+            return "COALESCE((SELECT m.v FROM unnest(\(keys)::text[], \(values)::text[]) AS m(k, v) WHERE m.k = \(key) LIMIT 1), \(bind(.text(fallback))))"
+        }
     }
 
     /// The conditions joined with `joiner` (`AND`, `OR`); `fallback` when there are none.
@@ -110,7 +160,9 @@ extension ClaimRequest {
             .init("started_at", StoreValue(now)),
             .init("first_chunk_at", .null), .init("generated_at", .null), .init("encoded_at", .null),
             .init("frames_done", .integer(0)), .init("chunks_done", .integer(0)),
-            .init("gpu", .text(gpu)), .init("host", .text(host)),
+            ColumnAssignment(
+                column: "gpu", change: .lookup(key: "pipeline", table: slotByPipeline.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, fallback: gpu)),
+            .init("host", .text(host)),
             .init("lease_expires_at", StoreValue(leaseUntil)),
             .init("waiting_reason", .null), .init("not_before", .null),
             .init("cold_start", .null), .init("load_seconds", .null),

@@ -1,16 +1,27 @@
-/// One line a worker prints on stdout, as JSON (protocol version 1).
+/// One line a worker prints on stdout, as JSON (worker protocols 1 and 2; see
+/// `Pipelines/README.md`). In protocol 2 every event of a job also carries its `job_id`
+/// (see ``WorkerMessage``).
 public enum WorkerEvent: Hashable, Sendable, Codable {
     /// Optional first line: the worker's protocol version and name.
     case hello(protocol: Int, worker: String)
+    /// The model is loaded: the worker takes jobs from now on. Protocol 2 workers must say
+    /// it once, before anything else; protocol 1 workers may.
+    case ready(WorkerReady)
     /// Denoising progress within a chunk.
     case progress(chunk: Int, step: Int, steps: Int)
     /// A chunk file is complete in the work directory.
     case chunk(ChunkDescriptor)
     /// Generation finished: every chunk has been announced.
     case done(frames: Int, chunks: Int)
+    /// Protocol 2: the job was stopped on Spool's request; the worker takes the next.
+    case cancelled
+    /// Protocol 2: the job cannot be done (a bad input, the GPU out of memory); the worker
+    /// stays ready for the next.
+    case failed(message: String)
 
     enum CodingKeys: String, CodingKey {
-        case event, `protocol`, worker, chunk, step, steps, frames, chunks
+        case event, `protocol`, worker, chunk, step, steps, frames, chunks, message
+        case loadSeconds = "load_seconds", pid
     }
 
     public init(from decoder: any Decoder) throws {
@@ -27,6 +38,14 @@ public enum WorkerEvent: Hashable, Sendable, Codable {
             self = .chunk(try ChunkDescriptor(from: decoder))
         case "done":
             self = .done(frames: try c.decode(Int.self, forKey: .frames), chunks: try c.decode(Int.self, forKey: .chunks))
+        case "ready":
+            self = .ready(WorkerReady(
+                protocol: try c.decode(Int.self, forKey: .protocol), worker: try c.decodeIfPresent(String.self, forKey: .worker),
+                loadSeconds: try c.decodeIfPresent(Double.self, forKey: .loadSeconds), pid: try c.decodeIfPresent(Int32.self, forKey: .pid)))
+        case "cancelled":
+            self = .cancelled
+        case "failed":
+            self = .failed(message: try c.decode(String.self, forKey: .message))
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .event, in: c, debugDescription: "unknown event \"\(kind)\"")
@@ -52,6 +71,54 @@ public enum WorkerEvent: Hashable, Sendable, Codable {
             try c.encode("done", forKey: .event)
             try c.encode(frames, forKey: .frames)
             try c.encode(chunks, forKey: .chunks)
+        case .ready(let ready):
+            try c.encode("ready", forKey: .event)
+            try c.encode(ready.protocol, forKey: .protocol)
+            try c.encodeIfPresent(ready.worker, forKey: .worker)
+            try c.encodeIfPresent(ready.loadSeconds, forKey: .loadSeconds)
+            try c.encodeIfPresent(ready.pid, forKey: .pid)
+        case .cancelled:
+            try c.encode("cancelled", forKey: .event)
+        case .failed(let message):
+            try c.encode("failed", forKey: .event)
+            try c.encode(message, forKey: .message)
         }
+    }
+}
+
+/// What a worker says once its model is loaded.
+public struct WorkerReady: Hashable, Sendable {
+    public var `protocol`: Int
+    public var worker: String?
+    /// How long loading took, by the worker's own clock.
+    public var loadSeconds: Double?
+    /// The worker's process id, so a test can tell one process serving many jobs.
+    public var pid: Int32?
+
+    public init(protocol: Int, worker: String?, loadSeconds: Double?, pid: Int32?) {
+        self.protocol = `protocol`
+        self.worker = worker
+        self.loadSeconds = loadSeconds
+        self.pid = pid
+    }
+}
+
+/// One line of a worker's stdout: an event and, in protocol 2, the job it belongs to.
+public struct WorkerMessage: Hashable, Sendable, Decodable {
+    public var event: WorkerEvent
+    public var jobID: String?
+
+    public init(event: WorkerEvent, jobID: String?) {
+        self.event = event
+        self.jobID = jobID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case jobID = "job_id"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        event = try WorkerEvent(from: decoder)
+        jobID = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(String.self, forKey: .jobID)
     }
 }

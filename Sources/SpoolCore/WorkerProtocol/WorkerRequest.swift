@@ -1,10 +1,16 @@
-/// What a worker reads as JSON on its stdin: one job to generate (protocol version 1).
+/// What a worker reads as JSON on its stdin: one job to generate. In protocol 1 it is the
+/// whole of stdin; in protocol 2 it is one line among others (`type` is `job`).
 ///
 /// Keys are snake_case on the wire; see `Pipelines/README.md`.
 public struct WorkerRequest: Hashable, Sendable, Codable {
+    /// The protocol of per-job workers.
     public static let protocolVersion = 1
+    /// The protocol of resident workers: one process serves many jobs, one at a time.
+    public static let residentProtocolVersion = 2
 
     public var `protocol`: Int
+    /// `job` in protocol 2; absent in protocol 1.
+    public var type: String?
     public var jobId: String
     public var attempt: Int
     public var prompt: String
@@ -27,6 +33,7 @@ public struct WorkerRequest: Hashable, Sendable, Codable {
         fps: Int, seed: UInt64, chunkFrames: Int, overlap: Int, workDir: String, options: [String: String]
     ) {
         self.protocol = Self.protocolVersion
+        self.type = nil
         self.jobId = jobId
         self.attempt = attempt
         self.prompt = prompt
@@ -41,4 +48,20 @@ public struct WorkerRequest: Hashable, Sendable, Codable {
         self.workDir = workDir
         self.options = options
     }
+
+    /// The request as a protocol 2 line: `"protocol": 2, "type": "job"`.
+    public var resident: WorkerRequest {
+        var request = self
+        request.protocol = Self.residentProtocolVersion
+        request.type = "job"
+        return request
+    }
+}
+
+/// What else a resident worker reads on stdin: stop the job it is running.
+public struct WorkerCancel: Hashable, Sendable, Codable {
+    public var type = "cancel"
+    public var jobId: String
+
+    public init(jobId: String) { self.jobId = jobId }
 }

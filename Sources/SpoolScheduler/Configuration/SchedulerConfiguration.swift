@@ -40,6 +40,12 @@ public struct SchedulerConfiguration: Sendable {
 
     /// How long a job that found too little disk space waits before it is tried again.
     public var spaceRecheckSeconds: Double
+    /// Resident pipelines to load at start-up, one slot each (a name twice warms two slots).
+    public var warm: [String]
+    /// A resident worker with no job for this long is stopped, freeing its GPU.
+    public var residentIdleSeconds: Double
+
+    public static let defaultResidentIdleSeconds = 900.0
 
     /// The default free-space floor: 512 MiB.
     public static let defaultMinFreeSpaceBytes = 512 << 20
@@ -51,7 +57,8 @@ public struct SchedulerConfiguration: Sendable {
         defaultTimeLimitSeconds: Double? = nil, leaseSeconds: Double = 30, heartbeatSeconds: Double = 5,
         pollSeconds: Double = 0.25, shutdownGraceSeconds: Double = 30,
         encodeConcurrency: Int = ProcessInfo.processInfo.activeProcessorCount,
-        minFreeSpaceBytes: Int = SchedulerConfiguration.defaultMinFreeSpaceBytes, spaceRecheckSeconds: Double = 5
+        minFreeSpaceBytes: Int = SchedulerConfiguration.defaultMinFreeSpaceBytes, spaceRecheckSeconds: Double = 5,
+        warm: [String] = [], residentIdleSeconds: Double = SchedulerConfiguration.defaultResidentIdleSeconds
     ) {
         self.host = host
         self.data = data
@@ -69,5 +76,7 @@ public struct SchedulerConfiguration: Sendable {
         self.encodeConcurrency = encodeConcurrency
         self.minFreeSpaceBytes = minFreeSpaceBytes
         self.spaceRecheckSeconds = spaceRecheckSeconds
+        self.warm = warm
+        self.residentIdleSeconds = residentIdleSeconds
     }
 }

@@ -11,17 +11,27 @@ import SpoolMedia
 /// A slot is released the moment generation ends: stitching and encoding go on without
 /// it, bounded by ``EncoderLimiter``. On graceful shutdown it claims nothing more, gives
 /// running jobs `shutdownGraceSeconds` to finish, then requeues the rest.
+///
+/// Slots remember the model their resident worker holds (see `Dispatcher+Residents.swift`):
+/// the job the queue gives next goes to a slot already holding its pipeline when one is
+/// free, else to a cold one, else to the one whose model was used least recently.
 public actor Dispatcher: Service {
-    private let context: ExecutionContext
-    private var configuration: SchedulerConfiguration { context.configuration }
-    private let wake = WakeSignal()
-    private var free: [GPUSlot]
-    private var busySince: [String: ContinuousClock.Instant] = [:]
-    private var releasedAt: [String: ContinuousClock.Instant] = [:]
-    private var running: [JobID: AttemptControl] = [:]
-    /// Which slot generates which job, until the slot is released.
-    private var slotOfJob: [JobID: String] = [:]
-    private var draining = false
+    let context: ExecutionContext
+    var configuration: SchedulerConfiguration { context.configuration }
+    let wake = WakeSignal()
+    /// Which job each slot runs, what model it holds, and where its time went.
+    var slots: SlotTable
+    /// The dispatcher's own clock for slot accounting: seconds since it was made.
+    let epoch = ContinuousClock.now
+    var busySince: [String: ContinuousClock.Instant] = [:]
+    var releasedAt: [String: ContinuousClock.Instant] = [:]
+    var running: [JobID: AttemptControl] = [:]
+    /// The resident worker of each slot that has one.
+    var residents: [String: ResidentWorker] = [:]
+    /// Workers of a pipeline that died before they were ready, in a row, per slot: past a
+    /// few, the next job fails at once with the last one's error instead of starting another.
+    var loadFailures: [String: (count: Int, last: GenerationError, at: ContinuousClock.Instant)] = [:]
+    var draining = false
     /// Claims sent to the store whose job is not yet in ``running``: while any is, the
     /// reconciler cannot tell a job it is about to run from an orphan.
     private var claimsInFlight = 0
@@ -39,8 +49,11 @@ public actor Dispatcher: Service {
             limiter: EncoderLimiter(permits: configuration.encodeConcurrency), events: events, statistics: statistics,
             clock: clock, logger: logger,
             outcomes: OutcomeLedger(store: store, events: events, statistics: statistics, logger: logger))
-        free = configuration.slots
+        slots = SlotTable(slots: configuration.slots, now: 0)
     }
+
+    /// Seconds since the dispatcher was made: the clock of slot accounting.
+    var clockSeconds: Double { (ContinuousClock.now - epoch).seconds }
 
     /// Look for work now, rather than at the next poll.
     public nonisolated func wakeUp() { wake.signal() }
@@ -49,7 +62,7 @@ public actor Dispatcher: Service {
     public var runningJobs: [JobID] { Array(running.keys) }
 
     /// Slots not running a job.
-    public var freeSlots: [GPUSlot] { free }
+    public var freeSlots: [GPUSlot] { slots.free }
 
     /// Whether a graceful shutdown has begun: nothing more is claimed.
     public var isDraining: Bool { draining }
@@ -60,7 +73,7 @@ public actor Dispatcher: Service {
     /// Busy slots, by name, with the job each runs.
     public var busySlots: [String: JobID] {
         var result: [String: JobID] = [:]
-        for (id, slot) in slotOfJob { result[slot] = id }
+        for entry in slots.entries { if let job = entry.job { result[entry.slot.name] = job } }
         return result
     }
 
@@ -84,6 +97,7 @@ public actor Dispatcher: Service {
         context.logger.info("dispatching", metadata: [
             "host": "\(configuration.host)", "slots": "\(configuration.slots.map(\.name).joined(separator: ","))",
         ])
+        warmUp()
         // Submissions and requeues by other processes sharing the store wake this one at once.
         let notifications = context.store.queueNotifications()
         let listener = Task { [wake] in
@@ -95,6 +109,7 @@ public actor Dispatcher: Service {
                     for execution in await claimForFreeSlots() {
                         group.addTask { await execution.run() }
                     }
+                    stopIdleResidents()
                     await wake.wait(seconds: configuration.pollSeconds)
                 }
                 listener.cancel()
@@ -102,6 +117,7 @@ public actor Dispatcher: Service {
         } onGracefulShutdown: {
             Task { await self.drain() }
         }
+        stopAllResidents()
         // Outcomes the store refused so far: one more try before the host leaves.
         await context.outcomes.flush()
         do {
@@ -176,12 +192,15 @@ public actor Dispatcher: Service {
     // MARK: Internals
 
     /// Claims a job for every free slot that can run one, and returns their executions,
-    /// each registered in ``running`` the moment its claim returns.
+    /// each registered in ``running`` the moment its claim returns. Each claim takes the
+    /// best job of every pipeline a free slot can run; its pipeline then decides which free
+    /// slot it goes to (``SlotTable/choices(for:)``), never which job.
     private func claimForFreeSlots() async -> [JobExecution] {
         var started: [JobExecution] = []
-        var exhausted = Set<GPUSlot.Kind>()
-        for slot in free where !exhausted.contains(slot.kind) && !draining {
-            let pipelines = runnablePipelines(on: slot)
+        var spaceRefused = 0
+        while !draining, !slots.free.isEmpty, spaceRefused < slots.free.count {
+            let choices = slots.choices(for: Array(context.pipelines.definitions.values))
+            guard let fallback = choices.values.first else { break }
             // started_at and the slot's busy time both begin here, so GPU-seconds and the
             // stored generation time measure the same span even when the claim is slow.
             let now = context.clock.now()
@@ -191,23 +210,23 @@ public actor Dispatcher: Service {
             let job: Job
             do {
                 guard let claimed = try await context.store.claimNext(ClaimRequest(
-                    host: configuration.host, gpu: slot.name, pipelines: pipelines, now: now,
+                    host: configuration.host, gpu: fallback.name, pipelines: Set(choices.keys),
+                    slotByPipeline: choices.mapValues(\.name), now: now,
                     leaseUntil: now.addingTimeInterval(configuration.leaseSeconds)))
-                else {
-                    exhausted.insert(slot.kind)
-                    continue
-                }
+                else { break }
                 job = claimed
             } catch {
                 context.logger.error("claiming a job failed; retrying at the next poll", metadata: ["error": "\(error)"])
                 break
             }
+            let slot = choices[job.pipeline] ?? fallback
             if let pipeline = context.pipelines[job.pipeline], let shortage = DiskSpace(configuration: configuration).shortage(for: job, pipeline: pipeline) {
                 await handBack(job, reason: shortage)
+                spaceRefused += 1
                 continue
             }
             spaceShortage = nil
-            free.removeAll { $0 == slot }
+            slots.assign(job.id, to: slot.name, now: clockSeconds)
             busySince[slot.name] = claimedAt
             started.append(startExecution(job: job, slot: slot, claimedAt: claimedAt))
         }
@@ -232,33 +251,31 @@ public actor Dispatcher: Service {
         }
     }
 
-    private func runnablePipelines(on slot: GPUSlot) -> Set<String> {
-        Set(context.pipelines.definitions.values.filter { slot.kind == .cuda || !$0.requiresCUDA }.map(\.name))
-    }
-
     private func startExecution(job: Job, slot: GPUSlot, claimedAt: ContinuousClock.Instant) -> JobExecution {
         let control = AttemptControl()
         running[job.id] = control
-        slotOfJob[job.id] = slot.name
         context.events.publish(JobEvent(job: job, kind: .state(.running)))
         return JobExecution(
             job: job, slot: slot, claimedAt: claimedAt, slotFreedAt: releasedAt[slot.name], control: control, context: context,
-            releaseSlot: { slot in await self.release(slot) },
+            slotAccess: SlotAccess(
+                acquireWorker: { pipeline in try await self.acquireWorker(on: slot, for: pipeline) },
+                generating: { on in await self.setGenerating(slot, on) },
+                release: { await self.release(slot) }),
             finished: { id in await self.finished(id) })
+    }
+
+    private func setGenerating(_ slot: GPUSlot, _ on: Bool) {
+        slots.setGenerating(slot.name, on, now: clockSeconds)
     }
 
     private func release(_ slot: GPUSlot) {
         let now = ContinuousClock.now
-        slotOfJob = slotOfJob.filter { $0.value != slot.name }
+        slots.release(slot.name, now: clockSeconds)
         if let since = busySince.removeValue(forKey: slot.name) {
             context.statistics.recordHeld(slot: slot.name, seconds: (now - since).seconds)
         }
         releasedAt[slot.name] = now
-        if let position = configuration.slots.firstIndex(of: slot) {
-            // Keep slots in configured order, so the first GPUs are preferred.
-            let before = configuration.slots[..<position]
-            free.insert(slot, at: free.firstIndex { !before.contains($0) } ?? free.endIndex)
-        }
+        retireIfDue(slot)
         wake.signal()
     }
 

@@ -23,7 +23,7 @@ struct JobExecution: Sendable {
     let slotFreedAt: ContinuousClock.Instant?
     let control: AttemptControl
     let context: ExecutionContext
-    let releaseSlot: @Sendable (GPUSlot) async -> Void
+    let slotAccess: SlotAccess
     let finished: @Sendable (JobID) async -> Void
 
     private var attempt: Int { job.attempts }
@@ -49,16 +49,18 @@ struct JobExecution: Sendable {
         var posterPath: String
     }
 
-    /// How generation ended, measured at the moment the slot was released.
+    /// How generation ended, measured at the moment the slot was released. `heldSeconds`
+    /// is the job's slot time: all of it for a per-job worker, the generation alone for a
+    /// resident one, whose model load is `load` (accounted apart).
     enum Generation {
-        case generated(progress: JobProgress, heldSeconds: Double, at: Date)
-        case failed(any Error, heldSeconds: Double)
+        case generated(progress: JobProgress, heldSeconds: Double, at: Date, load: ModelLoad?)
+        case failed(any Error, heldSeconds: Double, load: ModelLoad?)
     }
 
     func run() async {
         logger.info("started", metadata: ["pipeline": "\(job.pipeline)", "frames": "\(job.spec.frames)"])
         guard let plan = plan() else {
-            await releaseSlot(slot)
+            await slotAccess.release()
             await record(.failed, JobUpdate(
                 attempt: attempt, at: context.clock.now(),
                 error: "pipeline \(job.pipeline) is not configured on host \(context.configuration.host)",
@@ -69,15 +71,15 @@ struct JobExecution: Sendable {
         defer { try? FileManager.default.removeItem(atPath: plan.jobFolder) }
         let encoder = makeEncoder(plan)
         switch await generate(plan, into: encoder) {
-        case .failed(let error, let held):
+        case .failed(let error, let held, let load):
             // What the attempt wrote is gone before anyone can read that it failed.
             await encoder.cancelAndWait()
             try? FileManager.default.removeItem(atPath: plan.jobFolder)
-            await recordFailure(error, heldSeconds: held, retryable: (error as? GenerationError)?.isRetryable ?? true)
-        case .generated(let progress, let held, let generatedAt):
+            await recordFailure(error, heldSeconds: held, load: load, retryable: (error as? GenerationError)?.isRetryable ?? true)
+        case .generated(let progress, let held, let generatedAt, let load):
             let recorded = await record(.encoding, JobUpdate(
                 attempt: attempt, at: generatedAt, progress: progress, generatedAt: generatedAt,
-                endAttempt: .generated, attemptGPUSeconds: held))
+                endAttempt: .generated, attemptGPUSeconds: held, load: load))
             guard recorded else {
                 encoder.cancel()
                 break
@@ -128,17 +130,42 @@ struct JobExecution: Sendable {
         var progress = job.progress
         let writer = ProgressWriter(job: job.id, store: context.store, events: context.events, control: control, logger: logger)
         var failure: (any Error)?
+        var load: ModelLoad?
+        // Slot time counts from the claim for a per-job worker (its start and its model's load
+        // are the job's), from the job's request for a resident one.
+        var generationStarted = claimedAt
         do {
             try FileManager.default.createDirectory(atPath: plan.workDir, withIntermediateDirectories: true)
-            let run = try context.generator.start(GenerationRequest(
+            let request = GenerationRequest(
                 jobID: job.id, attempt: attempt, spec: job.spec, pipeline: plan.pipeline,
                 pipelineFolder: context.pipelines.folders[plan.pipeline.name] ?? ".", workDir: plan.workDir,
                 cudaVisibleDevices: slot.cudaVisibleDevices,
-                timeLimitSeconds: job.spec.timeLimitSeconds ?? context.configuration.defaultTimeLimitSeconds))
-            context.statistics.recordStart(gap: slotFreedAt.map { (ContinuousClock.now - $0).seconds })
-            if let group = run.processGroup {
-                OrphanReaper.record(processGroup: group, jobFolder: plan.jobFolder, attempt: attempt)
+                timeLimitSeconds: job.spec.timeLimitSeconds ?? context.configuration.defaultTimeLimitSeconds)
+            let run: any GenerationRun
+            if plan.pipeline.resident {
+                let loadStarted = ContinuousClock.now
+                do {
+                    let (worker, waited) = try await slotAccess.acquireWorker(plan.pipeline)
+                    load = waited
+                    if waited.coldStart {
+                        logger.info("the model loaded", metadata: ["loadSeconds": "\(String(format: "%.3f", waited.seconds ?? 0))"])
+                        writer.write(JobUpdate(attempt: attempt, at: context.clock.now(), load: waited), announcing: nil)
+                    }
+                    generationStarted = ContinuousClock.now
+                    await slotAccess.generating(true)
+                    run = try worker.start(request)
+                } catch {
+                    load = ModelLoad(coldStart: true, seconds: (ContinuousClock.now - loadStarted).seconds)
+                    generationStarted = ContinuousClock.now
+                    throw error
+                }
+            } else {
+                run = try context.generator.start(request)
+                if let group = run.processGroup {
+                    OrphanReaper.record(processGroup: group, jobFolder: plan.jobFolder, attempt: attempt)
+                }
             }
+            context.statistics.recordStart(gap: slotFreedAt.map { (ContinuousClock.now - $0).seconds })
             if !control.attach(run: run, encoder: encoder) {
                 run.cancel(reason: "stopped before it started")
             }
@@ -155,18 +182,19 @@ struct JobExecution: Sendable {
                 progress.framesDone = min(job.spec.frames, max(progress.framesDone, chunk.endFrame))
                 let now = context.clock.now()
                 writer.write(JobUpdate(
-                    attempt: attempt, at: now, progress: progress, firstChunkAt: progress.chunksDone == 1 ? now : nil), chunk: chunk.index)
+                    attempt: attempt, at: now, progress: progress, firstChunkAt: progress.chunksDone == 1 ? now : nil),
+                    announcing: chunk.index)
             }
         } catch {
             failure = error
         }
         // One instant for the slot time and the stamp that ends generation.
-        let held = (ContinuousClock.now - claimedAt).seconds
+        let held = (ContinuousClock.now - generationStarted).seconds
         let generatedAt = context.clock.now()
-        await releaseSlot(slot)
+        await slotAccess.release()
         await writer.drain()
-        if let failure { return .failed(failure, heldSeconds: held) }
-        return .generated(progress: progress, heldSeconds: held, at: generatedAt)
+        if let failure { return .failed(failure, heldSeconds: held, load: load) }
+        return .generated(progress: progress, heldSeconds: held, at: generatedAt, load: load)
     }
 
     // MARK: Stage 3: the encode tail, off the slot
@@ -188,7 +216,7 @@ struct JobExecution: Sendable {
             try? FileManager.default.removeItem(atPath: plan.partialPath)
             try? FileManager.default.removeItem(atPath: plan.posterPath)
             try? FileManager.default.removeItem(atPath: plan.jobFolder)
-            await recordFailure(error, heldSeconds: nil, retryable: true)
+            await recordFailure(error, heldSeconds: nil, load: nil, retryable: true)
         }
     }
 
@@ -197,35 +225,35 @@ struct JobExecution: Sendable {
     /// Records how an attempt that did not make a video ended: cancelled, interrupted by
     /// shutdown, retried after backoff, or failed for good. `heldSeconds` is nil when the
     /// attempt's slot time was recorded already (a failure in the encode tail).
-    func recordFailure(_ error: any Error, heldSeconds held: Double?, retryable: Bool) async {
+    func recordFailure(_ error: any Error, heldSeconds held: Double?, load: ModelLoad?, retryable: Bool) async {
         // A full disk: retrying would fail the same way and spend the GPU again.
         if !(error is NoSpace), DiskSpace.isNoSpace(error) {
-            return await recordFailure(NoSpace(error: error, data: context.configuration.data), heldSeconds: held, retryable: false)
+            return await recordFailure(NoSpace(error: error, data: context.configuration.data), heldSeconds: held, load: load, retryable: false)
         }
         let now = context.clock.now()
         let ending: Attempt.Outcome? = held == nil ? nil : .failed
         switch control.reason {
         case .cancelled:
             // The cancellation is stored already; close the attempt's books.
-            await record(nil, JobUpdate(attempt: attempt, at: now, endAttempt: .cancelled, attemptGPUSeconds: held))
+            await record(nil, JobUpdate(attempt: attempt, at: now, endAttempt: .cancelled, attemptGPUSeconds: held, load: load))
             logger.info("stopped: cancelled")
         case .stale:
             logger.warning("stopped: another host took the job over")
         case .interrupted:
             await record(.queued, JobUpdate(
                 attempt: attempt, at: now, error: "attempt \(attempt) interrupted: host \(context.configuration.host) shut down",
-                notBefore: now, endAttempt: .interrupted, attemptGPUSeconds: held))
+                notBefore: now, endAttempt: .interrupted, attemptGPUSeconds: held, load: load))
             logger.info("requeued: the host is shutting down")
         case nil where retryable && attempt < job.maxAttempts:
             let delay = context.configuration.retry.delay(afterAttempt: attempt)
             await record(.queued, JobUpdate(
                 attempt: attempt, at: now,
                 error: "attempt \(attempt) of \(job.maxAttempts) failed: \(error); retrying in \(Self.format(delay))",
-                notBefore: now.addingTimeInterval(delay), endAttempt: ending, attemptGPUSeconds: held))
+                notBefore: now.addingTimeInterval(delay), endAttempt: ending, attemptGPUSeconds: held, load: load))
             logger.warning("attempt failed; will retry", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
         case nil:
             let message = retryable ? "attempt \(attempt) of \(job.maxAttempts) failed: \(error)" : "\(error)"
-            await record(.failed, JobUpdate(attempt: attempt, at: now, error: message, endAttempt: ending, attemptGPUSeconds: held))
+            await record(.failed, JobUpdate(attempt: attempt, at: now, error: message, endAttempt: ending, attemptGPUSeconds: held, load: load))
             logger.error("failed", metadata: ["error": "\(error)"])
         }
     }
@@ -289,8 +317,8 @@ final class ProgressWriter: Sendable {
         self.logger = logger
     }
 
-    /// Queues `update`, after every write queued before it.
-    func write(_ update: JobUpdate, chunk: Int) {
+    /// Queues `update`, after every write queued before it; announces chunk `announcing`.
+    func write(_ update: JobUpdate, announcing chunk: Int?) {
         let (job, store, events, control, logger) = (job, store, events, control, logger)
         last.withLock { last in
             let previous = last
@@ -298,7 +326,7 @@ final class ProgressWriter: Sendable {
                 await previous?.value
                 do {
                     let updated = try await store.update(job, to: nil, update)
-                    events.publish(JobEvent(job: updated, kind: .chunk(index: chunk)))
+                    if let chunk { events.publish(JobEvent(job: updated, kind: .chunk(index: chunk))) }
                 } catch let error as SpoolError {
                     if control.reason == nil { control.stop(.stale, message: "\(error)") }
                     logger.info("the store moved on without this attempt", metadata: ["reason": "\(error)"])

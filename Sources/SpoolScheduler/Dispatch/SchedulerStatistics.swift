@@ -17,6 +17,8 @@ public final class SchedulerStatistics: Sendable {
         public var pendingOutcomes = 0
         /// Jobs the reconciler found running in the store with no execution holding them.
         public var orphansSettled = 0
+        /// Resident workers started (each a model load), by slot.
+        public var modelLoads: [String: Int] = [:]
     }
 
     private let state = Mutex(Snapshot(slotGaps: [], heldSeconds: [:], attemptsStarted: 0, framesEncoded: 0, encodeBusySeconds: 0))
@@ -47,6 +49,10 @@ public final class SchedulerStatistics: Sendable {
 
     func setPendingOutcomes(_ count: Int) {
         state.withLock { $0.pendingOutcomes = count }
+    }
+
+    func recordModelLoad(slot: String) {
+        state.withLock { $0.modelLoads[slot, default: 0] += 1 }
     }
 
     func recordOrphansSettled(_ count: Int) {

@@ -26,6 +26,8 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
     public var rawBacklog: Int?
     public var maxAttempts: Int?
     public var timeLimit: Double?
+    public var warm: [String]?
+    public var residentIdleSeconds: Double?
     public var leaseSeconds: Double?
     public var heartbeatSeconds: Double?
     public var shutdownGrace: Double?
@@ -45,6 +47,8 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
         case defaultPipeline = "default-pipeline"
         case maxAttempts = "max-attempts"
         case timeLimit = "time-limit"
+        case warm
+        case residentIdleSeconds = "resident-idle-seconds"
         case leaseSeconds = "lease-seconds"
         case heartbeatSeconds = "heartbeat-seconds"
         case shutdownGrace = "shutdown-grace"

@@ -218,13 +218,15 @@ public struct SpoolAPI: Sendable {
     }
 
     func gpus() async throws -> Response {
-        let busy = await host.dispatcher.busySlots
         let held = host.statistics.snapshot.heldSeconds
-        let slots = host.configuration.slots.map { slot in
-            GPUList.Slot(
+        let slots = await host.dispatcher.slotReports.map { report in
+            let slot = report.slot
+            return GPUList.Slot(
                 name: slot.name, kind: slot.kind.rawValue, index: slot.index, uuid: slot.uuid, model: slot.model,
-                memoryMiB: slot.memoryMiB, busy: busy[slot.name] != nil, job: busy[slot.name]?.rawValue,
-                gpuSeconds: held[slot.name] ?? 0)
+                memoryMiB: slot.memoryMiB, busy: report.job != nil, job: report.job?.rawValue,
+                gpuSeconds: held[slot.name] ?? 0, state: report.state.rawValue, holds: report.holds, workerPid: report.workerPID,
+                jobsServed: report.jobsServed, modelLoads: report.modelLoads, loadingSeconds: report.loadingSeconds,
+                generatingSeconds: report.generatingSeconds, idleResidentSeconds: report.idleResidentSeconds)
         }
         let folders = DiskSpace(configuration: host.configuration).folders().map {
             GPUList.Folder(name: $0.name, path: $0.path, freeBytes: $0.freeBytes)

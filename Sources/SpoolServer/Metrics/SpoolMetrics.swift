@@ -88,6 +88,24 @@ public final class SpoolMetrics: Service, Sendable {
         for slot in host.configuration.slots {
             line("spool_slot_utilization{gpu=\"\(slot.name)\"} \(Self.format(min(1, (stats.heldSeconds[slot.name] ?? 0) / uptime)))")
         }
+        let reports = await host.dispatcher.slotReports
+        line("# HELP spool_slot_seconds_total Slot time by what it was spent on: loading a model, generating, holding a loaded model with no job.")
+        line("# TYPE spool_slot_seconds_total counter")
+        for report in reports {
+            for (activity, seconds) in [("loading", report.loadingSeconds), ("generating", report.generatingSeconds), ("idle_resident", report.idleResidentSeconds)] {
+                line("spool_slot_seconds_total{gpu=\"\(report.slot.name)\",activity=\"\(activity)\"} \(Self.format(seconds))")
+            }
+        }
+        line("# HELP spool_model_loads_total Resident workers started (model loads), by slot.")
+        line("# TYPE spool_model_loads_total counter")
+        for report in reports { line("spool_model_loads_total{gpu=\"\(report.slot.name)\"} \(report.modelLoads)") }
+        line("# HELP spool_slot_state What each slot is doing: cold, loading, ready (a model loaded, no job) or busy.")
+        line("# TYPE spool_slot_state gauge")
+        for report in reports {
+            for state in SlotReport.State.allCases {
+                line("spool_slot_state{gpu=\"\(report.slot.name)\",state=\"\(state.rawValue)\"} \(report.state == state ? 1 : 0)")
+            }
+        }
         line("# HELP spool_slot_busy Whether a slot runs a job now.")
         line("# TYPE spool_slot_busy gauge")
         for slot in host.configuration.slots { line("spool_slot_busy{gpu=\"\(slot.name)\"} \(busy.contains(slot.name) ? 1 : 0)") }

@@ -144,7 +144,8 @@ struct GPUs: AsyncParsableCommand {
         print("host \(list.host)")
         for slot in list.slots {
             let what = slot.kind == "cuda" ? "\(slot.model ?? "GPU")\(slot.memoryMiB.map { ", \($0) MiB" } ?? "")" : "virtual (CPU pipelines)"
-            print("  \(slot.name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(what)  \(slot.busy ? "busy: \(slot.job ?? "")" : "free")  \(String(format: "%.1f", slot.gpuSeconds)) GPU-s")
+            let holds = slot.holds.map { "  holds \($0) (\(slot.jobsServed) jobs)" } ?? ""
+            print("  \(slot.name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(what)  \(slot.busy ? "busy: \(slot.job ?? "")" : slot.state)\(holds)  \(String(format: "%.1f", slot.gpuSeconds)) GPU-s, \(String(format: "%.1f", slot.loadingSeconds)) s loading")
         }
     }
 }

@@ -71,6 +71,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Per-attempt time limit in seconds for jobs that set none.")
     var timeLimit: Double?
 
+    @Option(help: "A resident pipeline to load at start, before any job asks; repeat it to warm more slots.")
+    var warm: [String] = []
+
+    @Option(help: "Seconds a resident worker may hold its model with no job before it is stopped, freeing its GPU. Default: 900.")
+    var residentIdleSeconds: Double?
+
     @Option(help: "Seconds a claim holds without renewal. Default: 30.")
     var leaseSeconds: Double?
 
@@ -169,7 +175,12 @@ struct Serve: AsyncParsableCommand {
             retry: RetryPolicy(maxAttempts: maxAttempts ?? file.maxAttempts ?? 3),
             defaultTimeLimitSeconds: timeLimit ?? file.timeLimit,
             leaseSeconds: leaseSeconds ?? file.leaseSeconds ?? 30, heartbeatSeconds: heartbeatSeconds ?? file.heartbeatSeconds ?? 5,
-            shutdownGraceSeconds: shutdownGrace ?? file.shutdownGrace ?? 30, minFreeSpaceBytes: minFree << 20)
+            shutdownGraceSeconds: shutdownGrace ?? file.shutdownGrace ?? 30, minFreeSpaceBytes: minFree << 20,
+            warm: warm.isEmpty ? file.warm ?? [] : warm,
+            residentIdleSeconds: residentIdleSeconds ?? file.residentIdleSeconds ?? SchedulerConfiguration.defaultResidentIdleSeconds)
+        for name in configuration.warm where catalog[name]?.resident != true {
+            throw ValidationError("--warm names \(name), which is not a resident pipeline (known resident: \(catalog.definitions.values.filter(\.resident).map(\.name).sorted().joined(separator: ", ")))")
+        }
         try dataDirectory.create()
         let storeName = store ?? file.store ?? ProcessInfo.processInfo.environment["SPOOL_STORE"].flatMap { $0.isEmpty ? nil : $0 } ?? "sqlite"
         let store: any JobStore

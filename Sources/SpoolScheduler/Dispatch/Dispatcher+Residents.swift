@@ -1,0 +1,155 @@
+import Foundation
+import Logging
+import SpoolCore
+import SpoolGenerators
+
+/// What an execution may ask of its slot.
+struct SlotAccess: Sendable {
+    /// The slot's resident worker for a pipeline, ready for a job: the one it holds, or a new
+    /// one (evicting another pipeline's); and what the job waited for its load.
+    let acquireWorker: @Sendable (PipelineDefinition) async throws -> (ResidentWorker, ModelLoad)
+    /// The job's worker starts or stops generating, for the slot's accounting.
+    let generating: @Sendable (Bool) async -> Void
+    /// Generation is over: the slot takes the next job.
+    let release: @Sendable () async -> Void
+}
+
+/// Resident workers (worker protocol 2): one process per slot that loads its pipeline's
+/// model once and serves job after job. The dispatcher starts them when a job needs one (or
+/// at start-up, with `--warm`), keeps them while they are used, and stops them when another
+/// pipeline needs the slot, when they have been idle for `residentIdleSeconds`, after a
+/// pipeline's `maxJobsPerWorker` jobs, or when they die.
+extension Dispatcher {
+    /// Consecutive deaths before `ready` after which a pipeline's worker is not started again
+    /// on a slot for ``loadFailureCooldown``.
+    static let loadFailureLimit = 3
+    static let loadFailureCooldown: Duration = .seconds(60)
+
+    func acquireWorker(on slot: GPUSlot, for pipeline: PipelineDefinition) async throws -> (ResidentWorker, ModelLoad) {
+        let waitStarted = ContinuousClock.now
+        let worker: ResidentWorker
+        var coldStart = false
+        if let current = residents[slot.name], current.pipeline.name == pipeline.name, current.isAlive {
+            worker = current
+            coldStart = !current.isReady
+        } else {
+            if let failures = loadFailures[slot.name + "/" + pipeline.name], failures.count >= Self.loadFailureLimit,
+               ContinuousClock.now - failures.at < Self.loadFailureCooldown {
+                var error = failures.last
+                error.message = "the worker of pipeline \(pipeline.name) died before it was ready \(failures.count) times in a row on \(slot.name); not started again for a minute. Last time: \(failures.last.message)"
+                throw error
+            }
+            worker = try startResident(on: slot, pipeline: pipeline)
+            coldStart = true
+        }
+        do {
+            _ = try await worker.waitUntilReady()
+        } catch let error as GenerationError {
+            let key = slot.name + "/" + pipeline.name
+            let count = (loadFailures[key]?.count ?? 0) + 1
+            loadFailures[key] = (count, error, ContinuousClock.now)
+            throw error
+        }
+        loadFailures[slot.name + "/" + pipeline.name] = nil
+        return (worker, coldStart ? ModelLoad(coldStart: true, seconds: (ContinuousClock.now - waitStarted).seconds) : .warm)
+    }
+
+    /// Starts `pipeline`'s worker on `slot`, stopping whatever worker the slot had.
+    @discardableResult
+    func startResident(on slot: GPUSlot, pipeline: PipelineDefinition) throws -> ResidentWorker {
+        if let previous = residents.removeValue(forKey: slot.name) {
+            context.logger.info("stopping a resident worker to load another pipeline", metadata: [
+                "slot": "\(slot.name)", "pipeline": "\(previous.pipeline.name)", "for": "\(pipeline.name)",
+            ])
+            previous.stop()
+        }
+        let folder = "\(configuration.data.work)/slot-\(slot.name)"
+        let worker = try ResidentWorker(
+            pipeline: pipeline, pipelineFolder: context.pipelines.folders[pipeline.name] ?? ".", slotFolder: folder,
+            cudaVisibleDevices: slot.cudaVisibleDevices,
+            binDirectory: (context.generator as? WorkerGenerator)?.binDirectory ?? WorkerGenerator.defaultBinDirectory,
+            environment: (context.generator as? WorkerGenerator)?.environment ?? [:],
+            onExit: { [weak self] worker in
+                guard let self else { return }
+                Task { await self.residentExited(worker, on: slot) }
+            })
+        // The worker's process group, for the orphan reaper of a daemon that dies with it.
+        OrphanReaper.record(processGroup: worker.processGroup, jobFolder: folder, attempt: 0)
+        residents[slot.name] = worker
+        slots.setHolding(slot.name, .loading(pipeline.name), now: clockSeconds)
+        context.statistics.recordModelLoad(slot: slot.name)
+        context.logger.info("starting a resident worker", metadata: ["slot": "\(slot.name)", "pipeline": "\(pipeline.name)"])
+        Task { [weak self] in
+            guard (try? await worker.waitUntilReady()) != nil else { return }
+            await self?.residentReady(worker, on: slot)
+        }
+        return worker
+    }
+
+    private func residentReady(_ worker: ResidentWorker, on slot: GPUSlot) {
+        guard residents[slot.name] === worker else { return }
+        slots.setHolding(slot.name, .ready(worker.pipeline.name), now: clockSeconds)
+        wake.signal()
+    }
+
+    private func residentExited(_ worker: ResidentWorker, on slot: GPUSlot) {
+        guard residents[slot.name] === worker else { return }
+        residents[slot.name] = nil
+        slots.setHolding(slot.name, .cold, now: clockSeconds)
+        context.logger.info("a resident worker exited", metadata: [
+            "slot": "\(slot.name)", "pipeline": "\(worker.pipeline.name)", "jobsServed": "\(worker.jobsServed)",
+        ])
+        wake.signal()
+    }
+
+    /// After a job: a worker that served its pipeline's `maxJobsPerWorker` jobs is stopped.
+    func retireIfDue(_ slot: GPUSlot) {
+        guard let worker = residents[slot.name] else { return }
+        slots.served(slot.name, now: clockSeconds)
+        if let limit = worker.pipeline.maxJobsPerWorker, worker.jobsServed >= limit {
+            context.logger.info("recycling a resident worker", metadata: ["slot": "\(slot.name)", "jobsServed": "\(worker.jobsServed)"])
+            stopResident(on: slot)
+        } else if !worker.isAlive {
+            residents[slot.name] = nil
+            slots.setHolding(slot.name, .cold, now: clockSeconds)
+        }
+    }
+
+    /// Stops workers whose model has waited for a job longer than `residentIdleSeconds`.
+    func stopIdleResidents() {
+        for slot in slots.idleResidents(since: clockSeconds - configuration.residentIdleSeconds) where residents[slot.name] != nil {
+            context.logger.info("stopping an idle resident worker", metadata: ["slot": "\(slot.name)"])
+            stopResident(on: slot)
+        }
+    }
+
+    func stopResident(on slot: GPUSlot) {
+        residents.removeValue(forKey: slot.name)?.stop()
+        slots.setHolding(slot.name, .cold, now: clockSeconds)
+    }
+
+    func stopAllResidents() {
+        for slot in configuration.slots where residents[slot.name] != nil { stopResident(on: slot) }
+    }
+
+    /// `--warm`: loads the pipelines named, one cold slot each, before any job asks.
+    func warmUp() {
+        for name in configuration.warm {
+            guard let pipeline = context.pipelines[name], pipeline.resident else {
+                context.logger.warning("cannot warm a pipeline that is not resident", metadata: ["pipeline": "\(name)"])
+                continue
+            }
+            guard let slot = slots.entries.first(where: {
+                $0.job == nil && $0.holding == .cold && ($0.slot.kind == .cuda || !pipeline.requiresCUDA)
+            })?.slot else {
+                context.logger.warning("no cold slot left to warm", metadata: ["pipeline": "\(name)"])
+                continue
+            }
+            do {
+                try startResident(on: slot, pipeline: pipeline)
+            } catch {
+                context.logger.error("could not warm a slot", metadata: ["slot": "\(slot.name)", "error": "\(error)"])
+            }
+        }
+    }
+}
