@@ -1,14 +1,14 @@
 import ArgumentParser
 import Foundation
 
-/// `swift run -c release spool-bench [store|postgres|encode|schedule|all]`: the figures the README
+/// `swift run -c release spool-bench [store|postgres|encode|schedule|resident|all]`: the figures the README
 /// reports, each next to its anchor measured in the same run.
 @main
 struct SpoolBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spool-bench",
         abstract: "Measure Spool against its anchors: fsync rate, the ffmpeg CLI, an ideal schedule.",
-        subcommands: [All.self, StoreBench.self, PostgresBench.self, EncodeBench.self, EncodeOne.self, ScheduleBench.self],
+        subcommands: [All.self, StoreBench.self, PostgresBench.self, EncodeBench.self, EncodeOne.self, ScheduleBench.self, ResidentBench.self],
         defaultSubcommand: All.self)
 }
 
@@ -19,6 +19,7 @@ struct All: AsyncParsableCommand {
         try await PostgresBench.parse([]).run()
         try await EncodeBench.parse([]).run()
         try await ScheduleBench.parse([]).run()
+        try await ResidentBench.parse([]).run()
     }
 }
 

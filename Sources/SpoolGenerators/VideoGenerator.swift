@@ -22,4 +22,11 @@ public protocol GenerationRun: Sendable {
     func pause()
     /// Lets a paused worker go on (SIGCONT).
     func resume()
+    /// Seconds from a per-job worker's start to its `ready` (its model's load), once it said
+    /// so; nil for a worker that does not, and for a resident worker, whose load is its slot's.
+    var loadSeconds: Double? { get }
+}
+
+extension GenerationRun {
+    public var loadSeconds: Double? { nil }
 }

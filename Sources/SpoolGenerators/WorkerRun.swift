@@ -28,6 +28,7 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
     private let lock = NSLock()
     private var failure: GenerationError?
     private var lastEvent: DispatchTime?
+    private var readyAt: DispatchTime?
     private var sawDone = false
     private var exited = false
     private var chunksSeen = Set<Int>()
@@ -49,6 +50,10 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
     }
 
     var processGroup: Int32? { process.processGroup }
+
+    var loadSeconds: Double? {
+        lock.withLock { readyAt.map { WorkerStreams.seconds(from: started, to: $0) } }
+    }
 
     func cancel(reason: String) {
         fail(GenerationError(.cancelled, reason))
@@ -124,7 +129,9 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
             lock.lock()
             sawDone = true
             lock.unlock()
-        case .hello, .ready, .progress:
+        case .ready:
+            lock.withLock { if readyAt == nil { readyAt = .now() } }
+        case .hello, .progress:
             break
         }
         continuation.yield(event)

@@ -12,11 +12,11 @@ import SpoolCore
 struct ClaimStatement: PostgresPreparedStatement {
     typealias Row = PostgresRow
 
-    static let name = "spool_claim_v3"
+    static let name = "spool_claim_v4"
 
     static let sql = render(ClaimRequest(host: "", gpu: "", pipelines: [], now: Date(), leaseUntil: Date())).sql
 
-    static let bindingDataTypes: [PostgresDataType] = [.float8, .textArray] + render(
+    static let bindingDataTypes: [PostgresDataType] = [.float8, .textArray, .textArray, .float8] + render(
         ClaimRequest(host: "", gpu: "", pipelines: [], now: Date(), leaseUntil: Date())
     ).writer.values.map { value in
         switch value {
@@ -30,15 +30,17 @@ struct ClaimStatement: PostgresPreparedStatement {
 
     var request: ClaimRequest
 
-    /// `$1` is now, `$2` the pipelines; the assignments follow.
+    /// `$1` is now, `$2` the pipelines, `$3` the deferred ones, `$4` when deferred jobs may
+    /// be taken; the assignments follow.
     static func render(_ request: ClaimRequest) -> (sql: String, writer: SQLWriter) {
-        var writer = SQLWriter(dialect: .postgres) { "$\($0 + 2)" }
+        var writer = SQLWriter(dialect: .postgres) { "$\($0 + 4)" }
         let sets = writer.assignments(request.assignments)
         let sql = """
             WITH next AS (
                 SELECT seq FROM jobs
                 WHERE state = 'queued' AND (not_before IS NULL OR not_before <= $1)
                 AND pipeline = ANY($2)
+                AND (NOT pipeline = ANY($3) OR COALESCE(not_before, submitted_at) <= $4)
                 ORDER BY priority DESC, seq LIMIT 1
                 FOR UPDATE SKIP LOCKED
             ), claimed AS (
@@ -57,9 +59,11 @@ struct ClaimStatement: PostgresPreparedStatement {
     func makeBindings() throws -> PostgresBindings {
         let (sql, writer) = Self.render(request)
         precondition(sql == Self.sql, "a claim's statement never changes shape")
-        var bindings = PostgresBindings(capacity: 2 + writer.values.count)
+        var bindings = PostgresBindings(capacity: 4 + writer.values.count)
         bindings.append(request.now.timeIntervalSince1970)
         bindings.append(request.pipelines.sorted())
+        bindings.append(request.deferredPipelines.sorted())
+        bindings.append(request.deferredBefore.timeIntervalSince1970)
         for value in writer.values { bindings.append(value) }
         return bindings
     }

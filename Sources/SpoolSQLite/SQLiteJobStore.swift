@@ -160,15 +160,18 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         guard !request.pipelines.isEmpty else { return nil }
         return try await writer.write { db in
             let pipelines = request.pipelines.sorted()
+            let deferred = request.deferredPipelines.sorted()
             guard let seq = try Int64.fetchOne(
                 cached: db,
                 sql: """
                     SELECT seq FROM jobs INDEXED BY jobs_queue
                     WHERE state = 'queued' AND (not_before IS NULL OR not_before <= ?)
                     AND pipeline IN (\(databaseQuestionMarks(count: pipelines.count)))
+                    AND (pipeline NOT IN (\(databaseQuestionMarks(count: deferred.count))) OR COALESCE(not_before, submitted_at) <= ?)
                     ORDER BY priority DESC, seq LIMIT 1
                     """,
-                arguments: StatementArguments([request.now.epoch]) + StatementArguments(pipelines))
+                arguments: StatementArguments([request.now.epoch]) + StatementArguments(pipelines) + StatementArguments(deferred)
+                    + [request.deferredBefore.epoch])
             else { return nil }
             var sql = SQLWriter.sqlite()
             let sets = sql.assignments(request.assignments)

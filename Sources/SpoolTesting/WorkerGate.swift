@@ -25,5 +25,10 @@ public final class WorkerGate: Sendable {
         FileManager.default.createFile(atPath: path, contents: nil)
     }
 
+    /// Makes workers wait again at their next gated chunk.
+    public func close() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
     public var isOpen: Bool { FileManager.default.fileExists(atPath: path) }
 }

@@ -24,8 +24,8 @@ struct SharedQueueTests {
             environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": String(frameCostMs), "SPOOL_SYNTHETIC_STEPS": "1"].merging(environment) { $1 })
     }
 
-    func enqueue(_ count: Int, frames: Int, into store: any JobStore) async throws -> [JobID] {
-        let synthetic = try PipelineCatalog.load(folder: Self.pipelines)["synthetic"]!
+    func enqueue(_ count: Int, frames: Int, pipeline: String = "synthetic", into store: any JobStore) async throws -> [JobID] {
+        let synthetic = try PipelineCatalog.load(folder: Self.pipelines)[pipeline]!
         let requests = (0..<count).map { n in
             EnqueueRequest(
                 spec: JobSpec(prompt: "job \(n)", frames: frames, width: 64, height: 48, seed: UInt64(n)).resolved(pipeline: synthetic, seed: 0),
@@ -218,6 +218,44 @@ struct SharedQueueTests {
             let resource = try JSONDecoder.spoolAPI.decode(JobResource.self, from: Data(contentsOf: URL(fileURLWithPath: result)))
             #expect(resource.state == .succeeded && resource.host == "b")
             #expect(try MediaProbe(path: dir.file("a") + "/outbox/fox.mp4").frames == 24)
+        }
+    }
+
+    @Test func aHostHoldingTheModelReadyWinsItsJobsOverAColdOneAndABusyOneDoesNot() async throws {
+        try await withStore(.postgres) { t in
+            let dir = try TemporaryDirectory("shared-affinity")
+            defer { dir.remove() }
+            let gate = try WorkerGate()
+            // A holds the resident model from the start; B would have to load it. B leaves new
+            // jobs of that pipeline to A for up to 30 s while A has it ready on a free slot.
+            let a = try startHost(
+                "a", store: t.storeArgument, dir: dir, slots: 1, extra: ["--warm", "synthetic-resident"], frameCostMs: 1,
+                environment: ["SPOOL_SYNTHETIC_LOAD_SECONDS": "0.2", "SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 1)])
+            let b = try startHost(
+                "b", store: t.storeArgument, dir: dir, slots: 1, extra: ["--affinity-grace-seconds", "30"], frameCostMs: 1,
+                environment: ["SPOOL_SYNTHETIC_LOAD_SECONDS": "0.2"])
+            defer { for host in [a, b] { host.stop() } }
+            for host in [a, b] { try await host.waitForLog("dispatching") }
+            try await until("A says its model is ready") {
+                try await t.store.hosts().first { $0.name == "a" }?.readyPipelines == ["synthetic-resident"]
+            }
+            gate.open()
+            for _ in 0..<4 {
+                let id = try await enqueue(1, frames: 8, pipeline: "synthetic-resident", into: t.store)[0]
+                let done = try await waitUntilFinal([id], store: t.store, timeout: 60, hosts: [a, b])[0]
+                #expect(done.state == .succeeded && done.host == "a" && done.coldStart == false, "\(done.host ?? "?"), cold \(String(describing: done.coldStart))")
+            }
+            // A busy with a job held at its gate: B takes the next one itself, without waiting
+            // out the grace, and loads the model.
+            gate.close()
+            let held = try await enqueue(1, frames: 64, pipeline: "synthetic-resident", into: t.store)[0]
+            try await until("A runs the held job") { try await t.store.job(held)?.progress.chunksDone ?? 0 >= 1 }
+            #expect(try await t.store.job(held)?.host == "a")
+            let next = try await enqueue(1, frames: 8, pipeline: "synthetic-resident", into: t.store)[0]
+            let done = try await waitUntilFinal([next], store: t.store, timeout: 20, hosts: [a, b])[0]
+            #expect(done.host == "b" && done.coldStart == true, "taken by the free host well within the 30 s grace")
+            gate.open()
+            #expect(try await waitUntilFinal([held], store: t.store, timeout: 60, hosts: [a, b])[0].state == .succeeded)
         }
     }
 }

@@ -13,14 +13,35 @@ public struct HostRecord: Sendable, Hashable, Codable {
     public var version: String
     public var startedAt: Date
     public var heartbeatAt: Date
+    /// Resident pipelines whose model the host holds on a free slot: a job of one of them
+    /// starts there without a load.
+    public var readyPipelines: [String]
 
-    public init(name: String, slots: [GPUSlot], pipelines: [String], version: String = Spool.version, startedAt: Date, heartbeatAt: Date) {
+    public init(
+        name: String, slots: [GPUSlot], pipelines: [String], version: String = Spool.version, startedAt: Date, heartbeatAt: Date,
+        readyPipelines: [String] = []
+    ) {
         self.name = name
         self.slots = slots
         self.pipelines = pipelines
         self.version = version
         self.startedAt = startedAt
         self.heartbeatAt = heartbeatAt
+        self.readyPipelines = readyPipelines
+    }
+
+    enum CodingKeys: String, CodingKey { case name, slots, pipelines, version, startedAt, heartbeatAt, readyPipelines }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        slots = try c.decode([GPUSlot].self, forKey: .slots)
+        pipelines = try c.decode([String].self, forKey: .pipelines)
+        version = try c.decode(String.self, forKey: .version)
+        startedAt = try c.decode(Date.self, forKey: .startedAt)
+        heartbeatAt = try c.decode(Date.self, forKey: .heartbeatAt)
+        // Written by hosts of an earlier version without it.
+        readyPipelines = try c.decodeIfPresent([String].self, forKey: .readyPipelines) ?? []
     }
 
     /// Whether the host refreshed its record within `window` seconds of `now`.

@@ -183,16 +183,23 @@ public struct ClaimRequest: Sendable, Hashable {
     /// Which free slot a job of each pipeline goes to (one that already holds its model,
     /// say): the choice of slot never changes which job is taken.
     public var slotByPipeline: [String: String]
+    /// Pipelines whose jobs another host is better placed to run (it holds their model,
+    /// free): taken here only once they have waited in the queue since `deferredBefore`.
+    public var deferredPipelines: Set<String>
+    public var deferredBefore: Date
     public var now: Date
     public var leaseUntil: Date
 
     public init(
-        host: String, gpu: String, pipelines: Set<String>, slotByPipeline: [String: String] = [:], now: Date, leaseUntil: Date
+        host: String, gpu: String, pipelines: Set<String>, slotByPipeline: [String: String] = [:],
+        deferredPipelines: Set<String> = [], deferredBefore: Date? = nil, now: Date, leaseUntil: Date
     ) {
         self.host = host
         self.gpu = gpu
         self.pipelines = pipelines
         self.slotByPipeline = slotByPipeline
+        self.deferredPipelines = deferredPipelines
+        self.deferredBefore = deferredBefore ?? now
         self.now = now
         self.leaseUntil = leaseUntil
     }

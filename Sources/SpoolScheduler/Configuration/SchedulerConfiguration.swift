@@ -46,6 +46,9 @@ public struct SchedulerConfiguration: Sendable {
     public var residentIdleSeconds: Double
 
     public static let defaultResidentIdleSeconds = 900.0
+    /// With a shared queue: how long a host that would have to load a model leaves a new
+    /// job of that model's pipeline to a host that holds it ready on a free slot.
+    public var affinityGraceSeconds: Double
 
     /// The default free-space floor: 512 MiB.
     public static let defaultMinFreeSpaceBytes = 512 << 20
@@ -58,7 +61,8 @@ public struct SchedulerConfiguration: Sendable {
         pollSeconds: Double = 0.25, shutdownGraceSeconds: Double = 30,
         encodeConcurrency: Int = ProcessInfo.processInfo.activeProcessorCount,
         minFreeSpaceBytes: Int = SchedulerConfiguration.defaultMinFreeSpaceBytes, spaceRecheckSeconds: Double = 5,
-        warm: [String] = [], residentIdleSeconds: Double = SchedulerConfiguration.defaultResidentIdleSeconds
+        warm: [String] = [], residentIdleSeconds: Double = SchedulerConfiguration.defaultResidentIdleSeconds,
+        affinityGraceSeconds: Double = 1
     ) {
         self.host = host
         self.data = data
@@ -78,5 +82,6 @@ public struct SchedulerConfiguration: Sendable {
         self.spaceRecheckSeconds = spaceRecheckSeconds
         self.warm = warm
         self.residentIdleSeconds = residentIdleSeconds
+        self.affinityGraceSeconds = affinityGraceSeconds
     }
 }

@@ -10,8 +10,9 @@ struct SlotAccess: Sendable {
     let acquireWorker: @Sendable (PipelineDefinition) async throws -> (ResidentWorker, ModelLoad)
     /// The job's worker starts or stops generating, for the slot's accounting.
     let generating: @Sendable (Bool) async -> Void
-    /// Generation is over: the slot takes the next job.
-    let release: @Sendable () async -> Void
+    /// Generation is over: the slot takes the next job. A per-job worker's model load
+    /// (its `ready`, in seconds) is counted as the slot's loading time.
+    let release: @Sendable (_ perJobLoad: Double?) async -> Void
 }
 
 /// Resident workers (worker protocol 2): one process per slot that loads its pipeline's
@@ -86,10 +87,11 @@ extension Dispatcher {
         return worker
     }
 
-    private func residentReady(_ worker: ResidentWorker, on slot: GPUSlot) {
+    private func residentReady(_ worker: ResidentWorker, on slot: GPUSlot) async {
         guard residents[slot.name] === worker else { return }
         slots.setHolding(slot.name, .ready(worker.pipeline.name), now: clockSeconds)
         wake.signal()
+        await advertiseReadyModels()
     }
 
     private func residentExited(_ worker: ResidentWorker, on slot: GPUSlot) {
@@ -130,6 +132,52 @@ extension Dispatcher {
 
     func stopAllResidents() {
         for slot in configuration.slots where residents[slot.name] != nil { stopResident(on: slot) }
+    }
+
+    // MARK: Across hosts
+
+    /// This host's entry in the registry, saying which resident pipelines it holds ready on a free slot.
+    func hostRecord(readyPipelines: Set<String>) -> HostRecord {
+        HostRecord(
+            name: configuration.host, slots: configuration.slots, pipelines: context.pipelines.names, startedAt: startedAt,
+            heartbeatAt: context.clock.now(), readyPipelines: readyPipelines.sorted())
+    }
+
+    /// Resident pipelines whose model waits on one of this host's free slots.
+    var readyHere: Set<String> {
+        Set(slots.entries.compactMap { entry in
+            if entry.job == nil, case .ready(let pipeline) = entry.holding { pipeline } else { nil }
+        })
+    }
+
+    /// Tells the registry what this host holds ready, when it changed: another host sharing
+    /// the queue then leaves those pipelines' new jobs to this one for a moment.
+    func advertiseReadyModels() async {
+        let ready = readyHere
+        guard ready != advertised else { return }
+        advertised = ready
+        do {
+            try await context.store.registerHost(hostRecord(readyPipelines: ready))
+        } catch {
+            context.logger.warning("could not tell the registry which models are ready here", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Resident pipelines this host would have to load while another live host holds their
+    /// model on a free slot: their jobs are left to that host for `affinityGraceSeconds`.
+    func pipelinesBetterRunElsewhere(choices: [String: GPUSlot]) async -> Set<String> {
+        let resident = Set(choices.keys.filter { context.pipelines[$0]?.resident == true })
+        let cold = resident.filter { pipeline in
+            guard let slot = choices[pipeline], let entry = slots.entry(slot.name) else { return true }
+            return entry.holding != .ready(pipeline)
+        }
+        guard !cold.isEmpty else { return [] }
+        // Read afresh each time: a claim woken by a submission must see the model another
+        // host said was ready a moment before (one small read, only when a load looms).
+        let now = context.clock.now()
+        let others = ((try? await context.store.hosts()) ?? [])
+            .filter { $0.name != configuration.host && $0.isLive(at: now, window: configuration.leaseSeconds) }
+        return Set(cold).intersection(others.flatMap(\.readyPipelines))
     }
 
     /// `--warm`: loads the pipelines named, one cold slot each, before any job asks.

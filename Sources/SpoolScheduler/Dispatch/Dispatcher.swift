@@ -32,6 +32,9 @@ public actor Dispatcher: Service {
     /// few, the next job fails at once with the last one's error instead of starting another.
     var loadFailures: [String: (count: Int, last: GenerationError, at: ContinuousClock.Instant)] = [:]
     var draining = false
+    /// Resident pipelines this host last told the registry it holds on a free slot.
+    var advertised: Set<String> = []
+    var startedAt = Date()
     /// Claims sent to the store whose job is not yet in ``running``: while any is, the
     /// reconciler cannot tell a job it is about to run from an orphan.
     private var claimsInFlight = 0
@@ -90,10 +93,8 @@ public actor Dispatcher: Service {
             context.logger.warning("recovered a job lost by a previous run", metadata: ["job": "\(job.id)", "state": "\(job.state)", "reason": "\(job.error ?? "")"])
             context.events.publish(JobEvent(job: job, kind: .state(job.state)))
         }
-        let now = context.clock.now()
-        try await context.store.registerHost(HostRecord(
-            name: configuration.host, slots: configuration.slots,
-            pipelines: context.pipelines.names, startedAt: now, heartbeatAt: now))
+        startedAt = context.clock.now()
+        try await context.store.registerHost(hostRecord(readyPipelines: []))
         context.logger.info("dispatching", metadata: [
             "host": "\(configuration.host)", "slots": "\(configuration.slots.map(\.name).joined(separator: ","))",
         ])
@@ -110,6 +111,7 @@ public actor Dispatcher: Service {
                         group.addTask { await execution.run() }
                     }
                     stopIdleResidents()
+                    await advertiseReadyModels()
                     await wake.wait(seconds: configuration.pollSeconds)
                 }
                 listener.cancel()
@@ -201,6 +203,7 @@ public actor Dispatcher: Service {
         while !draining, !slots.free.isEmpty, spaceRefused < slots.free.count {
             let choices = slots.choices(for: Array(context.pipelines.definitions.values))
             guard let fallback = choices.values.first else { break }
+            let deferred = await pipelinesBetterRunElsewhere(choices: choices)
             // started_at and the slot's busy time both begin here, so GPU-seconds and the
             // stored generation time measure the same span even when the claim is slow.
             let now = context.clock.now()
@@ -211,7 +214,8 @@ public actor Dispatcher: Service {
             do {
                 guard let claimed = try await context.store.claimNext(ClaimRequest(
                     host: configuration.host, gpu: fallback.name, pipelines: Set(choices.keys),
-                    slotByPipeline: choices.mapValues(\.name), now: now,
+                    slotByPipeline: choices.mapValues(\.name), deferredPipelines: deferred,
+                    deferredBefore: now.addingTimeInterval(-configuration.affinityGraceSeconds), now: now,
                     leaseUntil: now.addingTimeInterval(configuration.leaseSeconds)))
                 else { break }
                 job = claimed
@@ -260,7 +264,7 @@ public actor Dispatcher: Service {
             slotAccess: SlotAccess(
                 acquireWorker: { pipeline in try await self.acquireWorker(on: slot, for: pipeline) },
                 generating: { on in await self.setGenerating(slot, on) },
-                release: { await self.release(slot) }),
+                release: { load in await self.release(slot, perJobLoad: load) }),
             finished: { id in await self.finished(id) })
     }
 
@@ -268,9 +272,13 @@ public actor Dispatcher: Service {
         slots.setGenerating(slot.name, on, now: clockSeconds)
     }
 
-    private func release(_ slot: GPUSlot) {
+    private func release(_ slot: GPUSlot, perJobLoad: Double?) {
         let now = ContinuousClock.now
         slots.release(slot.name, now: clockSeconds)
+        if let perJobLoad {
+            slots.reclassifyLoad(slot.name, seconds: perJobLoad, now: clockSeconds)
+            context.statistics.recordModelLoad(slot: slot.name)
+        }
         if let since = busySince.removeValue(forKey: slot.name) {
             context.statistics.recordHeld(slot: slot.name, seconds: (now - since).seconds)
         }

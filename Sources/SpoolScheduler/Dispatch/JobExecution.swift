@@ -60,7 +60,7 @@ struct JobExecution: Sendable {
     func run() async {
         logger.info("started", metadata: ["pipeline": "\(job.pipeline)", "frames": "\(job.spec.frames)"])
         guard let plan = plan() else {
-            await slotAccess.release()
+            await slotAccess.release(nil)
             await record(.failed, JobUpdate(
                 attempt: attempt, at: context.clock.now(),
                 error: "pipeline \(job.pipeline) is not configured on host \(context.configuration.host)",
@@ -134,6 +134,7 @@ struct JobExecution: Sendable {
         // Slot time counts from the claim for a per-job worker (its start and its model's load
         // are the job's), from the job's request for a resident one.
         var generationStarted = claimedAt
+        var perJobRun: (any GenerationRun)?
         do {
             try FileManager.default.createDirectory(atPath: plan.workDir, withIntermediateDirectories: true)
             let request = GenerationRequest(
@@ -161,6 +162,7 @@ struct JobExecution: Sendable {
                 }
             } else {
                 run = try context.generator.start(request)
+                perJobRun = run
                 if let group = run.processGroup {
                     OrphanReaper.record(processGroup: group, jobFolder: plan.jobFolder, attempt: attempt)
                 }
@@ -191,7 +193,10 @@ struct JobExecution: Sendable {
         // One instant for the slot time and the stamp that ends generation.
         let held = (ContinuousClock.now - generationStarted).seconds
         let generatedAt = context.clock.now()
-        await slotAccess.release()
+        // A per-job worker that said when its model was loaded: the load is part of its slot
+        // time (the job held the slot for it), and shown apart.
+        if let seconds = perJobRun?.loadSeconds { load = ModelLoad(coldStart: true, seconds: seconds) }
+        await slotAccess.release(perJobRun?.loadSeconds)
         await writer.drain()
         if let failure { return .failed(failure, heldSeconds: held, load: load) }
         return .generated(progress: progress, heldSeconds: held, at: generatedAt, load: load)

@@ -122,6 +122,16 @@ struct SlotTable: Sendable {
         }
     }
 
+    /// A per-job worker spent `seconds` of its job's slot time loading its model: counted as
+    /// loading, not generating.
+    mutating func reclassifyLoad(_ slot: String, seconds: Double, now: Double) {
+        change(slot, now: now) { entry in
+            let moved = min(seconds, entry.seconds[.generating] ?? 0)
+            entry.seconds[.generating, default: 0] -= moved
+            entry.seconds[.loading, default: 0] += moved
+        }
+    }
+
     mutating func served(_ slot: String, now: Double) {
         change(slot, now: now) { $0.jobsServed += 1 }
     }

@@ -51,6 +51,7 @@ public struct LeaseKeeper: Service {
             logger.error("heartbeat failed", metadata: ["error": "\(error)"])
         }
         await dispatcher.flushOutcomes()
+        await dispatcher.advertiseReadyModels()
         await dispatcher.reconcile()
         await dispatcher.settleOrphans()
     }

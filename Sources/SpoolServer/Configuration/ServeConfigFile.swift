@@ -28,6 +28,7 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
     public var timeLimit: Double?
     public var warm: [String]?
     public var residentIdleSeconds: Double?
+    public var affinityGraceSeconds: Double?
     public var leaseSeconds: Double?
     public var heartbeatSeconds: Double?
     public var shutdownGrace: Double?
@@ -49,6 +50,7 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
         case timeLimit = "time-limit"
         case warm
         case residentIdleSeconds = "resident-idle-seconds"
+        case affinityGraceSeconds = "affinity-grace-seconds"
         case leaseSeconds = "lease-seconds"
         case heartbeatSeconds = "heartbeat-seconds"
         case shutdownGrace = "shutdown-grace"

@@ -77,6 +77,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a resident worker may hold its model with no job before it is stopped, freeing its GPU. Default: 900.")
     var residentIdleSeconds: Double?
 
+    @Option(help: "With a shared queue: seconds a host that would have to load a model leaves a new job of its pipeline to a host holding that model ready. Default: 1.")
+    var affinityGraceSeconds: Double?
+
     @Option(help: "Seconds a claim holds without renewal. Default: 30.")
     var leaseSeconds: Double?
 
@@ -177,7 +180,8 @@ struct Serve: AsyncParsableCommand {
             leaseSeconds: leaseSeconds ?? file.leaseSeconds ?? 30, heartbeatSeconds: heartbeatSeconds ?? file.heartbeatSeconds ?? 5,
             shutdownGraceSeconds: shutdownGrace ?? file.shutdownGrace ?? 30, minFreeSpaceBytes: minFree << 20,
             warm: warm.isEmpty ? file.warm ?? [] : warm,
-            residentIdleSeconds: residentIdleSeconds ?? file.residentIdleSeconds ?? SchedulerConfiguration.defaultResidentIdleSeconds)
+            residentIdleSeconds: residentIdleSeconds ?? file.residentIdleSeconds ?? SchedulerConfiguration.defaultResidentIdleSeconds,
+            affinityGraceSeconds: affinityGraceSeconds ?? file.affinityGraceSeconds ?? 1)
         for name in configuration.warm where catalog[name]?.resident != true {
             throw ValidationError("--warm names \(name), which is not a resident pipeline (known resident: \(catalog.definitions.values.filter(\.resident).map(\.name).sorted().joined(separator: ", ")))")
         }
