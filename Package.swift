@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        // Already built for postgres-nio; SHA-256 for content-addressed inputs and their tests.
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // MARK: Core (Foundation only)
@@ -154,7 +156,9 @@ let package = Package(
         ),
         .testTarget(
             name: "SpoolGeneratorsTests",
-            dependencies: ["SpoolCore", "SpoolGenerators", "SpoolTesting", "spool-synthetic-worker"],
+            dependencies: [
+                "SpoolCore", "SpoolGenerators", "SpoolTesting", "spool-synthetic-worker", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -59,7 +59,7 @@ struct ResidentBench: AsyncParsableCommand {
             chunking: .init(frames: 33), sizes: .init(default: FrameSize(width: 128, height: 72)),
             timeouts: .init(startupSeconds: load + 60, stallSeconds: 60), resident: resident)
         let configuration = SchedulerConfiguration(
-            host: "bench", data: DataDirectory(dir), slots: (0..<slots).map(GPUSlot.virtual),
+            host: "bench", data: DataDirectory(dir), slots: (0..<slots).map(GPUSlot.virtual), defaultPipeline: "model",
             encoder: EncoderSettings(preset: "ultrafast"), heartbeatSeconds: 1, pollSeconds: 0.25, minFreeSpaceBytes: 0)
         let store = try SQLiteJobStore(path: "\(dir)/spool.sqlite")
         var logger = Logger(label: "bench")

@@ -1,30 +1,107 @@
 #!/usr/bin/env python3
-"""Spool worker for Helios, through diffusers' HeliosPipeline (worker protocol 1).
+"""Spool worker for Helios, through diffusers' HeliosPipeline and HeliosPyramidPipeline.
 
-Reads the job request as JSON on stdin, writes each 33-frame chunk as raw RGB24 into the
-work directory the moment the pipeline decodes it, and prints protocol events on stdout.
+    worker.py --model MODEL [--device cuda|cpu] [--dtype bfloat16|float16|float32]
 
-Unlike the reference script, which keeps every decoded frame until the end (about 4 GB
-of floats on the GPU, and again in host memory, for 60 s), this worker intercepts each
-chunk's VAE decode, converts it to 8-bit on the GPU, writes it out and hands the pipeline
-an empty tensor, so GPU and host memory stay flat however long the video.
+Speaks worker protocol 2 (resident) when $SPOOL_PROTOCOL is 2: loads the model once, prints
+`ready`, then serves one job per request line on stdin until stdin closes. With protocol 1 it
+reads one request, runs it and exits. See Pipelines/README.md for both.
 
-Exit codes: 0 done; 78 (EX_CONFIG) missing CUDA, PyTorch, diffusers or weights;
-65 bad request; anything else is a failure.
+MODEL is a checkpoint folder or a Hugging Face id already in the local cache (nothing is
+downloaded). The pipeline class and the settings come from the checkpoint, as published:
+
+    Helios-Base       HeliosPipeline         50 steps, guidance 5.0
+    Helios-Mid        HeliosPyramidPipeline  pyramid steps 20,20,20, guidance 5.0, CFG-Zero*
+    Helios-Distilled  HeliosPyramidPipeline  pyramid steps 2,2,2, guidance 1.0, first chunk amplified
+
+and the request's `options` (the pipeline file's, then the job's) override them:
+`steps`, `pyramid_steps` ("2,2,2"), `guidance_scale`, `amplify_first_chunk`.
+
+Each chunk (9 latent frames = 33 pixel frames) is converted to 8-bit on the device, written
+out and announced the moment the pipeline decodes it; the pipeline gets an empty tensor back,
+so neither GPU nor host memory grows with the video's length. Conditioning inputs arrive as
+raw RGB24 files Spool has already scaled to the job's size: `image_file` (I2V), `video_file`
+with `video_frames` (V2V), and a prompt schedule `prompts` ([{"chunk", "prompt"}]) with
+`transition_chunks`, which blends the text embeddings from one prompt to the next over that
+many chunks. A cancel stops the job at the next denoising step; the model stays loaded.
+
+CPU is refused unless asked for (--device cpu or SPOOL_HELIOS_DEVICE=cpu): a 14B model on a
+CPU is a mistake, a tiny test checkpoint (make_tiny.py) is not.
+
+$SPOOL_HELIOS_TRACE names a file where the worker appends, as JSON lines, what it handed the
+pipeline (the call's arguments, the text embeddings each denoising pass saw): for tests, and
+for anyone asking "did my image reach the model?".
+
+Exit codes: 0 stdin closed (or protocol 1 done); 78 (EX_CONFIG) no CUDA, PyTorch, diffusers
+or weights; 65 (EX_DATAERR) a request that is not JSON or of another protocol.
 """
 
+import argparse
+import hashlib
 import json
+import math
 import os
+import queue
 import sys
+import threading
+import time
 
 EX_CONFIG = 78
-PROTOCOL = 1
-CHUNK_FRAMES = 33  # 9 latent frames × 4 (VAE temporal factor) − 3
+EX_DATAERR = 65
+LATENT_FRAMES_PER_CHUNK = 9
+VAE_TEMPORAL = 4
+CHUNK_FRAMES = (LATENT_FRAMES_PER_CHUNK - 1) * VAE_TEMPORAL + 1  # 33
+
+# The settings each published checkpoint is meant to run with.
+LAYOUT_SETTINGS = {
+    "base": {"steps": 50, "guidance_scale": 5.0},
+    "mid": {"pyramid_steps": [20, 20, 20], "guidance_scale": 5.0, "amplify_first_chunk": False},
+    "distilled": {"pyramid_steps": [2, 2, 2], "guidance_scale": 1.0, "amplify_first_chunk": True},
+}
+OPTION_NAMES = ("steps", "pyramid_steps", "guidance_scale", "amplify_first_chunk")
 
 
-def emit(event):
-    sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+class JobFailed(Exception):
+    """A job this worker cannot make; the worker goes on to the next one."""
+
+
+class JobCancelled(Exception):
+    """Spool cancelled the job; raised from the pipeline's step callback."""
+
+
+# -- output ---------------------------------------------------------------------------------
+
+class Channel:
+    """Protocol events on the real stdout; everything else anyone prints goes to stderr.
+
+    diffusers, transformers and tqdm may write to stdout, and a line that is not an event
+    fails the job, so file descriptor 1 is pointed at stderr and events use a copy of it."""
+
+    def __init__(self):
+        self.events = os.fdopen(os.dup(1), "w", buffering=1)
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+        self.lock = threading.Lock()
+
+    def emit(self, event, **fields):
+        line = json.dumps({"event": event, **fields}, separators=(",", ":"))
+        with self.lock:
+            self.events.write(line + "\n")
+            self.events.flush()
+
+
+class Trace:
+    """JSON lines describing what reached the pipeline ($SPOOL_HELIOS_TRACE), or nothing."""
+
+    def __init__(self, path):
+        self.handle = open(path, "a", buffering=1) if path else None
+
+    def __bool__(self):
+        return self.handle is not None
+
+    def write(self, record, **fields):
+        if self.handle:
+            self.handle.write(json.dumps({"record": record, **fields}, separators=(",", ":")) + "\n")
 
 
 def die(message, code=EX_CONFIG):
@@ -33,101 +110,471 @@ def die(message, code=EX_CONFIG):
     sys.exit(code)
 
 
-def check_environment(options):
-    """Fails fast, before anything heavy loads, with what to do about it."""
+# -- loading --------------------------------------------------------------------------------
+
+def choose_device(requested):
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
     try:
-        import torch  # noqa: F401
+        import torch
     except ImportError:
-        die("the helios pipeline needs a CUDA GPU with PyTorch installed, and this host has no PyTorch "
-            f"(CUDA_VISIBLE_DEVICES={visible}). Install torch with CUDA, diffusers and transformers "
-            "(see Pipelines/README.md), or use the synthetic pipeline on CPU-only hosts.")
-    import torch
+        die("the helios pipeline needs PyTorch, and this host has none "
+            f"(CUDA_VISIBLE_DEVICES={visible}). Install torch, diffusers, transformers, accelerate and "
+            "ftfy (see Pipelines/README.md), or use the synthetic pipeline on hosts without a GPU.")
+    if requested == "cpu":
+        return "cpu"
     if not torch.cuda.is_available():
         die(f"the helios pipeline needs a CUDA GPU, and none is visible (CUDA_VISIBLE_DEVICES={visible}). "
-            "Run it on a GPU host, or use the synthetic pipeline on CPU-only hosts.")
-    try:
-        from diffusers import HeliosPipeline  # noqa: F401
-    except ImportError as error:
-        die(f"diffusers with HeliosPipeline is not installed ({error}); see Pipelines/README.md")
-    model = options.get("model") or os.environ.get("HELIOS_MODEL") or "BestWishYsh/Helios-Base"
+            "Run it on a GPU host, or use the synthetic pipeline on hosts without a GPU "
+            "(SPOOL_HELIOS_DEVICE=cpu runs it on the CPU, for tiny test checkpoints only).")
+    return "cuda"
+
+
+def resolve_model(model):
+    if not model:
+        die("no model given: pass --model (a checkpoint folder or a Hugging Face id in the local cache) "
+            "in the pipeline file's command, or set HELIOS_MODEL")
     if os.path.isabs(model) or model.startswith("."):
-        if not os.path.isdir(model):
-            die(f"Helios weights not found at {model}; set HELIOS_MODEL to the downloaded folder")
+        if not os.path.isfile(os.path.join(model, "model_index.json")):
+            die(f"no Helios checkpoint at {model} (it has no model_index.json); point --model at the "
+                "downloaded folder")
         return model
     try:
         from huggingface_hub import snapshot_download
         return snapshot_download(model, local_files_only=True)
     except Exception:
         die(f"Helios weights for {model} are not in the Hugging Face cache; download them first with "
-            f"`huggingface-cli download {model}` or set HELIOS_MODEL to a local folder")
+            f"`hf download {model}`, or pass --model the folder they are in")
+
+
+def layout_of(model_path):
+    with open(os.path.join(model_path, "model_index.json")) as handle:
+        index = json.load(handle)
+    name = index.get("_class_name")
+    if name == "HeliosPipeline":
+        return "base"
+    if name == "HeliosPyramidPipeline":
+        return "distilled" if index.get("is_distilled") else "mid"
+    die(f"{model_path} holds a {name}, not a Helios checkpoint (HeliosPipeline or HeliosPyramidPipeline)")
+
+
+def stable_block_noise(pipe):
+    """Replaces HeliosPyramidPipeline.sample_block_noise's factorisation with a float64 one.
+
+    The pipeline draws each 2x2 block's noise with covariance (1+γ)I − γJ. At the published
+    γ = 1/3 its smallest eigenvalue is 1 − 3γ = 0, and the 1e-8 the pipeline adds is below
+    float32's resolution at 4/3, so `torch.linalg.cholesky` in float32 raises for every Mid
+    and Distilled job (diffusers 0.42.1, seen on CPU). Factored in float64 the same samples
+    come out (z @ L.T with the same z, L rounded to float32 afterwards)."""
+    import torch
+
+    original = pipe.sample_block_noise
+
+    def sample_block_noise(batch_size, channel, num_frames, height, width, patch_size=(1, 2, 2),
+                           device=None, generator=None):
+        if isinstance(generator, list):
+            generator = generator[0]
+        if generator is None:
+            return original(batch_size, channel, num_frames, height, width, patch_size, device, generator)
+        gamma = pipe.scheduler.config.gamma
+        _, ph, pw = patch_size
+        size = ph * pw
+        covariance = (torch.eye(size, dtype=torch.float64) * (1 + gamma + 1e-8)
+                      - torch.ones(size, size, dtype=torch.float64) * gamma)
+        factor = torch.linalg.cholesky(covariance).to(dtype=torch.float32, device=device)
+        blocks = batch_size * channel * num_frames * (height // ph) * (width // pw)
+        z = torch.randn(blocks, size, generator=generator, device=generator.device).to(device)
+        noise = (z @ factor.T).view(batch_size, channel, num_frames, height // ph, width // pw, ph, pw)
+        return noise.permute(0, 1, 2, 3, 5, 4, 6).reshape(batch_size, channel, num_frames, height, width)
+
+    pipe.sample_block_noise = sample_block_noise
+
+
+class Model:
+    """The loaded pipeline, and the hooks that stream its chunks out of it."""
+
+    def __init__(self, model_path, device, dtype_name, trace):
+        import torch
+        from diffusers import DiffusionPipeline
+        from diffusers.utils import logging as diffusers_logging
+
+        diffusers_logging.set_verbosity_error()
+        self.torch = torch
+        self.device = device
+        self.layout = layout_of(model_path)
+        dtype = getattr(torch, dtype_name) if device == "cuda" else torch.float32
+        self.pipe = DiffusionPipeline.from_pretrained(model_path, dtype=dtype).to(device)
+        self.pipe.set_progress_bar_config(disable=True)
+        if hasattr(self.pipe, "sample_block_noise"):
+            stable_block_noise(self.pipe)
+        self.job = None  # the Job running now; the hooks below write to it
+        self.trace = trace
+        original_decode = self.pipe.vae.decode
+
+        def streaming_decode(latents, return_dict=True, **kwargs):
+            video = original_decode(latents, return_dict=False, **kwargs)[0]  # [B, C, T, H, W] in [-1, 1]
+            self.job.write_chunk(video)
+            # Hand back no frames, so the pipeline's history_video never grows.
+            empty = video[:, :, :0]
+            return (empty,) if not return_dict else type("Decoded", (), {"sample": empty})()
+
+        self.pipe.vae.decode = streaming_decode
+        if trace:
+            def record_embeds(module, args, kwargs):
+                embeds = kwargs.get("encoder_hidden_states")
+                if embeds is not None and self.job is not None:
+                    trace.write("transformer", job_id=self.job.id, chunk=self.job.chunk,
+                                embeds=fingerprint(embeds))
+            self.pipe.transformer.register_forward_pre_hook(record_embeds, with_kwargs=True)
+
+    @property
+    def description(self):
+        return f"helios-{self.layout} {type(self.pipe).__name__} diffusers on {self.device}"
+
+
+def fingerprint(tensor):
+    """A number that identifies a text embedding (its sum), linear in the embedding."""
+    return float(tensor.detach().double().sum())
+
+
+# -- one job --------------------------------------------------------------------------------
+
+def parse_settings(layout, options):
+    """The checkpoint's published settings with the request's options over them."""
+    settings = dict(LAYOUT_SETTINGS[layout])
+    unknown = sorted(set(options) - set(OPTION_NAMES) - {"model"})
+    if unknown:
+        raise JobFailed(f"unknown option {', '.join(unknown)}; the helios worker takes {', '.join(OPTION_NAMES)}")
+    try:
+        if "steps" in options:
+            if layout != "base":
+                raise JobFailed(f"option steps applies to Helios-Base; this is a {layout} checkpoint, "
+                                "which takes pyramid_steps (e.g. \"2,2,2\")")
+            settings["steps"] = int(options["steps"])
+            if not 1 <= settings["steps"] <= 1000:
+                raise ValueError
+        if "pyramid_steps" in options:
+            if layout == "base":
+                raise JobFailed("option pyramid_steps applies to Helios-Mid and -Distilled; Helios-Base takes steps")
+            steps = [int(part) for part in str(options["pyramid_steps"]).split(",")]
+            if len(steps) != 3 or not all(1 <= step <= 100 for step in steps):
+                raise ValueError
+            settings["pyramid_steps"] = steps
+        if "guidance_scale" in options:
+            settings["guidance_scale"] = float(options["guidance_scale"])
+            if not 0 <= settings["guidance_scale"] <= 50:
+                raise ValueError
+        if "amplify_first_chunk" in options:
+            value = str(options["amplify_first_chunk"]).lower()
+            if value not in ("true", "false"):
+                raise ValueError
+            settings["amplify_first_chunk"] = value == "true"
+    except ValueError:
+        raise JobFailed("bad option value in " + json.dumps(options, sort_keys=True) +
+                        ": steps 1…1000, pyramid_steps three counts 1…100 (\"2,2,2\"), guidance_scale 0…50, "
+                        "amplify_first_chunk true or false")
+    return settings
+
+
+class Job:
+    def __init__(self, model, request, channel):
+        self.model = model
+        self.channel = channel
+        self.request = request
+        self.id = request["job_id"]
+        self.width, self.height = int(request["width"]), int(request["height"])
+        self.work_dir = request["work_dir"]
+        self.cancelled = threading.Event()
+        self.chunk = 0          # chunks decoded so far = the chunk being denoised
+        self.first_frame = 0
+        self.step_in_chunk = 0
+        chunks = max(1, math.ceil(int(request["frames"]) / CHUNK_FRAMES))
+        self.chunks = chunks
+        # The pipeline's own trim of its decoded frames: ((33·N − 1) // 4) · 4 + 1.
+        self.kept_total = (chunks * CHUNK_FRAMES - 1) // VAE_TEMPORAL * VAE_TEMPORAL + 1
+        self.settings = parse_settings(model.layout, request.get("options") or {})
+        self.schedule = None    # per-chunk text embeddings, when the job has a prompt schedule
+
+    def emit(self, event, **fields):
+        self.channel.emit(event, job_id=self.id, **fields)
+
+    # Steps the pipeline runs for chunk k: the pyramid stages' steps, doubled for the first
+    # chunk when a distilled model amplifies it (the DMD scheduler's 2n+1 timesteps, less one).
+    def steps_of_chunk(self, k):
+        if self.model.layout == "base":
+            return self.settings["steps"]
+        total = sum(self.settings["pyramid_steps"])
+        if k == 0 and self.model.layout == "distilled" and self.settings.get("amplify_first_chunk"):
+            return 2 * total
+        return total
+
+    def write_chunk(self, video):
+        torch = self.model.torch
+        if self.cancelled.is_set():
+            raise JobCancelled()
+        index, first = self.chunk, self.first_frame
+        count = min(video.shape[2], self.kept_total - first)
+        if count > 0:
+            rgb = ((video[0, :, :count].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+            data = rgb.permute(1, 2, 3, 0).contiguous().cpu().numpy()  # [T, H, W, 3]
+            if data.shape[1:] != (self.height, self.width, 3):
+                raise JobFailed(f"the VAE decoded {data.shape[2]}x{data.shape[1]} frames for a "
+                                f"{self.width}x{self.height} job")
+            name = f"chunk-{index:05d}.rgb"
+            temporary = os.path.join(self.work_dir, f".{name}.tmp")
+            with open(temporary, "wb") as handle:
+                handle.write(data.tobytes())
+            os.rename(temporary, os.path.join(self.work_dir, name))
+            self.emit("chunk", index=index, first_frame=first, frames=count, width=self.width,
+                      height=self.height, pixel_format="rgb24", file=name)
+        self.chunk += 1
+        self.first_frame += video.shape[2]
+        self.step_in_chunk = 0
+
+    def on_step(self, pipeline, step, timestep, callback_kwargs):
+        if self.cancelled.is_set():
+            raise JobCancelled()
+        self.step_in_chunk += 1
+        steps = self.steps_of_chunk(self.chunk)
+        self.emit("progress", chunk=self.chunk, step=min(self.step_in_chunk, steps), steps=steps)
+        if self.schedule is not None and self.step_in_chunk == steps and self.chunk + 1 < self.chunks:
+            # The last step of this chunk: the next chunk's embeddings take over from its first step.
+            return {"prompt_embeds": self.schedule[self.chunk + 1]}
+        return callback_kwargs
+
+    def read_frames(self, path, count, field):
+        import numpy
+        from PIL import Image
+
+        expected = count * self.width * self.height * 3
+        try:
+            size = os.path.getsize(path)
+        except OSError as error:
+            raise JobFailed(f"{field} {path} cannot be read: {error.strerror}")
+        if size != expected:
+            raise JobFailed(f"{field} {path} holds {size} bytes; {count} frame(s) of {self.width}x{self.height} "
+                            f"RGB24 are {expected}")
+        data = numpy.fromfile(path, dtype=numpy.uint8).reshape(count, self.height, self.width, 3)
+        return [Image.fromarray(frame) for frame in data]
+
+    def prompt_schedule(self, kwargs):
+        """Per-chunk embeddings for a schedule: segment j's prompt from its chunk on, blended
+        linearly from the previous prompt over `transition_chunks` chunks."""
+        torch = self.model.torch
+        segments = sorted(self.request["prompts"], key=lambda segment: int(segment["chunk"]))
+        if not segments or int(segments[0]["chunk"]) != 0:
+            raise JobFailed("a prompt schedule must start at chunk 0")
+        transition = int(self.request.get("transition_chunks") or 0)
+        pipe = self.model.pipe
+        guidance = self.settings["guidance_scale"] > 1.0
+        embeds = []
+        negative = None
+        for segment in segments:
+            positive, negative = pipe.encode_prompt(
+                prompt=segment["prompt"], negative_prompt=self.request.get("negative_prompt"),
+                do_classifier_free_guidance=guidance, device=pipe._execution_device)
+            embeds.append(positive)
+        starts = [int(segment["chunk"]) for segment in segments]
+        per_chunk = []
+        for k in range(self.chunks):
+            j = max(index for index, start in enumerate(starts) if start <= k)
+            into = k - starts[j]
+            if j > 0 and into < transition:
+                weight = (into + 1) / (transition + 1)
+                per_chunk.append(torch.lerp(embeds[j - 1], embeds[j], weight))
+            else:
+                per_chunk.append(embeds[j])
+        self.schedule = per_chunk
+        kwargs["prompt_embeds"] = per_chunk[0]
+        kwargs["negative_prompt_embeds"] = negative
+        if self.model.trace:
+            self.model.trace.write("prompts", job_id=self.id, starts=starts, transition=transition,
+                                   embeds=[fingerprint(e) for e in embeds],
+                                   chunks=[fingerprint(e) for e in per_chunk])
+
+    def arguments(self):
+        torch = self.model.torch
+        request, settings = self.request, self.settings
+        generator_device = "cuda" if self.model.device == "cuda" else "cpu"
+        kwargs = dict(
+            height=self.height, width=self.width, num_frames=int(request["frames"]),
+            guidance_scale=settings["guidance_scale"],
+            generator=torch.Generator(device=generator_device).manual_seed(int(request["seed"]) % (2 ** 63)),
+            output_type="latent", callback_on_step_end=self.on_step,
+        )
+        if "steps" in settings:
+            kwargs["num_inference_steps"] = settings["steps"]
+        else:
+            kwargs["pyramid_num_inference_steps_list"] = settings["pyramid_steps"]
+            kwargs["is_amplify_first_chunk"] = settings["amplify_first_chunk"]
+        if request.get("image_file") and request.get("video_file"):
+            raise JobFailed("a job takes an image (I2V) or a video (V2V), not both")
+        if request.get("image_file"):
+            kwargs["image"] = self.read_frames(request["image_file"], 1, "image_file")[0]
+        if request.get("video_file"):
+            frames = int(request.get("video_frames") or 0)
+            if frames < CHUNK_FRAMES:
+                raise JobFailed(f"video_file has {frames} frames; Helios continues a clip of at least {CHUNK_FRAMES}")
+            kwargs["video"] = self.read_frames(request["video_file"], frames, "video_file")
+        if request.get("prompts"):
+            self.prompt_schedule(kwargs)
+        else:
+            kwargs["prompt"] = request["prompt"]
+            kwargs["negative_prompt"] = request.get("negative_prompt")
+        if self.model.trace:
+            self.model.trace.write("call", job_id=self.id, pipeline=type(self.model.pipe).__name__,
+                                   kwargs=describe(kwargs))
+        return kwargs
+
+    def run(self):
+        kwargs = self.arguments()
+        started = time.monotonic()
+        torch = self.model.torch
+        if self.model.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        self.model.pipe(**kwargs)
+        if self.model.trace:
+            cuda = self.model.device == "cuda"
+            self.model.trace.write("job", job_id=self.id, seconds=round(time.monotonic() - started, 3),
+                                   peak_memory_bytes=torch.cuda.max_memory_allocated() if cuda else None,
+                                   visible_gpus=torch.cuda.device_count() if cuda else 0,
+                                   gpu=torch.cuda.get_device_name(0) if cuda else None)
+        if self.chunk != self.chunks:
+            raise JobFailed(f"the pipeline decoded {self.chunk} chunks for {self.request['frames']} frames; "
+                            f"expected {self.chunks}")
+        self.emit("done", frames=min(self.first_frame, self.kept_total), chunks=self.chunk)
+
+
+def describe(kwargs):
+    """The call's arguments, with images and tensors reduced to what identifies them."""
+    described = {}
+    for name, value in kwargs.items():
+        if name in ("generator", "callback_on_step_end"):
+            continue
+        if name == "image":
+            described[name] = {"size": list(value.size), "sha256": hashlib.sha256(value.tobytes()).hexdigest()}
+        elif name == "video":
+            digest = hashlib.sha256()
+            for frame in value:
+                digest.update(frame.tobytes())
+            described[name] = {"frames": len(value), "size": list(value[0].size), "sha256": digest.hexdigest()}
+        elif hasattr(value, "shape"):
+            described[name] = {"shape": list(value.shape), "sum": fingerprint(value)}
+        else:
+            described[name] = value
+    return described
+
+
+# -- serving --------------------------------------------------------------------------------
+
+class Requests:
+    """Reads stdin on a thread of its own, so a cancel arrives while a job runs."""
+
+    def __init__(self):
+        self.jobs = queue.Queue()
+        self.current = None
+        self.lock = threading.Lock()
+        threading.Thread(target=self.read, daemon=True).start()
+
+    def read(self):
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError as error:
+                die(f"cannot read a request line on stdin: {error}", EX_DATAERR)
+            if message.get("type") == "cancel":
+                with self.lock:
+                    if self.current is not None and self.current.id == message.get("job_id"):
+                        self.current.cancelled.set()
+            else:
+                self.jobs.put(message)
+        self.jobs.put(None)
+
+    def running(self, job):
+        with self.lock:
+            self.current = job
+
+
+def serve_job(model, request, channel, requests=None):
+    """Runs one job. Returns None when it is done (`done` printed), else why it ended:
+    ("cancelled", None) or ("failed", message)."""
+    try:
+        job = Job(model, request, channel)
+    except JobFailed as error:
+        return "failed", str(error)
+    if requests:
+        requests.running(job)
+    model.job = job
+    try:
+        job.run()
+        return None
+    except JobCancelled:
+        return "cancelled", None
+    except JobFailed as error:
+        return "failed", str(error)
+    except Exception as error:  # the library's own errors: out of memory, a bad shape, ...
+        if model.device == "cuda":
+            model.torch.cuda.empty_cache()
+        return "failed", f"{type(error).__name__}: {error}"
+    finally:
+        model.job = None
+        if requests:
+            requests.running(None)
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=os.environ.get("HELIOS_MODEL"))
+    parser.add_argument("--device", choices=("cuda", "cpu"), default=os.environ.get("SPOOL_HELIOS_DEVICE", "cuda"))
+    parser.add_argument("--dtype", choices=("bfloat16", "float16", "float32"), default="bfloat16")
+    arguments = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    channel = Channel()
+    protocol = int(os.environ.get("SPOOL_PROTOCOL", "1"))
+    if protocol not in (1, 2):
+        die(f"protocol {protocol} is not supported; this worker speaks 1 and 2", EX_DATAERR)
+
+    started = time.monotonic()
+    device = choose_device(arguments.device)
+    model_path = resolve_model(arguments.model)
     try:
-        request = json.load(sys.stdin)
-    except json.JSONDecodeError as error:
-        die(f"cannot read the job request on stdin: {error}", 65)
-    if request.get("protocol") != PROTOCOL:
-        die(f"protocol {request.get('protocol')} is not supported; this worker speaks {PROTOCOL}", 65)
-    options = request.get("options") or {}
-    model_path = check_environment(options)
+        import diffusers
+        if not hasattr(diffusers, "HeliosPyramidPipeline"):
+            die(f"diffusers {diffusers.__version__} has no Helios pipelines; install diffusers 0.42 or later")
+        import accelerate  # noqa: F401  (from_pretrained needs it for Helios' fp32-kept modules)
+        import ftfy  # noqa: F401  (the Helios pipelines clean every prompt with it)
+    except ImportError as error:
+        die(f"{error.name} is not installed; the helios pipeline needs torch, diffusers, transformers, "
+            "accelerate and ftfy (see Pipelines/README.md)")
+    model = Model(model_path, device, arguments.dtype, Trace(os.environ.get("SPOOL_HELIOS_TRACE")))
+    load_seconds = round(time.monotonic() - started, 3)
+    model.trace.write("load", layout=model.layout, pipeline=type(model.pipe).__name__, device=device,
+                      seconds=load_seconds, pid=os.getpid())
+    channel.emit("ready", protocol=protocol, worker=model.description, load_seconds=load_seconds,
+                 pid=os.getpid())
 
-    import torch
-    from diffusers import HeliosPipeline
-
-    width, height, frames = request["width"], request["height"], request["frames"]
-    work_dir = request["work_dir"]
-    steps = int(options.get("steps", 50))
-    emit({"event": "hello", "protocol": PROTOCOL, "worker": "helios-diffusers"})
-
-    pipe = HeliosPipeline.from_pretrained(model_path, torch_dtype=torch.bfloat16).to("cuda")
-    num_chunks = max(1, (frames + CHUNK_FRAMES - 1) // CHUNK_FRAMES)
-    decoded_total = num_chunks * CHUNK_FRAMES
-    kept_total = (decoded_total - 1) // 4 * 4 + 1  # the pipeline's own trim
-    state = {"chunk": 0, "first": 0}
-    original_decode = pipe.vae.decode
-
-    def streaming_decode(latents, return_dict=True, **kwargs):
-        video = original_decode(latents, return_dict=False, **kwargs)[0]  # [B, C, T, H, W] in [-1, 1]
-        index, first = state["chunk"], state["first"]
-        count = min(video.shape[2], kept_total - first)
-        if count > 0:
-            rgb = ((video[0, :, :count].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-            data = rgb.permute(1, 2, 3, 0).contiguous().cpu().numpy()  # [T, H, W, 3]
-            name = f"chunk-{index:05d}.rgb"
-            temporary = os.path.join(work_dir, f".{name}.tmp")
-            with open(temporary, "wb") as handle:
-                handle.write(data.tobytes())
-            os.rename(temporary, os.path.join(work_dir, name))
-            emit({"event": "chunk", "index": index, "first_frame": first, "frames": count,
-                  "width": width, "height": height, "pixel_format": "rgb24", "file": name})
-        state["chunk"] += 1
-        state["first"] += video.shape[2]
-        # Hand back no frames, so the pipeline's history_video never grows.
-        empty = video[:, :, :0]
-        return (empty,) if not return_dict else type("Decoded", (), {"sample": empty})()
-
-    pipe.vae.decode = streaming_decode
-
-    def on_step(pipeline, step, timestep, callback_kwargs):
-        emit({"event": "progress", "chunk": state["chunk"], "step": step + 1, "steps": steps})
-        return callback_kwargs
-
-    generator = torch.Generator(device="cuda").manual_seed(int(request["seed"]) % (2 ** 63))
-    pipe(
-        prompt=request["prompt"],
-        negative_prompt=request.get("negative_prompt"),
-        height=height,
-        width=width,
-        num_frames=frames,
-        num_inference_steps=steps,
-        guidance_scale=float(options.get("guidance_scale", 5.0)),
-        generator=generator,
-        output_type="latent",
-        callback_on_step_end=on_step,
-    )
-    emit({"event": "done", "frames": kept_total, "chunks": state["chunk"]})
+    if protocol == 1:
+        try:
+            request = json.load(sys.stdin)
+        except json.JSONDecodeError as error:
+            die(f"cannot read the job request on stdin: {error}", EX_DATAERR)
+        ending = serve_job(model, request, channel)
+        if ending is not None:
+            die(ending[1] or "cancelled", 1)
+        return
+    requests = Requests()
+    while True:
+        request = requests.jobs.get()
+        if request is None:
+            return
+        if request.get("protocol") != 2 or request.get("type") != "job":
+            die(f"expected a protocol 2 job request, got {json.dumps(request)[:200]}", EX_DATAERR)
+        ending = serve_job(model, request, channel, requests)
+        if ending is not None:
+            event, message = ending
+            fields = {"message": message} if message else {}
+            channel.emit(event, job_id=request.get("job_id", "?"), **fields)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,13 @@ public struct GenerationRequest: Sendable {
     public var cudaVisibleDevices: String
     /// Wall-clock limit for the whole attempt.
     public var timeLimitSeconds: Double?
+    /// The job's image, clip or prompt schedule, prepared for the worker.
+    public var conditioning: WorkerConditioning?
 
     public init(
         jobID: JobID, attempt: Int, spec: JobSpec, pipeline: PipelineDefinition, pipelineFolder: String,
-        workDir: String, cudaVisibleDevices: String, timeLimitSeconds: Double? = nil
+        workDir: String, cudaVisibleDevices: String, timeLimitSeconds: Double? = nil,
+        conditioning: WorkerConditioning? = nil
     ) {
         self.jobID = jobID
         self.attempt = attempt
@@ -28,6 +31,7 @@ public struct GenerationRequest: Sendable {
         self.workDir = workDir
         self.cudaVisibleDevices = cudaVisibleDevices
         self.timeLimitSeconds = timeLimitSeconds
+        self.conditioning = conditioning
     }
 
     /// The request the worker reads on stdin.
@@ -37,6 +41,7 @@ public struct GenerationRequest: Sendable {
             frames: spec.frames, width: spec.width ?? pipeline.sizes.default.width,
             height: spec.height ?? pipeline.sizes.default.height, fps: spec.fps, seed: spec.seed ?? 0,
             chunkFrames: pipeline.chunking.frames, overlap: pipeline.chunking.overlap, workDir: workDir,
-            options: pipeline.options)
+            options: pipeline.options.merging(spec.options) { _, job in job }
+        ).conditioned(by: conditioning)
     }
 }

@@ -8,6 +8,7 @@ import Synchronization
 public final class ResidentHarness: Sendable {
     public let root: TemporaryDirectory
     public let worker: ResidentWorker
+    public let pipelineFolder: String
     private let exits = Counter()
 
     final class Counter: Sendable {
@@ -23,34 +24,46 @@ public final class ResidentHarness: Sendable {
         }
     }
 
-    public init(_ pipeline: PipelineDefinition) throws {
+    /// `pipelineFolder`: what `{pipelines}` in the worker's command stands for; the scratch
+    /// folder when nil.
+    public init(_ pipeline: PipelineDefinition, pipelineFolder: String? = nil) throws {
         root = try TemporaryDirectory("resident")
+        self.pipelineFolder = pipelineFolder ?? root.path
         let exits = exits
         worker = try ResidentWorker(
-            pipeline: pipeline, pipelineFolder: root.path, slotFolder: root.file("slot"), cudaVisibleDevices: "",
+            pipeline: pipeline, pipelineFolder: self.pipelineFolder, slotFolder: root.file("slot"), cudaVisibleDevices: "",
             terminationGrace: 0.3, onExit: { _ in exits.value.withLock { $0 += 1 } })
     }
 
     /// Times the worker's process has been seen to exit (0 or 1).
     public var exitsSeen: Int { exits.value.withLock { $0 } }
 
-    /// Runs one job of `frames` on the worker, once it is ready; `onStart` gets the run.
+    /// Runs one job of `frames` on the worker, once it is ready; `onStart` gets the run, and
+    /// `onEvent` each event as it arrives (with the job's folder).
     public func run(
-        frames: Int = 16, timeLimit: Double? = nil, onStart: (@Sendable (any GenerationRun) -> Void)? = nil
+        frames: Int = 16, size: FrameSize = FrameSize(width: 64, height: 48), prompt: String = "test",
+        options: [String: String] = [:], conditioning: WorkerConditioning? = nil, timeLimit: Double? = nil,
+        onStart: (@Sendable (any GenerationRun) -> Void)? = nil,
+        onEvent: ((WorkerEvent, _ workDir: String, any GenerationRun) -> Void)? = nil
     ) async -> Outcome {
         let id = JobID.random()
         let workDir = root.file("slot/\(id)")
         try? FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)
-        let spec = JobSpec(prompt: "test", frames: frames, width: 64, height: 48, seed: 3, pipeline: worker.pipeline.name)
+        let spec = JobSpec(
+            prompt: prompt, frames: frames, width: size.width, height: size.height, seed: 3, pipeline: worker.pipeline.name,
+            options: options)
         let request = GenerationRequest(
-            jobID: id, attempt: 1, spec: spec, pipeline: worker.pipeline, pipelineFolder: root.path, workDir: workDir,
-            cudaVisibleDevices: "", timeLimitSeconds: timeLimit)
+            jobID: id, attempt: 1, spec: spec, pipeline: worker.pipeline, pipelineFolder: pipelineFolder, workDir: workDir,
+            cudaVisibleDevices: "", timeLimitSeconds: timeLimit, conditioning: conditioning)
         var events: [WorkerEvent] = []
         do {
             _ = try await worker.waitUntilReady()
             let run = try worker.start(request)
             onStart?(run)
-            for try await event in run.events { events.append(event) }
+            for try await event in run.events {
+                events.append(event)
+                onEvent?(event, workDir, run)
+            }
         } catch let error as GenerationError {
             return Outcome(events: events, error: error)
         } catch {

@@ -22,7 +22,7 @@ public final class WorkerGate: Sendable {
 
     /// Lets every waiting worker go on, and every later one pass.
     public func open() {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
     }
 
     /// Makes workers wait again at their next gated chunk.

@@ -38,6 +38,7 @@ extension JobResource {
                 w.field("idempotencyKey", spec.idempotencyKey)
                 w.field("labels", spec.labels)
                 w.field("negativePrompt", spec.negativePrompt)
+                w.field("options", spec.options)
                 w.field("outputName", spec.outputName)
                 w.field("pipeline", spec.pipeline)
                 w.field("priority", spec.priority)

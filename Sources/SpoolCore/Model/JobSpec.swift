@@ -11,6 +11,7 @@ public struct JobSpec: Hashable, Sendable, Codable {
     public static let maxPromptLength = 4_000
     public static let maxOutputNameLength = 128
     public static let maxLabels = 32
+    public static let maxOptions = 16
 
     public var prompt: String
     public var negativePrompt: String?
@@ -32,6 +33,9 @@ public struct JobSpec: Hashable, Sendable, Codable {
     public var labels: [String: String]
     /// Wall-clock limit for one attempt, in seconds; the host's default when absent.
     public var timeLimitSeconds: Double?
+    /// Worker settings for this job (`steps`, `guidance_scale`, …), over the pipeline file's
+    /// `options`; only the names its `jobOptions` lists are accepted.
+    public var options: [String: String]
 
     public init(
         prompt: String,
@@ -46,7 +50,8 @@ public struct JobSpec: Hashable, Sendable, Codable {
         outputName: String? = nil,
         idempotencyKey: String? = nil,
         labels: [String: String] = [:],
-        timeLimitSeconds: Double? = nil
+        timeLimitSeconds: Double? = nil,
+        options: [String: String] = [:]
     ) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
@@ -61,11 +66,12 @@ public struct JobSpec: Hashable, Sendable, Codable {
         self.idempotencyKey = idempotencyKey
         self.labels = labels
         self.timeLimitSeconds = timeLimitSeconds
+        self.options = options
     }
 
     enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt, frames, fps, width, height, seed, pipeline, priority
-        case outputName, idempotencyKey, labels, timeLimitSeconds
+        case outputName, idempotencyKey, labels, timeLimitSeconds, options
     }
 
     /// Decodes leniently about absent optional fields (job files are written by hand),
@@ -85,6 +91,7 @@ public struct JobSpec: Hashable, Sendable, Codable {
         idempotencyKey = try c.decodeIfPresent(String.self, forKey: .idempotencyKey)
         labels = try c.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
         timeLimitSeconds = try c.decodeIfPresent(Double.self, forKey: .timeLimitSeconds)
+        options = try c.decodeIfPresent([String: String].self, forKey: .options) ?? [:]
     }
 
     /// The frame size, once resolved.

@@ -79,6 +79,8 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
     public var timeouts: Timeouts
     /// Options passed through to the worker as `options` in its request.
     public var options: [String: String]
+    /// The option names a job may set for itself (its `options`, over ``options``).
+    public var jobOptions: [String]
     /// Worker protocol 2: the worker is started once per slot, loads its model, and serves
     /// jobs one after another until Spool stops it.
     public var resident: Bool
@@ -89,7 +91,8 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
     public init(
         name: String, description: String? = nil, command: [String], environment: [String: String] = [:],
         chunking: Chunking, sizes: Sizes, maxFrames: Int = JobSpec.maxFrames, requiresCUDA: Bool = false,
-        timeouts: Timeouts = .init(), options: [String: String] = [:], resident: Bool = false, maxJobsPerWorker: Int? = nil
+        timeouts: Timeouts = .init(), options: [String: String] = [:], jobOptions: [String] = [], resident: Bool = false,
+        maxJobsPerWorker: Int? = nil
     ) {
         self.name = name
         self.description = description
@@ -101,13 +104,14 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         self.requiresCUDA = requiresCUDA
         self.timeouts = timeouts
         self.options = options
+        self.jobOptions = jobOptions
         self.resident = resident
         self.maxJobsPerWorker = maxJobsPerWorker
     }
 
     enum CodingKeys: String, CodingKey {
         case name, description, command, environment, chunking, sizes, maxFrames, requiresCUDA, timeouts, options
-        case resident, maxJobsPerWorker
+        case jobOptions, resident, maxJobsPerWorker
     }
 
     public init(from decoder: any Decoder) throws {
@@ -122,6 +126,7 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         requiresCUDA = try c.decodeIfPresent(Bool.self, forKey: .requiresCUDA) ?? false
         timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? .init()
         options = try c.decodeIfPresent([String: String].self, forKey: .options) ?? [:]
+        jobOptions = try c.decodeIfPresent([String].self, forKey: .jobOptions) ?? []
         resident = try c.decodeIfPresent(Bool.self, forKey: .resident) ?? false
         maxJobsPerWorker = try c.decodeIfPresent(Int.self, forKey: .maxJobsPerWorker)
     }
@@ -140,6 +145,9 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         if !(1...JobSpec.maxFrames).contains(maxFrames) { problems.append("maxFrames must be 1…\(JobSpec.maxFrames)") }
         if timeouts.startupSeconds <= 0 || timeouts.stallSeconds <= 0 || timeouts.cancelSeconds <= 0 {
             problems.append("timeouts must be positive")
+        }
+        for option in jobOptions where option.isEmpty || option.unicodeScalars.count > 64 {
+            problems.append("jobOptions entries must be 1…64 characters, not \"\(option)\"")
         }
         if let limit = maxJobsPerWorker, limit < 1 { problems.append("maxJobsPerWorker must be at least 1") }
         if maxJobsPerWorker != nil && !resident { problems.append("maxJobsPerWorker applies only to a resident pipeline") }

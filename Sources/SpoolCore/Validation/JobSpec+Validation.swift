@@ -59,8 +59,26 @@ extension JobSpec {
             if key.isEmpty || key.unicodeScalars.count > 64 { problem("labels.\(key)", "keys must be 1…64 characters") }
             if value.unicodeScalars.count > 256 { problem("labels.\(key)", "values must be at most 256 characters") }
         }
+        issues += optionIssues(definition: definition)
         if let limit = timeLimitSeconds, !(limit > 0 && limit <= Self.maxTimeLimitSeconds) {
             problem("timeLimitSeconds", "is \(limit); must be more than 0 and at most \(Int(Self.maxTimeLimitSeconds))")
+        }
+        return issues
+    }
+
+    private func optionIssues(definition: PipelineDefinition?) -> [ValidationIssue] {
+        var issues: [ValidationIssue] = []
+        if options.count > Self.maxOptions {
+            issues.append(.init(field: "options", reason: "has \(options.count) entries; at most \(Self.maxOptions) are allowed"))
+        }
+        for (key, value) in options.sorted(by: { $0.key < $1.key }) {
+            if let definition, !definition.jobOptions.contains(key) {
+                let taken = definition.jobOptions.isEmpty
+                    ? "it takes none" : "it takes \(definition.jobOptions.joined(separator: ", "))"
+                issues.append(.init(field: "options.\(key)", reason: "pipeline \(definition.name) has no job option \"\(key)\"; \(taken)"))
+            } else if value.unicodeScalars.count > 256 {
+                issues.append(.init(field: "options.\(key)", reason: "values must be at most 256 characters"))
+            }
         }
         return issues
     }

@@ -26,7 +26,17 @@ public struct WorkerRequest: Hashable, Sendable, Codable {
     public var overlap: Int
     /// Absolute path of the folder chunk files go in; also the worker's working directory.
     public var workDir: String
+    /// The pipeline file's options with the job's over them.
     public var options: [String: String]
+    /// Conditioning inputs, as raw RGB24 files of the job's size that Spool has prepared;
+    /// absent when the job has none (see ``WorkerConditioning``).
+    public var imageFile: String?
+    public var videoFile: String?
+    public var videoFrames: Int?
+    /// A prompt schedule: which chunk each prompt starts at (the first at 0), and over how
+    /// many chunks a change blends. Absent: `prompt` holds for the whole video.
+    public var prompts: [WorkerPrompt]?
+    public var transitionChunks: Int?
 
     public init(
         jobId: String, attempt: Int, prompt: String, negativePrompt: String?, frames: Int, width: Int, height: Int,
@@ -49,6 +59,18 @@ public struct WorkerRequest: Hashable, Sendable, Codable {
         self.options = options
     }
 
+    /// The request with `conditioning`'s fields set.
+    public func conditioned(by conditioning: WorkerConditioning?) -> WorkerRequest {
+        guard let conditioning else { return self }
+        var request = self
+        request.imageFile = conditioning.imageFile
+        request.videoFile = conditioning.videoFile
+        request.videoFrames = conditioning.videoFrames
+        request.prompts = conditioning.prompts
+        request.transitionChunks = conditioning.prompts == nil ? nil : conditioning.transitionChunks
+        return request
+    }
+
     /// The request as a protocol 2 line: `"protocol": 2, "type": "job"`.
     public var resident: WorkerRequest {
         var request = self
@@ -64,4 +86,37 @@ public struct WorkerCancel: Hashable, Sendable, Codable {
     public var jobId: String
 
     public init(jobId: String) { self.jobId = jobId }
+}
+
+/// One entry of a prompt schedule, as a worker reads it: `prompt` from chunk `chunk` on.
+public struct WorkerPrompt: Hashable, Sendable, Codable {
+    public var chunk: Int
+    public var prompt: String
+
+    public init(chunk: Int, prompt: String) {
+        self.chunk = chunk
+        self.prompt = prompt
+    }
+}
+
+/// What conditions a job beyond its text: a first frame (image-to-video), a clip to continue
+/// (video-to-video), a prompt that changes over time. Files are raw RGB24 at the job's size,
+/// already decoded, scaled and cropped by Spool: workers never decode media.
+public struct WorkerConditioning: Hashable, Sendable {
+    public var imageFile: String?
+    public var videoFile: String?
+    public var videoFrames: Int?
+    public var prompts: [WorkerPrompt]?
+    public var transitionChunks: Int
+
+    public init(
+        imageFile: String? = nil, videoFile: String? = nil, videoFrames: Int? = nil, prompts: [WorkerPrompt]? = nil,
+        transitionChunks: Int = 0
+    ) {
+        self.imageFile = imageFile
+        self.videoFile = videoFile
+        self.videoFrames = videoFrames
+        self.prompts = prompts
+        self.transitionChunks = transitionChunks
+    }
 }

@@ -109,8 +109,12 @@ final class InboxWatcher: @unchecked Sendable {
                 if nameLength > 0, event.mask & (UInt32(IN_MOVED_TO) | UInt32(IN_CLOSE_WRITE)) != 0 {
                     let namePointer = (buffer + offset + MemoryLayout<inotify_event>.size).assumingMemoryBound(to: CChar.self)
                     let name = String(cString: namePointer)
-                    lock.withLock {
-                        if event.mask & UInt32(IN_MOVED_TO) != 0 { movedIn.insert(name) } else { closedAfterWriting.insert(name) }
+                    lock.withLock { () -> Void in
+                        if event.mask & UInt32(IN_MOVED_TO) != 0 {
+                            movedIn.insert(name)
+                        } else {
+                            closedAfterWriting.insert(name)
+                        }
                     }
                 }
                 offset += MemoryLayout<inotify_event>.size + nameLength

@@ -35,13 +35,18 @@ enum OpenAPIDocument {
         return (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])) ?? base
     }
 
-    /// What a job of `definition` may ask for: its frames, and its sizes when it lists them.
+    /// What a job of `definition` may ask for: its frames, its job options, and its sizes when
+    /// it lists them.
     private static func pipelineRule(_ definition: PipelineDefinition, isDefault: Bool) -> [String: Any] {
         let named: [String: Any] = ["required": ["pipeline"], "properties": ["pipeline": ["const": definition.name]]]
         let unnamed: [String: Any] = ["properties": ["pipeline": ["type": "null"]]]
         var rule: [String: Any] = [
             "anyOf": isDefault ? [named, unnamed] : [named],
-            "properties": ["frames": ["maximum": definition.maxFrames]],
+            "properties": [
+                "frames": ["maximum": definition.maxFrames],
+                "options": definition.jobOptions.isEmpty
+                    ? ["maxProperties": 0] : ["propertyNames": ["enum": definition.jobOptions.sorted()]],
+            ],
         ]
         if let allowed = definition.sizes.allowed {
             let sizes: [Any] = allowed.map { size in

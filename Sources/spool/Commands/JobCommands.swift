@@ -17,6 +17,8 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Pipeline.") var pipeline: String?
     @Option(help: "Base name of the output files.") var outputName: String?
     @Option(help: "Idempotency key: submitting again returns the first job.") var idempotencyKey: String?
+    @Option(name: .customLong("option"), help: "A worker setting the pipeline lets jobs set, NAME=VALUE (e.g. steps=30); repeatable.")
+    var workerOptions: [String] = []
     @Flag(help: "Wait for the job to end, showing its progress; exit 1 if it fails.") var wait = false
     @OptionGroup var options: ClientOptions
 
@@ -63,6 +65,12 @@ struct Submit: AsyncParsableCommand {
         if let pipeline { spec.pipeline = pipeline }
         if let outputName { spec.outputName = outputName }
         if let idempotencyKey { spec.idempotencyKey = idempotencyKey }
+        for option in workerOptions {
+            guard let equals = option.firstIndex(of: "="), equals != option.startIndex else {
+                throw ValidationError("--option takes NAME=VALUE, e.g. steps=30; got \"\(option)\"")
+            }
+            spec.options[String(option[..<equals])] = String(option[option.index(after: equals)...])
+        }
         return spec
     }
 }

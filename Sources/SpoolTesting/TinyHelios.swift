@@ -1,0 +1,87 @@
+import Foundation
+import SpoolCore
+import Synchronization
+
+/// Tiny, randomly initialised Helios checkpoints (`Pipelines/helios/make_tiny.py`), built once
+/// per test process, and pipelines that run `Pipelines/helios/worker.py` on them on the CPU:
+/// the real diffusers pipelines, the real `from_pretrained`, at a size a CPU makes in seconds.
+public enum TinyHelios {
+    public enum Layout: String, Sendable, CaseIterable {
+        case base, mid, distilled
+    }
+
+    /// The Python environment has PyTorch, diffusers and the rest of what the worker needs.
+    /// With `SPOOL_REQUIRE_PYTHON=1` (CI) a missing one fails the tests instead of skipping them.
+    public static var isAvailable: Bool {
+        if PythonTools.isRequired { return true }
+        guard let python = PythonTools.python else {
+            print("note: Helios worker tests skipped: no Python environment (run scripts/setup-python.sh)")
+            return false
+        }
+        let found = (try? runProcess([python, "-c", "import torch, diffusers, transformers, accelerate, ftfy"]).status) == 0
+        if !found { print("note: Helios worker tests skipped: \(python) lacks torch/diffusers (run scripts/setup-python.sh)") }
+        return found
+    }
+
+    private static let built = Mutex<Task<String, any Error>?>(nil)
+
+    /// The folder holding `base/`, `mid/` and `distilled/`, built on first use.
+    public static func checkpoints() async throws -> String {
+        let task = built.withLock { task in
+            if let task { return task }
+            let made = Task<String, any Error> {
+                try await onThread {
+                    let folder = NSTemporaryDirectory() + "spool-tiny-helios-\(getpid())"
+                    guard let python = PythonTools.python else { throw ProbeError(message: "no Python environment for the Helios tests") }
+                    let result = try runProcess([python, Repository.pipelines + "/helios/make_tiny.py", folder, "--all"])
+                    guard result.status == 0 else {
+                        throw ProbeError(message: "make_tiny.py failed (\(result.status)): \(result.stderr.suffix(2_000))")
+                    }
+                    return folder
+                }
+            }
+            task = made
+            return made
+        }
+        return try await task.value
+    }
+
+    /// A resident pipeline running the Helios worker on `layout` on the CPU; `trace` names the
+    /// worker's trace file (`SPOOL_HELIOS_TRACE`).
+    public static func pipeline(
+        _ layout: Layout, name: String = "helios-tiny", options: [String: String] = [:], trace: String? = nil,
+        device: String? = "cpu", startup: Double = 300
+    ) async throws -> PipelineDefinition {
+        let folder = try await checkpoints() + "/" + layout.rawValue
+        var command = [PythonTools.python ?? "python3", Repository.pipelines + "/helios/worker.py", "--model", folder]
+        if let device { command += ["--device", device] }
+        var environment: [String: String] = [:]
+        if let trace { environment["SPOOL_HELIOS_TRACE"] = trace }
+        return PipelineDefinition(
+            name: name, command: command, environment: environment,
+            chunking: .init(frames: 33), sizes: .init(default: FrameSize(width: 128, height: 64)),
+            // Generous: importing torch on a loaded 2-core machine takes tens of seconds.
+            timeouts: .init(startupSeconds: startup, stallSeconds: 120, cancelSeconds: 30),
+            options: options, jobOptions: ["steps", "pyramid_steps", "guidance_scale", "amplify_first_chunk"],
+            resident: true)
+    }
+}
+
+/// The records of a Helios worker's trace file (`SPOOL_HELIOS_TRACE`), as JSON objects.
+public struct HeliosTrace: Sendable {
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    public var records: [[String: any Sendable]] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: any Sendable]
+        }
+    }
+
+    /// Records of one kind (`load`, `call`, `prompts`, `transformer`), of one job when given.
+    public func records(_ kind: String, job: String? = nil) -> [[String: any Sendable]] {
+        records.filter { $0["record"] as? String == kind && (job == nil || $0["job_id"] as? String == job) }
+    }
+}
