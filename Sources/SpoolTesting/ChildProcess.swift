@@ -9,11 +9,14 @@ public struct ProcessResult: Sendable {
     public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
 }
 
-/// Runs `arguments` (argv[0] looked up on PATH) and waits for it.
-public func runProcess(_ arguments: [String], stdin: Data? = nil, environment: [String: String]? = nil) throws -> ProcessResult {
+/// Runs `arguments` (argv[0] looked up on PATH) and waits for it; in `directory` when given.
+public func runProcess(
+    _ arguments: [String], stdin: Data? = nil, environment: [String: String]? = nil, directory: String? = nil
+) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     if let environment {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     }

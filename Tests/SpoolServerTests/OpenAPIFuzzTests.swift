@@ -31,7 +31,8 @@ struct OpenAPIFuzzTests {
                 schemathesis, "--config-file", Self.folder + "/schemathesis.toml", "--no-color", "run",
                 "http://127.0.0.1:\(port)/openapi.json", "--checks", "all", "--exclude-checks", "use_after_free",
                 "--max-time", "60", "--seed", "20261126", "--workers", "1", "--request-timeout", "30",
-            ], environment: ["HOME": dir.path])
+            // In the scratch folder: schemathesis keeps a cache (.schemathesis/) where it runs.
+            ], environment: ["HOME": dir.path], directory: dir.path)
         }
         #expect(run.status == 0, "the fuzzer found what the document does not say:\n\(run.stdoutText.suffix(12_000))\n\(run.stderr.suffix(2_000))")
         #expect(run.stdoutText.contains("passed"), "\(run.stdoutText.suffix(2_000))")
