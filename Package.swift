@@ -38,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         // Already built for postgres-nio; SHA-256 for content-addressed inputs and their tests.
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        // A streaming multipart/form-data parser: job submissions with an image or a clip.
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
     ],
     targets: [
         // MARK: Core (Foundation only)
@@ -69,7 +71,11 @@ let package = Package(
             pkgConfig: "libavformat libavcodec libswscale libavutil",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]
         ),
-        .target(name: "SpoolMedia", dependencies: ["SpoolCore", "CFFmpeg", "CSpoolSystem"], swiftSettings: swiftSettings),
+        .target(
+            name: "SpoolMedia",
+            dependencies: ["SpoolCore", "CFFmpeg", "CSpoolSystem", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Generators
         .target(name: "CSpoolSystem"),
@@ -97,8 +103,9 @@ let package = Package(
         .target(
             name: "SpoolServer",
             dependencies: [
-                "SpoolCore", "SpoolScheduler", "CSpoolSystem",
+                "SpoolCore", "SpoolScheduler", "SpoolMedia", "CSpoolSystem",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),

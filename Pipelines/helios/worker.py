@@ -52,6 +52,12 @@ LATENT_FRAMES_PER_CHUNK = 9
 VAE_TEMPORAL = 4
 CHUNK_FRAMES = (LATENT_FRAMES_PER_CHUNK - 1) * VAE_TEMPORAL + 1  # 33
 
+
+def kept_frames(chunks):
+    """Frames the pipeline keeps of what `chunks` chunks decode: ((33·N − 1) // 4) · 4 + 1."""
+    return (chunks * CHUNK_FRAMES - 1) // VAE_TEMPORAL * VAE_TEMPORAL + 1
+
+
 # The settings each published checkpoint is meant to run with.
 LAYOUT_SETTINGS = {
     "base": {"steps": 50, "guidance_scale": 5.0},
@@ -287,10 +293,15 @@ class Job:
         self.chunk = 0          # chunks decoded so far = the chunk being denoised
         self.first_frame = 0
         self.step_in_chunk = 0
-        chunks = max(1, math.ceil(int(request["frames"]) / CHUNK_FRAMES))
+        # The pipeline cuts what its N chunks decode to ((33·N − 1) // 4) · 4 + 1 frames, so
+        # ceil(frames / 33) chunks can fall short (99 frames: 3 chunks keep 97). Spool needs
+        # at least the frames asked for: take the chunks that keep that many.
+        frames = int(request["frames"])
+        chunks = max(1, math.ceil(frames / CHUNK_FRAMES))
+        while kept_frames(chunks) < frames:
+            chunks += 1
         self.chunks = chunks
-        # The pipeline's own trim of its decoded frames: ((33·N − 1) // 4) · 4 + 1.
-        self.kept_total = (chunks * CHUNK_FRAMES - 1) // VAE_TEMPORAL * VAE_TEMPORAL + 1
+        self.kept_total = kept_frames(chunks)
         self.settings = parse_settings(model.layout, request.get("options") or {})
         self.schedule = None    # per-chunk text embeddings, when the job has a prompt schedule
 
@@ -396,7 +407,7 @@ class Job:
         request, settings = self.request, self.settings
         generator_device = "cuda" if self.model.device == "cuda" else "cpu"
         kwargs = dict(
-            height=self.height, width=self.width, num_frames=int(request["frames"]),
+            height=self.height, width=self.width, num_frames=self.chunks * CHUNK_FRAMES,
             guidance_scale=settings["guidance_scale"],
             generator=torch.Generator(device=generator_device).manual_seed(int(request["seed"]) % (2 ** 63)),
             output_type="latent", callback_on_step_end=self.on_step,

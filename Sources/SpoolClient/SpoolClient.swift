@@ -30,6 +30,42 @@ public struct SpoolClient: Sendable {
         return (try decode(JobResource.self, data), status == 201)
     }
 
+    /// Submits a job with files: `files` maps each input field (`image`, `video`) to a local
+    /// file, sent as a part of a `multipart/form-data` request beside the job's JSON. The
+    /// body is assembled in a scratch file and streamed from there, never held in memory.
+    public func submit(_ spec: JobSpec, files: [JobInput.Kind: URL]) async throws(ClientError) -> (job: JobResource, created: Bool) {
+        guard !files.isEmpty else { return try await submit(spec) }
+        let boundary = "spool-" + UUID().uuidString
+        let bodyFile = FileManager.default.temporaryDirectory.appendingPathComponent("spool-submit-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: bodyFile) }
+        do {
+            guard FileManager.default.createFile(atPath: bodyFile.path, contents: nil),
+                  let out = FileHandle(forWritingAtPath: bodyFile.path) else {
+                throw ClientError.invalidResponse("cannot write a scratch file in \(FileManager.default.temporaryDirectory.path)")
+            }
+            defer { try? out.close() }
+            func text(_ string: String) throws { try out.write(contentsOf: Data(string.utf8)) }
+            try text("--\(boundary)\r\nContent-Disposition: form-data; name=\"job\"\r\nContent-Type: application/json\r\n\r\n")
+            try out.write(contentsOf: try JSONEncoder.spoolAPI.encode(spec))
+            for (kind, url) in files.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                guard let input = FileHandle(forReadingAtPath: url.path) else {
+                    throw ClientError.invalidResponse("cannot read \(url.path)")
+                }
+                defer { try? input.close() }
+                let name = url.lastPathComponent.replacingOccurrences(of: "\"", with: "_")
+                try text("\r\n--\(boundary)\r\nContent-Disposition: form-data; name=\"\(kind.rawValue)\"; filename=\"\(name)\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+                while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { try out.write(contentsOf: chunk) }
+            }
+            try text("\r\n--\(boundary)--\r\n")
+        } catch let error as ClientError {
+            throw error
+        } catch {
+            throw .invalidResponse("cannot assemble the upload: \(error)")
+        }
+        let (data, status) = try await send("POST", "/v1/jobs", bodyFile: bodyFile, contentType: "multipart/form-data; boundary=\(boundary)")
+        return (try decode(JobResource.self, data), status == 201)
+    }
+
     public func job(_ id: String) async throws(ClientError) -> JobResource {
         try decode(JobResource.self, try await send("GET", "/v1/jobs/\(escape(id))").data)
     }
@@ -65,19 +101,27 @@ public struct SpoolClient: Sendable {
 
     // MARK: Transport
 
-    private func send(_ method: String, _ path: String, body: Data? = nil) async throws(ClientError) -> (data: Data, status: Int) {
+    private func send(
+        _ method: String, _ path: String, body: Data? = nil, bodyFile: URL? = nil, contentType: String = "application/json"
+    ) async throws(ClientError) -> (data: Data, status: Int) {
         guard let url = URL(string: server.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path) else {
             throw .invalidResponse("bad URL \(server)\(path)")
         }
         var request = URLRequest(url: url)
         request.httpMethod = method
         request.httpBody = body
-        if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
+        if body != nil || bodyFile != nil { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await session.data(for: request)
+            if let bodyFile {
+                // Uploads take as long as their size needs; the answer comes once the file is in.
+                request.timeoutInterval = 3_600
+                (data, response) = try await session.upload(for: request, fromFile: bodyFile)
+            } else {
+                (data, response) = try await session.data(for: request)
+            }
         } catch {
             throw .unreachable(server: server.absoluteString, reason: error.localizedDescription)
         }

@@ -411,6 +411,11 @@ public final class PostgresJobStore: JobStore, Service {
         try await client.query("DELETE FROM hosts WHERE name = \(name)", logger: logger)
     }
 
+    public func referencedInputs() async throws -> Set<String> {
+        let specs = try await rows(PostgresQuery(unsafeSQL: InputReferences.query)).map { try $0["spec"].decode(String.self) }
+        return InputReferences.digests(in: specs)
+    }
+
     public func hosts() async throws -> [HostRecord] {
         let decoder = JSONDecoder()
         return try await rows("SELECT record, heartbeat_at FROM hosts ORDER BY name").map { row in

@@ -269,6 +269,11 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         try await writer.write { db in try db.executeCached(sql: "DELETE FROM hosts WHERE name = ?", arguments: [name]) }
     }
 
+    public func referencedInputs() async throws -> Set<String> {
+        let specs = try await pool.read { db in try String.fetchAll(db, sql: InputReferences.query) }
+        return InputReferences.digests(in: specs)
+    }
+
     public func hosts() async throws -> [HostRecord] {
         try await pool.read { db in
             let decoder = JSONDecoder()

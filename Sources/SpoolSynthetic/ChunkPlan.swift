@@ -20,19 +20,25 @@ public struct ChunkPlan: Hashable, Sendable {
     }
 
     /// The chunks (first frame, frame count) a model writes when asked for `frames`.
+    /// A model gives at least `frames`: when its trim would cut the chunks that cover them
+    /// short (Helios at 99 frames: 3 chunks keep 97), it runs one more.
     public func chunks(forFrames frames: Int) -> [(firstFrame: Int, frames: Int)] {
         let stride = chunkFrames - overlap
-        let count = frames <= chunkFrames ? 1 : 1 + (frames - chunkFrames + stride - 1) / stride
-        let decoded = (count - 1) * stride + chunkFrames
-        let total: Int
-        switch trim {
-        case .none: total = decoded
-        case .helios: total = ((decoded - 1) / 4) * 4 + 1
-        }
+        var count = frames <= chunkFrames ? 1 : 1 + (frames - chunkFrames + stride - 1) / stride
+        while kept(decoded: (count - 1) * stride + chunkFrames) < frames { count += 1 }
+        let total = kept(decoded: (count - 1) * stride + chunkFrames)
         return (0..<count).compactMap { k in
             let first = k * stride
             let end = min(first + chunkFrames, total)
             return end > first ? (first, end - first) : nil
+        }
+    }
+
+    /// Frames the model keeps of `decoded`.
+    func kept(decoded: Int) -> Int {
+        switch trim {
+        case .none: decoded
+        case .helios: ((decoded - 1) / 4) * 4 + 1
         }
     }
 

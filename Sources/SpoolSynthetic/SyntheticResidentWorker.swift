@@ -57,6 +57,7 @@ public struct SyntheticResidentWorker: Sendable {
             switch ending {
             case .done: break
             case .cancelled: emit(.cancelled, request.jobId)
+            case .failed(let message): emit(.failed(message: message), request.jobId)
             case .exit(let code): return code
             }
             served += 1

@@ -99,6 +99,8 @@ public struct SyntheticWorker: Sendable {
         case done
         /// Stopped on a cancel, before the end.
         case cancelled
+        /// Refused: the request cannot be made (a bad input file); the worker stays.
+        case failed(String)
         /// The process must exit with this status (a fault, or a chunk it could not write).
         case exit(Int32)
     }
@@ -135,6 +137,9 @@ public struct SyntheticWorker: Sendable {
         switch run(request, emit: emit, emitRaw: emitRaw, isCancelled: { false }) {
         case .done, .cancelled: return 0
         case .exit(let code): return code
+        case .failed(let message):
+            log(message)
+            return 65
         }
     }
 
@@ -181,6 +186,12 @@ public struct SyntheticWorker: Sendable {
 
         let plan = ChunkPlan(chunkFrames: request.chunkFrames, overlap: request.overlap, trim: trim)
         let chunks = plan.chunks(forFrames: request.frames)
+        let conditioning: SyntheticConditioning
+        do {
+            conditioning = try SyntheticConditioning(request, chunks: chunks.count)
+        } catch {
+            return .failed("cannot condition job \(request.jobId): \(error)")
+        }
         let frameBytes = request.width * request.height * 3
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: frameBytes, alignment: 64)
         defer { buffer.deallocate() }
@@ -223,8 +234,9 @@ public struct SyntheticWorker: Sendable {
             let file = String(format: "chunk-%05d.rgb", index)
             do {
                 try writeChunk(
-                    file: file, in: request.workDir, firstFrame: chunk.firstFrame, frames: chunk.frames, seed: request.seed,
-                    width: width, height: height, buffer: buffer, truncate: faults.contains(.shortChunk(index)))
+                    file: file, in: request.workDir, index: index, firstFrame: chunk.firstFrame, frames: chunk.frames,
+                    seed: request.seed, width: width, height: height, buffer: buffer, truncate: faults.contains(.shortChunk(index)),
+                    conditioning: width == request.width ? conditioning : nil)
             } catch {
                 log("cannot write \(file): \(error)")
                 return .exit(2)
@@ -240,8 +252,8 @@ public struct SyntheticWorker: Sendable {
     /// Writes a chunk under a temporary name and renames it into place, so a reader
     /// never sees half a chunk.
     private func writeChunk(
-        file: String, in folder: String, firstFrame: Int, frames: Int, seed: UInt64, width: Int, height: Int,
-        buffer: UnsafeMutableRawBufferPointer, truncate: Bool
+        file: String, in folder: String, index: Int, firstFrame: Int, frames: Int, seed: UInt64, width: Int, height: Int,
+        buffer: UnsafeMutableRawBufferPointer, truncate: Bool, conditioning: SyntheticConditioning?
     ) throws {
         let temporary = "\(folder)/.\(file).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -250,6 +262,9 @@ public struct SyntheticWorker: Sendable {
         let frameBytes = width * height * 3
         for frame in 0..<frames {
             TestPattern.render(index: firstFrame + frame, seed: seed, width: width, height: height, into: buffer)
+            if let conditioning, !conditioning.isEmpty {
+                conditioning.apply(frame: firstFrame + frame, chunk: index, width: width, height: height, to: buffer)
+            }
             var count = frameBytes
             if truncate && frame == frames - 1 { count /= 2 }
             var written = 0

@@ -81,6 +81,7 @@ public final class FailingJobStore: JobStore {
     }
 
     public func countsByState() async throws -> [JobState: Int] { try await base.countsByState() }
+    public func referencedInputs() async throws -> Set<String> { try await base.referencedInputs() }
 
     public func registerHost(_ host: HostRecord) async throws {
         try write()

@@ -3,12 +3,14 @@ import SpoolCore
 
 /// Ready-made specs and pipelines for tests.
 public enum Fixtures {
-    /// A CPU pipeline shaped like Helios: 33-frame chunks, no overlap.
+    /// A CPU pipeline shaped like Helios: 33-frame chunks, no overlap; it takes an image, a
+    /// clip of at least 33 frames, and a prompt schedule.
     public static let syntheticPipeline = PipelineDefinition(
         name: "synthetic",
         command: ["{bin}/spool-synthetic-worker"],
         chunking: .init(frames: 33),
-        sizes: .init(default: FrameSize(width: 640, height: 384)))
+        sizes: .init(default: FrameSize(width: 640, height: 384)),
+        inputs: .init(image: true, video: true, prompts: true, minVideoFrames: 33))
 
     /// A CUDA-only pipeline allowed a single size, like Helios.
     public static let cudaPipeline = PipelineDefinition(

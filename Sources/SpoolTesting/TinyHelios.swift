@@ -55,7 +55,8 @@ public enum TinyHelios {
         let folder = try await checkpoints() + "/" + layout.rawValue
         var command = [PythonTools.python ?? "python3", Repository.pipelines + "/helios/worker.py", "--model", folder]
         if let device { command += ["--device", device] }
-        var environment: [String: String] = [:]
+        // One thread a worker: the suite runs beside other tests on a 2-core machine.
+        var environment: [String: String] = ["OMP_NUM_THREADS": "1"]
         if let trace { environment["SPOOL_HELIOS_TRACE"] = trace }
         return PipelineDefinition(
             name: name, command: command, environment: environment,

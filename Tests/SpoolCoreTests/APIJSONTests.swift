@@ -40,6 +40,12 @@ struct APIJSONTests {
             return (0..<int(0...6)).map { _ in pieces[int(0...pieces.count - 1)] }.joined()
         }
         mutating func maybe<T>(_ make: (inout Generator) -> T) -> T? { chance(50) ? make(&self) : nil }
+        mutating func input(_ kind: JobInput.Kind) -> JobInput {
+            JobInput(
+                sha256: String(repeating: "ab", count: 32), kind: chance(80) ? kind : nil, width: maybe { $0.int(1...4_000) },
+                height: maybe { $0.int(1...4_000) }, frames: maybe { $0.int(1...1_440) }, bytes: maybe { $0.int(0...1 << 40) },
+                codec: maybe { $0.text() }, name: maybe { $0.text() })
+        }
     }
 
     func resource(_ g: inout Generator) -> JobResource {
@@ -49,7 +55,11 @@ struct APIJSONTests {
             prompt: g.text(), negativePrompt: g.maybe { $0.text() }, frames: g.int(1...1_440),
             width: g.maybe { $0.int(2...1_920) }, height: g.maybe { $0.int(2...1_080) }, seed: g.maybe { $0.next() << 11 | $0.next() },
             pipeline: g.maybe { $0.text() }, priority: g.int(-10...10), outputName: g.maybe { $0.text() },
-            idempotencyKey: g.maybe { $0.text() }, labels: labels, timeLimitSeconds: g.maybe { $0.double() })
+            idempotencyKey: g.maybe { $0.text() }, labels: labels, timeLimitSeconds: g.maybe { $0.double() },
+            options: g.chance(30) ? ["steps": g.text(), g.text() + "k": g.text()] : [:],
+            image: g.maybe { $0.input(.image) }, video: g.maybe { $0.input(.video) }, includeInput: g.chance(30),
+            prompts: g.maybe { g in (0..<g.int(0...3)).map { _ in ScheduledPrompt(at: g.double(), prompt: g.text()) } },
+            transitionChunks: g.int(0...3))
         let submitted = g.date()
         let job = Job(
             id: JobID(UUID().uuidString.lowercased()), spec: spec, state: JobState.allCases[g.int(0...JobState.allCases.count - 1)],

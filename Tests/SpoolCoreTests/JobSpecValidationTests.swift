@@ -116,3 +116,73 @@ struct JobSpecValidationTests {
         #expect(spec.pipeline == nil)
     }
 }
+
+@Suite("Conditioning inputs in a spec")
+struct ConditioningSpecTests {
+    static let digest = String(repeating: "0f", count: 32)
+
+    func issues(_ spec: JobSpec) -> [ValidationIssue] {
+        spec.validate(pipelines: Fixtures.catalog, defaultPipeline: "synthetic")
+    }
+
+    func image(frames: Int = 1, kind: JobInput.Kind = .image) -> JobInput {
+        JobInput(sha256: Self.digest, kind: kind, width: 640, height: 480, frames: frames, bytes: 1_000, codec: "png")
+    }
+
+    @Test func anImageAClipOrAScheduleIsValidForAPipelineThatTakesIt() {
+        #expect(issues(JobSpec(prompt: "a fox", frames: 48, image: image())).isEmpty)
+        #expect(issues(JobSpec(prompt: "a fox", frames: 48, video: image(frames: 40, kind: .video), includeInput: true)).isEmpty)
+        let schedule = [ScheduledPrompt(at: 0, prompt: "a fox"), ScheduledPrompt(at: 1.5, prompt: "a river")]
+        #expect(issues(JobSpec(prompt: "a fox", frames: 96, prompts: schedule, transitionChunks: 1)).isEmpty)
+    }
+
+    @Test func aPipelineThatTakesNoInputsRefusesEachNamingItsField() {
+        let spec = JobSpec(
+            prompt: "a fox", frames: 48, width: 640, height: 384, pipeline: "helios", image: image(),
+            prompts: [ScheduledPrompt(at: 0, prompt: "a fox")])
+        let found = issues(spec)
+        #expect(found.map(\.field) == ["image", "prompts"])
+        #expect(found[0].reason == "pipeline helios does not take an image (it takes none)")
+    }
+
+    @Test func inputsAreCheckedAgainstTheirKindAndThePipelinesNeeds() {
+        #expect(issues(JobSpec(prompt: "a", frames: 48, image: image(), video: image(frames: 40, kind: .video))).map(\.field) == ["video"])
+        #expect(issues(JobSpec(prompt: "a", frames: 48, image: image(frames: 40, kind: .video))).first?.reason
+            == "is a video of 40 frames; give it as video")
+        let short = issues(JobSpec(prompt: "a", frames: 48, video: image(frames: 10, kind: .video)))
+        #expect(short.map(\.reason) == ["has 10 frames; pipeline synthetic continues a clip of at least 33"])
+        #expect(issues(JobSpec(prompt: "a", frames: 48, image: JobInput(sha256: "ABC"))).map(\.field) == ["image.sha256"])
+        #expect(issues(JobSpec(prompt: "a", frames: 48, includeInput: true)).map(\.field) == ["includeInput"])
+    }
+
+    @Test("schedules that cannot be followed are refused, naming the entry", arguments: [
+        ([ScheduledPrompt(at: 1, prompt: "a")], "prompts[0].at", "is 1.0; the first prompt starts at 0"),
+        ([ScheduledPrompt(at: 0, prompt: "a"), ScheduledPrompt(at: 0, prompt: "b")], "prompts[1].at", "each prompt starts after the one before it"),
+        ([ScheduledPrompt(at: 0, prompt: "a"), ScheduledPrompt(at: 4, prompt: "b")], "prompts[1].at", "is 4.0 s; the video is 4 s long"),
+        ([ScheduledPrompt(at: 0, prompt: "a"), ScheduledPrompt(at: 0.5, prompt: "b")], "prompts[1].at",
+         "falls in chunk 0, as prompts[0] does; pipeline synthetic changes prompt at most once a chunk (1.375 s)"),
+        ([ScheduledPrompt(at: 0, prompt: " ")], "prompts[0].prompt", "must not be empty"),
+    ])
+    func badSchedules(schedule: [ScheduledPrompt], field: String, reason: String) {
+        let found = issues(JobSpec(prompt: "a", frames: 96, prompts: schedule))
+        #expect(found.map(\.field) == [field])
+        #expect(found.first?.reason.contains(reason) == true, "\(found)")
+    }
+
+    @Test func aScheduleMapsSecondsOntoTheChunksThatBringThoseFrames() {
+        let spec = JobSpec(prompt: "a", frames: 240, prompts: [
+            ScheduledPrompt(at: 0, prompt: "a"), ScheduledPrompt(at: 1.375, prompt: "b"), ScheduledPrompt(at: 4, prompt: "c"),
+        ])
+        // 33-frame chunks: frame 33 (1.375 s) opens chunk 1; frame 96 (4 s) is in chunk 2 (66…98).
+        #expect(spec.chunkSchedule(.init(frames: 33))!.map(\.chunk) == [0, 1, 2])
+        // 66-frame chunks overlapping by 33: chunk 0 brings 0…65, each later one 33 new frames.
+        #expect(spec.chunkSchedule(.init(frames: 66, overlap: 33))!.map(\.chunk) == [0, 0, 1])
+        #expect(JobSpec(prompt: "a", frames: 24).chunkSchedule(.init(frames: 33)) == nil)
+    }
+
+    @Test func transitionChunksNeedASchedule() {
+        #expect(issues(JobSpec(prompt: "a", frames: 48, transitionChunks: 2)).map(\.field) == ["transitionChunks"])
+        #expect(issues(JobSpec(prompt: "a", frames: 48, prompts: [ScheduledPrompt(at: 0, prompt: "a")], transitionChunks: 17))
+            .map(\.field) == ["transitionChunks"])
+    }
+}

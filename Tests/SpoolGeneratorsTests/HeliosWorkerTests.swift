@@ -144,18 +144,20 @@ struct HeliosWorkerTests {
         // exactly its prompt's text embedding.
         let schedule = [WorkerPrompt(chunk: 0, prompt: "a red fox"), WorkerPrompt(chunk: 1, prompt: "the blue sea"),
                         WorkerPrompt(chunk: 2, prompt: "a city at night")]
+        // 99 frames: three chunks would keep 97, so the worker runs a fourth, on the last prompt.
         let cut = await worker.run(frames: 99, conditioning: WorkerConditioning(prompts: schedule))
-        #expect(cut.error == nil && cut.chunks.count == 3, "\(String(describing: cut.error))")
+        #expect(cut.error == nil && cut.chunks.count == 4, "\(String(describing: cut.error))")
+        #expect(cut.chunks.reduce(0) { $0 + $1.frames } >= 99)
         let cutJob = try #require(worker.lastJob)
         let cutPrompts = try #require(worker.trace.records("prompts", job: cutJob).first)
         let embeds = try #require(cutPrompts["embeds"] as? [Double])
         #expect(Set(embeds).count == 3, "three prompts, three embeddings")
-        for chunk in 0..<3 {
-            #expect(seen(worker.trace, job: cutJob, chunk: chunk) == [embeds[chunk]], "chunk \(chunk)")
+        for chunk in 0..<4 {
+            #expect(seen(worker.trace, job: cutJob, chunk: chunk) == [embeds[min(chunk, 2)]], "chunk \(chunk)")
         }
 
         // The same schedule blended over one chunk: chunk 1 is halfway between the first two prompts.
-        let blended = await worker.run(frames: 99, conditioning: WorkerConditioning(prompts: schedule, transitionChunks: 1))
+        let blended = await worker.run(frames: 97, conditioning: WorkerConditioning(prompts: schedule, transitionChunks: 1))
         #expect(blended.error == nil, "\(String(describing: blended.error))")
         let blendJob = try #require(worker.lastJob)
         let chunkOne = try #require(seen(worker.trace, job: blendJob, chunk: 1).first)

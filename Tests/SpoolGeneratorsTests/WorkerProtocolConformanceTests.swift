@@ -64,6 +64,9 @@ struct WorkerProtocolConformanceTests {
         let plan = ChunkPlan(chunkFrames: 33, overlap: 0, trim: .helios)
         #expect(plan.chunks(forFrames: 1_440).count == 44)
         #expect(plan.totalFrames(forFrames: 1_440) == 1_449)
+        // 99 asked: 3 chunks would keep 97, so the model runs a fourth, as the Helios worker does.
+        #expect(plan.chunks(forFrames: 99).count == 4 && plan.totalFrames(forFrames: 99) == 129)
+        #expect(plan.chunks(forFrames: 97).count == 3 && plan.totalFrames(forFrames: 97) == 97)
         let outcome = await harness.run(
             Fixtures.synthetic(arguments: ["--trim", "helios"], chunkFrames: 33), frames: 100)
         #expect(outcome.error == nil)

@@ -11,10 +11,13 @@ import Testing
 @Suite("Drop folder", .serialized)
 struct DropFolderTests {
     /// Runs a drop-folder service over `host` until `body` returns.
-    func withDropFolder(_ host: TestHost, settle: Double = 0.2, _ body: (DropFolderService) async throws -> Void) async throws {
+    func withDropFolder(
+        _ host: TestHost, settle: Double = 0.2, siblingWait: Double = 30, _ body: (DropFolderService) async throws -> Void
+    ) async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let service = DropFolderService(host: host.host, configuration: .init(settleSeconds: settle, pollSeconds: 0.05), logger: logger)
+        let service = DropFolderService(
+            host: host.host, configuration: .init(settleSeconds: settle, pollSeconds: 0.05, siblingWaitSeconds: siblingWait), logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
         let task = Task { try await group.run() }
         try await body(service)
@@ -177,5 +180,57 @@ struct DropFolderTests {
         } while cursor != nil
         #expect(seen.count == 1_000)
         #expect(try FileManager.default.contentsOfDirectory(atPath: data(host).inbox).filter { !$0.hasPrefix(".") }.isEmpty)
+    }
+
+    // MARK: Inputs beside a job file
+
+    /// A synthetic pipeline that takes an image.
+    static let conditioned: PipelineDefinition = {
+        var pipeline = Fixtures.synthetic(name: "conditioned")
+        pipeline.inputs = .init(image: true, video: true, prompts: true)
+        return pipeline
+    }()
+
+    @Test(.enabled(if: MediaProbe.toolsAvailable))
+    func aJobFileWaitsForTheImageItNamesUntilThatIsCompleteToo() async throws {
+        let host = try await TestHost(slots: 1, pipelines: [Self.conditioned])
+        defer { Task { await host.stop() } }
+        let size = FrameSize(width: 64, height: 48)
+        try MediaFiles.write([MediaFiles.picture(size)], size: size, to: host.directory.file("fox.png"))
+        let png = try Data(contentsOf: URL(fileURLWithPath: host.directory.file("fox.png")))
+        try await withDropFolder(host) { service in
+            try drop("fox.json", #"{"prompt": "a fox", "frames": 24, "pipeline": "conditioned", "image": "fox.png"}"#, into: host)
+            // The image arrives written in place, half of it, its writer still holding it open.
+            let inbox = data(host).inbox
+            // Created by the descriptor it is written through: a create-and-close first would
+            // be a complete (empty) file for as long as the writer took to open it again.
+            let descriptor = open(inbox + "/fox.png", O_WRONLY | O_CREAT | O_EXCL, 0o644)
+            #expect(descriptor >= 0)
+            let writer = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+            try writer.write(contentsOf: png.prefix(png.count / 2))
+            try await passes(5, of: service)
+            #expect(FileManager.default.fileExists(atPath: inbox + "/fox.json"), "the job file waits for its image")
+            try writer.write(contentsOf: png.dropFirst(png.count / 2))
+            try writer.close()
+            try await waitForFile(data(host).outbox + "/fox.json")
+            let result = try JSONDecoder.spoolAPI.decode(JobResource.self, from: Data(contentsOf: URL(fileURLWithPath: data(host).outbox + "/fox.json")))
+            #expect(result.state == .succeeded, "\(result.error ?? "")")
+            #expect(result.spec.image?.name == "fox.png" && result.spec.image?.width == 64)
+            // Both moved together, and both retire together.
+            #expect(FileManager.default.fileExists(atPath: inbox + "/.done/fox.json"))
+            #expect(FileManager.default.fileExists(atPath: inbox + "/.done/fox.png"))
+        }
+    }
+
+    @Test func aJobFileNamingAnImageThatNeverArrivesIsRefused() async throws {
+        let host = try await TestHost(slots: 1, pipelines: [Self.conditioned])
+        defer { Task { await host.stop() } }
+        try await withDropFolder(host, siblingWait: 0.5) { _ in
+            try drop("lonely.json", #"{"prompt": "a fox", "frames": 24, "pipeline": "conditioned", "image": "missing.png"}"#, into: host)
+            try await waitForFile(data(host).failed + "/lonely.error.json")
+            let report = try String(contentsOfFile: data(host).failed + "/lonely.error.json", encoding: .utf8)
+            #expect(report.contains("names missing.png, which did not arrive in the inbox within 0.5 s"), "\(report)")
+            #expect(report.contains("\"field\":\"image\""))
+        }
     }
 }

@@ -36,6 +36,8 @@ extension JobResource {
                 w.field("frames", spec.frames)
                 w.field("height", spec.height)
                 w.field("idempotencyKey", spec.idempotencyKey)
+                if let image = spec.image { w.object("image") { image.write(to: &$0) } }
+                w.field("includeInput", spec.includeInput)
                 w.field("labels", spec.labels)
                 w.field("negativePrompt", spec.negativePrompt)
                 w.field("options", spec.options)
@@ -43,8 +45,22 @@ extension JobResource {
                 w.field("pipeline", spec.pipeline)
                 w.field("priority", spec.priority)
                 w.field("prompt", spec.prompt)
+                if let prompts = spec.prompts {
+                    w.array("prompts") { w in
+                        for entry in prompts {
+                            w.element { w in
+                                w.object { w in
+                                    w.field("at", entry.at)
+                                    w.field("prompt", entry.prompt)
+                                }
+                            }
+                        }
+                    }
+                }
                 w.field("seed", spec.seed)
                 w.field("timeLimitSeconds", spec.timeLimitSeconds)
+                w.field("transitionChunks", spec.transitionChunks)
+                if let video = spec.video { w.object("video") { video.write(to: &$0) } }
                 w.field("width", spec.width)
             }
             w.field("state", state.rawValue)
@@ -65,6 +81,19 @@ extension JobResource {
             w.field("videoURL", videoURL)
             w.field("waitingReason", waitingReason)
         }
+    }
+}
+
+extension JobInput {
+    func write(to w: inout APIJSONWriter) {
+        w.field("bytes", bytes)
+        w.field("codec", codec)
+        w.field("frames", frames)
+        w.field("height", height)
+        w.field("kind", kind?.rawValue)
+        w.field("name", name)
+        w.field("sha256", sha256)
+        w.field("width", width)
     }
 }
 

@@ -12,6 +12,8 @@ public struct JobSpec: Hashable, Sendable, Codable {
     public static let maxOutputNameLength = 128
     public static let maxLabels = 32
     public static let maxOptions = 16
+    public static let maxScheduledPrompts = 32
+    public static let maxTransitionChunks = 16
 
     public var prompt: String
     public var negativePrompt: String?
@@ -36,6 +38,17 @@ public struct JobSpec: Hashable, Sendable, Codable {
     /// Worker settings for this job (`steps`, `guidance_scale`, …), over the pipeline file's
     /// `options`; only the names its `jobOptions` lists are accepted.
     public var options: [String: String]
+    /// Image-to-video: the first frame to start from.
+    public var image: JobInput?
+    /// Video-to-video: a clip to continue.
+    public var video: JobInput?
+    /// With `video`: the MP4 starts with the clip, then the `frames` generated after it.
+    public var includeInput: Bool
+    /// A prompt that changes over time: each entry's prompt from its `at` (seconds of the
+    /// generated video) on, the first at 0. Absent: `prompt` holds throughout.
+    public var prompts: [ScheduledPrompt]?
+    /// Chunks a change of prompt blends over; 0 cuts.
+    public var transitionChunks: Int
 
     public init(
         prompt: String,
@@ -51,7 +64,12 @@ public struct JobSpec: Hashable, Sendable, Codable {
         idempotencyKey: String? = nil,
         labels: [String: String] = [:],
         timeLimitSeconds: Double? = nil,
-        options: [String: String] = [:]
+        options: [String: String] = [:],
+        image: JobInput? = nil,
+        video: JobInput? = nil,
+        includeInput: Bool = false,
+        prompts: [ScheduledPrompt]? = nil,
+        transitionChunks: Int = 0
     ) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
@@ -67,11 +85,17 @@ public struct JobSpec: Hashable, Sendable, Codable {
         self.labels = labels
         self.timeLimitSeconds = timeLimitSeconds
         self.options = options
+        self.image = image
+        self.video = video
+        self.includeInput = includeInput
+        self.prompts = prompts
+        self.transitionChunks = transitionChunks
     }
 
     enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt, frames, fps, width, height, seed, pipeline, priority
         case outputName, idempotencyKey, labels, timeLimitSeconds, options
+        case image, video, includeInput, prompts, transitionChunks
     }
 
     /// Decodes leniently about absent optional fields (job files are written by hand),
@@ -92,6 +116,11 @@ public struct JobSpec: Hashable, Sendable, Codable {
         labels = try c.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
         timeLimitSeconds = try c.decodeIfPresent(Double.self, forKey: .timeLimitSeconds)
         options = try c.decodeIfPresent([String: String].self, forKey: .options) ?? [:]
+        image = try c.decodeIfPresent(JobInput.self, forKey: .image)
+        video = try c.decodeIfPresent(JobInput.self, forKey: .video)
+        includeInput = try c.decodeIfPresent(Bool.self, forKey: .includeInput) ?? false
+        prompts = try c.decodeIfPresent([ScheduledPrompt].self, forKey: .prompts)
+        transitionChunks = try c.decodeIfPresent(Int.self, forKey: .transitionChunks) ?? 0
     }
 
     /// The frame size, once resolved.
@@ -100,6 +129,22 @@ public struct JobSpec: Hashable, Sendable, Codable {
         return FrameSize(width: width, height: height)
     }
 
-    /// Video duration in seconds.
+    /// Video duration in seconds (of the generated part, without an included clip).
     public var durationSeconds: Double { Double(frames) / Double(fps) }
+
+    /// The inputs the job refers to.
+    public var inputs: [JobInput] { [image, video].compactMap { $0 } }
+
+    /// The prompt schedule on the pipeline's chunks: which chunk each prompt starts at. The
+    /// frame at `at` seconds is frame `round(at · fps)`; its prompt starts with the chunk that
+    /// brings that frame's new content. Nil without a schedule.
+    public func chunkSchedule(_ chunking: PipelineDefinition.Chunking) -> [(chunk: Int, prompt: String)]? {
+        guard let prompts else { return nil }
+        return prompts.map { entry in
+            let frame = Int((entry.at * Double(fps)).rounded())
+            // Chunk 0 brings frames 0..<frames; each later one `stride` new frames after it.
+            let chunk = frame < chunking.frames ? 0 : 1 + (frame - chunking.frames) / max(1, chunking.stride)
+            return (chunk: chunk, prompt: entry.prompt)
+        }
+    }
 }

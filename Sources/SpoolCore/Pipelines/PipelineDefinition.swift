@@ -64,6 +64,41 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         }
     }
 
+    /// The conditioning a pipeline's worker takes besides its prompt.
+    public struct Inputs: Hashable, Sendable, Codable {
+        /// A first frame (image-to-video), as `image_file`.
+        public var image: Bool
+        /// A clip to continue (video-to-video), as `video_file`.
+        public var video: Bool
+        /// A prompt schedule, as `prompts` and `transition_chunks`.
+        public var prompts: Bool
+        /// The fewest frames a clip to continue may have.
+        public var minVideoFrames: Int
+
+        public init(image: Bool = false, video: Bool = false, prompts: Bool = false, minVideoFrames: Int = 1) {
+            self.image = image
+            self.video = video
+            self.prompts = prompts
+            self.minVideoFrames = minVideoFrames
+        }
+
+        enum CodingKeys: String, CodingKey { case image, video, prompts, minVideoFrames }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            image = try c.decodeIfPresent(Bool.self, forKey: .image) ?? false
+            video = try c.decodeIfPresent(Bool.self, forKey: .video) ?? false
+            prompts = try c.decodeIfPresent(Bool.self, forKey: .prompts) ?? false
+            minVideoFrames = try c.decodeIfPresent(Int.self, forKey: .minVideoFrames) ?? 1
+        }
+
+        /// The inputs taken, in words: "an image, a video, a prompt schedule", or "none".
+        public var summary: String {
+            let taken = [image ? "an image" : nil, video ? "a video" : nil, prompts ? "a prompt schedule" : nil].compactMap { $0 }
+            return taken.isEmpty ? "none" : taken.joined(separator: ", ")
+        }
+    }
+
     public var name: String
     public var description: String?
     /// argv of the worker. `{bin}` expands to the folder of Spool's executables and
@@ -81,6 +116,8 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
     public var options: [String: String]
     /// The option names a job may set for itself (its `options`, over ``options``).
     public var jobOptions: [String]
+    /// The conditioning inputs jobs may give it.
+    public var inputs: Inputs
     /// Worker protocol 2: the worker is started once per slot, loads its model, and serves
     /// jobs one after another until Spool stops it.
     public var resident: Bool
@@ -91,8 +128,8 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
     public init(
         name: String, description: String? = nil, command: [String], environment: [String: String] = [:],
         chunking: Chunking, sizes: Sizes, maxFrames: Int = JobSpec.maxFrames, requiresCUDA: Bool = false,
-        timeouts: Timeouts = .init(), options: [String: String] = [:], jobOptions: [String] = [], resident: Bool = false,
-        maxJobsPerWorker: Int? = nil
+        timeouts: Timeouts = .init(), options: [String: String] = [:], jobOptions: [String] = [], inputs: Inputs = .init(),
+        resident: Bool = false, maxJobsPerWorker: Int? = nil
     ) {
         self.name = name
         self.description = description
@@ -105,13 +142,14 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         self.timeouts = timeouts
         self.options = options
         self.jobOptions = jobOptions
+        self.inputs = inputs
         self.resident = resident
         self.maxJobsPerWorker = maxJobsPerWorker
     }
 
     enum CodingKeys: String, CodingKey {
         case name, description, command, environment, chunking, sizes, maxFrames, requiresCUDA, timeouts, options
-        case jobOptions, resident, maxJobsPerWorker
+        case jobOptions, inputs, resident, maxJobsPerWorker
     }
 
     public init(from decoder: any Decoder) throws {
@@ -127,6 +165,7 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? .init()
         options = try c.decodeIfPresent([String: String].self, forKey: .options) ?? [:]
         jobOptions = try c.decodeIfPresent([String].self, forKey: .jobOptions) ?? []
+        inputs = try c.decodeIfPresent(Inputs.self, forKey: .inputs) ?? .init()
         resident = try c.decodeIfPresent(Bool.self, forKey: .resident) ?? false
         maxJobsPerWorker = try c.decodeIfPresent(Int.self, forKey: .maxJobsPerWorker)
     }
@@ -149,6 +188,7 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         for option in jobOptions where option.isEmpty || option.unicodeScalars.count > 64 {
             problems.append("jobOptions entries must be 1…64 characters, not \"\(option)\"")
         }
+        if inputs.minVideoFrames < 1 { problems.append("inputs.minVideoFrames must be at least 1") }
         if let limit = maxJobsPerWorker, limit < 1 { problems.append("maxJobsPerWorker must be at least 1") }
         if maxJobsPerWorker != nil && !resident { problems.append("maxJobsPerWorker applies only to a resident pipeline") }
         let size = sizes.default

@@ -63,6 +63,9 @@ public protocol JobStore: Sendable {
     /// Counts of jobs by state.
     func countsByState() async throws -> [JobState: Int]
 
+    /// The SHA-256 of every input any stored job refers to (see ``InputReferences``).
+    func referencedInputs() async throws -> Set<String>
+
     // MARK: Hosts
 
     /// Adds or replaces a host in the registry.
@@ -338,5 +341,23 @@ public struct RecoveryRequest: Sendable, Hashable {
         self.retryAfter = retryAfter ?? now
         self.keeping = keeping
         self.startedBefore = startedBefore
+    }
+}
+
+/// How a store finds the inputs its jobs refer to: the specs that mention an input, read
+/// back. One rule for both stores; the query is plain SQL both dialects run.
+public enum InputReferences {
+    /// The specs that may name an input (a spec without one never has the key).
+    public static let query = "SELECT spec FROM jobs WHERE spec LIKE '%\"sha256\"%'"
+
+    /// The hashes `specs` (JSON texts) refer to.
+    public static func digests(in specs: [String]) -> Set<String> {
+        let decoder = JSONDecoder()
+        var digests = Set<String>()
+        for text in specs {
+            guard let spec = try? decoder.decode(JobSpec.self, from: Data(text.utf8)) else { continue }
+            for input in spec.inputs { digests.insert(input.sha256) }
+        }
+        return digests
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 extension JobSpec {
     /// The largest frame: 4K UHD, either way up.
     public static let maxFrame = FrameSize(width: 3_840, height: 2_160)
@@ -60,6 +62,8 @@ extension JobSpec {
             if value.unicodeScalars.count > 256 { problem("labels.\(key)", "values must be at most 256 characters") }
         }
         issues += optionIssues(definition: definition)
+        issues += inputIssues(definition: definition)
+        issues += scheduleIssues(definition: definition)
         if let limit = timeLimitSeconds, !(limit > 0 && limit <= Self.maxTimeLimitSeconds) {
             problem("timeLimitSeconds", "is \(limit); must be more than 0 and at most \(Int(Self.maxTimeLimitSeconds))")
         }
@@ -81,6 +85,79 @@ extension JobSpec {
             }
         }
         return issues
+    }
+
+    private func inputIssues(definition: PipelineDefinition?) -> [ValidationIssue] {
+        var issues: [ValidationIssue] = []
+        func problem(_ field: String, _ reason: String) { issues.append(.init(field: field, reason: reason)) }
+        if image != nil && video != nil { problem("video", "a job takes an image or a video to start from, not both") }
+        for (field, input, expected) in [("image", image, JobInput.Kind.image), ("video", video, .video)] {
+            guard let input else { continue }
+            if !JobInput.isDigest(input.sha256) {
+                problem("\(field).sha256", "must be 64 lower-case hex digits")
+                continue
+            }
+            if let name = input.name, name.unicodeScalars.count > 128 {
+                problem("\(field).name", "must be at most 128 characters")
+            }
+            if let definition {
+                let taken = expected == .image ? definition.inputs.image : definition.inputs.video
+                if !taken { problem(field, "pipeline \(definition.name) does not take \(expected == .image ? "an image" : "a video") (it takes \(definition.inputs.summary))") }
+            }
+            if let kind = input.kind, kind != expected {
+                problem(field, kind == .image ? "is a single image; give it as image" : "is a video of \(input.frames ?? 0) frames; give it as video")
+            }
+            if expected == .video, let frames = input.frames, let definition, frames < definition.inputs.minVideoFrames {
+                problem(field, "has \(frames) frames; pipeline \(definition.name) continues a clip of at least \(definition.inputs.minVideoFrames)")
+            }
+        }
+        if includeInput && video == nil { problem("includeInput", "needs a video to include") }
+        return issues
+    }
+
+    private func scheduleIssues(definition: PipelineDefinition?) -> [ValidationIssue] {
+        var issues: [ValidationIssue] = []
+        func problem(_ field: String, _ reason: String) { issues.append(.init(field: field, reason: reason)) }
+        if !(0...Self.maxTransitionChunks).contains(transitionChunks) {
+            problem("transitionChunks", "is \(transitionChunks); must be 0…\(Self.maxTransitionChunks)")
+        }
+        guard let prompts else {
+            if transitionChunks > 0 { problem("transitionChunks", "needs prompts: a schedule to blend") }
+            return issues
+        }
+        if let definition, !definition.inputs.prompts {
+            problem("prompts", "pipeline \(definition.name) does not take a prompt schedule (it takes \(definition.inputs.summary))")
+        }
+        if prompts.isEmpty || prompts.count > Self.maxScheduledPrompts {
+            problem("prompts", "has \(prompts.count) entries; must be 1…\(Self.maxScheduledPrompts)")
+            return issues
+        }
+        for (index, entry) in prompts.enumerated() {
+            let field = "prompts[\(index)]"
+            if Self.isBlank(entry.prompt) {
+                problem("\(field).prompt", "must not be empty")
+            } else if entry.prompt.unicodeScalars.count > Self.maxPromptLength {
+                problem("\(field).prompt", "is \(entry.prompt.unicodeScalars.count) characters; at most \(Self.maxPromptLength) are allowed")
+            }
+            if index == 0 && entry.at != 0 {
+                problem("\(field).at", "is \(entry.at); the first prompt starts at 0")
+            } else if index > 0 && !(entry.at > prompts[index - 1].at) {
+                problem("\(field).at", "is \(entry.at); each prompt starts after the one before it (\(prompts[index - 1].at))")
+            } else if !(entry.at < durationSeconds) {
+                problem("\(field).at", "is \(entry.at) s; the video is \(Self.seconds(durationSeconds)) s long")
+            }
+        }
+        if issues.isEmpty, let definition, let schedule = chunkSchedule(definition.chunking) {
+            let chunkSeconds = Double(definition.chunking.stride) / Double(fps)
+            for index in schedule.indices.dropFirst() where schedule[index].chunk == schedule[index - 1].chunk {
+                problem("prompts[\(index)].at", "falls in chunk \(schedule[index].chunk), as prompts[\(index - 1)] does; pipeline \(definition.name) changes prompt at most once a chunk (\(Self.seconds(chunkSeconds)) s)")
+            }
+        }
+        return issues
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value))" : String(format: "%.3f", value)
     }
 
     private func sizeIssues(definition: PipelineDefinition?) -> [ValidationIssue] {

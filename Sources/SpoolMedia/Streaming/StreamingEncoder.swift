@@ -1,3 +1,4 @@
+import CFFmpeg
 import CSpoolSystem
 import Foundation
 import SpoolCore
@@ -28,11 +29,14 @@ public final class StreamingEncoder: @unchecked Sendable {
         /// asks for the producer to be held (see ``StreamingEncoder/init(_:encoders:limiter:onProgress:hold:)``);
         /// nil: no bound.
         public var backlogLimitBytes: Int?
+        /// Frames the video starts with before the generated ones (a clip the job continues
+        /// and asked to include): a raw RGB24 file of `size` frames, and how many it holds.
+        public var leadingFrames: (path: String, count: Int)?
 
         public init(
             workDir: String, outputPath: String, posterPath: String? = nil, size: FrameSize, fps: Int = 24,
             targetFrames: Int, overlap: Int = 0, policy: OverlapPolicy = .drop, deleteConsumedChunks: Bool = false,
-            priority: EncodingPriority = .default, backlogLimitBytes: Int? = nil
+            priority: EncodingPriority = .default, backlogLimitBytes: Int? = nil, leadingFrames: (path: String, count: Int)? = nil
         ) {
             self.workDir = workDir
             self.outputPath = outputPath
@@ -45,6 +49,7 @@ public final class StreamingEncoder: @unchecked Sendable {
             self.deleteConsumedChunks = deleteConsumedChunks
             self.priority = priority
             self.backlogLimitBytes = backlogLimitBytes
+            self.leadingFrames = leadingFrames
         }
     }
 
@@ -278,21 +283,45 @@ private final class Work {
     deinit { buffer.deallocate() }
 
     func encode(_ step: FrameAssembler.Step) throws {
+        if !step.frames.isEmpty { try encodeLeadingFrames() }
         for frame in step.frames {
             try reader.read(frame, into: buffer)
-            if encoder == nil {
-                encoder = try factory.makeEncoder(
-                    path: configuration.outputPath, size: configuration.size, fps: configuration.fps)
-            }
-            if framesEncoded == 0, let poster = configuration.posterPath {
-                try PosterWriter.writePNG(UnsafeRawBufferPointer(buffer), size: configuration.size, to: poster)
-                posterWritten = poster
-            }
-            try encoder!.encode(UnsafeRawBufferPointer(buffer))
-            framesEncoded += 1
+            try encodeBuffer()
         }
         for chunk in step.consumed {
             reader.release(chunk, delete: configuration.deleteConsumedChunks)
+        }
+    }
+
+    /// The frame in `buffer` goes into the video (its first also into the poster).
+    private func encodeBuffer() throws {
+        if encoder == nil {
+            encoder = try factory.makeEncoder(path: configuration.outputPath, size: configuration.size, fps: configuration.fps)
+        }
+        if framesEncoded == 0, let poster = configuration.posterPath {
+            try PosterWriter.writePNG(UnsafeRawBufferPointer(buffer), size: configuration.size, to: poster)
+            posterWritten = poster
+        }
+        try encoder!.encode(UnsafeRawBufferPointer(buffer))
+        framesEncoded += 1
+    }
+
+    private var leadingDone = false
+
+    /// The included clip, once, before the first generated frame.
+    private func encodeLeadingFrames() throws {
+        guard !leadingDone, let leading = configuration.leadingFrames else { return }
+        leadingDone = true
+        guard let file = FileHandle(forReadingAtPath: leading.path) else {
+            throw MediaError("including the clip", code: spool_averror(EIO), message: "\(leading.path) cannot be read")
+        }
+        defer { try? file.close() }
+        for index in 0..<leading.count {
+            guard let data = try file.read(upToCount: buffer.count), data.count == buffer.count else {
+                throw MediaError("including the clip", code: spool_averror(EIO), message: "it ends at frame \(index) of \(leading.count)")
+            }
+            data.copyBytes(to: buffer)
+            try encodeBuffer()
         }
     }
 

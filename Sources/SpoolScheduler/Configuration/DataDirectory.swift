@@ -6,6 +6,7 @@ import Foundation
 /// <root>/spool.sqlite   the job store (SQLite), with a small reserve beside it
 /// <root>/work/          one folder per running attempt, removed when it ends (see `work`)
 /// <root>/videos/        finished MP4s and posters (or a shared folder, see `videos`)
+/// <root>/inputs/        images and clips jobs are conditioned on, by SHA-256 (see `inputs`)
 /// <root>/inbox/ outbox/ failed/   the drop folder
 /// ```
 public struct DataDirectory: Sendable, Hashable {
@@ -16,11 +17,18 @@ public struct DataDirectory: Sendable, Hashable {
     /// Where workers write raw chunks: `<root>/work` unless set. Raw frames are large and
     /// short-lived; on a file system of their own they can never fill the store's.
     public var work: String
+    /// Where jobs' inputs are kept: `<root>/inputs`, or, when `videos` is set (hosts sharing
+    /// a queue share it), `<videos>/.inputs`: any host may run a job, so every host must
+    /// find its inputs.
+    public var inputs: String
 
-    public init(_ root: String, videos: String? = nil, work: String? = nil) {
+    public init(_ root: String, videos: String? = nil, work: String? = nil, inputs: String? = nil) {
         self.root = URL(fileURLWithPath: root).standardizedFileURL.path
-        self.videos = videos.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? self.root + "/videos"
+        let videos = videos.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        self.videos = videos ?? self.root + "/videos"
         self.work = work.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? self.root + "/work"
+        self.inputs = inputs.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            ?? videos.map { $0 + "/.inputs" } ?? self.root + "/inputs"
     }
 
     /// `$SPOOL_DATA`, else `$XDG_DATA_HOME/spool`, else `~/.local/share/spool`.
@@ -39,7 +47,7 @@ public struct DataDirectory: Sendable, Hashable {
 
     /// Creates the folders the daemon writes to.
     public func create() throws {
-        for folder in [root, work, videos] {
+        for folder in [root, work, videos, inputs] {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
     }

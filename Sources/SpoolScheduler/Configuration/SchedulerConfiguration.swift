@@ -50,6 +50,11 @@ public struct SchedulerConfiguration: Sendable {
     /// job of that model's pipeline to a host that holds it ready on a free slot.
     public var affinityGraceSeconds: Double
 
+    /// How large jobs' images and clips may be.
+    public var inputLimits: InputLimits
+    /// An input no job refers to any more is removed once unused for this long.
+    public var inputRetentionSeconds: Double
+
     /// The default free-space floor: 512 MiB.
     public static let defaultMinFreeSpaceBytes = 512 << 20
 
@@ -62,7 +67,7 @@ public struct SchedulerConfiguration: Sendable {
         encodeConcurrency: Int = ProcessInfo.processInfo.activeProcessorCount,
         minFreeSpaceBytes: Int = SchedulerConfiguration.defaultMinFreeSpaceBytes, spaceRecheckSeconds: Double = 5,
         warm: [String] = [], residentIdleSeconds: Double = SchedulerConfiguration.defaultResidentIdleSeconds,
-        affinityGraceSeconds: Double = 1
+        affinityGraceSeconds: Double = 1, inputLimits: InputLimits = .init(), inputRetentionSeconds: Double = 86_400
     ) {
         self.host = host
         self.data = data
@@ -83,5 +88,7 @@ public struct SchedulerConfiguration: Sendable {
         self.warm = warm
         self.residentIdleSeconds = residentIdleSeconds
         self.affinityGraceSeconds = affinityGraceSeconds
+        self.inputLimits = inputLimits
+        self.inputRetentionSeconds = inputRetentionSeconds
     }
 }

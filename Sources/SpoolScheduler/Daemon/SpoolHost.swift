@@ -19,6 +19,8 @@ public struct SpoolHost: Sendable {
     public let leaseKeeper: LeaseKeeper
     /// Brings changes made by other hosts sharing the store into ``events``.
     public let relay: JobChangeRelay
+    /// Removes inputs no job refers to any more.
+    public let inputSweeper: InputSweeper
     public let clock: any WallClock
 
     public init(
@@ -36,14 +38,17 @@ public struct SpoolHost: Sendable {
         self.clock = clock
         events = JobEventHub()
         statistics = SchedulerStatistics()
+        let inputs = InputLibrary(folder: configuration.data.inputs, limits: configuration.inputLimits)
         let dispatcher = Dispatcher(
             store: store, pipelines: pipelines, configuration: configuration, generator: generator,
-            encoders: encoders ?? FFmpegEncoderFactory(settings: configuration.encoder), events: events,
+            encoders: encoders ?? FFmpegEncoderFactory(settings: configuration.encoder), inputs: inputs, events: events,
             statistics: statistics, clock: clock, logger: logger)
         self.dispatcher = dispatcher
         submitter = JobSubmitter(
-            store: store, pipelines: pipelines, configuration: configuration, clock: clock,
+            store: store, pipelines: pipelines, configuration: configuration, inputs: inputs, clock: clock,
             onSubmit: { dispatcher.wakeUp() })
+        inputSweeper = InputSweeper(
+            store: store, inputs: inputs, retentionSeconds: configuration.inputRetentionSeconds, clock: clock, logger: logger)
         leaseKeeper = LeaseKeeper(store: store, dispatcher: dispatcher, configuration: configuration, clock: clock, logger: logger)
         relay = JobChangeRelay(store: store, events: events, logger: logger)
     }
@@ -64,6 +69,7 @@ public struct SpoolHost: Sendable {
         if let store = store as? any Service { ordered.append(store) }
         ordered.append(leaseKeeper)
         ordered.append(relay)
+        ordered.append(inputSweeper)
         ordered += doors
         ordered.append(dispatcher)
         return ordered

@@ -43,12 +43,13 @@ public actor Dispatcher: Service {
 
     public init(
         store: any JobStore, pipelines: PipelineCatalog, configuration: SchedulerConfiguration,
-        generator: any VideoGenerator, encoders: any VideoEncoderFactory, events: JobEventHub = JobEventHub(),
-        statistics: SchedulerStatistics = SchedulerStatistics(), clock: any WallClock = SystemWallClock(),
-        logger: Logger = Logger(label: "spool.dispatcher")
+        generator: any VideoGenerator, encoders: any VideoEncoderFactory, inputs: InputLibrary? = nil,
+        events: JobEventHub = JobEventHub(), statistics: SchedulerStatistics = SchedulerStatistics(),
+        clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "spool.dispatcher")
     ) {
         context = ExecutionContext(
             store: store, pipelines: pipelines, configuration: configuration, generator: generator, encoders: encoders,
+            inputs: inputs ?? InputLibrary(folder: configuration.data.inputs, limits: configuration.inputLimits),
             limiter: EncoderLimiter(permits: configuration.encodeConcurrency), events: events, statistics: statistics,
             clock: clock, logger: logger,
             outcomes: OutcomeLedger(store: store, events: events, statistics: statistics, logger: logger))

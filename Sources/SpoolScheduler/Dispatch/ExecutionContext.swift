@@ -10,6 +10,8 @@ struct ExecutionContext: Sendable {
     let configuration: SchedulerConfiguration
     let generator: any VideoGenerator
     let encoders: any VideoEncoderFactory
+    /// Jobs' images and clips, decoded for their workers.
+    let inputs: InputLibrary
     let limiter: EncoderLimiter
     let events: JobEventHub
     let statistics: SchedulerStatistics

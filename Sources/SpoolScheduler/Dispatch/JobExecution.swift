@@ -7,7 +7,8 @@ import Synchronization
 
 /// One attempt at one job on one slot, in the stages its data flows through:
 ///
-/// 1. ``plan()``: the pipeline, the size, where every file goes;
+/// 1. ``plan()``: the pipeline, the size, where every file goes; ``prepareInputs(_:)``: the
+///    job's image or clip decoded to raw frames of its size, its prompt schedule on chunks;
 /// 2. ``generate(_:into:)``, on the slot: the worker writes chunks, each handed to the
 ///    streaming encoder as it lands; the slot is released the moment generation ends;
 /// 3. ``finishEncoding(_:_:progress:)``, off the slot: the encode tail closes the MP4;
@@ -69,8 +70,17 @@ struct JobExecution: Sendable {
             return
         }
         defer { try? FileManager.default.removeItem(atPath: plan.jobFolder) }
-        let encoder = makeEncoder(plan)
-        switch await generate(plan, into: encoder) {
+        let inputs: PreparedInputs
+        do {
+            inputs = try await prepareInputs(plan)
+        } catch {
+            await slotAccess.release(nil)
+            await recordFailure(error, heldSeconds: 0, load: nil, retryable: false)
+            await finished(job.id)
+            return
+        }
+        let encoder = makeEncoder(plan, leadingFrames: inputs.leadingFrames)
+        switch await generate(plan, conditioning: inputs.conditioning, into: encoder) {
         case .failed(let error, let held, let load):
             // What the attempt wrote is gone before anyone can read that it failed.
             await encoder.cancelAndWait()
@@ -103,7 +113,7 @@ struct JobExecution: Sendable {
     }
 
     /// The streaming encoder, its thread started; it writes nothing until the first frame.
-    func makeEncoder(_ plan: Plan) -> StreamingEncoder {
+    func makeEncoder(_ plan: Plan, leadingFrames: (path: String, count: Int)? = nil) -> StreamingEncoder {
         let events = context.events
         let progressJob = job
         let control = control
@@ -113,7 +123,8 @@ struct JobExecution: Sendable {
                 workDir: plan.workDir, outputPath: plan.partialPath, posterPath: plan.posterPath, size: plan.size,
                 fps: job.spec.fps, targetFrames: job.spec.frames, overlap: plan.pipeline.chunking.overlap,
                 policy: plan.pipeline.chunking.overlapPolicy, deleteConsumedChunks: true,
-                priority: context.configuration.encodingPriority, backlogLimitBytes: context.configuration.rawBacklogBytes),
+                priority: context.configuration.encodingPriority, backlogLimitBytes: context.configuration.rawBacklogBytes,
+                leadingFrames: leadingFrames),
             encoders: context.encoders, limiter: context.limiter,
             onProgress: { frames in events.publish(JobEvent(job: progressJob, kind: .encoded(frames: frames))) },
             hold: { on in
@@ -126,7 +137,7 @@ struct JobExecution: Sendable {
 
     /// Runs the worker and streams its chunks into `encoder`; releases the slot when the
     /// worker is done, whatever the outcome.
-    func generate(_ plan: Plan, into encoder: StreamingEncoder) async -> Generation {
+    func generate(_ plan: Plan, conditioning: WorkerConditioning? = nil, into encoder: StreamingEncoder) async -> Generation {
         var progress = job.progress
         let writer = ProgressWriter(job: job.id, store: context.store, events: context.events, control: control, logger: logger)
         var failure: (any Error)?
@@ -141,7 +152,8 @@ struct JobExecution: Sendable {
                 jobID: job.id, attempt: attempt, spec: job.spec, pipeline: plan.pipeline,
                 pipelineFolder: context.pipelines.folders[plan.pipeline.name] ?? ".", workDir: plan.workDir,
                 cudaVisibleDevices: slot.cudaVisibleDevices,
-                timeLimitSeconds: job.spec.timeLimitSeconds ?? context.configuration.defaultTimeLimitSeconds)
+                timeLimitSeconds: job.spec.timeLimitSeconds ?? context.configuration.defaultTimeLimitSeconds,
+                conditioning: conditioning)
             let run: any GenerationRun
             if plan.pipeline.resident {
                 let loadStarted = ContinuousClock.now
@@ -210,7 +222,8 @@ struct JobExecution: Sendable {
             let outcome = try await encoder.finish()
             try moveIntoPlace(plan.partialPath, plan.videoPath)
             context.statistics.recordEncode(frames: outcome.video.frames, busySeconds: outcome.busySeconds)
-            progress.framesDone = outcome.video.frames
+            // An included clip is in the video, not in the job's progress.
+            progress.framesDone = min(outcome.video.frames, job.spec.frames)
             // One instant for both stamps: the MP4 closing is what finishes the job.
             let encodedAt = context.clock.now()
             await record(.succeeded, JobUpdate(

@@ -1,5 +1,6 @@
 import Foundation
 import SpoolCore
+import SpoolMedia
 
 /// The one way jobs enter the queue, whatever the door (CLI, HTTP, drop folder):
 /// validate, resolve defaults, note why it cannot run here if so, enqueue durably.
@@ -7,24 +8,46 @@ public struct JobSubmitter: Sendable {
     public let store: any JobStore
     public let pipelines: PipelineCatalog
     public let configuration: SchedulerConfiguration
+    /// Where jobs' images and clips are kept.
+    public let inputs: InputLibrary
     private let clock: any WallClock
     private let onSubmit: @Sendable () -> Void
 
     /// - Parameter onSubmit: called after a new job is stored, to wake the dispatcher.
     public init(
-        store: any JobStore, pipelines: PipelineCatalog, configuration: SchedulerConfiguration,
+        store: any JobStore, pipelines: PipelineCatalog, configuration: SchedulerConfiguration, inputs: InputLibrary? = nil,
         clock: any WallClock = SystemWallClock(), onSubmit: @escaping @Sendable () -> Void = {}
     ) {
         self.store = store
         self.pipelines = pipelines
         self.configuration = configuration
+        self.inputs = inputs ?? InputLibrary(folder: configuration.data.inputs, limits: configuration.inputLimits)
         self.clock = clock
         self.onSubmit = onSubmit
     }
 
     /// The spec's problems, each naming its field; empty when it can be submitted.
     public func validate(_ spec: JobSpec) -> [ValidationIssue] {
-        spec.validate(pipelines: pipelines, defaultPipeline: configuration.defaultPipeline)
+        let (described, issues) = describeInputs(spec)
+        return issues + described.validate(pipelines: pipelines, defaultPipeline: configuration.defaultPipeline)
+    }
+
+    /// The spec with each input it names by hash described as this host's library holds it
+    /// (the library's description wins over the client's), and an issue for each it lacks.
+    public func describeInputs(_ spec: JobSpec) -> (JobSpec, [ValidationIssue]) {
+        var spec = spec
+        var issues: [ValidationIssue] = []
+        for field in ["image", "video"] {
+            guard let given = field == "image" ? spec.image : spec.video, JobInput.isDigest(given.sha256) else { continue }
+            guard var known = inputs.describe(given.sha256) else {
+                issues.append(ValidationIssue(
+                    field: field, reason: "no input with sha256 \(given.sha256) is kept here; upload the file as the \"\(field)\" part of a multipart/form-data request"))
+                continue
+            }
+            known.name = given.name ?? known.name
+            if field == "image" { spec.image = known } else { spec.video = known }
+        }
+        return (spec, issues)
     }
 
     /// Stores a job, or returns the existing one for a repeated idempotency key.
@@ -56,8 +79,10 @@ public struct JobSubmitter: Sendable {
 
     /// The enqueue request for a spec: validated, resolved, with its waiting reason.
     public func request(for spec: JobSpec) throws -> EnqueueRequest {
-        let issues = validate(spec)
+        let (spec, missing) = describeInputs(spec)
+        let issues = missing + spec.validate(pipelines: pipelines, defaultPipeline: configuration.defaultPipeline)
         guard issues.isEmpty else { throw SpoolError.invalidSpec(issues) }
+        for input in spec.inputs { inputs.touch(input.sha256) }
         let definition = pipelines[spec.pipeline ?? configuration.defaultPipeline]!
         let resolved = spec.resolved(pipeline: definition, seed: UInt64.random(in: 0...UInt64(Int64.max)))
         return EnqueueRequest(

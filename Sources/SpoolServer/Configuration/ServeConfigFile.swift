@@ -12,6 +12,10 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
     public var store: String?
     public var videos: String?
     public var work: String?
+    public var inputs: String?
+    public var inputRetentionHours: Double?
+    public var maxImageMiB: Int?
+    public var maxVideoMiB: Int?
     public var minFreeSpace: Int?
     public var gpus: String?
     public var virtualSlots: Int?
@@ -40,7 +44,10 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
     public var logLevel: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case data, store, videos, work, gpus, pipelines, host, codec, crf, preset, lookahead, listen
+        case data, store, videos, work, inputs, gpus, pipelines, host, codec, crf, preset, lookahead, listen
+        case inputRetentionHours = "input-retention-hours"
+        case maxImageMiB = "max-image-mib"
+        case maxVideoMiB = "max-video-mib"
         case minFreeSpace = "min-free-space"
         case virtualSlots = "virtual-slots"
         case encoderPriority = "encoder-priority"
@@ -88,6 +95,7 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
         file.data = file.data.map { resolve($0, against: base) }
         file.videos = file.videos.map { resolve($0, against: base) }
         file.work = file.work.map { resolve($0, against: base) }
+        file.inputs = file.inputs.map { resolve($0, against: base) }
         file.pipelines = file.pipelines.map { resolve($0, against: base) }
         file.tokenFile = file.tokenFile.map { resolve($0, against: base) }
         return file

@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SpoolCore
+import SpoolMedia
 import SpoolScheduler
 import Synchronization
 
@@ -20,6 +21,11 @@ import Synchronization
 ///   modification time have not changed for `settleSeconds`; and in both cases only while no
 ///   process still holds it open for writing (a writer that pauses mid-file keeps it open).
 ///
+/// A job file may name an input beside it: `"image": "fox.png"` or `"video": "clip.mp4"`. It
+/// is taken only once that file is complete too (by the same rules), and both move together;
+/// a file it names that does not arrive within `siblingWaitSeconds`, or that does not decode,
+/// sends the job file and its input to `failed/` with the reason.
+///
 /// It is claimed by an atomic rename into `inbox/.processing/`, and enqueued with an
 /// idempotency key made of its name and content, so a restart at any point enqueues it
 /// exactly once. Originals are never deleted: once their result is written they move to
@@ -29,10 +35,13 @@ public final class DropFolderService: Service, Sendable {
     public struct Configuration: Sendable {
         public var settleSeconds: Double
         public var pollSeconds: Double
+        /// How long a complete job file waits for an input it names that is not there.
+        public var siblingWaitSeconds: Double
 
-        public init(settleSeconds: Double = 1, pollSeconds: Double = 1) {
+        public init(settleSeconds: Double = 1, pollSeconds: Double = 1, siblingWaitSeconds: Double = 30) {
             self.settleSeconds = settleSeconds
             self.pollSeconds = pollSeconds
+            self.siblingWaitSeconds = siblingWaitSeconds
         }
     }
 
@@ -47,6 +56,8 @@ public final class DropFolderService: Service, Sendable {
     private let logger: Logger
     private let data: DataDirectory
     private let sightings = Mutex<[String: Sighting]>([:])
+    /// Job files waiting for an input they name that is not in the inbox: since when.
+    private let waitingForInput = Mutex<[String: Date]>([:])
     /// Jobs submitted from the folder whose result is not written yet: job id -> file name.
     private let pending = Mutex<[JobID: String]>([:])
     private let scanCount = Mutex(0)
@@ -76,7 +87,7 @@ public final class DropFolderService: Service, Sendable {
         logger.info("watching the drop folder", metadata: ["inbox": "\(data.inbox)", "inotify": "\(watcher.isWatching)"])
 
         // Files claimed by a previous run: submitting again returns the same job.
-        for name in files(in: processing) { await submit(name) }
+        for name in files(in: processing) where name.hasSuffix(".json") { await submit(name) }
 
         await withDiscardingTaskGroup { group in
             group.addTask {
@@ -119,13 +130,20 @@ public final class DropFolderService: Service, Sendable {
                 refuse(name, kind: Self.kind(of: info.st_mode))
                 continue
             }
-            // Other regular files are left alone.
+            // Other regular files are left alone (an input waits for the job file naming it).
             guard name.hasSuffix(".json"), isComplete(name, info: info, watcher: watcher, now: now) else { continue }
+            let inputs = DropFolderInputs.named(in: FileManager.default.contents(atPath: path) ?? Data())
+            guard inputsAreReady(inputs, for: name, watcher: watcher, now: now) else { continue }
             _ = sightings.withLock { $0.removeValue(forKey: name) }
             watcher.forget(name)
             // The atomic claim: whoever renames it owns it; a name still in flight waits.
             guard !FileManager.default.fileExists(atPath: processing + "/" + name),
                   rename(path, processing + "/" + name) == 0 else { continue }
+            for input in inputs {
+                _ = sightings.withLock { $0.removeValue(forKey: input.file) }
+                watcher.forget(input.file)
+                _ = rename(data.inbox + "/" + input.file, processing + "/" + input.file)
+            }
             await submit(name)
         }
     }
@@ -150,6 +168,35 @@ public final class DropFolderService: Service, Sendable {
         case 1: return false
         default: return settled
         }
+    }
+
+    /// Whether every input a job file names is in the inbox and complete; one that is absent
+    /// is waited for `siblingWaitSeconds`, and then the job file goes ahead (to be refused).
+    private func inputsAreReady(_ inputs: [DropFolderInputs.Input], for name: String, watcher: InboxWatcher, now: Date) -> Bool {
+        var missing = false
+        for input in inputs where DropFolderInputs.problem(with: input.file) == nil {
+            let path = data.inbox + "/" + input.file
+            var info = stat()
+            guard lstat(path, &info) == 0 else {
+                missing = true
+                continue
+            }
+            // A link or a folder is moved aside by the scan; the job then finds it missing.
+            guard info.st_mode & S_IFMT == S_IFREG else { continue }
+            if !isComplete(input.file, info: info, watcher: watcher, now: now) { return false }
+        }
+        guard missing else {
+            _ = waitingForInput.withLock { $0.removeValue(forKey: name) }
+            return true
+        }
+        let since = waitingForInput.withLock { waiting in
+            if let since = waiting[name] { return since }
+            waiting[name] = now
+            return now
+        }
+        guard now.timeIntervalSince(since) >= configuration.siblingWaitSeconds else { return false }
+        _ = waitingForInput.withLock { $0.removeValue(forKey: name) }
+        return true
     }
 
     /// Moves something that is not a regular file to `failed/`, as it is (a link is moved,
@@ -178,15 +225,44 @@ public final class DropFolderService: Service, Sendable {
     func submit(_ name: String) async {
         let path = processing + "/" + name
         guard let contents = FileManager.default.contents(atPath: path) else { return }
+        let inputs = DropFolderInputs.named(in: contents)
         var spec: JobSpec
         do {
-            spec = try JSONDecoder().decode(JobSpec.self, from: contents)
+            spec = try JSONDecoder().decode(JobSpec.self, from: DropFolderInputs.withoutNames(contents))
         } catch {
-            return reject(name, message: "not a job file: \((error as? DecodingError)?.humanDescription ?? "not valid JSON")", issues: [])
+            return reject(name, inputs: inputs, message: "not a job file: \((error as? DecodingError)?.humanDescription ?? "not valid JSON")", issues: [])
+        }
+        var digests: [String] = []
+        var issues: [ValidationIssue] = []
+        let library = host.submitter.inputs
+        for input in inputs {
+            if let problem = DropFolderInputs.problem(with: input.file) {
+                issues.append(ValidationIssue(field: input.field, reason: problem))
+                continue
+            }
+            let file = processing + "/" + input.file
+            guard FileManager.default.fileExists(atPath: file) else {
+                issues.append(ValidationIssue(field: input.field, reason: "names \(input.file), which did not arrive in the inbox within \(String(format: "%g", configuration.siblingWaitSeconds)) s; copy the \(input.field) in first, then the job file"))
+                continue
+            }
+            do {
+                let taken = try await onOwnThread("spool-ingest") { try library.ingest(fileAt: file, kind: input.kind, name: input.file) }
+                if input.kind == .image { spec.image = taken } else { spec.video = taken }
+                digests.append(taken.sha256)
+            } catch let error as InputError {
+                issues.append(ValidationIssue(field: input.field, reason: "\(input.file) \(error.message)"))
+            } catch {
+                issues.append(ValidationIssue(field: input.field, reason: "\(input.file) cannot be read: \(error)"))
+            }
+        }
+        guard issues.isEmpty else {
+            return reject(name, inputs: inputs, message: "the job is invalid: \(issues.count) problem(s)", issues: issues)
         }
         let stem = Self.stem(name)
         if spec.outputName == nil, JobSpec.outputNameProblem(stem) == nil { spec.outputName = stem }
-        if spec.idempotencyKey == nil { spec.idempotencyKey = "drop:\(name):\(Self.fingerprint(contents))" }
+        if spec.idempotencyKey == nil {
+            spec.idempotencyKey = "drop:\(name):\(Self.fingerprint(contents))" + digests.map { ":" + $0.prefix(16) }.joined()
+        }
         spec.labels["spool.drop"] = name
         do {
             let result = try await host.submitter.submit(spec)
@@ -202,7 +278,7 @@ public final class DropFolderService: Service, Sendable {
             }
             logger.info("submitted from the drop folder", metadata: ["file": "\(name)", "job": "\(result.job.id)", "new": "\(result.created)"])
         } catch SpoolError.invalidSpec(let issues) {
-            reject(name, message: "the job is invalid: \(issues.count) problem(s)", issues: issues)
+            reject(name, inputs: inputs, message: "the job is invalid: \(issues.count) problem(s)", issues: issues)
         } catch {
             // The store failed (a full disk, say): leave the file claimed for the next start.
             logger.error("could not submit from the drop folder; will retry at the next start", metadata: ["file": "\(name)", "error": "\(error)"])
@@ -215,7 +291,11 @@ public final class DropFolderService: Service, Sendable {
         var issues: [ValidationIssue]
     }
 
-    private func reject(_ name: String, message: String, issues: [ValidationIssue]) {
+    /// Moves a claimed job file, and the inputs it names that came with it, to `failed/`.
+    private func reject(_ name: String, inputs: [DropFolderInputs.Input] = [], message: String, issues: [ValidationIssue]) {
+        for input in inputs where DropFolderInputs.problem(with: input.file) == nil {
+            _ = rename(processing + "/" + input.file, uniquePath(in: data.failed, name: input.file))
+        }
         let target = uniquePath(in: data.failed, name: name)
         _ = rename(processing + "/" + name, target)
         writeRejection(name: URL(fileURLWithPath: target).lastPathComponent, message: message, issues: issues)
@@ -240,6 +320,10 @@ public final class DropFolderService: Service, Sendable {
         }
         try? JSONEncoder.spoolAPI.encode(JobResource(job)).write(
             to: URL(fileURLWithPath: data.outbox + "/" + stem + ".json"), options: .atomic)
+        let inputs = DropFolderInputs.named(in: FileManager.default.contents(atPath: processing + "/" + name) ?? Data())
+        for input in inputs where DropFolderInputs.problem(with: input.file) == nil {
+            _ = rename(processing + "/" + input.file, uniquePath(in: done, name: input.file))
+        }
         _ = rename(processing + "/" + name, uniquePath(in: done, name: name))
     }
 

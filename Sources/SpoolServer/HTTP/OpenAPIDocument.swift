@@ -32,21 +32,62 @@ enum OpenAPIDocument {
         schemas["JobSpec"] = spec
         components["schemas"] = schemas
         document["components"] = components
+        dropUntakenParts(&document, pipelines: pipelines)
         return (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])) ?? base
     }
 
-    /// What a job of `definition` may ask for: its frames, its job options, and its sizes when
-    /// it lists them.
+    /// The multipart form's file parts no pipeline of this server takes.
+    private static func dropUntakenParts(_ document: inout [String: Any], pipelines: PipelineCatalog) {
+        let definitions = pipelines.names.compactMap { pipelines[$0] }
+        let taken = ["image": definitions.contains { $0.inputs.image }, "video": definitions.contains { $0.inputs.video }]
+        guard var paths = document["paths"] as? [String: Any], var jobs = paths["/v1/jobs"] as? [String: Any],
+              var post = jobs["post"] as? [String: Any], var body = post["requestBody"] as? [String: Any],
+              var content = body["content"] as? [String: Any], var form = content["multipart/form-data"] as? [String: Any],
+              var schema = form["schema"] as? [String: Any], var properties = schema["properties"] as? [String: Any],
+              var encoding = form["encoding"] as? [String: Any] else { return }
+        for (part, isTaken) in taken where !isTaken {
+            properties[part] = nil
+            encoding[part] = nil
+        }
+        schema["properties"] = properties
+        form["schema"] = schema
+        form["encoding"] = encoding
+        content["multipart/form-data"] = form
+        body["content"] = content
+        post["requestBody"] = body
+        jobs["post"] = post
+        paths["/v1/jobs"] = jobs
+        document["paths"] = paths
+    }
+
+    /// The inputs a pipeline does not take, written as fields that must be absent (or null,
+    /// or their default).
+    private static func inputRules(_ inputs: PipelineDefinition.Inputs) -> [String: Any] {
+        var rules: [String: Any] = [:]
+        if !inputs.image { rules["image"] = ["type": "null"] }
+        if !inputs.video {
+            rules["video"] = ["type": "null"]
+            rules["includeInput"] = ["enum": [false, NSNull()]]
+        }
+        if !inputs.prompts {
+            rules["prompts"] = ["type": "null"]
+            rules["transitionChunks"] = ["enum": [0, NSNull()]]
+        }
+        return rules
+    }
+
+    /// What a job of `definition` may ask for: its frames, its job options, its inputs, and its
+    /// sizes when it lists them.
     private static func pipelineRule(_ definition: PipelineDefinition, isDefault: Bool) -> [String: Any] {
         let named: [String: Any] = ["required": ["pipeline"], "properties": ["pipeline": ["const": definition.name]]]
         let unnamed: [String: Any] = ["properties": ["pipeline": ["type": "null"]]]
         var rule: [String: Any] = [
             "anyOf": isDefault ? [named, unnamed] : [named],
-            "properties": [
+            "properties": inputRules(definition.inputs).merging([
                 "frames": ["maximum": definition.maxFrames],
                 "options": definition.jobOptions.isEmpty
                     ? ["maxProperties": 0] : ["propertyNames": ["enum": definition.jobOptions.sorted()]],
-            ],
+            ]) { $1 },
         ]
         if let allowed = definition.sizes.allowed {
             let sizes: [Any] = allowed.map { size in

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import SpoolCore
+import SpoolMedia
 import SpoolScheduler
 
 /// The HTTP API's routes, over one ``SpoolHost``.
@@ -59,19 +60,17 @@ public struct SpoolAPI: Sendable {
     // MARK: Jobs
 
     func submit(_ request: Request, _ context: Context) async throws -> Response {
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: configuration.maxBodyBytes)
-        } catch {
-            throw APIError(.contentTooLarge, "body_too_large", "the request body is larger than \(configuration.maxBodyBytes) bytes")
-        }
         var spec: JobSpec
-        do {
-            spec = try JSONDecoder().decode(JobSpec.self, from: Data(body.readableBytesView))
-        } catch let error as DecodingError {
-            throw APIError(.badRequest, "invalid_json", "the body is not a job: \(error.humanDescription)")
-        } catch {
-            throw APIError(.badRequest, "invalid_json", "the body is not JSON")
+        if let boundary = MultipartJobForm.boundary(of: request.headers[.contentType]) {
+            spec = try await multipartSpec(request, boundary: boundary)
+        } else {
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: configuration.maxBodyBytes)
+            } catch {
+                throw APIError(.contentTooLarge, "body_too_large", "the request body is larger than \(configuration.maxBodyBytes) bytes")
+            }
+            spec = try Self.decodeSpec(Data(body.readableBytesView))
         }
         // The header is checked whenever it is sent; it names the job only when the body does not.
         var headerIssues: [ValidationIssue] = []
@@ -94,6 +93,51 @@ public struct SpoolAPI: Sendable {
         return json(
             JobResource(result.job, queuePosition: position), status: result.created ? .created : .ok,
             headers: [.location: "/v1/jobs/\(result.job.id)"])
+    }
+
+    static func decodeSpec(_ data: Data, part: String? = nil) throws -> JobSpec {
+        let what = part.map { "the \($0) part" } ?? "the body"
+        do {
+            return try JSONDecoder().decode(JobSpec.self, from: data)
+        } catch let error as DecodingError {
+            throw APIError(.badRequest, "invalid_json", "\(what) is not a job: \(error.humanDescription)")
+        } catch {
+            throw APIError(.badRequest, "invalid_json", "\(what) is not JSON")
+        }
+    }
+
+    /// The job of a `multipart/form-data` submission, its files taken into the input library
+    /// (decoded in full on a thread of their own) and named in the spec.
+    func multipartSpec(_ request: Request, boundary: String) async throws -> JobSpec {
+        let library = host.submitter.inputs
+        let form = try await MultipartJobForm.read(
+            request.body, boundary: boundary, library: library, maxJobBytes: configuration.maxBodyBytes)
+        var spec: JobSpec
+        do {
+            spec = try Self.decodeSpec(form.job, part: "job")
+        } catch {
+            for upload in form.uploads.values { upload.abandon() }
+            throw error
+        }
+        var issues: [ValidationIssue] = []
+        for (kind, upload) in form.uploads.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let given = kind == .image ? spec.image : spec.video
+            if given != nil {
+                upload.abandon()
+                issues.append(ValidationIssue(field: kind.rawValue, reason: "given both as a part and in the job; send it once"))
+                continue
+            }
+            do {
+                let input = try await onOwnThread("spool-ingest") { try library.ingest(upload) }
+                if kind == .image { spec.image = input } else { spec.video = input }
+            } catch let error as InputError {
+                issues.append(ValidationIssue(field: error.field, reason: error.message))
+            }
+        }
+        guard issues.isEmpty else {
+            throw APIError(.unprocessableContent, "invalid_job", "the job is invalid: \(issues.count) problem(s)", issues: issues)
+        }
+        return spec
     }
 
     func list(_ request: Request) async throws -> Response {

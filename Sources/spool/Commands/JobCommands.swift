@@ -19,13 +19,28 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Idempotency key: submitting again returns the first job.") var idempotencyKey: String?
     @Option(name: .customLong("option"), help: "A worker setting the pipeline lets jobs set, NAME=VALUE (e.g. steps=30); repeatable.")
     var workerOptions: [String] = []
+    @Option(help: "Image-to-video: an image file to start from (PNG, JPEG, WebP, …).") var image: String?
+    @Option(help: "Video-to-video: a clip to continue (MP4, MOV, WebM, …).") var video: String?
+    @Flag(help: "With --video: the MP4 starts with the clip, then the generated frames.") var includeInput = false
+    @Option(
+        name: .customLong("prompt-at"), parsing: .upToNextOption,
+        help: "A prompt schedule entry, SECONDS PROMPT: from SECONDS of the video on, PROMPT (repeatable; the first at 0; --prompt is the first when no entry is at 0).")
+    var promptAt: [String] = []
+    @Option(help: "Chunks a change of prompt blends over; 0 cuts. Default: 0.") var transitionChunks: Int?
     @Flag(help: "Wait for the job to end, showing its progress; exit 1 if it fails.") var wait = false
     @OptionGroup var options: ClientOptions
 
     func run() async throws {
-        let spec = try makeSpec()
+        let (spec, named) = try makeSpec()
         let client = try options.client()
-        let (job, created) = try await withClient { () throws(ClientError) in try await client.submit(spec) }
+        var files = named
+        for (kind, path) in [(JobInput.Kind.image, image), (.video, video)] {
+            guard let path else { continue }
+            guard FileManager.default.isReadableFile(atPath: path) else { throw ValidationError("--\(kind.rawValue): cannot read \(path)") }
+            files[kind] = URL(fileURLWithPath: path)
+        }
+        let upload = files
+        let (job, created) = try await withClient { () throws(ClientError) in try await client.submit(spec, files: upload) }
         if !wait {
             if options.json { try options.printJSON(job) } else {
                 let position = job.queuePosition.map { ", queue position \($0)" } ?? ""
@@ -37,14 +52,27 @@ struct Submit: AsyncParsableCommand {
         try await follow(job.id, client: client, options: options)
     }
 
-    func makeSpec() throws -> JobSpec {
+    /// The job, and the input files its job file names beside it (`"image": "fox.png"`,
+    /// relative to the job file's folder, as in the drop folder).
+    func makeSpec() throws -> (JobSpec, [JobInput.Kind: URL]) {
         var spec: JobSpec
+        var files: [JobInput.Kind: URL] = [:]
         if let file {
             let data: Data
             do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
                 throw ValidationError("cannot read \(file): \(error.localizedDescription)")
             }
-            do { spec = try JSONDecoder().decode(JobSpec.self, from: data) } catch {
+            var contents = data
+            if var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
+                let folder = URL(fileURLWithPath: file).deletingLastPathComponent()
+                for kind in JobInput.Kind.allCases {
+                    guard let name = object[kind.rawValue] as? String else { continue }
+                    files[kind] = name.hasPrefix("/") ? URL(fileURLWithPath: name) : folder.appendingPathComponent(name)
+                    object[kind.rawValue] = nil
+                }
+                if !files.isEmpty { contents = (try? JSONSerialization.data(withJSONObject: object)) ?? data }
+            }
+            do { spec = try JSONDecoder().decode(JobSpec.self, from: contents) } catch {
                 throw ValidationError("\(file) is not a job file: \(error)")
             }
         } else {
@@ -65,13 +93,30 @@ struct Submit: AsyncParsableCommand {
         if let pipeline { spec.pipeline = pipeline }
         if let outputName { spec.outputName = outputName }
         if let idempotencyKey { spec.idempotencyKey = idempotencyKey }
+        if includeInput { spec.includeInput = true }
+        if let transitionChunks { spec.transitionChunks = transitionChunks }
+        if !promptAt.isEmpty {
+            guard promptAt.count % 2 == 0 else {
+                throw ValidationError("--prompt-at takes SECONDS PROMPT, e.g. --prompt-at 20 \"the fox reaches the river\"")
+            }
+            var schedule: [ScheduledPrompt] = []
+            for index in stride(from: 0, to: promptAt.count, by: 2) {
+                guard let at = Double(promptAt[index]), at >= 0 else {
+                    throw ValidationError("--prompt-at takes SECONDS PROMPT; \"\(promptAt[index])\" is not a number of seconds")
+                }
+                schedule.append(ScheduledPrompt(at: at, prompt: promptAt[index + 1]))
+            }
+            schedule.sort { $0.at < $1.at }
+            if schedule.first?.at != 0 { schedule.insert(ScheduledPrompt(at: 0, prompt: spec.prompt), at: 0) }
+            spec.prompts = schedule
+        }
         for option in workerOptions {
             guard let equals = option.firstIndex(of: "="), equals != option.startIndex else {
                 throw ValidationError("--option takes NAME=VALUE, e.g. steps=30; got \"\(option)\"")
             }
             spec.options[String(option[..<equals])] = String(option[option.index(after: equals)...])
         }
-        return spec
+        return (spec, files)
     }
 }
 

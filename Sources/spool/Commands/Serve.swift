@@ -29,6 +29,18 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Folder for workers' raw chunks, best on a file system apart from the data folder's. Default: <data>/work.")
     var work: String?
 
+    @Option(help: "Folder for jobs' images and clips, kept by SHA-256; hosts sharing a PostgreSQL queue must share it. Default: <videos>/.inputs when --videos is given, else <data>/inputs.")
+    var inputs: String?
+
+    @Option(help: "Hours an input no job refers to any more is kept after its last use. Default: 24.")
+    var inputRetentionHours: Double?
+
+    @Option(name: .customLong("max-image-mib"), help: "MiB an image a job starts from may be; a larger upload is refused as it arrives. Default: 50.")
+    var maxImageMiB: Int?
+
+    @Option(name: .customLong("max-video-mib"), help: "MiB a clip a job continues may be; a larger upload is refused as it arrives. Default: 512.")
+    var maxVideoMiB: Int?
+
     @Option(help: "MiB kept free in the work and videos folders beyond what a job may need; a job that would leave less waits. Default: 512.")
     var minFreeSpace: Int?
 
@@ -163,7 +175,19 @@ struct Serve: AsyncParsableCommand {
             keepAliveTimeout: keepAliveTimeout ?? file.keepAliveTimeout ?? HTTPServerConfiguration.defaultKeepAliveTimeout)
         if let problem = http.problem { throw ValidationError(problem) }
         let root = (data ?? file.data).map { DataDirectory($0) } ?? .default
-        let dataDirectory = DataDirectory(root.root, videos: videos ?? file.videos, work: work ?? file.work)
+        let dataDirectory = DataDirectory(
+            root.root, videos: videos ?? file.videos, work: work ?? file.work, inputs: inputs ?? file.inputs)
+        let retentionHours = inputRetentionHours ?? file.inputRetentionHours ?? 24
+        guard retentionHours > 0 else { throw ValidationError("--input-retention-hours takes a positive number of hours") }
+        var inputLimits = InputLimits()
+        for (option, value, keyPath) in [
+            ("--max-image-mib", maxImageMiB ?? file.maxImageMiB, \InputLimits.maxImageBytes),
+            ("--max-video-mib", maxVideoMiB ?? file.maxVideoMiB, \InputLimits.maxVideoBytes),
+        ] {
+            guard let value else { continue }
+            guard (1...(1 << 20)).contains(value) else { throw ValidationError("\(option) takes MiB, 1 or more, not \(value)") }
+            inputLimits[keyPath: keyPath] = value << 20
+        }
         let minFree = minFreeSpace ?? file.minFreeSpace ?? SchedulerConfiguration.defaultMinFreeSpaceBytes >> 20
         guard (0...(1 << 30)).contains(minFree) else {
             throw ValidationError("--min-free-space takes MiB, 0 or more, not \(minFree)")
@@ -181,7 +205,8 @@ struct Serve: AsyncParsableCommand {
             shutdownGraceSeconds: shutdownGrace ?? file.shutdownGrace ?? 30, minFreeSpaceBytes: minFree << 20,
             warm: warm.isEmpty ? file.warm ?? [] : warm,
             residentIdleSeconds: residentIdleSeconds ?? file.residentIdleSeconds ?? SchedulerConfiguration.defaultResidentIdleSeconds,
-            affinityGraceSeconds: affinityGraceSeconds ?? file.affinityGraceSeconds ?? 1)
+            affinityGraceSeconds: affinityGraceSeconds ?? file.affinityGraceSeconds ?? 1,
+            inputLimits: inputLimits, inputRetentionSeconds: retentionHours * 3_600)
         for name in configuration.warm where catalog[name]?.resident != true {
             throw ValidationError("--warm names \(name), which is not a resident pipeline (known resident: \(catalog.definitions.values.filter(\.resident).map(\.name).sorted().joined(separator: ", ")))")
         }
