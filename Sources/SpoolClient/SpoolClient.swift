@@ -70,6 +70,11 @@ public struct SpoolClient: Sendable {
         try decode(JobResource.self, try await send("GET", "/v1/jobs/\(escape(id))").data)
     }
 
+    /// Every attempt at the job, oldest first.
+    public func attempts(_ id: String) async throws(ClientError) -> AttemptList {
+        try decode(AttemptList.self, try await send("GET", "/v1/jobs/\(escape(id))/attempts").data)
+    }
+
     public func list(states: [JobState] = [], limit: Int = 50, cursor: String? = nil) async throws(ClientError) -> JobList {
         var query: [String] = ["limit=\(limit)"]
         if !states.isEmpty { query.append("state=" + states.map(\.rawValue).joined(separator: ",")) }

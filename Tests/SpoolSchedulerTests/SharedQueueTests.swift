@@ -107,6 +107,12 @@ struct SharedQueueTests {
                 return renewedLease > firstLease
             }
             let victimName = try #require(running?.host)
+            // A heartbeat writes the job's lease, then its attempt's heartbeat, then the host's,
+            // each its own commit: wait for the last, so the kill cannot fall between them.
+            let renewedAt = renewedLease.addingTimeInterval(-2)
+            try await until("the heartbeat that renewed the lease is written whole") {
+                try await t.store.hosts().first { $0.name == victimName }.map { $0.heartbeatAt >= renewedAt.addingTimeInterval(-0.001) } ?? false
+            }
             let victim = hosts[victimName == "a" ? 0 : 1]
             let survivor = hosts[victimName == "a" ? 1 : 0]
             victim.kill9()

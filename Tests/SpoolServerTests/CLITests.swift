@@ -76,6 +76,11 @@ struct CLITests {
         #expect(status.status == 0)
         #expect(status.stdoutText.contains("state    succeeded"))
         #expect(status.stdoutText.contains("GPU-seconds"))
+        #expect(status.stdoutText.contains("history\n  1  generated   "), "\(status.stdoutText)")
+        let statusJSON = try spool(["status", job.id, "--json"], server: daemon.url)
+        let object = try JSONSerialization.jsonObject(with: statusJSON.stdout) as? [String: Any]
+        #expect(object?["id"] as? String == job.id && object?["state"] as? String == "succeeded")
+        #expect((object?["attempts"] as? [[String: Any]])?.map { $0["outcome"] as? String } == ["generated"])
 
         let list = try spool(["list", "--state", "succeeded", "--json"], server: daemon.url)
         #expect(try JSONDecoder.spoolAPI.decode(JobList.self, from: list.stdout).jobs.count == 2)

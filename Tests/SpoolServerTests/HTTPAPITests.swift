@@ -18,11 +18,11 @@ struct HTTPAPITests {
 
     /// Runs `body` against a live server; `token` turns authentication on.
     func withServer(
-        token: String? = nil, maxBodyBytes: Int = 64 * 1024, gate: WorkerGate? = nil,
+        token: String? = nil, maxBodyBytes: Int = 64 * 1024, gate: WorkerGate? = nil, pipelines: [PipelineDefinition] = [],
         _ body: @Sendable (TestHost, any TestClientProtocol) async throws -> Void
     ) async throws {
         // `gated`: jobs of this pipeline hold the slot until the test opens the gate.
-        let host = try await TestHost(slots: 1, pipelines: gate.map { [Fixtures.synthetic(name: "gated", gate: $0)] } ?? [])
+        let host = try await TestHost(slots: 1, pipelines: (gate.map { [Fixtures.synthetic(name: "gated", gate: $0)] } ?? []) + pipelines)
         let metrics = SpoolMetrics(host: host.host)
         let metricsTask = Task { try await metrics.run() }
         defer {
@@ -60,6 +60,31 @@ struct HTTPAPITests {
             if job["state"] as? String == state { return job }
             try #require(Date() < deadline, "job \(id) never reached \(state): \(job)")
             try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    @Test func aRetriedJobsAttemptsSayWhyItWasRetried() async throws {
+        let flaky = Fixtures.synthetic(name: "flaky", arguments: ["--fault", "fail-attempts-below:2"])
+        try await withServer(pipelines: [flaky]) { host, client in
+            let (status, job, _) = try await submit(client, #"{"prompt": "a fox", "frames": 16, "pipeline": "flaky"}"#)
+            #expect(status == .created)
+            let id = try #require(job["id"] as? String)
+            _ = try await waitForState(client, id, "succeeded")
+            let (code, list) = try await client.execute(uri: "/v1/jobs/\(id)/attempts", method: .get) { ($0.status, try json($0.body)) }
+            #expect(code == .ok)
+            #expect(list["job"] as? String == id)
+            let attempts = try #require(list["attempts"] as? [[String: Any]])
+            #expect(attempts.map { $0["number"] as? Int } == [1, 2])
+            #expect(attempts.map { $0["outcome"] as? String } == ["failed", "generated"])
+            let error = try #require(attempts.first?["error"] as? String)
+            #expect(error.contains("attempt 1 of 3 failed") && error.contains("exited with status 4"), "\(error)")
+            #expect(attempts.last?["error"] == nil)
+            for attempt in attempts {
+                #expect(attempt["gpu"] as? String == "virtual0" && (attempt["host"] as? String)?.isEmpty == false)
+                #expect(attempt["startedAt"] is String && attempt["endedAt"] is String && (attempt["gpuSeconds"] as? Double) != nil)
+            }
+            let unknown = try await client.execute(uri: "/v1/jobs/no-such-job/attempts", method: .get) { $0.status }
+            #expect(unknown == .notFound)
         }
     }
 

@@ -65,7 +65,12 @@ extension Dispatcher {
             previous.stop()
         }
         let folder = "\(configuration.data.work)/slot-\(slot.name)"
-        let worker = try ResidentWorker(
+        // The slot is loading from before its worker exists, so the slot's loading time is
+        // never shorter than the load the worker itself reports.
+        slots.setHolding(slot.name, .loading(pipeline.name), now: clockSeconds)
+        let worker: ResidentWorker
+        do {
+            worker = try ResidentWorker(
             pipeline: pipeline, pipelineFolder: context.pipelines.folders[pipeline.name] ?? ".", slotFolder: folder,
             cudaVisibleDevices: slot.cudaVisibleDevices,
             binDirectory: (context.generator as? WorkerGenerator)?.binDirectory ?? WorkerGenerator.defaultBinDirectory,
@@ -74,10 +79,13 @@ extension Dispatcher {
                 guard let self else { return }
                 Task { await self.residentExited(worker, on: slot) }
             })
+        } catch {
+            slots.setHolding(slot.name, .cold, now: clockSeconds)
+            throw error
+        }
         // The worker's process group, for the orphan reaper of a daemon that dies with it.
         OrphanReaper.record(processGroup: worker.processGroup, jobFolder: folder, attempt: 0)
         residents[slot.name] = worker
-        slots.setHolding(slot.name, .loading(pipeline.name), now: clockSeconds)
         context.statistics.recordModelLoad(slot: slot.name)
         context.logger.info("starting a resident worker", metadata: ["slot": "\(slot.name)", "pipeline": "\(pipeline.name)"])
         Task { [weak self] in

@@ -129,8 +129,24 @@ struct Status: AsyncParsableCommand {
     func run() async throws {
         let client = try options.client()
         let job = try await withClient { () throws(ClientError) in try await client.job(id) }
-        if options.json { return try options.printJSON(job) }
+        let attempts = try await withClient { () throws(ClientError) in try await client.attempts(id) }
+        if options.json { return try options.printJSON(JobWithAttempts(job: job, attempts: attempts.attempts)) }
         print(describe(job))
+        if !attempts.attempts.isEmpty { print(describe(attempts)) }
+    }
+}
+
+/// `spool status --json`: the job resource, with its attempts beside its other fields.
+struct JobWithAttempts: Encodable {
+    var job: JobResource
+    var attempts: [AttemptList.Entry]
+
+    enum Key: String, CodingKey { case attempts }
+
+    func encode(to encoder: any Encoder) throws {
+        try job.encode(to: encoder)
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(attempts, forKey: .attempts)
     }
 }
 
@@ -226,6 +242,23 @@ func follow(_ id: String, client: SpoolClient, options: ClientOptions) async thr
         FileHandle.standardError.write(Data("spool: job \(job.id) \(job.state): \(job.error ?? "no reason given")\n".utf8))
     }
     if job.state != .succeeded { throw SpoolExit.jobFailed }
+}
+
+/// A job's attempts in words, one line each, for `spool status`.
+func describe(_ list: AttemptList) -> String {
+    let time = DateFormatter()
+    time.dateFormat = "HH:mm:ss"
+    var lines = ["history"]
+    for attempt in list.attempts {
+        var line = "  \(attempt.number)  \(attempt.outcome.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0))"
+            + " \(attempt.host)/\(attempt.gpu)  \(time.string(from: attempt.startedAt))"
+            + "\(attempt.endedAt.map { "–\(time.string(from: $0))" } ?? "")"
+            + String(format: "  %.3f GPU-s", attempt.gpuSeconds)
+        if let load = attempt.loadSeconds, attempt.coldStart == true { line += String(format: ", loaded the model in %.1f s", load) }
+        if let error = attempt.error { line += "  \(error)" }
+        lines.append(line)
+    }
+    return lines.joined(separator: "\n")
 }
 
 /// A job in words, for `spool status`.
