@@ -39,19 +39,7 @@ struct ScheduleBench: AsyncParsableCommand {
         let running = Task { try await group.run() }
 
         let specs = (0..<jobs).map { JobSpec(prompt: "bench \($0)", frames: frames) }
-        let start = ContinuousClock.now
-        let submitted = try await host.submitter.submitAll(specs).map(\.job.id)
-        var finished: [Job] = []
-        for id in submitted {
-            while true {
-                if let job = try await store.job(id), job.state.isFinal {
-                    finished.append(job)
-                    break
-                }
-                try await Task.sleep(for: .milliseconds(5))
-            }
-        }
-        let makespan = elapsed(since: start)
+        let (finished, makespan) = try await runToTheEnd(specs, host: host, store: store)
         await group.triggerGracefulShutdown()
         try await running.value
 

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import SpoolCore
+import SpoolScheduler
 
 /// `swift run -c release spool-bench [store|postgres|encode|schedule|resident|all]`: the figures the README
 /// reports, each next to its anchor measured in the same run.
@@ -31,6 +33,24 @@ func report(_ name: String, _ value: Double, unit: String, anchor: Double? = nil
     }
     if !target.isEmpty { line += "  | target \(target)" }
     print(line)
+}
+
+/// Submits `specs` to a running host and waits for every job to end: the jobs as they
+/// ended, and the seconds from the submission to the last.
+func runToTheEnd(_ specs: [JobSpec], host: SpoolHost, store: any JobStore) async throws -> (jobs: [Job], makespan: Double) {
+    let start = ContinuousClock.now
+    let submitted = try await host.submitter.submitAll(specs).map(\.job.id)
+    var finished: [Job] = []
+    for id in submitted {
+        while true {
+            if let job = try await store.job(id), job.state.isFinal {
+                finished.append(job)
+                break
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+    return (finished, elapsed(since: start))
 }
 
 func elapsed(since start: ContinuousClock.Instant) -> Double {

@@ -104,10 +104,11 @@ struct WorkerProtocolConformanceTests {
     }
 
     @Test func aWorkerThatNeverSpeaksHitsTheStartupTimeout() async throws {
+        // The worker hangs for ever: the run ending at all means it was killed. (No bound on
+        // how long that took: a loaded machine stalled four such tests past 10 s at once.)
         let outcome = await harness.run(Fixtures.synthetic(arguments: ["--fault", "hang"], startup: 0.5))
         #expect(outcome.error?.kind == .startupTimeout)
         #expect(outcome.error?.message == "the worker printed nothing within 0.5 s of starting")
-        #expect(outcome.seconds < 10, "the worker never exits by itself: finishing at all means it was killed")
         try await expectNoSurvivors(outcome)
     }
 
@@ -152,7 +153,7 @@ struct WorkerProtocolConformanceTests {
     @Test func aPausedWorkerCanStillBeCancelled() async throws {
         let harness = harness
         let outcome = await harness.run(
-            Fixtures.synthetic(arguments: Self.slowWorker), frames: 24, generator: WorkerGenerator(terminationGrace: 60),
+            Fixtures.synthetic(arguments: Self.slowWorker), frames: 24, generator: WorkerGenerator(terminationGrace: 600),
             onStart: { run in
                 harness.afterFirstChunk {
                     run.pause()
@@ -163,7 +164,8 @@ struct WorkerProtocolConformanceTests {
                 }
             })
         #expect(outcome.error?.kind == .cancelled)
-        #expect(outcome.seconds < 30, "stopped by SIGTERM, not by the SIGKILL a minute later")
+        // The SIGKILL would come after 600 s: half of that is a bound no stall of a loaded machine reaches.
+        #expect(outcome.seconds < 300, "stopped by SIGTERM, not by the SIGKILL ten minutes later")
         try await expectNoSurvivors(outcome)
     }
 
@@ -172,17 +174,16 @@ struct WorkerProtocolConformanceTests {
         let gate = try WorkerGate()
         let outcome = await harness.run(Fixtures.synthetic(gate: gate, gateFromChunk: 1), frames: 200, timeLimit: 0.5)
         #expect(outcome.error?.kind == .timeLimit)
-        #expect(outcome.seconds < 10, "the worker never exits by itself: finishing at all means it was killed")
         try await expectNoSurvivors(outcome)
     }
 
     @Test func cancellingKillsTheWholeProcessGroupGrandchildrenIncluded() async throws {
-        // Cancelled once the grandchild is alive beside the worker in its group.
+        // Cancelled once the grandchild is alive beside the worker in its group; neither ever
+        // exits by itself.
         let outcome = await harness.run(
             Fixtures.synthetic(arguments: ["--fault", "spawn-child"]), cancelWhen: { WorkerGenerator.liveProcesses(inGroup: $0) >= 2 })
         #expect(outcome.error?.kind == .cancelled)
         #expect(outcome.error?.isRetryable == false)
-        #expect(outcome.seconds < 10, "the worker never exits by itself: finishing at all means it was killed")
         try await expectNoSurvivors(outcome)
     }
 
@@ -192,7 +193,6 @@ struct WorkerProtocolConformanceTests {
             Fixtures.synthetic(arguments: ["--fault", "ignore-term"]), cancelWhen: { processIgnores($0, signal: SIGTERM) },
             generator: WorkerGenerator(terminationGrace: 0.3))
         #expect(outcome.error?.kind == .cancelled)
-        #expect(outcome.seconds < 10, "the worker never exits by itself: finishing at all means it was killed")
         try await expectNoSurvivors(outcome)
     }
 
