@@ -170,6 +170,8 @@ struct ConditioningTests {
         let job = try await run(spec, files: [:], door: door, setup: setup, name: "schedule-\(door)")
         #expect(job.state == .succeeded, "\(job.error ?? "")")
         #expect(job.spec.prompts?.count == 3)
+        // 99 frames: the Helios trim would keep 97 of three chunks, so a fourth ran.
+        #expect(job.progress.chunksDone == 4 && job.progress.chunksTotal == 4 && job.progress.framesDone == 99)
         let frames = try MediaFiles.decodeRGB(try #require(job.videoPath), size: Self.size)
         #expect(frames.count == 99)
         // Below the code band each chunk is its prompt's flat colour: find where it changes.

@@ -193,6 +193,9 @@ struct JobExecution: Sendable {
                     throw error
                 }
                 progress.chunksDone += 1
+                // The total is the pipeline's chunking's estimate; a model that runs one chunk
+                // more (Helios, where its trim would fall short) raises it, never "4 of 3".
+                if let total = progress.chunksTotal, progress.chunksDone > total { progress.chunksTotal = progress.chunksDone }
                 progress.framesDone = min(job.spec.frames, max(progress.framesDone, chunk.endFrame))
                 let now = context.clock.now()
                 writer.write(JobUpdate(
