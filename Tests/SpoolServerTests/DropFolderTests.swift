@@ -233,4 +233,20 @@ struct DropFolderTests {
             #expect(report.contains("\"field\":\"image\""))
         }
     }
+
+    @Test func aJobFileNamingAFileOutsideTheInboxNeverMovesIt() async throws {
+        let host = try await TestHost(slots: 1, pipelines: [Self.conditioned])
+        defer { Task { await host.stop() } }
+        try await withDropFolder(host) { _ in
+            // Beside the inbox, where "../" from it leads.
+            let outside = URL(fileURLWithPath: data(host).inbox).deletingLastPathComponent().appendingPathComponent("precious.png").path
+            #expect(FileManager.default.createFile(atPath: outside, contents: Data("keep me".utf8)))
+            try drop("escape.json", #"{"prompt": "a fox", "frames": 24, "pipeline": "conditioned", "image": "../precious.png"}"#, into: host)
+            try await waitForFile(data(host).failed + "/escape.error.json")
+            let report = try String(contentsOfFile: data(host).failed + "/escape.error.json", encoding: .utf8)
+            #expect(report.contains("an input is named by a plain file name in the inbox"), "\(report)")
+            #expect(FileManager.default.contents(atPath: outside) == Data("keep me".utf8), "the file outside the inbox stayed where it was")
+            #expect(!FileManager.default.fileExists(atPath: data(host).inbox + "/precious.png"))
+        }
+    }
 }

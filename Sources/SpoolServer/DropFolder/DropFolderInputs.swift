@@ -25,6 +25,12 @@ enum DropFolderInputs {
         return (try? JSONSerialization.data(withJSONObject: object)) ?? contents
     }
 
+    /// The inputs named by a plain file name in the inbox: the only files a job file can bring
+    /// with it (a name with a folder in it names nothing Spool will touch).
+    static func files(of inputs: [Input]) -> [Input] {
+        inputs.filter { problem(with: $0.file) == nil }
+    }
+
     /// Why `file` cannot name an input in the inbox, or nil when it can.
     static func problem(with file: String) -> String? {
         if file.isEmpty || file.contains("/") || file.hasPrefix(".") {

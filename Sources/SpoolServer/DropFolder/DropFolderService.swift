@@ -139,11 +139,11 @@ public final class DropFolderService: Service, Sendable {
             // The atomic claim: whoever renames it owns it; a name still in flight waits.
             guard !FileManager.default.fileExists(atPath: processing + "/" + name),
                   rename(path, processing + "/" + name) == 0 else { continue }
-            for input in inputs {
+            for input in DropFolderInputs.files(of: inputs) {
                 _ = sightings.withLock { $0.removeValue(forKey: input.file) }
                 watcher.forget(input.file)
-                _ = rename(data.inbox + "/" + input.file, processing + "/" + input.file)
             }
+            moveInputs(inputs, from: data.inbox, to: processing, renaming: false)
             await submit(name)
         }
     }
@@ -174,7 +174,7 @@ public final class DropFolderService: Service, Sendable {
     /// is waited for `siblingWaitSeconds`, and then the job file goes ahead (to be refused).
     private func inputsAreReady(_ inputs: [DropFolderInputs.Input], for name: String, watcher: InboxWatcher, now: Date) -> Bool {
         var missing = false
-        for input in inputs where DropFolderInputs.problem(with: input.file) == nil {
+        for input in DropFolderInputs.files(of: inputs) {
             let path = data.inbox + "/" + input.file
             var info = stat()
             guard lstat(path, &info) == 0 else {
@@ -293,9 +293,7 @@ public final class DropFolderService: Service, Sendable {
 
     /// Moves a claimed job file, and the inputs it names that came with it, to `failed/`.
     private func reject(_ name: String, inputs: [DropFolderInputs.Input] = [], message: String, issues: [ValidationIssue]) {
-        for input in inputs where DropFolderInputs.problem(with: input.file) == nil {
-            _ = rename(processing + "/" + input.file, uniquePath(in: data.failed, name: input.file))
-        }
+        moveInputs(inputs, from: processing, to: data.failed)
         let target = uniquePath(in: data.failed, name: name)
         _ = rename(processing + "/" + name, target)
         writeRejection(name: URL(fileURLWithPath: target).lastPathComponent, message: message, issues: issues)
@@ -320,14 +318,21 @@ public final class DropFolderService: Service, Sendable {
         }
         try? JSONEncoder.spoolAPI.encode(JobResource(job)).write(
             to: URL(fileURLWithPath: data.outbox + "/" + stem + ".json"), options: .atomic)
-        let inputs = DropFolderInputs.named(in: FileManager.default.contents(atPath: processing + "/" + name) ?? Data())
-        for input in inputs where DropFolderInputs.problem(with: input.file) == nil {
-            _ = rename(processing + "/" + input.file, uniquePath(in: done, name: input.file))
-        }
+        moveInputs(DropFolderInputs.named(in: FileManager.default.contents(atPath: processing + "/" + name) ?? Data()), from: processing, to: done)
         _ = rename(processing + "/" + name, uniquePath(in: done, name: name))
     }
 
     // MARK: Helpers
+
+    /// Moves the files a job file brings with it from `source` into `folder`: under their own
+    /// names (`renaming` false: where the job's submission looks for them), or under a name not
+    /// yet taken there, so that no user file is overwritten.
+    private func moveInputs(_ inputs: [DropFolderInputs.Input], from source: String, to folder: String, renaming: Bool = true) {
+        for input in DropFolderInputs.files(of: inputs) {
+            let target = renaming ? uniquePath(in: folder, name: input.file) : folder + "/" + input.file
+            _ = rename(source + "/" + input.file, target)
+        }
+    }
 
     private func files(in folder: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
