@@ -25,8 +25,12 @@ public protocol GenerationRun: Sendable {
     /// Seconds from a per-job worker's start to its `ready` (its model's load), once it said
     /// so; nil for a worker that does not, and for a resident worker, whose load is its slot's.
     var loadSeconds: Double? { get }
+    /// The longest silence the stall watchdog found, and let pass, while the worker was
+    /// paused: how long a hold went without counting as silence.
+    var longestPausedSilence: Double { get }
 }
 
 extension GenerationRun {
     public var loadSeconds: Double? { nil }
+    public var longestPausedSilence: Double { 0 }
 }

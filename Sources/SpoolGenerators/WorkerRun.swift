@@ -34,6 +34,7 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
     private var chunksSeen = Set<Int>()
     private var lastChunk: Int?
     private var paused = false
+    private var pausedSilence = 0.0
 
     init(process: WorkerProcess, request: GenerationRequest, grace: Double) {
         self.process = process
@@ -53,6 +54,10 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
 
     var loadSeconds: Double? {
         lock.withLock { readyAt.map { WorkerStreams.seconds(from: started, to: $0) } }
+    }
+
+    var longestPausedSilence: Double {
+        lock.withLock { pausedSilence }
     }
 
     func cancel(reason: String) {
@@ -208,6 +213,9 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
         let chunk = lastChunk
         let done = exited || failure != nil
         let paused = self.paused
+        if paused, let last {
+            pausedSilence = max(pausedSilence, WorkerStreams.seconds(from: last, to: now))
+        }
         lock.unlock()
         if done { return }
         let elapsed = WorkerStreams.seconds(from: started, to: now)

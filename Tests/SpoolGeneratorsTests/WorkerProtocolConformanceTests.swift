@@ -136,8 +136,9 @@ struct WorkerProtocolConformanceTests {
                 while let state = processState(group), state != "T" { Thread.sleep(forTimeInterval: 0.002) }
                 let files = try? FileManager.default.contentsOfDirectory(atPath: harness.workDir).sorted()
                 let stateThen = processState(group) ?? "gone"
-                // The hold under test: more than twice the stall limit.
-                Thread.sleep(forTimeInterval: 5)
+                // The hold under test: until the stall watchdog has seen the paused worker
+                // silent for 5 s, more than twice the limit, and let it be.
+                while run.longestPausedSilence < 5 { Thread.sleep(forTimeInterval: 0.01) }
                 let unchanged = (try? FileManager.default.contentsOfDirectory(atPath: harness.workDir).sorted()) == files
                 seen.withLock { $0 = [stateThen, processState(group) ?? "gone", "unchanged: \(unchanged)"] }
                 run.resume()
