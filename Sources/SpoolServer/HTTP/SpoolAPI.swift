@@ -84,8 +84,9 @@ public struct SpoolAPI: Sendable {
         }
         let result: EnqueueResult
         do {
-            let issues = headerIssues + host.submitter.validate(spec)
-            guard issues.isEmpty else { throw SpoolError.invalidSpec(issues) }
+            // The submission validates the spec (and reads the inputs it names) itself; only a
+            // bad header needs the spec's problems listed beside it here.
+            guard headerIssues.isEmpty else { throw SpoolError.invalidSpec(headerIssues + host.submitter.validate(spec)) }
             result = try await host.submitter.submit(spec)
         } catch SpoolError.invalidSpec(let issues) {
             throw APIError(.unprocessableContent, "invalid_job", "the job is invalid: \(issues.count) problem(s)", issues: issues)
