@@ -61,18 +61,8 @@ struct ResidentBench: AsyncParsableCommand {
         let configuration = SchedulerConfiguration(
             host: "bench", data: DataDirectory(dir), slots: (0..<slots).map(GPUSlot.virtual), defaultPipeline: "model",
             encoder: EncoderSettings(preset: "ultrafast"), heartbeatSeconds: 1, pollSeconds: 0.25, minFreeSpaceBytes: 0)
-        let store = try SQLiteJobStore(path: "\(dir)/spool.sqlite")
-        var logger = Logger(label: "bench")
-        logger.logLevel = .error
-        let host = try SpoolHost(store: store, pipelines: PipelineCatalog([pipeline]), configuration: configuration, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: host.services().map { .init(service: $0) }, logger: logger))
-        let running = Task { try await group.run() }
-
         let specs = (0..<jobs).map { JobSpec(prompt: "bench \($0)", frames: frames, pipeline: "model") }
-        let (finished, makespan) = try await runToTheEnd(specs, host: host, store: store)
-        let reports = await host.dispatcher.slotReports
-        await group.triggerGracefulShutdown()
-        try await running.value
+        let (_, finished, makespan, reports) = try await runToTheEnd(specs, pipeline: pipeline, configuration: configuration)
         precondition(finished.allSatisfy { $0.state == .succeeded }, "every job succeeded: \(finished.compactMap(\.error))")
         print("  \(resident ? "resident" : "per-job") run: \(String(format: "%.2f", makespan)) s")
         return Run(makespan: makespan, jobs: finished, slots: reports)

@@ -31,17 +31,8 @@ struct ScheduleBench: AsyncParsableCommand {
         let configuration = SchedulerConfiguration(
             host: "bench", data: DataDirectory(dir), slots: (0..<slots).map(GPUSlot.virtual),
             encoder: EncoderSettings(preset: "ultrafast"), heartbeatSeconds: 1, pollSeconds: 0.25)
-        let store = try SQLiteJobStore(path: "\(dir)/spool.sqlite")
-        var logger = Logger(label: "bench")
-        logger.logLevel = .error
-        let host = try SpoolHost(store: store, pipelines: PipelineCatalog([pipeline]), configuration: configuration, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: host.services().map { .init(service: $0) }, logger: logger))
-        let running = Task { try await group.run() }
-
         let specs = (0..<jobs).map { JobSpec(prompt: "bench \($0)", frames: frames) }
-        let (finished, makespan) = try await runToTheEnd(specs, host: host, store: store)
-        await group.triggerGracefulShutdown()
-        try await running.value
+        let (host, finished, makespan, _) = try await runToTheEnd(specs, pipeline: pipeline, configuration: configuration)
 
         precondition(finished.allSatisfy { $0.state == .succeeded }, "every job succeeded")
         let rounds = Double((jobs + slots - 1) / slots)

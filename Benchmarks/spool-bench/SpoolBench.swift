@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
+import Logging
+import ServiceLifecycle
 import SpoolCore
 import SpoolScheduler
+import SpoolSQLite
 
 /// `swift run -c release spool-bench [store|postgres|encode|schedule|resident|all]`: the figures the README
 /// reports, each next to its anchor measured in the same run.
@@ -35,9 +38,19 @@ func report(_ name: String, _ value: Double, unit: String, anchor: Double? = nil
     print(line)
 }
 
-/// Submits `specs` to a running host and waits for every job to end: the jobs as they
-/// ended, and the seconds from the submission to the last.
-func runToTheEnd(_ specs: [JobSpec], host: SpoolHost, store: any JobStore) async throws -> (jobs: [Job], makespan: Double) {
+/// Runs a whole host of one pipeline, on a SQLite store in the configuration's data folder,
+/// until every job of `specs` has ended, then shuts it down gracefully. Returns the host (its
+/// statistics), the jobs as they ended, the seconds from the submission to the last end, and
+/// the slots as they were then.
+func runToTheEnd(
+    _ specs: [JobSpec], pipeline: PipelineDefinition, configuration: SchedulerConfiguration
+) async throws -> (host: SpoolHost, jobs: [Job], makespan: Double, slots: [SlotReport]) {
+    let store = try SQLiteJobStore(path: "\(configuration.data.root)/spool.sqlite")
+    var logger = Logger(label: "bench")
+    logger.logLevel = .error
+    let host = try SpoolHost(store: store, pipelines: PipelineCatalog([pipeline]), configuration: configuration, logger: logger)
+    let group = ServiceGroup(configuration: .init(services: host.services().map { .init(service: $0) }, logger: logger))
+    let running = Task { try await group.run() }
     let start = ContinuousClock.now
     let submitted = try await host.submitter.submitAll(specs).map(\.job.id)
     var finished: [Job] = []
@@ -50,7 +63,11 @@ func runToTheEnd(_ specs: [JobSpec], host: SpoolHost, store: any JobStore) async
             try await Task.sleep(for: .milliseconds(5))
         }
     }
-    return (finished, elapsed(since: start))
+    let makespan = elapsed(since: start)
+    let slots = await host.dispatcher.slotReports
+    await group.triggerGracefulShutdown()
+    try await running.value
+    return (host, finished, makespan, slots)
 }
 
 func elapsed(since start: ContinuousClock.Instant) -> Double {

@@ -1,4 +1,5 @@
 import Foundation
+import SpoolMedia
 
 /// Waits until `condition` holds, checking every 10 ms. Tests wait for conditions, never for
 /// durations: `timeout` only bounds how long a test that is already failing takes to say so.
@@ -27,7 +28,5 @@ public func processIgnores(_ pid: Int32, signal: Int32) -> Bool {
 /// Runs blocking work (a raw socket read, a child process) on a thread of its own, so that
 /// it never holds one of the few threads Swift's concurrency runs every test on.
 public func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try work() }) }.start()
-    }
+    try await onOwnThread("spool-test", work)
 }

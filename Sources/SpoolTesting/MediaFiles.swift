@@ -38,13 +38,10 @@ public enum MediaFiles {
         return pixels
     }
 
-    /// Every frame of a video (or the image) at `path`, decoded to RGB24 by the ffmpeg CLI.
-    public static func decodeRGB(_ path: String, size: FrameSize) throws -> [[UInt8]] {
-        let result = try runProcess(["ffmpeg", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        guard result.status == 0 else { throw ProbeError(message: "ffmpeg could not decode \(path): \(result.stderr)") }
-        let bytes = [UInt8](result.stdout)
-        let frameBytes = size.rgb24FrameBytes
-        return stride(from: 0, to: bytes.count - frameBytes + 1, by: frameBytes).map { Array(bytes[$0..<($0 + frameBytes)]) }
+    /// Every frame of a video (or the image) at `path`, decoded to RGB24 by the ffmpeg CLI;
+    /// `filter` (an ffmpeg `-vf`) must make frames of `size`.
+    public static func decodeRGB(_ path: String, size: FrameSize, filter: String? = nil) throws -> [[UInt8]] {
+        try MediaProbe.decodeRaw(path, pixelFormat: "rgb24", frameBytes: size.rgb24FrameBytes, filter: filter)
     }
 
     /// Peak signal-to-noise ratio of `b` against `a`, in dB (8-bit); infinity when identical.

@@ -42,9 +42,15 @@ public struct MediaProbe: Sendable {
 
     /// Decodes every frame to 8-bit luma with the ffmpeg CLI, one array per frame.
     public static func decodeLuma(path: String, size: FrameSize) throws -> [[UInt8]] {
-        let result = try runProcess(["ffmpeg", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "gray", "-"])
-        guard result.status == 0 else { throw ProbeError(message: "ffmpeg decode failed: \(result.stderr)") }
-        let frameBytes = size.width * size.height
+        try decodeRaw(path, pixelFormat: "gray", frameBytes: size.width * size.height)
+    }
+
+    /// Decodes every frame (through `filter`, when given) to raw `pixelFormat` frames of
+    /// `frameBytes` each with the ffmpeg CLI, one array per frame.
+    public static func decodeRaw(_ path: String, pixelFormat: String, frameBytes: Int, filter: String? = nil) throws -> [[UInt8]] {
+        let result = try runProcess(
+            ["ffmpeg", "-v", "error", "-i", path] + (filter.map { ["-vf", $0] } ?? []) + ["-f", "rawvideo", "-pix_fmt", pixelFormat, "-"])
+        guard result.status == 0 else { throw ProbeError(message: "ffmpeg could not decode \(path): \(result.stderr)") }
         let bytes = [UInt8](result.stdout)
         return stride(from: 0, to: bytes.count - frameBytes + 1, by: frameBytes).map { Array(bytes[$0..<($0 + frameBytes)]) }
     }

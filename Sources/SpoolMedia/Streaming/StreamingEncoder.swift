@@ -126,13 +126,7 @@ public final class StreamingEncoder: @unchecked Sendable {
     /// Declares that no more chunks come, and waits for the MP4 to be closed.
     public func finish() async throws -> Outcome {
         try send(.finish)
-        return try await withCheckedThrowingContinuation { continuation in
-            condition.lock()
-            defer { condition.unlock() }
-            if let outcome { continuation.resume(returning: outcome) }
-            else if let failure { continuation.resume(throwing: failure) }
-            else { waiters.append(continuation) }
-        }
+        return try await end()
     }
 
     /// Stops encoding and deletes the partial output. Safe to call at any time.
@@ -147,7 +141,12 @@ public final class StreamingEncoder: @unchecked Sendable {
     /// and poster) is gone.
     public func cancelAndWait() async {
         cancel()
-        _ = try? await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, any Error>) in
+        _ = try? await end()
+    }
+
+    /// How the session ended, once it has.
+    private func end() async throws -> Outcome {
+        try await withCheckedThrowingContinuation { continuation in
             condition.lock()
             defer { condition.unlock() }
             if let outcome { continuation.resume(returning: outcome) }
