@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "SpoolGenerators", targets: ["SpoolGenerators"]),
         .library(name: "SpoolScheduler", targets: ["SpoolScheduler"]),
         .library(name: "SpoolServer", targets: ["SpoolServer"]),
+        .library(name: "SpoolWebhooks", targets: ["SpoolWebhooks"]),
         .library(name: "SpoolTesting", targets: ["SpoolTesting"]),
     ],
     dependencies: [
@@ -40,6 +41,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         // A streaming multipart/form-data parser: job submissions with an image or a clip.
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
+        // Webhooks: already in the tree (Hummingbird's testing library uses it).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // MARK: Core (Foundation only)
@@ -103,7 +106,7 @@ let package = Package(
         .target(
             name: "SpoolServer",
             dependencies: [
-                "SpoolCore", "SpoolScheduler", "SpoolMedia", "CSpoolSystem",
+                "SpoolCore", "SpoolScheduler", "SpoolMedia", "CSpoolSystem", "SpoolWebhooks",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -118,11 +121,27 @@ let package = Package(
 
         .target(name: "SpoolClient", dependencies: ["SpoolCore"], swiftSettings: swiftSettings),
 
+        // MARK: Webhooks: signed, retried, durable
+        .target(
+            name: "SpoolWebhooks",
+            dependencies: [
+                "SpoolCore", "SpoolScheduler",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Executables
         .executableTarget(
             name: "spool",
             dependencies: [
-                "SpoolCore", "SpoolSQLite", "SpoolPostgres", "SpoolScheduler", "SpoolServer", "SpoolClient",
+                "SpoolCore", "SpoolSQLite", "SpoolPostgres", "SpoolScheduler", "SpoolServer", "SpoolClient", "SpoolWebhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -75,6 +75,11 @@ public struct SpoolClient: Sendable {
         try decode(AttemptList.self, try await send("GET", "/v1/jobs/\(escape(id))/attempts").data)
     }
 
+    /// The job's webhook deliveries and every try of each.
+    public func webhooks(_ id: String) async throws(ClientError) -> WebhookDeliveryList {
+        try decode(WebhookDeliveryList.self, try await send("GET", "/v1/jobs/\(escape(id))/webhooks").data)
+    }
+
     public func list(states: [JobState] = [], limit: Int = 50, cursor: String? = nil) async throws(ClientError) -> JobList {
         var query: [String] = ["limit=\(limit)"]
         if !states.isEmpty { query.append("state=" + states.map(\.rawValue).joined(separator: ",")) }

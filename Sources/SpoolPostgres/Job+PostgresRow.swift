@@ -84,3 +84,15 @@ extension PostgresBindings {
         }
     }
 }
+
+extension WebhookDelivery {
+    /// A row of ``WebhookStatements/columns``.
+    init(postgres row: PostgresRandomAccessRow) throws {
+        func text(_ name: String) throws -> StoreValue { StoreValue(try row[name].decode(String?.self)) }
+        func real(_ name: String) throws -> StoreValue { StoreValue(try row[name].decode(Double?.self)) }
+        try self.init(columns: [
+            text("id"), text("job_id"), text("event"), text("url"), text("state"), real("created_at"),
+            real("next_attempt_at"), text("tries"), text("payload"), text("last_error"),
+        ])
+    }
+}

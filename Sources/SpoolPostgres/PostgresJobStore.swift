@@ -170,10 +170,11 @@ public final class PostgresJobStore: JobStore, Service {
                 let inserted = try await Self.rows(
                     """
                     INSERT INTO jobs (id, idempotency_key, spec, pipeline, priority, state, max_attempts,
-                                      submitted_at, frames_total, chunks_total, waiting_reason)
+                                      submitted_at, frames_total, chunks_total, waiting_reason, webhooks)
                     VALUES (\(request.id.rawValue), \(spec.idempotencyKey), \(specJSON), \(spec.pipeline ?? ""),
                             \(spec.priority), 'queued', \(request.maxAttempts), \(request.submittedAt.timeIntervalSince1970),
-                            \(spec.frames), \(request.chunksTotal), \(request.waitingReason))
+                            \(spec.frames), \(request.chunksTotal), \(request.waitingReason),
+                            \(WebhookSubscription.stored(request.webhooks)))
                     ON CONFLICT (idempotency_key) DO NOTHING
                     RETURNING seq
                     """, on: connection, logger)
@@ -269,7 +270,17 @@ public final class PostgresJobStore: JobStore, Service {
         let statement = ClaimStatement(request: request)
         var found: [PostgresRandomAccessRow] = []
         for try await row in try await client.execute(statement, logger: logger) { found.append(row.makeRandomAccess()) }
-        return try found.first.map { try Job(postgres: $0, specs: specs) }
+        guard let row = found.first else { return nil }
+        let job = try Job(postgres: row, specs: specs)
+        // The claim is one statement; a `job.started` it owes is stored right after it.
+        if let stored = try row["webhooks"].decode(String?.self),
+           WebhookSubscription.read(stored: stored).contains(where: { $0.events.contains(.started) }) {
+            let logger = logger
+            try await transaction { connection in
+                try await Self.owe(job: job.id, reaching: .running, at: request.now, on: connection, logger)
+            }
+        }
+        return job
     }
 
     // MARK: Update
@@ -292,6 +303,7 @@ public final class PostgresJobStore: JobStore, Service {
         let state = try JobState(stored: try current["state"].decode(String.self), job: id.rawValue)
         let attempts = try current["attempts"].decode(Int.self)
         try update.check(job: id, state: state, attempts: attempts, to: newState)
+        if let newState { try await owe(job: id, reaching: newState, at: update.at, on: connection, logger) }
 
         var assignments = update.assignments(to: newState)
         if let ending = update.attemptEnding, attempts > 0 {
@@ -337,6 +349,59 @@ public final class PostgresJobStore: JobStore, Service {
             else { throw SpoolError.jobNotFound(id) }
             return try Job(postgres: row, specs: specs)
         }
+    }
+
+    // MARK: Webhooks
+
+    /// Stores the deliveries a job's move to `state` owes its subscribers, in the move's transaction.
+    private static func owe(
+        job id: JobID, reaching state: JobState, at: Date, on connection: PostgresConnection, _ logger: Logger
+    ) async throws {
+        guard WebhookEvent(reaching: state) != nil,
+              let stored = try await rows("SELECT webhooks FROM jobs WHERE id = \(id.rawValue)", on: connection, logger)
+                  .first?["webhooks"].decode(String?.self)
+        else { return }
+        let owed = WebhookSubscription.deliveries(
+            job: id, reaching: state, at: at, subscriptions: WebhookSubscription.read(stored: stored))
+        for delivery in owed {
+            var sql = SQLWriter.postgres()
+            let statement = WebhookStatements.insert(delivery, &sql)
+            try await connection.query(PostgresQuery(unsafeSQL: statement, binds: sql.bindings()), logger: logger)
+        }
+    }
+
+    public func claimWebhookDeliveries(_ claim: WebhookClaim) async throws -> [WebhookDelivery] {
+        var sql = SQLWriter.postgres()
+        let statement = WebhookStatements.claim(claim, lock: "FOR UPDATE SKIP LOCKED", &sql)
+        return try await rows(PostgresQuery(unsafeSQL: statement, binds: sql.bindings())).map(WebhookDelivery.init(postgres:))
+            .sorted { ($0.nextAttemptAt ?? $0.createdAt) < ($1.nextAttemptAt ?? $1.createdAt) }
+    }
+
+    public func recordWebhookTry(_ record: WebhookTryRecord) async throws -> Bool {
+        let logger = logger
+        return try await transaction { connection in
+            var held = SQLWriter.postgres()
+            let query = WebhookStatements.heldTries(record, lock: "FOR UPDATE", &held)
+            guard let row = try await Self.rows(PostgresQuery(unsafeSQL: query, binds: held.bindings()), on: connection, logger).first
+            else { return false }
+            var sql = SQLWriter.postgres()
+            let statement = WebhookStatements.recordTry(
+                record, tries: WebhookDelivery.readTries(try row["tries"].decode(String.self)), &sql)
+            try await connection.query(PostgresQuery(unsafeSQL: statement, binds: sql.bindings()), logger: logger)
+            return true
+        }
+    }
+
+    public func webhookDeliveries(of id: JobID) async throws -> [WebhookDelivery] {
+        var sql = SQLWriter.postgres()
+        let query = WebhookStatements.ofJob(id, &sql)
+        return try await rows(PostgresQuery(unsafeSQL: query, binds: sql.bindings())).map(WebhookDelivery.init(postgres:))
+    }
+
+    public func releaseWebhookLeases(host: String) async throws {
+        var sql = SQLWriter.postgres()
+        let statement = WebhookStatements.releaseLeases(host: host, &sql)
+        try await client.query(PostgresQuery(unsafeSQL: statement, binds: sql.bindings()), logger: logger)
     }
 
     // MARK: Leases and recovery

@@ -114,5 +114,28 @@ enum PostgresSchema {
             EXECUTE FUNCTION spool_notify_job_change()
             """,
         ]),
+        // Webhook deliveries: owed in the commit that moves a job, sent by one host at a time
+        // under a lease.
+        ("v5-webhooks", [
+            "ALTER TABLE jobs ADD COLUMN webhooks text",
+            """
+            CREATE TABLE webhook_deliveries (
+                id text PRIMARY KEY,
+                job_id text NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                event text NOT NULL,
+                url text NOT NULL,
+                state text NOT NULL,
+                created_at double precision NOT NULL,
+                next_attempt_at double precision,
+                tries text NOT NULL DEFAULT '[]',
+                payload text,
+                last_error text,
+                lease_host text,
+                lease_until double precision,
+                UNIQUE (job_id, event, url)
+            )
+            """,
+            "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending'",
+        ]),
     ]
 }

@@ -57,3 +57,18 @@ extension Date {
 
     var epoch: Double { timeIntervalSince1970 }
 }
+
+extension WebhookDelivery {
+    /// A row of ``WebhookStatements/columns``.
+    init(row: Row) throws {
+        try self.init(columns: row.databaseValues.map { value -> StoreValue in
+            switch value.storage {
+            case .null: .null
+            case .int64(let int): .integer(Int(int))
+            case .double(let real): .real(real)
+            case .string(let text): .text(text)
+            case .blob(let data): .text(String(decoding: data, as: UTF8.self))
+            }
+        })
+    }
+}

@@ -74,13 +74,13 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         try db.executeCached(
             sql: """
                 INSERT INTO jobs (id, idempotency_key, spec, pipeline, priority, state, max_attempts,
-                                  submitted_at, frames_total, chunks_total, waiting_reason)
-                VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)
+                                  submitted_at, frames_total, chunks_total, waiting_reason, webhooks)
+                VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 request.id.rawValue, spec.idempotencyKey, specJSON, spec.pipeline ?? "", spec.priority,
                 request.maxAttempts, request.submittedAt.epoch, spec.frames, request.chunksTotal,
-                request.waitingReason,
+                request.waitingReason, WebhookSubscription.stored(request.webhooks),
             ])
         let job = Job(
             id: request.id, spec: spec, maxAttempts: request.maxAttempts,
@@ -184,6 +184,7 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
                     VALUES (?, ?, ?, ?, ?, ?, 'running')
                     """,
                 arguments: [job.id.rawValue, job.attempts, request.host, job.gpu ?? request.gpu, request.now.epoch, request.now.epoch])
+            try self.owe(job: job.id, reaching: .running, at: request.now, db)
             return job
         }
     }
@@ -202,6 +203,7 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         let state = try JobState(stored: current["state"], job: id.rawValue)
         let attempts: Int = current["attempts"]
         try update.check(job: id, state: state, attempts: attempts, to: newState)
+        if let newState { try owe(job: id, reaching: newState, at: update.at, db) }
 
         var assignments = update.assignments(to: newState)
         if let ending = update.attemptEnding, attempts > 0 {
@@ -235,6 +237,59 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
             let sets = sql.assignments(release.assignments)
             try db.executeCached(sql: "UPDATE jobs SET \(sets) WHERE id = ?", arguments: StatementArguments(sql.values) + [id.rawValue])
             return try self.fetchJob(id, db)!
+        }
+    }
+
+    // MARK: Webhooks
+
+    /// Stores the deliveries a job's move to `state` owes its subscribers, in the move's commit.
+    private func owe(job id: JobID, reaching state: JobState, at: Date, _ db: Database) throws {
+        guard WebhookEvent(reaching: state) != nil,
+              let stored = try String.fetchOne(cached: db, sql: "SELECT webhooks FROM jobs WHERE id = ?", arguments: [id.rawValue])
+        else { return }
+        let owed = WebhookSubscription.deliveries(
+            job: id, reaching: state, at: at, subscriptions: WebhookSubscription.read(stored: stored))
+        for delivery in owed {
+            var sql = SQLWriter.sqlite()
+            let statement = WebhookStatements.insert(delivery, &sql)
+            try db.execute(sql: statement, arguments: StatementArguments(sql.values))
+        }
+    }
+
+    public func claimWebhookDeliveries(_ claim: WebhookClaim) async throws -> [WebhookDelivery] {
+        try await writer.write { db in
+            var sql = SQLWriter.sqlite()
+            let statement = WebhookStatements.claim(claim, lock: "", &sql)
+            return try Row.fetchAll(db, sql: statement, arguments: StatementArguments(sql.values)).map(WebhookDelivery.init(row:))
+                .sorted { ($0.nextAttemptAt ?? $0.createdAt) < ($1.nextAttemptAt ?? $1.createdAt) }
+        }
+    }
+
+    public func recordWebhookTry(_ record: WebhookTryRecord) async throws -> Bool {
+        try await writer.write { db in
+            var held = SQLWriter.sqlite()
+            let query = WebhookStatements.heldTries(record, lock: "", &held)
+            guard let row = try Row.fetchOne(db, sql: query, arguments: StatementArguments(held.values)) else { return false }
+            var sql = SQLWriter.sqlite()
+            let statement = WebhookStatements.recordTry(record, tries: WebhookDelivery.readTries(row["tries"]), &sql)
+            try db.execute(sql: statement, arguments: StatementArguments(sql.values))
+            return true
+        }
+    }
+
+    public func webhookDeliveries(of id: JobID) async throws -> [WebhookDelivery] {
+        try await pool.read { db in
+            var sql = SQLWriter.sqlite()
+            let query = WebhookStatements.ofJob(id, &sql)
+            return try Row.fetchAll(db, sql: query, arguments: StatementArguments(sql.values)).map(WebhookDelivery.init(row:))
+        }
+    }
+
+    public func releaseWebhookLeases(host: String) async throws {
+        try await writer.write { db in
+            var sql = SQLWriter.sqlite()
+            let statement = WebhookStatements.releaseLeases(host: host, &sql)
+            try db.execute(sql: statement, arguments: StatementArguments(sql.values))
         }
     }
 

@@ -71,6 +71,27 @@ enum SQLiteSchema {
                 ALTER TABLE attempts ADD COLUMN load_seconds REAL;
                 """)
         }
+        migrator.registerMigration("v4-webhooks") { db in
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN webhooks TEXT;
+                CREATE TABLE webhook_deliveries (
+                    id TEXT PRIMARY KEY,
+                    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                    event TEXT NOT NULL,
+                    url TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    created_at REAL NOT NULL,
+                    next_attempt_at REAL,
+                    tries TEXT NOT NULL DEFAULT '[]',
+                    payload TEXT,
+                    last_error TEXT,
+                    lease_host TEXT,
+                    lease_until REAL,
+                    UNIQUE (job_id, event, url)
+                ) WITHOUT ROWID;
+                CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE state = 'pending';
+                """)
+        }
         return migrator
     }
 }

@@ -95,6 +95,23 @@ public final class FailingJobStore: JobStore {
 
     public func hosts() async throws -> [HostRecord] { try await base.hosts() }
 
+    public func claimWebhookDeliveries(_ claim: WebhookClaim) async throws -> [WebhookDelivery] {
+        try write()
+        return try await base.claimWebhookDeliveries(claim)
+    }
+
+    public func recordWebhookTry(_ record: WebhookTryRecord) async throws -> Bool {
+        try write()
+        return try await base.recordWebhookTry(record)
+    }
+
+    public func webhookDeliveries(of id: JobID) async throws -> [WebhookDelivery] { try await base.webhookDeliveries(of: id) }
+
+    public func releaseWebhookLeases(host: String) async throws {
+        try write()
+        try await base.releaseWebhookLeases(host: host)
+    }
+
     public func queueNotifications() -> AsyncStream<Void> { base.queueNotifications() }
 
     public func jobChanges() -> AsyncStream<JobChangeNotice> { base.jobChanges() }

@@ -59,7 +59,8 @@ struct APIJSONTests {
             options: g.chance(30) ? ["steps": g.text(), g.text() + "k": g.text()] : [:],
             image: g.maybe { $0.input(.image) }, video: g.maybe { $0.input(.video) }, includeInput: g.chance(30),
             prompts: g.maybe { g in (0..<g.int(0...3)).map { _ in ScheduledPrompt(at: g.double(), prompt: g.text()) } },
-            transitionChunks: g.int(0...3))
+            transitionChunks: g.int(0...3), webhook: g.maybe { "https://example.com/" + $0.text() },
+            webhookEvents: g.maybe { g in WebhookEvent.allCases.filter { _ in g.chance(50) } })
         let submitted = g.date()
         let job = Job(
             id: JobID(UUID().uuidString.lowercased()), spec: spec, state: JobState.allCases[g.int(0...JobState.allCases.count - 1)],

@@ -22,6 +22,8 @@ struct OpenAPIFuzzTests {
             arguments: [
                 "--data", dir.file("data"), "--listen", "127.0.0.1:0", "--gpus", "none", "--virtual-slots", "1",
                 "--pipelines", Self.folder + "/pipelines", "--preset", "ultrafast", "--no-drop-folder",
+                // Jobs the fuzzer writes may name any webhook its pattern allows, 0.0.0.0 included.
+                "--webhook-allow-private", "--webhook-timeout", "2",
             ],
             log: dir.file("daemon.log"), environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0"])
         defer { daemon.stop() }

@@ -39,6 +39,11 @@ struct APIJSONWriter {
         bytes.append(UInt8(ascii: "]"))
     }
 
+    /// A string as an element of the array being written.
+    mutating func value(_ text: String) {
+        string(text)
+    }
+
     /// One element of the array being written.
     mutating func element(_ body: (inout APIJSONWriter) -> Void) {
         separate()

@@ -61,6 +61,12 @@ extension JobResource {
                 w.field("timeLimitSeconds", spec.timeLimitSeconds)
                 w.field("transitionChunks", spec.transitionChunks)
                 if let video = spec.video { w.object("video") { video.write(to: &$0) } }
+                w.field("webhook", spec.webhook)
+                if let events = spec.webhookEvents {
+                    w.array("webhookEvents") { w in
+                        for event in events { w.element { $0.value(event.rawValue) } }
+                    }
+                }
                 w.field("width", spec.width)
             }
             w.field("state", state.rawValue)

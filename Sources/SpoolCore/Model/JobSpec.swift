@@ -49,6 +49,10 @@ public struct JobSpec: Hashable, Sendable, Codable {
     public var prompts: [ScheduledPrompt]?
     /// Chunks a change of prompt blends over; 0 cuts.
     public var transitionChunks: Int
+    /// An http(s) URL told of this job's events by a signed POST (Standard Webhooks).
+    public var webhook: String?
+    /// Which events `webhook` is told of; every final one when absent.
+    public var webhookEvents: [WebhookEvent]?
 
     public init(
         prompt: String,
@@ -69,7 +73,9 @@ public struct JobSpec: Hashable, Sendable, Codable {
         video: JobInput? = nil,
         includeInput: Bool = false,
         prompts: [ScheduledPrompt]? = nil,
-        transitionChunks: Int = 0
+        transitionChunks: Int = 0,
+        webhook: String? = nil,
+        webhookEvents: [WebhookEvent]? = nil
     ) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
@@ -90,12 +96,14 @@ public struct JobSpec: Hashable, Sendable, Codable {
         self.includeInput = includeInput
         self.prompts = prompts
         self.transitionChunks = transitionChunks
+        self.webhook = webhook
+        self.webhookEvents = webhookEvents
     }
 
     enum CodingKeys: String, CodingKey {
         case prompt, negativePrompt, frames, fps, width, height, seed, pipeline, priority
         case outputName, idempotencyKey, labels, timeLimitSeconds, options
-        case image, video, includeInput, prompts, transitionChunks
+        case image, video, includeInput, prompts, transitionChunks, webhook, webhookEvents
     }
 
     /// Decodes leniently about absent optional fields (job files are written by hand),
@@ -121,6 +129,8 @@ public struct JobSpec: Hashable, Sendable, Codable {
         includeInput = try c.decodeIfPresent(Bool.self, forKey: .includeInput) ?? false
         prompts = try c.decodeIfPresent([ScheduledPrompt].self, forKey: .prompts)
         transitionChunks = try c.decodeIfPresent(Int.self, forKey: .transitionChunks) ?? 0
+        webhook = try c.decodeIfPresent(String.self, forKey: .webhook)
+        webhookEvents = try c.decodeIfPresent([WebhookEvent].self, forKey: .webhookEvents)
     }
 
     /// The frame size, once resolved.
@@ -131,6 +141,12 @@ public struct JobSpec: Hashable, Sendable, Codable {
 
     /// Video duration in seconds (of the generated part, without an included clip).
     public var durationSeconds: Double { Double(frames) / Double(fps) }
+
+    /// Who is told of this job's events: its own `webhook`; the host adds its own.
+    public var webhookSubscriptions: [WebhookSubscription] {
+        guard let webhook else { return [] }
+        return [WebhookSubscription(url: webhook, events: webhookEvents ?? WebhookEvent.finalEvents)]
+    }
 
     /// The inputs the job refers to.
     public var inputs: [JobInput] { [image, video].compactMap { $0 } }

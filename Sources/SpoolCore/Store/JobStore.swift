@@ -82,6 +82,27 @@ public protocol JobStore: Sendable {
     /// cross-process notification return a stream that never yields; dispatchers poll as well.
     func queueNotifications() -> AsyncStream<Void>
 
+    // MARK: Webhooks
+    //
+    // A job's move to a state its subscribers asked to hear of stores their deliveries in
+    // the same commit (``WebhookSubscription/deliveries(job:reaching:at:subscriptions:)``),
+    // so none is lost to a crash and none is owed twice.
+
+    /// Leases the deliveries due now to `claim.host`; no other host gets them until the
+    /// lease ends or the try is recorded.
+    func claimWebhookDeliveries(_ claim: WebhookClaim) async throws -> [WebhookDelivery]
+
+    /// Records a try of a delivery the host still holds and ends its lease; false (nothing
+    /// recorded) when the host no longer holds it.
+    @discardableResult
+    func recordWebhookTry(_ record: WebhookTryRecord) async throws -> Bool
+
+    /// A job's deliveries, oldest first.
+    func webhookDeliveries(of id: JobID) async throws -> [WebhookDelivery]
+
+    /// Ends every lease `host` holds: its previous run is gone, so they are due again now.
+    func releaseWebhookLeases(host: String) async throws
+
     /// Changes to a job's state or chunk count made by any process sharing the store, so a
     /// host can follow jobs that run on another (server-sent events, drop-folder results).
     /// Yields ``JobChangeNotice/listening`` each time it starts listening. Stores whose
@@ -149,11 +170,14 @@ public struct EnqueueRequest: Sendable, Hashable {
     public var waitingReason: String?
     /// Frames and chunks the pipeline will deliver, for progress reporting.
     public var chunksTotal: Int?
+    /// Who is told of the job's events: the spec's own webhook and the host's.
+    public var webhooks: [WebhookSubscription]
 
     public init(
         id: JobID = .random(), spec: JobSpec, maxAttempts: Int, submittedAt: Date,
-        waitingReason: String? = nil, chunksTotal: Int? = nil
+        waitingReason: String? = nil, chunksTotal: Int? = nil, webhooks: [WebhookSubscription]? = nil
     ) {
+        self.webhooks = webhooks ?? spec.webhookSubscriptions
         self.id = id
         self.spec = spec
         self.maxAttempts = maxAttempts

@@ -64,6 +64,13 @@ extension JobSpec {
         issues += optionIssues(definition: definition)
         issues += inputIssues(definition: definition)
         issues += scheduleIssues(definition: definition)
+        if let webhook, let reason = WebhookTarget.urlProblem(webhook) {
+            problem("webhook", reason)
+        }
+        if let webhookEvents {
+            if webhook == nil { problem("webhookEvents", "is given without a webhook to send them to") }
+            if webhookEvents.isEmpty { problem("webhookEvents", "must name at least one event; leave it out for every final one") }
+        }
         if let limit = timeLimitSeconds, !(limit > 0 && limit <= Self.maxTimeLimitSeconds) {
             problem("timeLimitSeconds", "is \(limit); must be more than 0 and at most \(Int(Self.maxTimeLimitSeconds))")
         }

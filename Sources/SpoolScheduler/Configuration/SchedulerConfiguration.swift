@@ -54,6 +54,10 @@ public struct SchedulerConfiguration: Sendable {
     public var inputLimits: InputLimits
     /// An input no job refers to any more is removed once unused for this long.
     public var inputRetentionSeconds: Double
+    /// URLs told of every job submitted here (`--webhook`), and whether webhooks may
+    /// target loopback and private addresses (`--webhook-allow-private`).
+    public var webhooks: [WebhookSubscription] = []
+    public var webhookAllowPrivate = false
 
     /// The default free-space floor: 512 MiB.
     public static let defaultMinFreeSpaceBytes = 512 << 20

@@ -1,7 +1,7 @@
 import Synchronization
 
 /// Wakes a waiting loop early; a signal sent while nobody waits is kept for the next wait.
-final class WakeSignal: Sendable {
+public final class WakeSignal: Sendable {
     private struct State {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
@@ -10,7 +10,9 @@ final class WakeSignal: Sendable {
 
     private let state = Mutex(State())
 
-    func signal() {
+    public init() {}
+
+    public func signal() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard let waiter = state.waiter else {
                 state.pending = true
@@ -23,7 +25,7 @@ final class WakeSignal: Sendable {
     }
 
     /// Returns on the next signal, or after `seconds`.
-    func wait(seconds: Double) async {
+    public func wait(seconds: Double) async {
         let generation = state.withLock { state -> Int? in
             if state.pending {
                 state.pending = false

@@ -30,6 +30,15 @@ public struct JobSubmitter: Sendable {
     public func validate(_ spec: JobSpec) -> [ValidationIssue] {
         let (described, issues) = describeInputs(spec)
         return issues + described.validate(pipelines: pipelines, defaultPipeline: configuration.defaultPipeline)
+            + webhookIssues(spec)
+    }
+
+    /// A webhook this host will not send to: loopback or a private address, unless allowed.
+    func webhookIssues(_ spec: JobSpec) -> [ValidationIssue] {
+        guard !configuration.webhookAllowPrivate, let url = spec.webhook, WebhookTarget.urlProblem(url) == nil,
+              let refusal = WebhookTarget.literalRefusal(url)
+        else { return [] }
+        return [ValidationIssue(field: "webhook", reason: refusal)]
     }
 
     /// The spec with each input it names by hash described as this host's library holds it
@@ -81,6 +90,7 @@ public struct JobSubmitter: Sendable {
     public func request(for spec: JobSpec) throws -> EnqueueRequest {
         let (spec, missing) = describeInputs(spec)
         let issues = missing + spec.validate(pipelines: pipelines, defaultPipeline: configuration.defaultPipeline)
+            + webhookIssues(spec)
         guard issues.isEmpty else { throw SpoolError.invalidSpec(issues) }
         for input in spec.inputs { inputs.touch(input.sha256) }
         let definition = pipelines[spec.pipeline ?? configuration.defaultPipeline]!
@@ -88,7 +98,8 @@ public struct JobSubmitter: Sendable {
         return EnqueueRequest(
             spec: resolved, maxAttempts: configuration.retry.maxAttempts, submittedAt: clock.now(),
             waitingReason: waitingReason(for: definition),
-            chunksTotal: definition.chunking.chunkCount(forFrames: resolved.frames))
+            chunksTotal: definition.chunking.chunkCount(forFrames: resolved.frames),
+            webhooks: resolved.webhookSubscriptions + configuration.webhooks)
     }
 
     /// Why a pipeline cannot run on this host, when it cannot.

@@ -42,6 +42,12 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
     public var keepAliveTimeout: Double?
     public var dropFolder: Bool?
     public var logLevel: String?
+    public var webhook: [String]?
+    public var webhookSecretFile: String?
+    public var webhookAllowPrivate: Bool?
+    public var webhookRetryDelays: String?
+    public var webhookMaxAgeHours: Double?
+    public var webhookTimeout: Double?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case data, store, videos, work, inputs, gpus, pipelines, host, codec, crf, preset, lookahead, listen
@@ -66,6 +72,12 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
         case keepAliveTimeout = "keep-alive-timeout"
         case dropFolder = "drop-folder"
         case logLevel = "log-level"
+        case webhook
+        case webhookSecretFile = "webhook-secret-file"
+        case webhookAllowPrivate = "webhook-allow-private"
+        case webhookRetryDelays = "webhook-retry-delays"
+        case webhookMaxAgeHours = "webhook-max-age-hours"
+        case webhookTimeout = "webhook-timeout"
     }
 
     public init() {}
@@ -98,6 +110,7 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
         file.inputs = file.inputs.map { resolve($0, against: base) }
         file.pipelines = file.pipelines.map { resolve($0, against: base) }
         file.tokenFile = file.tokenFile.map { resolve($0, against: base) }
+        file.webhookSecretFile = file.webhookSecretFile.map { resolve($0, against: base) }
         return file
     }
 

@@ -13,7 +13,8 @@ public struct SpoolAPI: Sendable {
     /// Every (method, path) this API serves, as the OpenAPI document lists them.
     public static let routes: [(method: String, path: String)] = [
         ("post", "/v1/jobs"), ("get", "/v1/jobs"), ("get", "/v1/jobs/{id}"), ("delete", "/v1/jobs/{id}"),
-        ("get", "/v1/jobs/{id}/events"), ("get", "/v1/jobs/{id}/attempts"), ("get", "/v1/jobs/{id}/video"), ("get", "/v1/jobs/{id}/poster"),
+        ("get", "/v1/jobs/{id}/events"), ("get", "/v1/jobs/{id}/attempts"), ("get", "/v1/jobs/{id}/webhooks"),
+        ("get", "/v1/jobs/{id}/video"), ("get", "/v1/jobs/{id}/poster"),
         ("get", "/v1/gpus"), ("get", "/metrics"), ("get", "/healthz"), ("get", "/openapi.json"),
     ]
 
@@ -42,6 +43,7 @@ public struct SpoolAPI: Sendable {
         router.delete("/v1/jobs/:id") { _, context in try await cancel(context) }
         router.get("/v1/jobs/:id/events") { _, context in try await events(context) }
         router.get("/v1/jobs/:id/attempts") { _, context in try await attempts(context) }
+        router.get("/v1/jobs/:id/webhooks") { _, context in try await webhooks(context) }
         router.get("/v1/jobs/:id/video") { request, context in try await file(request, context, poster: false) }
         router.get("/v1/jobs/:id/poster") { request, context in try await file(request, context, poster: true) }
         router.get("/v1/gpus") { _, _ in try await gpus() }
@@ -181,6 +183,11 @@ public struct SpoolAPI: Sendable {
     func attempts(_ context: Context) async throws -> Response {
         let job = try await job(context)
         return try json(AttemptList(job: job.id, attempts: try await host.store.attempts(of: job.id)))
+    }
+
+    func webhooks(_ context: Context) async throws -> Response {
+        let job = try await job(context)
+        return try json(WebhookDeliveryList(job: job.id, deliveries: try await host.store.webhookDeliveries(of: job.id)))
     }
 
     func cancel(_ context: Context) async throws -> Response {

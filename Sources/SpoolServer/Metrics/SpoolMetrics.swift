@@ -2,6 +2,7 @@ import Foundation
 import ServiceLifecycle
 import SpoolCore
 import SpoolScheduler
+import SpoolWebhooks
 import Synchronization
 
 /// Spool's Prometheus metrics: latency by stage from finished jobs, and on each scrape,
@@ -24,7 +25,13 @@ public final class SpoolMetrics: Service, Sendable {
     private let started = ContinuousClock.now
     private let state = Mutex(State())
 
-    public init(host: SpoolHost) { self.host = host }
+    private let webhooks: WebhookStatistics?
+
+    /// - Parameter webhooks: what this host's webhook sender counts, if it runs one.
+    public init(host: SpoolHost, webhooks: WebhookStatistics? = nil) {
+        self.host = host
+        self.webhooks = webhooks
+    }
 
     public func run() async throws {
         // Ends on graceful shutdown: the service group stops services one by one, and one
@@ -135,6 +142,13 @@ public final class SpoolMetrics: Service, Sendable {
         line("# HELP spool_orphans_settled_total Jobs the store said ran here that no execution held, settled by the reconciler.")
         line("# TYPE spool_orphans_settled_total counter")
         line("spool_orphans_settled_total \(stats.orphansSettled)")
+        if let sent = webhooks?.snapshot {
+            line("# HELP spool_webhook_tries_total Webhook tries this host made, by what came of them: delivered (a 2xx), retried (failed, tried again later), abandoned (410, a refused target, or out of time).")
+            line("# TYPE spool_webhook_tries_total counter")
+            line("spool_webhook_tries_total{result=\"delivered\"} \(sent.delivered)")
+            line("spool_webhook_tries_total{result=\"retried\"} \(sent.retried)")
+            line("spool_webhook_tries_total{result=\"abandoned\"} \(sent.abandoned)")
+        }
         return out
     }
 

@@ -130,23 +130,30 @@ struct Status: AsyncParsableCommand {
         let client = try options.client()
         let job = try await withClient { () throws(ClientError) in try await client.job(id) }
         let attempts = try await withClient { () throws(ClientError) in try await client.attempts(id) }
-        if options.json { return try options.printJSON(JobWithAttempts(job: job, attempts: attempts.attempts)) }
+        let webhooks = try await withClient { () throws(ClientError) in try await client.webhooks(id) }
+        if options.json {
+            return try options.printJSON(JobWithAttempts(job: job, attempts: attempts.attempts, webhooks: webhooks.deliveries))
+        }
         print(describe(job))
         if !attempts.attempts.isEmpty { print(describe(attempts)) }
+        if !webhooks.deliveries.isEmpty { print(describe(webhooks)) }
     }
 }
 
-/// `spool status --json`: the job resource, with its attempts beside its other fields.
+/// `spool status --json`: the job resource, with its attempts and webhook deliveries
+/// beside its other fields.
 struct JobWithAttempts: Encodable {
     var job: JobResource
     var attempts: [AttemptList.Entry]
+    var webhooks: [WebhookDeliveryList.Entry]
 
-    enum Key: String, CodingKey { case attempts }
+    enum Key: String, CodingKey { case attempts, webhooks }
 
     func encode(to encoder: any Encoder) throws {
         try job.encode(to: encoder)
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(attempts, forKey: .attempts)
+        try container.encode(webhooks, forKey: .webhooks)
     }
 }
 
@@ -256,6 +263,22 @@ func describe(_ list: AttemptList) -> String {
             + String(format: "  %.3f GPU-s", attempt.gpuSeconds)
         if let load = attempt.loadSeconds, attempt.coldStart == true { line += String(format: ", loaded the model in %.1f s", load) }
         if let error = attempt.error { line += "  \(error)" }
+        lines.append(line)
+    }
+    return lines.joined(separator: "\n")
+}
+
+/// A job's webhook deliveries in words, one line each, for `spool status`.
+func describe(_ list: WebhookDeliveryList) -> String {
+    let time = DateFormatter()
+    time.dateFormat = "HH:mm:ss"
+    var lines = ["webhooks"]
+    for delivery in list.deliveries {
+        let answers = delivery.tries.map { $0.statusCode.map(String.init) ?? "no answer" }.joined(separator: ", ")
+        var line = "  \(delivery.event.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(delivery.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))"
+            + " \(delivery.url)  \(delivery.tries.count) tr\(delivery.tries.count == 1 ? "y" : "ies")\(answers.isEmpty ? "" : " (\(answers))")"
+        if let next = delivery.nextAttemptAt { line += ", next at \(time.string(from: next))" }
+        if delivery.state != .delivered, let error = delivery.lastError { line += "  \(error)" }
         lines.append(line)
     }
     return lines.joined(separator: "\n")

@@ -9,6 +9,7 @@ import SpoolPostgres
 import SpoolSQLite
 import ServiceLifecycle
 import SpoolServer
+import SpoolWebhooks
 
 /// `spool serve`: runs the daemon until SIGTERM or SIGINT.
 struct Serve: AsyncParsableCommand {
@@ -119,6 +120,27 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error. Default: info.")
     var logLevel: String?
 
+    @Option(help: "A URL told of every job submitted here when it succeeds, fails or is cancelled (Standard Webhooks, signed); repeat it for more.")
+    var webhook: [String] = []
+
+    @Option(help: "File holding the secret webhooks are signed with, whsec_<base64>. Default: <data>/webhook-secret, created on first start.")
+    var webhookSecretFile: String?
+
+    @Flag(help: "Print the webhook secret (creating it if there is none yet) and exit.")
+    var showWebhookSecret = false
+
+    @Flag(help: "Allow webhooks to loopback, link-local and private addresses (refused by default, so jobs cannot reach into this network).")
+    var webhookAllowPrivate = false
+
+    @Option(help: "Waits between a webhook's retries, comma-separated, each in s, m or h; the last repeats. Default: 5s,5m,30m,2h,5h,10h.")
+    var webhookRetryDelays: String?
+
+    @Option(help: "Hours after its event a webhook is retried before it is abandoned. Default: 24.")
+    var webhookMaxAgeHours: Double?
+
+    @Option(help: "Seconds a webhook's receiver has to answer. Default: 15.")
+    var webhookTimeout: Double?
+
     func run() async throws {
         // First, before any task starts: see EventLoopExecutor for why.
         let onEventLoops = EventLoopExecutor.install(environment: ProcessInfo.processInfo.environment)
@@ -193,7 +215,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--min-free-space takes MiB, 0 or more, not \(minFree)")
         }
         let catalog = try PipelineCatalog.load(folder: pipelines ?? file.pipelines ?? PipelineLocator.defaultFolder())
-        let configuration = SchedulerConfiguration(
+        var configuration = SchedulerConfiguration(
             host: host ?? file.host ?? ProcessInfo.processInfo.hostName, data: dataDirectory, slots: slots,
             defaultPipeline: defaultPipeline ?? file.defaultPipeline ?? "synthetic", encoder: EncoderSettings(
                 codec: codec, quality: crf ?? file.crf, preset: preset ?? file.preset,
@@ -211,6 +233,36 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--warm names \(name), which is not a resident pipeline (known resident: \(catalog.definitions.values.filter(\.resident).map(\.name).sorted().joined(separator: ", ")))")
         }
         try dataDirectory.create()
+        let secretPath = webhookSecretFile ?? file.webhookSecretFile ?? dataDirectory.root + "/webhook-secret"
+        let secret: WebhookSecret
+        do {
+            secret = try WebhookSecret.load(path: secretPath, create: webhookSecretFile ?? file.webhookSecretFile == nil)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        if showWebhookSecret {
+            print(secret.text)
+            return
+        }
+        var delays = WebhookRetryPolicy.standard.delays
+        if let text = webhookRetryDelays ?? file.webhookRetryDelays {
+            guard let parsed = WebhookRetryPolicy.parseDelays(text) else {
+                throw ValidationError("--webhook-retry-delays takes waits such as 5s,5m,30m,2h, not \(text)")
+            }
+            delays = parsed
+        }
+        let maxAgeHours = webhookMaxAgeHours ?? file.webhookMaxAgeHours ?? 24
+        let webhookTimeout = webhookTimeout ?? file.webhookTimeout ?? 15
+        guard maxAgeHours > 0, webhookTimeout > 0 else {
+            throw ValidationError("--webhook-max-age-hours and --webhook-timeout take positive numbers")
+        }
+        let allowPrivate = webhookAllowPrivate || file.webhookAllowPrivate == true
+        configuration.webhookAllowPrivate = allowPrivate
+        for url in webhook.isEmpty ? file.webhook ?? [] : webhook {
+            if let problem = WebhookTarget.urlProblem(url) { throw ValidationError("--webhook \(url) \(problem)") }
+            if !allowPrivate, let refusal = WebhookTarget.literalRefusal(url) { throw ValidationError("--webhook \(url): \(refusal)") }
+            configuration.webhooks.append(WebhookSubscription(url: url))
+        }
         let storeName = store ?? file.store ?? ProcessInfo.processInfo.environment["SPOOL_STORE"].flatMap { $0.isEmpty ? nil : $0 } ?? "sqlite"
         let store: any JobStore
         if storeName == "sqlite" {
@@ -237,11 +289,20 @@ struct Serve: AsyncParsableCommand {
             "data": "\(dataDirectory.root)", "videos": "\(dataDirectory.videos)", "pipelines": "\(catalog.names.joined(separator: ","))",
             "slots": "\(slots.map(\.description).joined(separator: "; "))",
         ])
-        let metrics = SpoolMetrics(host: host)
+        let sender = WebhookSender(
+            store: store, events: host.events,
+            configuration: WebhookSenderConfiguration(
+                host: configuration.host, secret: secret,
+                policy: WebhookRetryPolicy(delays: delays, maxAge: maxAgeHours * 3_600),
+                allowPrivate: allowPrivate, timeoutSeconds: webhookTimeout),
+            logger: logger)
+        let metrics = SpoolMetrics(host: host, webhooks: sender.statistics)
         let server = try SpoolHTTPServer.make(
             host: host, metrics: metrics, configuration: http, logger: logger,
             onListening: { port in logger.info("HTTP API on http://\(address.host):\(port)") })
-        var doors: [any Service] = [metrics, server]
+        // The sender stops after the dispatcher and the doors: jobs that end while the host
+        // drains get their webhooks' first try.
+        var doors: [any Service] = [sender, metrics, server]
         if !noDropFolder && file.dropFolder != false { doors.append(DropFolderService(host: host, logger: logger)) }
         try await host.run(with: doors, logger: logger)
     }

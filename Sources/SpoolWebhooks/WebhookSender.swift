@@ -1,0 +1,289 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+import SpoolCore
+import SpoolScheduler
+
+/// How this host sends webhooks.
+public struct WebhookSenderConfiguration: Sendable {
+    /// This host's name: it holds the leases of the deliveries it sends.
+    public var host: String
+    public var secret: WebhookSecret
+    public var policy: WebhookRetryPolicy
+    /// Whether targets on loopback, link-local and private ranges may be sent to.
+    public var allowPrivate: Bool
+    /// The longest a try may take, connecting included.
+    public var timeoutSeconds: Double
+    /// How long a claimed delivery is this host's: longer than a try can take.
+    public var leaseSeconds: Double
+    /// Deliveries sent at once.
+    public var concurrency: Int
+    /// How often due retries (and deliveries owed by other hosts' jobs) are looked for
+    /// when nothing wakes the sender sooner.
+    public var pollSeconds: Double
+
+    public init(
+        host: String, secret: WebhookSecret, policy: WebhookRetryPolicy = .standard, allowPrivate: Bool = false,
+        timeoutSeconds: Double = 15, concurrency: Int = 16, pollSeconds: Double = 1
+    ) {
+        self.host = host
+        self.secret = secret
+        self.policy = policy
+        self.allowPrivate = allowPrivate
+        self.timeoutSeconds = timeoutSeconds
+        leaseSeconds = timeoutSeconds * 2 + 30
+        self.concurrency = concurrency
+        self.pollSeconds = pollSeconds
+    }
+}
+
+/// Sends the webhook deliveries the store holds: claims the due ones under a lease, signs
+/// and POSTs each (Standard Webhooks), and records how each try went, retrying on the
+/// policy's schedule. Every host runs one; the lease makes each delivery one host's at a time.
+///
+/// It stops after the dispatcher (see `SpoolHost.services(doors:)`), so jobs finishing in a
+/// graceful shutdown get their first try; what a stop leaves pending waits in the store.
+public final class WebhookSender: Service {
+    let store: any JobStore
+    let events: JobEventHub
+    let configuration: WebhookSenderConfiguration
+    public let statistics: WebhookStatistics
+    let clock: any WallClock
+    let logger: Logger
+    private let wake = WakeSignal()
+    private let inFlight = Atomic<Int>(0)
+    /// The earliest retry this host has scheduled and not yet looked for: the sender wakes
+    /// for it rather than at the next poll.
+    private let soonestRetry = Mutex<Date?>(nil)
+
+    public init(
+        store: any JobStore, events: JobEventHub, configuration: WebhookSenderConfiguration,
+        statistics: WebhookStatistics = WebhookStatistics(), clock: any WallClock = SystemWallClock(), logger: Logger
+    ) {
+        self.store = store
+        self.events = events
+        self.configuration = configuration
+        self.statistics = statistics
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var settings = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(Int64(configuration.timeoutSeconds)), read: .seconds(Int64(configuration.timeoutSeconds))))
+        settings.decompression = .disabled
+        // A receiver that refuses connections has answered: the try fails now and waits for
+        // its retry, rather than being retried inside the client until its deadline.
+        settings.connectionPool.retryConnectionEstablishment = false
+        let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: settings)
+        // A job's change of state may owe a delivery: look at once rather than at the next poll.
+        let listener = Task { [events, wake] in
+            for await event in events.subscribe() {
+                if case .state = event.kind { wake.signal() }
+            }
+        }
+        do {
+            try await store.releaseWebhookLeases(host: configuration.host)
+        } catch {
+            logger.warning("could not release the webhook leases of this host's previous run", metadata: ["error": "\(error)"])
+        }
+        // Up to `concurrency` tries in flight; a slow receiver holds one of them, never the rest.
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    let free = configuration.concurrency - inFlight.load(ordering: .relaxed)
+                    let due = free > 0 ? await claim(limit: free) : []
+                    for delivery in due {
+                        inFlight.add(1, ordering: .relaxed)
+                        group.addTask {
+                            await self.deliver(delivery, client)
+                            self.inFlight.subtract(1, ordering: .relaxed)
+                            self.wake.signal()
+                        }
+                    }
+                    if due.isEmpty { await wake.wait(seconds: pause()) }
+                }
+            }
+        } onGracefulShutdown: { [wake] in
+            wake.signal()
+        }
+        listener.cancel()
+        try? await client.shutdown()
+    }
+
+    /// How long to wait before looking again: the poll interval, or less when a retry this
+    /// host scheduled falls due sooner.
+    func pause() -> Double {
+        let now = clock.now()
+        return soonestRetry.withLock { soonest in
+            guard let due = soonest else { return configuration.pollSeconds }
+            if due <= now { soonest = nil }
+            return min(configuration.pollSeconds, max(0.001, due.timeIntervalSince(now)))
+        }
+    }
+
+    /// Leases up to `limit` due deliveries to this host.
+    func claim(limit: Int) async -> [WebhookDelivery] {
+        let now = clock.now()
+        do {
+            return try await store.claimWebhookDeliveries(WebhookClaim(
+                host: configuration.host, now: now, leaseUntil: now.addingTimeInterval(configuration.leaseSeconds), limit: limit))
+        } catch {
+            logger.warning("could not claim webhook deliveries", metadata: ["error": "\(error)"])
+            return []
+        }
+    }
+
+    /// One try of one delivery, recorded.
+    func deliver(_ delivery: WebhookDelivery, _ client: HTTPClient) async {
+        let payload: String
+        if let kept = delivery.payload {
+            payload = kept
+        } else {
+            do {
+                payload = try await render(delivery)
+            } catch {
+                logger.warning("could not read the job a webhook is about", metadata: ["job": "\(delivery.jobID)", "error": "\(error)"])
+                return  // the lease ends and it is tried again
+            }
+        }
+        let started = clock.now()
+        let answer = await send(delivery, payload: payload, client)
+        let ended = clock.now()
+        let (state, next, error) = configuration.policy.decide(
+            answer, triesBefore: delivery.tries.count, createdAt: delivery.createdAt, now: ended)
+        var status: Int?
+        if case .status(let code, _) = answer { status = code }
+        let attempt = WebhookDelivery.Try(
+            at: started, statusCode: status, error: state == .delivered ? nil : error,
+            seconds: ended.timeIntervalSince(started), host: configuration.host)
+        let record = WebhookTryRecord(
+            delivery: delivery.id, host: configuration.host, attempt: attempt, payload: payload, state: state,
+            nextAttemptAt: next, lastError: error)
+        do {
+            guard try await store.recordWebhookTry(record) else {
+                logger.notice("a webhook delivery's lease ended before its try was recorded", metadata: ["delivery": "\(delivery.id)"])
+                return
+            }
+        } catch {
+            logger.warning("could not record a webhook try", metadata: ["delivery": "\(delivery.id)", "error": "\(error)"])
+            return
+        }
+        if let next {
+            soonestRetry.withLock { soonest in soonest = min(soonest ?? next, next) }
+        }
+        switch state {
+        case .delivered: statistics.count(.delivered)
+        case .pending: statistics.count(.retried)
+        case .abandoned: statistics.count(.abandoned)
+        }
+        let metadata: Logger.Metadata = [
+            "job": "\(delivery.jobID)", "event": "\(delivery.event.rawValue)", "delivery": "\(delivery.id)",
+            "try": "\(delivery.tries.count + 1)",
+        ]
+        switch state {
+        case .delivered: logger.debug("webhook delivered", metadata: metadata)
+        case .pending: logger.info("webhook try failed; retrying at \(next.map { "\($0)" } ?? "-")", metadata: metadata.merging(["error": "\(error ?? "")"]) { $1 })
+        case .abandoned: logger.warning("webhook abandoned: \(error ?? "")", metadata: metadata)
+        }
+    }
+
+    /// The body: `{"type", "timestamp", "data": <the job resource>}`.
+    func render(_ delivery: WebhookDelivery) async throws -> String {
+        guard let (job, position) = try await store.jobWithPosition(delivery.jobID) else { throw SpoolError.jobNotFound(delivery.jobID) }
+        let body = WebhookBody(type: delivery.event.rawValue, timestamp: delivery.createdAt, data: JobResource(job, queuePosition: position))
+        return String(decoding: try JSONEncoder.spoolAPI.encode(body), as: UTF8.self)
+    }
+
+    /// POSTs a signed message and reads the answer.
+    func send(_ delivery: WebhookDelivery, payload: String, _ client: HTTPClient) async -> WebhookRetryPolicy.Answer {
+        if !configuration.allowPrivate {
+            if let refusal = WebhookTarget.literalRefusal(delivery.url) { return .refused(refusal) }
+            if let host = WebhookTarget.host(of: delivery.url), WebhookTarget.privateRange(of: host) == nil {
+                switch await Self.resolve(host) {
+                case .failure(let reason): return .noAnswer(reason.description)
+                case .success(let addresses):
+                    if let refusal = addresses.lazy.compactMap(WebhookTarget.addressRefusal).first {
+                        return .refused("\(host) resolves to \(refusal)")
+                    }
+                }
+            }
+        }
+        let timestamp = Int(clock.now().timeIntervalSince1970)
+        var request = HTTPClientRequest(url: delivery.url)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "user-agent", value: "Spool/\(Spool.version)")
+        request.headers.add(name: "webhook-id", value: delivery.id)
+        request.headers.add(name: "webhook-timestamp", value: String(timestamp))
+        request.headers.add(name: "webhook-signature", value: configuration.secret.signature(id: delivery.id, timestamp: timestamp, body: payload))
+        request.body = .bytes(ByteBuffer(string: payload))
+        do {
+            let response = try await client.execute(request, timeout: .milliseconds(Int64(configuration.timeoutSeconds * 1_000)))
+            // What the receiver says is not kept; read a little of it so the connection can be reused.
+            _ = try? await response.body.collect(upTo: 64 << 10)
+            let retryAfter = response.headers.first(name: "retry-after").flatMap { Self.retryAfter($0, now: clock.now()) }
+            return .status(Int(response.status.code), retryAfter: retryAfter)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            return .noAnswer("no answer within \(Int(configuration.timeoutSeconds)) s")
+        } catch {
+            return .noAnswer("could not reach \(delivery.url): \(error)")
+        }
+    }
+
+    /// `Retry-After`: seconds, or an HTTP date.
+    static func retryAfter(_ text: String, now: Date) -> Double? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if let seconds = Double(trimmed), seconds >= 0 { return seconds }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: trimmed).map { max(0, $0.timeIntervalSince(now)) }
+    }
+
+    /// The addresses a name resolves to, looked up off the cooperative pool (getaddrinfo blocks).
+    static func resolve(_ host: String) async -> Result<[String], Failure> {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                var hints = addrinfo()
+                hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+                var list: UnsafeMutablePointer<addrinfo>?
+                let status = getaddrinfo(host, nil, &hints, &list)
+                guard status == 0 else {
+                    continuation.resume(returning: .failure(Failure("cannot resolve \(host): \(String(cString: gai_strerror(status)))")))
+                    return
+                }
+                defer { freeaddrinfo(list) }
+                var addresses: [String] = []
+                var entry = list
+                while let current = entry {
+                    var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+                    if getnameinfo(current.pointee.ai_addr, current.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
+                        addresses.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+                    }
+                    entry = current.pointee.ai_next
+                }
+                continuation.resume(returning: .success(addresses))
+            }
+        }
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+}
+
+/// What a webhook's body holds.
+struct WebhookBody: Encodable {
+    var type: String
+    var timestamp: Date
+    var data: JobResource
+}
