@@ -244,10 +244,32 @@ public final class PostgresJobStore: JobStore, Service {
         let filter = sql.conditions(query.conditions)
         let limit = query.pageSize
         let found = try await rows(PostgresQuery(
-            unsafeSQL: "SELECT * FROM jobs WHERE \(filter) ORDER BY seq DESC LIMIT \(limit + 1)", binds: sql.bindings()))
+            unsafeSQL: "SELECT * FROM jobs WHERE \(filter) ORDER BY \(query.order) LIMIT \(limit + 1)", binds: sql.bindings()))
         let jobs = try found.prefix(limit).map { try Job(postgres: $0, specs: specs) }
         let next = found.count > limit ? JobQuery.cursor(afterSeq: try found[limit - 1]["seq"].decode(Int.self)) : nil
         return JobPage(jobs: jobs, nextCursor: next)
+    }
+
+    public func delete(_ id: JobID) async throws -> Job? {
+        let logger = logger
+        let specs = specs
+        return try await transaction { connection in
+            guard let row = try await Self.rows("SELECT * FROM jobs WHERE id = \(id.rawValue) FOR UPDATE", on: connection, logger).first
+            else { return nil }
+            let job = try Job(postgres: row, specs: specs)
+            let running = try await Self.rows(
+                "SELECT COUNT(*) AS n FROM attempts WHERE job_id = \(id.rawValue) AND outcome = 'running'", on: connection, logger)
+                .first?["n"].decode(Int.self) ?? 0
+            try JobDeletion.check(job, runningAttempts: running)
+            for statement in JobDeletion.statements {
+                try await connection.query(PostgresQuery(unsafeSQL: statement.replacingOccurrences(of: "?", with: "$1"), binds: {
+                    var binds = PostgresBindings()
+                    binds.append(id.rawValue)
+                    return binds
+                }()), logger: logger)
+            }
+            return job
+        }
     }
 
     public func attempts(of id: JobID) async throws -> [Attempt] {

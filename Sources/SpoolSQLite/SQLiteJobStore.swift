@@ -110,7 +110,7 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
             var lastSeq = 0
             var more = false
             try db.forEachRow(
-                sql: "SELECT \(Job.sqliteColumns), seq FROM jobs WHERE \(filter) ORDER BY seq DESC LIMIT \(limit + 1)",
+                sql: "SELECT \(Job.sqliteColumns), seq FROM jobs WHERE \(filter) ORDER BY \(query.order) LIMIT \(limit + 1)",
                 arguments: StatementArguments(sql.values)
             ) { s in
                 guard jobs.count < limit else {
@@ -126,6 +126,19 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
 
     public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
         try jobWithPositionNow(id)
+    }
+
+    public func delete(_ id: JobID) async throws -> Job? {
+        try await writer.write { db in
+            guard let job = try self.fetchJob(id, db) else { return nil }
+            let running = try Int.fetchOne(
+                cached: db, sql: "SELECT COUNT(*) FROM attempts WHERE job_id = ? AND outcome = 'running'", arguments: [id.rawValue]) ?? 0
+            try JobDeletion.check(job, runningAttempts: running)
+            for statement in JobDeletion.statements {
+                try db.executeCached(sql: statement, arguments: [id.rawValue])
+            }
+            return job
+        }
     }
 
     public func jobWithPositionNow(_ id: JobID) throws -> (job: Job, queuePosition: Int?)? {

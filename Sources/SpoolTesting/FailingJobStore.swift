@@ -95,6 +95,11 @@ public final class FailingJobStore: JobStore {
 
     public func hosts() async throws -> [HostRecord] { try await base.hosts() }
 
+    public func delete(_ id: JobID) async throws -> Job? {
+        try write()
+        return try await base.delete(id)
+    }
+
     public func claimWebhookDeliveries(_ claim: WebhookClaim) async throws -> [WebhookDelivery] {
         try write()
         return try await base.claimWebhookDeliveries(claim)

@@ -52,3 +52,20 @@ extension RecoveryRequest {
         return (exhausted ? .failed : .queued, update)
     }
 }
+
+/// What removing a job takes, for both stores: only a final job whose attempts have all
+/// closed their books, and everything that refers to it.
+public enum JobDeletion {
+    /// The statements, each binding the job's id once (`?`).
+    public static let statements = [
+        "DELETE FROM webhook_deliveries WHERE job_id = ?",
+        "DELETE FROM attempts WHERE job_id = ?",
+        "DELETE FROM jobs WHERE id = ?",
+    ]
+
+    public static func check(_ job: Job, runningAttempts: Int) throws(SpoolError) {
+        guard job.state.isFinal, runningAttempts == 0 else {
+            throw SpoolError.illegalTransition(job: job.id, from: job.state, to: job.state)
+        }
+    }
+}

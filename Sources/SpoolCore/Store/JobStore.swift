@@ -18,8 +18,15 @@ public protocol JobStore: Sendable {
     /// A job and, while it is queued, its queue position, read together.
     func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)?
 
-    /// Newest first, filtered and paged.
+    /// Newest first (or oldest first), filtered and paged.
     func list(_ query: JobQuery) async throws -> JobPage
+
+    /// Removes a finished job and its attempts and webhook deliveries; its files are the
+    /// caller's to remove. Returns the job as it was, nil when there is none.
+    ///
+    /// - Throws: ``SpoolError/illegalTransition(job:from:to:)`` for a job that is not final,
+    ///   or whose last attempt has not yet closed its books (a cancelled job still stopping).
+    func delete(_ id: JobID) async throws -> Job?
 
     /// 1 for the job that runs next; nil unless the job is queued.
     func queuePosition(of id: JobID) async throws -> Int?
@@ -317,16 +324,25 @@ public struct JobQuery: Sendable, Hashable {
     public var limit: Int
     /// The `nextCursor` of the previous page.
     public var cursor: String?
+    /// Only jobs after this one, in the page's order (the videos API's `after`).
+    public var after: JobID?
+    /// Oldest first instead of newest first.
+    public var oldestFirst: Bool
 
-    public init(states: Set<JobState>? = nil, pipeline: String? = nil, limit: Int = 50, cursor: String? = nil) {
+    public init(
+        states: Set<JobState>? = nil, pipeline: String? = nil, limit: Int = 50, cursor: String? = nil, after: JobID? = nil,
+        oldestFirst: Bool = false
+    ) {
         self.states = states
         self.pipeline = pipeline
         self.limit = limit
         self.cursor = cursor
+        self.after = after
+        self.oldestFirst = oldestFirst
     }
 }
 
-/// One page of jobs, newest first.
+/// One page of jobs, in the query's order.
 public struct JobPage: Sendable, Hashable {
     public var jobs: [Job]
     /// Pass as ``JobQuery/cursor`` for the next page; nil on the last page.

@@ -78,6 +78,10 @@ public enum ColumnCondition: Sendable, Hashable {
     case equals(String, StoreValue)
     case oneOf(String, [StoreValue])
     case lessThan(String, StoreValue)
+    case greaterThan(String, StoreValue)
+    /// The job's place in the queue's order comes after job `id`'s: `seq` below its (newest
+    /// first) or above it (oldest first).
+    case seqPast(job: String, oldestFirst: Bool)
     case notOneOf(String, [StoreValue])
     /// `column IS NOT NULL AND column < value`
     case setAndBefore(String, StoreValue)
@@ -138,6 +142,9 @@ public struct SQLWriter: Sendable {
             switch condition {
             case .equals(let column, let value): "\(column) = \(bind(value))"
             case .lessThan(let column, let value): "\(column) < \(bind(value))"
+            case .greaterThan(let column, let value): "\(column) > \(bind(value))"
+            case .seqPast(let job, let oldestFirst):
+                "seq \(oldestFirst ? ">" : "<") (SELECT seq FROM jobs WHERE id = \(bind(.text(job))))"
             case .setAndBefore(let column, let value): "(\(column) IS NOT NULL AND \(column) < \(bind(value)))"
             case .oneOf(let column, let values):
                 values.isEmpty ? "FALSE" : "\(column) IN (\(values.map { bind($0) }.joined(separator: ", ")))"
@@ -258,9 +265,15 @@ extension JobQuery {
         var list: [ColumnCondition] = []
         if let states { list.append(.oneOf("state", states.map(\.rawValue).sorted().map(StoreValue.text))) }
         if let pipeline { list.append(.equals("pipeline", .text(pipeline))) }
-        if let cursor, let seq = Int(cursor) { list.append(.lessThan("seq", .integer(seq))) }
+        if let cursor, let seq = Int(cursor) {
+            list.append(oldestFirst ? .greaterThan("seq", .integer(seq)) : .lessThan("seq", .integer(seq)))
+        }
+        if let after { list.append(.seqPast(job: after.rawValue, oldestFirst: oldestFirst)) }
         return list
     }
+
+    /// The order of a page: `seq DESC` (newest first) or `seq`.
+    public var order: String { oldestFirst ? "seq" : "seq DESC" }
 
     /// The cursor of the page after one that ended with the job numbered `seq`.
     public static func cursor(afterSeq seq: Int) -> String { String(seq) }

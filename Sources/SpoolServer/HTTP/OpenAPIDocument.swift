@@ -30,6 +30,11 @@ enum OpenAPIDocument {
         rules.append(["anyOf": pipelines.names.map { pipelineRule(pipelines[$0]!, isDefault: $0 == defaultPipeline) }])
         spec["allOf"] = rules
         schemas["JobSpec"] = spec
+        for (name, isForm) in [("VideoCreate", false), ("VideoCreateForm", true)] {
+            guard var video = schemas[name] as? [String: Any] else { continue }
+            narrowVideo(&video, pipelines: pipelines, defaultPipeline: defaultPipeline, isForm: isForm)
+            schemas[name] = video
+        }
         components["schemas"] = schemas
         document["components"] = components
         dropUntakenParts(&document, pipelines: pipelines)
@@ -58,6 +63,47 @@ enum OpenAPIDocument {
         jobs["post"] = post
         paths["/v1/jobs"] = jobs
         document["paths"] = paths
+    }
+
+    /// A video request of this server: `model` one of its pipelines, and each pipeline's
+    /// sizes and lengths (see ``videoRule(_:isDefault:isForm:)``).
+    private static func narrowVideo(_ video: inout [String: Any], pipelines: PipelineCatalog, defaultPipeline: String, isForm: Bool) {
+        guard var properties = video["properties"] as? [String: Any], var model = properties["model"] as? [String: Any] else { return }
+        model["enum"] = pipelines.names.map { $0 as Any } + (isForm ? [] : [NSNull()])
+        model["description"] = "A pipeline of this server: \(pipelines.names.joined(separator: ", ")); absent: \(defaultPipeline)"
+        properties["model"] = model
+        if isForm && !pipelines.names.contains(where: { pipelines[$0]!.inputs.image }) { properties["input_reference"] = nil }
+        video["properties"] = properties
+        video["allOf"] = [["anyOf": pipelines.names.map { videoRule(pipelines[$0]!, isDefault: $0 == defaultPipeline, isForm: isForm) }]]
+    }
+
+    /// What a video of `definition` may ask for: its sizes when it lists them, at most its
+    /// frames (by `num_frames`, else `seconds`, else the default 4 s), an image only if it
+    /// takes one.
+    private static func videoRule(_ definition: PipelineDefinition, isDefault: Bool, isForm: Bool) -> [String: Any] {
+        let absent: [String: Any] = ["type": "null"]
+        let named: [String: Any] = ["required": ["model"], "properties": ["model": ["const": definition.name]]]
+        let unnamed: [String: Any] = ["properties": ["model": absent]]
+        var properties: [String: Any] = [:]
+        if let allowed = definition.sizes.allowed {
+            properties["size"] = ["enum": allowed.map { "\($0.width)x\($0.height)" as Any } + (isForm ? [] : [NSNull()])]
+        }
+        if isForm && !definition.inputs.image { properties["input_reference"] = false }
+        let fps = JobSpec.supportedFPS
+        let seconds = (1...VideoRequest.maxSeconds).filter { $0 * fps <= definition.maxFrames }.map { String($0) as Any }
+        let defaultFits = VideoRequest.defaultSeconds * fps <= definition.maxFrames
+        var lengths: [Any] = [["required": ["num_frames"], "properties": ["num_frames": ["type": "integer", "maximum": definition.maxFrames]]]]
+        if !seconds.isEmpty || defaultFits {
+            var bySeconds: [String: Any] = ["properties": ["num_frames": absent, "seconds": ["enum": seconds + (defaultFits && !isForm ? [NSNull()] : [])]]]
+            if !defaultFits { bySeconds["required"] = ["seconds"] }
+            if seconds.isEmpty { bySeconds["properties"] = ["num_frames": absent, "seconds": absent] }
+            lengths.append(bySeconds)
+        }
+        return [
+            "anyOf": isDefault ? [named, unnamed] : [named],
+            "properties": properties,
+            "allOf": [["anyOf": lengths]],
+        ]
     }
 
     /// The inputs a pipeline does not take, written as fields that must be absent (or null,

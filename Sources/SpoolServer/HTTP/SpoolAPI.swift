@@ -15,6 +15,8 @@ public struct SpoolAPI: Sendable {
         ("post", "/v1/jobs"), ("get", "/v1/jobs"), ("get", "/v1/jobs/{id}"), ("delete", "/v1/jobs/{id}"),
         ("get", "/v1/jobs/{id}/events"), ("get", "/v1/jobs/{id}/attempts"), ("get", "/v1/jobs/{id}/webhooks"),
         ("get", "/v1/jobs/{id}/video"), ("get", "/v1/jobs/{id}/poster"),
+        ("post", "/v1/videos"), ("get", "/v1/videos"), ("get", "/v1/videos/{id}"), ("delete", "/v1/videos/{id}"),
+        ("get", "/v1/videos/{id}/content"),
         ("get", "/v1/gpus"), ("get", "/metrics"), ("get", "/healthz"), ("get", "/openapi.json"),
     ]
 
@@ -46,6 +48,7 @@ public struct SpoolAPI: Sendable {
         router.get("/v1/jobs/:id/webhooks") { _, context in try await webhooks(context) }
         router.get("/v1/jobs/:id/video") { request, context in try await file(request, context, poster: false) }
         router.get("/v1/jobs/:id/poster") { request, context in try await file(request, context, poster: true) }
+        addVideoRoutes(to: router)
         router.get("/v1/gpus") { _, _ in try await gpus() }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -64,7 +67,7 @@ public struct SpoolAPI: Sendable {
 
     func submit(_ request: Request, _ context: Context) async throws -> Response {
         var spec: JobSpec
-        if let boundary = MultipartJobForm.boundary(of: request.headers[.contentType]) {
+        if let boundary = MultipartForm.boundary(of: request.headers[.contentType]) {
             spec = try await multipartSpec(request, boundary: boundary)
         } else {
             let body: ByteBuffer
@@ -110,21 +113,28 @@ public struct SpoolAPI: Sendable {
         }
     }
 
+    /// A job as `multipart/form-data`: the job as JSON in a `job` part, its image or clip
+    /// in an `image` or `video` part.
+    static let jobForm = MultipartForm.Layout(
+        fields: ["job"], files: ["image": .image, "video": .video], required: ["job"], what: "a job form",
+        missingHint: ": send the job as JSON in a part named job")
+
     /// The job of a `multipart/form-data` submission, its files taken into the input library
     /// (decoded in full on a thread of their own) and named in the spec.
     func multipartSpec(_ request: Request, boundary: String) async throws -> JobSpec {
         let library = host.submitter.inputs
-        let form = try await MultipartJobForm.read(
-            request.body, boundary: boundary, library: library, maxJobBytes: configuration.maxBodyBytes)
+        let form = try await MultipartForm.read(
+            request.body, boundary: boundary, layout: Self.jobForm, library: library, maxFieldBytes: configuration.maxBodyBytes)
         var spec: JobSpec
         do {
-            spec = try Self.decodeSpec(form.job, part: "job")
+            spec = try Self.decodeSpec(form.fields["job"]!, part: "job")
         } catch {
-            for upload in form.uploads.values { upload.abandon() }
+            form.abandon()
             throw error
         }
         var issues: [ValidationIssue] = []
-        for (kind, upload) in form.uploads.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+        for (name, upload) in form.uploads.sorted(by: { $0.key < $1.key }) {
+            let kind: JobInput.Kind = name == "image" ? .image : .video
             let given = kind == .image ? spec.image : spec.video
             if given != nil {
                 upload.abandon()

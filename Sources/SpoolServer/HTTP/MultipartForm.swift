@@ -6,17 +6,38 @@ import NIOCore
 import SpoolCore
 import SpoolMedia
 
-/// A job submitted as `multipart/form-data`: a `job` part holding the job as JSON, and an
-/// `image` or `video` part holding the file. File parts stream into the input library's
-/// scratch files as they arrive (never whole in memory), each refused the moment it passes
-/// its byte limit.
-struct MultipartJobForm {
-    /// The `job` part's bytes.
-    var job: Data
-    /// The file parts, by field.
-    var uploads: [JobInput.Kind: InputUpload]
+/// A `multipart/form-data` body read as its layout says: small text fields kept in memory
+/// (each up to a byte limit), file parts streamed into the input library's scratch files as
+/// they arrive (never whole in memory), each refused the moment it passes its byte limit.
+struct MultipartForm {
+    /// Which parts a form may have.
+    struct Layout {
+        /// Text fields, kept in memory.
+        var fields: Set<String>
+        /// File parts, by name, and the kind of input each is.
+        var files: [String: JobInput.Kind]
+        /// Fields the form must have.
+        var required: Set<String>
+        /// What the form is, for errors: "a job form".
+        var what: String
+        /// What to do about a missing required field, for errors.
+        var missingHint: String = ""
 
-    static let fileParts: [String: JobInput.Kind] = ["image": .image, "video": .video]
+        var names: [String] { (fields.sorted() + files.keys.sorted()) }
+    }
+
+    /// The text fields' bytes, by name.
+    var fields: [String: Data]
+    /// The file parts, by name.
+    var uploads: [String: InputUpload]
+
+    /// Abandons every upload (a refused form leaves no scratch file).
+    func abandon() {
+        for upload in uploads.values { upload.abandon() }
+    }
+
+    /// A text field as UTF-8 text.
+    func text(_ name: String) -> String? { fields[name].map { String(decoding: $0, as: UTF8.self) } }
 
     /// The boundary of a `multipart/form-data` content type, or nil for any other.
     static func boundary(of contentType: String?) -> String? {
@@ -35,14 +56,13 @@ struct MultipartJobForm {
 
     /// Reads the whole form; on any error the scratch files are gone.
     static func read(
-        _ body: RequestBody, boundary: String, library: InputLibrary, maxJobBytes: Int
-    ) async throws -> MultipartJobForm {
+        _ body: RequestBody, boundary: String, layout: Layout, library: InputLibrary, maxFieldBytes: Int
+    ) async throws -> MultipartForm {
         let parser = MultipartParser(boundary: boundary)
         var headers: [String: String] = [:]
         var current: String?
-        var job = Data()
-        var sawJob = false
-        var uploads: [JobInput.Kind: InputUpload] = [:]
+        var fields: [String: Data] = [:]
+        var uploads: [String: InputUpload] = [:]
         var failure: (any Error)?
 
         func fail(_ error: any Error) {
@@ -53,18 +73,18 @@ struct MultipartJobForm {
             guard failure == nil else { return }
             if current == nil {
                 do {
-                    current = try Self.startPart(headers, library: library, uploads: &uploads, sawJob: &sawJob)
+                    current = try Self.startPart(headers, layout: layout, library: library, fields: &fields, uploads: &uploads)
                 } catch {
                     return fail(error)
                 }
             }
             let bytes = buffer.readableBytesView
-            if current == "job" {
-                job.append(contentsOf: bytes)
-                if job.count > maxJobBytes {
-                    fail(APIError(.contentTooLarge, "body_too_large", "the job part is larger than \(maxJobBytes) bytes"))
+            if let name = current, layout.fields.contains(name) {
+                fields[name, default: Data()].append(contentsOf: bytes)
+                if fields[name]!.count > maxFieldBytes {
+                    fail(APIError(.contentTooLarge, "body_too_large", "the \(name) part is larger than \(maxFieldBytes) bytes"))
                 }
-            } else if let name = current, let kind = fileParts[name], let upload = uploads[kind] {
+            } else if let name = current, let upload = uploads[name] {
                 do {
                     try bytes.withUnsafeBytes { try upload.write($0) }
                 } catch let error as InputError {
@@ -79,7 +99,7 @@ struct MultipartJobForm {
         parser.onPartComplete = {
             if failure == nil && current == nil {
                 // A part with no body at all.
-                do { _ = try Self.startPart(headers, library: library, uploads: &uploads, sawJob: &sawJob) } catch { fail(error) }
+                do { _ = try Self.startPart(headers, layout: layout, library: library, fields: &fields, uploads: &uploads) } catch { fail(error) }
             }
             headers = [:]
             current = nil
@@ -94,30 +114,32 @@ struct MultipartJobForm {
             if error is APIError { throw error }
             throw APIError(.badRequest, "invalid_multipart", "the body is not valid multipart/form-data: \(error)")
         }
-        guard sawJob else {
+        if let missing = layout.required.subtracting(fields.keys).sorted().first {
             for upload in uploads.values { upload.abandon() }
-            throw APIError(.badRequest, "invalid_multipart", "the form has no \"job\" part: send the job as JSON in a part named job")
+            throw APIError(.badRequest, "invalid_multipart", "the form has no \"\(missing)\" part\(layout.missingHint)")
         }
-        return MultipartJobForm(job: job, uploads: uploads)
+        return MultipartForm(fields: fields, uploads: uploads)
     }
 
-    /// Which part begins, from its headers: `job`, `image` or `video`.
+    /// Which part begins, from its headers: one the layout names, once.
     private static func startPart(
-        _ headers: [String: String], library: InputLibrary, uploads: inout [JobInput.Kind: InputUpload], sawJob: inout Bool
+        _ headers: [String: String], layout: Layout, library: InputLibrary, fields: inout [String: Data],
+        uploads: inout [String: InputUpload]
     ) throws -> String {
         guard let disposition = headers["content-disposition"], let name = parameter("name", in: disposition) else {
             throw APIError(.badRequest, "invalid_multipart", "a part has no Content-Disposition name")
         }
-        if name == "job" {
-            guard !sawJob else { throw APIError(.badRequest, "invalid_multipart", "the form has two \"job\" parts") }
-            sawJob = true
+        guard fields[name] == nil && uploads[name] == nil else {
+            throw APIError(.badRequest, "invalid_multipart", "the form has two \"\(name)\" parts")
+        }
+        if layout.fields.contains(name) {
+            fields[name] = Data()
             return name
         }
-        guard let kind = fileParts[name] else {
-            throw APIError(.badRequest, "invalid_multipart", "unknown part \"\(name)\"; a job form has the parts job, image and video")
+        guard let kind = layout.files[name] else {
+            throw APIError(.badRequest, "invalid_multipart", "unknown part \"\(name)\"; \(layout.what) has the parts \(layout.names.joined(separator: ", "))")
         }
-        guard uploads[kind] == nil else { throw APIError(.badRequest, "invalid_multipart", "the form has two \"\(name)\" parts") }
-        uploads[kind] = try library.upload(kind, name: parameter("filename", in: disposition).map(Self.baseName))
+        uploads[name] = try library.upload(kind, name: parameter("filename", in: disposition).map(Self.baseName))
         return name
     }
 
