@@ -110,6 +110,20 @@ struct WebhookTests {
                 #expect("\(error)".contains("webhook"), "\(target): \(error)")
             }
         }
+        // A name is judged by what it resolves to, before each try: this machine's own name
+        // (where /etc/hosts maps it to loopback, as Debian does) is accepted at submission and
+        // its delivery abandoned, saying why.
+        let name = ProcessInfo.processInfo.hostName
+        if Self.resolvesToLoopback(name) {
+            let job = try await client.submit(Self.spec("a fox", webhook: "http://\(name):9/hook")).job
+            try await until("the delivery to \(name) is abandoned") { try await client.webhooks(job.id).deliveries.first?.state == .abandoned }
+            let delivery = try #require(try await client.webhooks(job.id).deliveries.first)
+            #expect(delivery.lastError?.contains("\(name) resolves to 127.") == true, "\(delivery)")
+            #expect(delivery.tries.count == 1 && delivery.tries[0].statusCode == nil)
+        } else {
+            print("note: \(name) does not resolve to loopback here; the resolution check is not exercised")
+        }
+
         // And a host-wide --webhook into the network stops the daemon from starting, saying why.
         let refused = try runProcess([
             DaemonProcess.binary, "serve", "--data", dir.file("other"), "--webhook", "http://192.168.1.5/hook", "--listen", "127.0.0.1:0",
@@ -172,6 +186,23 @@ struct WebhookTests {
         }
         #expect(ids.count == 100)
         #expect(entries.contains { $0.type == "job.cancelled" } && entries.contains { $0.type == "job.succeeded" })
+    }
+
+    /// Whether `name` resolves, and only to 127.x addresses.
+    static func resolvesToLoopback(_ name: String) -> Bool {
+        var hints = addrinfo()
+        hints.ai_family = AF_INET
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(name, nil, &hints, &list) == 0, let first = list else { return false }
+        defer { freeaddrinfo(list) }
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let current = entry {
+            let address = current.pointee.ai_addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
+            if UInt32(bigEndian: address) >> 24 != 127 { return false }
+            entry = current.pointee.ai_next
+        }
+        return true
     }
 
     /// GET on the daemon's HTTP API, as text.
