@@ -56,7 +56,14 @@ struct WebhookTests {
         let client = SpoolClient(server: URL(string: "http://127.0.0.1:\(try await daemon.httpPort())")!)
 
         let job = try await client.submit(Self.spec("a fox", webhook: receiver.url + "/hook", events: [.started, .succeeded])).job
-        let gone = try await client.submit(Self.spec("a hare", webhook: receiver.url + "/gone")).job
+        // The second through the CLI, as a person would.
+        let submitted = try runProcess([
+            DaemonProcess.binary, "submit", "--prompt", "a hare", "--frames", "6", "--size", "128x96", "--webhook", receiver.url + "/gone",
+            "--webhook-event", "job.succeeded", "--server", "http://127.0.0.1:\(try await daemon.httpPort())", "--json",
+        ])
+        try #require(submitted.status == 0, "\(submitted.stderr)")
+        let gone = try JSONDecoder.spoolAPI.decode(JobResource.self, from: submitted.stdout)
+        #expect(gone.spec.webhook == receiver.url + "/gone" && gone.spec.webhookEvents == [.succeeded])
         try await until("both of the first job's deliveries are delivered and the second's is abandoned") {
             let first = try await client.webhooks(job.id).deliveries
             let second = try await client.webhooks(gone.id).deliveries

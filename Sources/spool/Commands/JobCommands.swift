@@ -27,6 +27,9 @@ struct Submit: AsyncParsableCommand {
         help: "A prompt schedule entry, SECONDS PROMPT: from SECONDS of the video on, PROMPT (repeatable; the first at 0; --prompt is the first when no entry is at 0).")
     var promptAt: [String] = []
     @Option(help: "Chunks a change of prompt blends over; 0 cuts. Default: 0.") var transitionChunks: Int?
+    @Option(help: "A URL told of the job's end by a signed POST (Standard Webhooks).") var webhook: String?
+    @Option(name: .customLong("webhook-event"), help: "An event the webhook is told of: job.started, job.succeeded, job.failed, job.cancelled (repeatable). Default: every final one.")
+    var webhookEvents: [String] = []
     @Flag(help: "Wait for the job to end, showing its progress; exit 1 if it fails.") var wait = false
     @OptionGroup var options: ClientOptions
 
@@ -95,6 +98,15 @@ struct Submit: AsyncParsableCommand {
         if let idempotencyKey { spec.idempotencyKey = idempotencyKey }
         if includeInput { spec.includeInput = true }
         if let transitionChunks { spec.transitionChunks = transitionChunks }
+        if let webhook { spec.webhook = webhook }
+        if !webhookEvents.isEmpty {
+            spec.webhookEvents = try webhookEvents.map { name in
+                guard let event = WebhookEvent(rawValue: name) else {
+                    throw ValidationError("--webhook-event takes \(WebhookEvent.allCases.map(\.rawValue).joined(separator: ", ")), not \(name)")
+                }
+                return event
+            }
+        }
         if !promptAt.isEmpty {
             guard promptAt.count % 2 == 0 else {
                 throw ValidationError("--prompt-at takes SECONDS PROMPT, e.g. --prompt-at 20 \"the fox reaches the river\"")
