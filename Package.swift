@@ -115,7 +115,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            resources: [.copy("openapi.json")],
+            resources: [.copy("openapi.json"), .copy("Dashboard")],
             swiftSettings: swiftSettings
         ),
 
@@ -203,7 +203,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             // Files the tests run as they are (the fuzzer's settings, Python programs), by path.
-            exclude: ["Schemathesis", "Webhooks", "Videos"],
+            exclude: ["Schemathesis", "Webhooks", "Videos", "Dashboard"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Spool builds and tests against, when any is missing:
 # FFmpeg's libraries (and ffmpeg/ffprobe for the tests and benchmarks), SQLite's
-# headers for GRDB, and PostgreSQL (the shared store's tests start a throwaway server).
+# headers for GRDB, PostgreSQL (the shared store's tests start a throwaway server), and
+# Chromium with its chromedriver (the dashboard's browser test).
 set -euo pipefail
-packages=(pkg-config libavcodec-dev libavformat-dev libswscale-dev libavutil-dev ffmpeg libsqlite3-dev procps postgresql)
+packages=(pkg-config libavcodec-dev libavformat-dev libswscale-dev libavutil-dev ffmpeg libsqlite3-dev procps postgresql chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -376,6 +376,38 @@ struct HTTPAPITests {
         }
     }
 
+    /// The dashboard signs in once: the right token sets an HttpOnly, SameSite=Strict cookie the
+    /// API accepts for reading; changing anything by cookie also needs X-Spool-Dashboard.
+    @Test func theDashboardsCookieReadsAndActsOnlyWithItsHeader() async throws {
+        try await withServer(token: Self.token) { _, client in
+            try await client.execute(uri: "/", method: .get) { response in
+                #expect(response.status == .ok && response.headers[.contentType]?.hasPrefix("text/html") == true)
+                #expect(String(buffer: response.body).contains("<title>Spool</title>"))
+            }
+            let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+            try await client.execute(uri: "/login", method: .post, headers: form, body: ByteBuffer(string: "token=wrong")) { response in
+                #expect(response.status == .seeOther && response.headers[.location] == "/?login=failed" && response.headers[.setCookie] == nil)
+            }
+            var cookie = ""
+            let encoded = Self.token.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? Self.token
+            try await client.execute(uri: "/login", method: .post, headers: form, body: ByteBuffer(string: "token=\(encoded)")) { response in
+                let set = response.headers[.setCookie] ?? ""
+                #expect(response.status == .seeOther && set.contains("HttpOnly") && set.contains("SameSite=Strict"), "\(set)")
+                cookie = String(set.split(separator: ";")[0])
+            }
+            let signedIn: HTTPFields = [.cookie: cookie]
+            try await client.execute(uri: "/v1/jobs", method: .get, headers: signedIn) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/v1/jobs", method: .get, headers: [.cookie: "spool_token=wrong"]) { #expect($0.status == .unauthorized) }
+            let job = #"{"prompt": "a fox", "frames": 8}"#
+            try await client.execute(uri: "/v1/jobs", method: .post, headers: signedIn, body: ByteBuffer(string: job)) { response in
+                #expect(response.status == .forbidden, "a cookie alone never acts: another site's form could send it")
+            }
+            var acting = signedIn
+            acting[HTTPField.Name("X-Spool-Dashboard")!] = "1"
+            try await client.execute(uri: "/v1/jobs", method: .post, headers: acting, body: ByteBuffer(string: job)) { #expect($0.status == .created) }
+        }
+    }
+
     @Test func bindingBeyondLoopbackNeedsAToken() throws {
         #expect(HTTPServerConfiguration(host: "0.0.0.0").problem?.contains("--token-file") == true)
         #expect(HTTPServerConfiguration(host: "0.0.0.0", token: "t").problem == nil)

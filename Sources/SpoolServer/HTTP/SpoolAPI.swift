@@ -35,7 +35,7 @@ public struct SpoolAPI: Sendable {
     public func router() -> Router<Context> {
         let router = Router(context: Context.self)
         if let token = configuration.requiredToken {
-            router.add(middleware: BearerTokenMiddleware(token: token, openPaths: ["/healthz"]))
+            router.add(middleware: BearerTokenMiddleware(token: token, openPaths: Self.dashboardPaths.union(["/healthz"])))
         }
         router.add(middleware: MethodNotAllowedMiddleware(routes: Self.routes))
         let document = OpenAPIDocument.served(pipelines: host.pipelines, defaultPipeline: host.configuration.defaultPipeline)
@@ -49,6 +49,7 @@ public struct SpoolAPI: Sendable {
         router.get("/v1/jobs/:id/video") { request, context in try await file(request, context, poster: false) }
         router.get("/v1/jobs/:id/poster") { request, context in try await file(request, context, poster: true) }
         addVideoRoutes(to: router)
+        addDashboardRoutes(to: router)
         router.get("/v1/gpus") { _, _ in try await gpus() }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -1,0 +1,54 @@
+import Foundation
+import SpoolTesting
+import Testing
+
+/// The dashboard in a real browser: Debian's Chromium, headless, driven through chromedriver
+/// by Selenium (`Dashboard/dashboard_test.py`) against a real `spool serve` that needs a token.
+/// It signs in, submits from the form, watches the running job's progress advance without a
+/// reload, plays the finished MP4 on the job's page, and cancels a running job by its button.
+@Suite("Dashboard in Chromium", .serialized, .enabled(if: HeadlessBrowser.isAvailable))
+struct DashboardTests {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Dashboard/dashboard_test.py").path
+    @Test func signInSubmitWatchPlayAndCancelInAHeadlessBrowser() async throws {
+        let dir = try TemporaryDirectory("dashboard")
+        defer { dir.remove() }
+        let token = "dashboard-test-token"
+        try token.write(toFile: dir.file("token"), atomically: true, encoding: .utf8)
+        let gate = try WorkerGate()
+        let daemon = try DaemonProcess(
+            arguments: [
+                "--data", dir.file("data"), "--gpus", "none", "--virtual-slots", "2", "--pipelines", ConditioningTests.pipelines,
+                "--preset", "ultrafast", "--listen", "127.0.0.1:0", "--no-drop-folder", "--token-file", dir.file("token"),
+            ],
+            log: dir.file("daemon.log"), environment: ["SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 1)])
+        defer { daemon.stop() }
+        let url = "http://127.0.0.1:\(try await daemon.httpPort())"
+        let screenshot = ProcessInfo.processInfo.environment["SPOOL_DASHBOARD_SCREENSHOT"] ?? dir.file("dashboard.png")
+
+        let run = try runProcess([try #require(PythonTools.python), Self.script, url, token, gate.path, screenshot])
+        try #require(run.status == 0, "the browser test failed: \(run.stderr.suffix(3_000))\n\(daemon.output.suffix(2_000))")
+        let seen = try #require(try JSONSerialization.jsonObject(with: run.stdout) as? [String: Any])
+
+        #expect(seen["signed_in"] as? Bool == true && seen["cookie_http_only"] as? Bool == true)
+        #expect(seen["state_at_gate"] as? String == "running")
+        // Progress drawn while the job still ran, above where the gate held it, with no reload.
+        let progress = try #require(seen["progress"] as? [String: Any])
+        let before = try #require(progress["before"] as? Double)
+        let drawn = (progress["drawn"] as? [[Any]] ?? []).compactMap { step -> (String, Double)? in
+            guard step.count == 2, let state = step[0] as? String, let percent = step[1] as? Double else { return nil }
+            return (state, percent)
+        }
+        #expect(drawn.contains { $0.0 == "running" && $0.1 > before }, "\(drawn)")
+        #expect(seen["still_same_page"] as? Bool == true)
+        // The job's page: its stages and GPU-seconds, and the MP4 playing: Debian's Chromium decodes H.264.
+        #expect((seen["stages"] as? String)?.contains("generation") == true)
+        #expect(Double(seen["gpu_seconds"] as? String ?? "") ?? 0 > 0)
+        let video = try #require(seen["video"] as? [String: Any], "the video never played: \(seen)")
+        #expect(video["error"] is NSNull && (video["t"] as? Double ?? 0) > 0, "\(video)")
+        // The cancel button cancelled a running job (the script waited for the API to say so).
+        #expect(seen["cancelled"] is String)
+        #expect((seen["slot"] as? String)?.contains("busy") == true, "\(seen["slot"] ?? "")")
+        #expect(seen["console_errors"] as? [String] == [], "the page logged errors: \(seen["console_errors"] ?? "")")
+        #expect(FileManager.default.fileExists(atPath: screenshot))
+    }
+}
