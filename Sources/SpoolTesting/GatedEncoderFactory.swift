@@ -39,8 +39,8 @@ public final class GatedEncoderFactory: VideoEncoderFactory, @unchecked Sendable
         condition.unlock()
     }
 
-    public func makeEncoder(path: String, size: FrameSize, fps: Int) throws(MediaError) -> any VideoEncoder {
-        GatedEncoder(inner: try inner.makeEncoder(path: path, size: size, fps: fps), gate: self)
+    public func makeEncoder(path: String, size: FrameSize, fps: Int, live: LivePreview?) throws(MediaError) -> any VideoEncoder {
+        GatedEncoder(inner: try inner.makeEncoder(path: path, size: size, fps: fps, live: live), gate: self)
     }
 }
 

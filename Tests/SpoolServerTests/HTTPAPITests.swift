@@ -347,10 +347,12 @@ struct HTTPAPITests {
             // Every documented route is served (a route the router lacks answers 404 with no JSON error).
             // Deletions last: deleting the video removes the job the other routes read.
             for route in SpoolAPI.routes.sorted(by: { ($0.method == "delete" ? 1 : 0) < ($1.method == "delete" ? 1 : 0) }) {
-                let uri = route.path.replacingOccurrences(of: "{id}", with: id)
+                let uri = route.path.replacingOccurrences(of: "{id}", with: id).replacingOccurrences(of: "{name}", with: "init.mp4")
                 let method: HTTPRequest.Method = route.method == "post" ? .post : route.method == "delete" ? .delete : .get
                 try await client.execute(uri: uri, method: method, body: ByteBuffer(string: "{}")) { response in
-                    #expect(response.status != .notFound && response.status != .methodNotAllowed, "\(route)")
+                    // This host writes no live previews: those routes answer with the reason, as JSON.
+                    let served = route.path.contains("/live") ? String(buffer: response.body).contains("\"error\"") : response.status != .notFound
+                    #expect(served && response.status != .methodNotAllowed, "\(route): \(String(buffer: response.body))")
                 }
             }
         }

@@ -28,7 +28,9 @@ struct VideosAPITests {
         let size = FrameSize(width: 128, height: 96)
         try MediaFiles.write([MediaFiles.picture(size, index: 3)], size: size, to: dir.file("start.png"))
 
-        let run = try runProcess([try #require(PythonTools.python), Self.script, url, dir.path, dir.file("start.png")])
+        let python = try #require(PythonTools.python)
+        let folder = dir.path
+        let run = try await onThread { try runProcess([python, Self.script, url, folder, folder + "/start.png"]) }
         try #require(run.status == 0, "the openai client failed: \(run.stderr)")
         let seen = try #require(try JSONSerialization.jsonObject(with: run.stdout) as? [String: Any])
         func object(_ key: String) -> [String: Any] { seen[key] as? [String: Any] ?? [:] }
@@ -40,7 +42,8 @@ struct VideosAPITests {
         #expect(created["seconds"] as? String == "2" && created["size"] as? String == "128x96")
         #expect((created["completed_at"] as? Int ?? 0) >= (created["created_at"] as? Int ?? .max))
         // download_content: the MP4 is what was asked for; the thumbnail is the poster.
-        let probe = try MediaProbe(path: dir.file("video.mp4"))
+        let video = dir.file("video.mp4")
+        let probe = try await onThread { try MediaProbe(path: video) }
         #expect(probe.codec == "h264" && probe.width == 128 && probe.height == 96 && probe.frames == 48 && probe.frameRate == "24/1")
         let thumbnail = try Data(contentsOf: URL(fileURLWithPath: dir.file("thumbnail.png")))
         #expect(thumbnail.starts(with: [0x89, 0x50, 0x4E, 0x47]))

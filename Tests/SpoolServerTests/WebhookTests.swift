@@ -29,8 +29,9 @@ struct WebhookTests {
 
     /// The secret the daemon on `data` signs with, written on first use: what a user does to
     /// configure a receiver (`spool serve --show-webhook-secret`).
-    static func secret(_ dir: TemporaryDirectory) throws -> String {
-        let shown = try runProcess([DaemonProcess.binary, "serve", "--data", dir.file("data"), "--show-webhook-secret"])
+    static func secret(_ dir: TemporaryDirectory) async throws -> String {
+        let data = dir.file("data")
+        let shown = try await onThread { try runProcess([DaemonProcess.binary, "serve", "--data", data, "--show-webhook-secret"]) }
         try #require(shown.status == 0, "\(shown.stderr)")
         let secret = shown.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(secret.hasPrefix("whsec_"))
@@ -48,8 +49,8 @@ struct WebhookTests {
     @Test func aReceiverThatFailsTwiceSeesOneIdThreeTimesAndTheDeliveryEndsDelivered() async throws {
         let dir = try TemporaryDirectory("webhooks")
         defer { dir.remove() }
-        let receiver = WebhookReceiver(script: Self.receiverScript, secretFile: try Self.secret(dir), log: dir.file("received.jsonl"), failFirst: 2)
-        try receiver.start()
+        let receiver = WebhookReceiver(script: Self.receiverScript, secretFile: try await Self.secret(dir), log: dir.file("received.jsonl"), failFirst: 2)
+        try await onThread { try receiver.start() }
         defer { receiver.stop() }
         let daemon = try Self.daemon(dir)
         defer { daemon.stop() }
@@ -57,10 +58,11 @@ struct WebhookTests {
 
         let job = try await client.submit(Self.spec("a fox", webhook: receiver.url + "/hook", events: [.started, .succeeded])).job
         // The second through the CLI, as a person would.
-        let submitted = try runProcess([
+        let submitArguments = [
             DaemonProcess.binary, "submit", "--prompt", "a hare", "--frames", "6", "--size", "128x96", "--webhook", receiver.url + "/gone",
             "--webhook-event", "job.succeeded", "--server", "http://127.0.0.1:\(try await daemon.httpPort())", "--json",
-        ])
+        ]
+        let submitted = try await onThread { try runProcess(submitArguments) }
         try #require(submitted.status == 0, "\(submitted.stderr)")
         let gone = try JSONDecoder.spoolAPI.decode(JobResource.self, from: submitted.stdout)
         #expect(gone.spec.webhook == receiver.url + "/gone" && gone.spec.webhookEvents == [.succeeded])
@@ -91,7 +93,8 @@ struct WebhookTests {
         #expect(entries.filter { $0.job == gone.id }.count == 1)
 
         // `spool status` tells a person the same.
-        let status = try runProcess([DaemonProcess.binary, "status", gone.id, "--server", "http://127.0.0.1:\(try await daemon.httpPort())"])
+        let statusArguments = [DaemonProcess.binary, "status", gone.id, "--server", "http://127.0.0.1:\(try await daemon.httpPort())"]
+        let status = try await onThread { try runProcess(statusArguments) }
         #expect(status.stdoutText.contains("job.succeeded abandoned") && status.stdoutText.contains("1 try (410)"), "\(status.stdoutText)")
 
         let metrics = try await Self.get(client: daemon, path: "/metrics")
@@ -132,9 +135,10 @@ struct WebhookTests {
         }
 
         // And a host-wide --webhook into the network stops the daemon from starting, saying why.
-        let refused = try runProcess([
-            DaemonProcess.binary, "serve", "--data", dir.file("other"), "--webhook", "http://192.168.1.5/hook", "--listen", "127.0.0.1:0",
-        ])
+        let other = dir.file("other")
+        let refused = try await onThread {
+            try runProcess([DaemonProcess.binary, "serve", "--data", other, "--webhook", "http://192.168.1.5/hook", "--listen", "127.0.0.1:0"])
+        }
         #expect(refused.status != 0 && refused.stderr.contains("--webhook-allow-private"), "\(refused.stderr)")
     }
 
@@ -143,8 +147,8 @@ struct WebhookTests {
     @Test func everyFinalEventOfAHundredJobsArrivesOnceDespiteARestartAndAReceiverThatIsDown() async throws {
         let dir = try TemporaryDirectory("webhooks-hundred")
         defer { dir.remove() }
-        let receiver = WebhookReceiver(script: Self.receiverScript, secretFile: try Self.secret(dir), log: dir.file("received.jsonl"))
-        try receiver.start()
+        let receiver = WebhookReceiver(script: Self.receiverScript, secretFile: try await Self.secret(dir), log: dir.file("received.jsonl"))
+        try await onThread { try receiver.start() }
         defer { receiver.stop() }
         let hook = ["--webhook", receiver.url + "/all"]
         var daemon = try Self.daemon(dir, hook)
@@ -154,7 +158,7 @@ struct WebhookTests {
         var ids: [String] = []
         for index in 0..<30 { ids.append(try await client.submit(Self.spec("job \(index)")).job.id) }
         try await until("the receiver has heard of 10 jobs") { Set(receiver.entries.compactMap(\.job)).count >= 10 }
-        receiver.stop()
+        try await onThread { receiver.stop() }
         // 70 more while it is down (every tenth cancelled: job.cancelled is a final event too).
         // Their deliveries can only fail, and wait.
         for index in 30..<100 {
@@ -172,7 +176,7 @@ struct WebhookTests {
         daemon = try Self.daemon(dir, hook, log: "daemon2.log")
         defer { daemon.stop() }
         client = SpoolClient(server: URL(string: "http://127.0.0.1:\(try await daemon.httpPort())")!)
-        try receiver.start()
+        try await onThread { try receiver.start() }
 
         try await until("every job has ended and its final event has been answered 200", timeout: 300) {
             let answered = Set(receiver.entries.filter { $0.answered == 200 }.compactMap(\.job))

@@ -13,6 +13,8 @@ public final class FFmpegVideoEncoder: VideoEncoder {
     public let size: FrameSize
     public let fps: Int
     public let settings: EncoderSettings
+    /// Also writes a live HLS playlist of the same packets, when set.
+    public let livePreview: LivePreview?
 
     private var format: UnsafeMutablePointer<AVFormatContext>?
     private var codec: UnsafeMutablePointer<AVCodecContext>?
@@ -22,6 +24,7 @@ public final class FFmpegVideoEncoder: VideoEncoder {
     private var packet: UnsafeMutablePointer<AVPacket>?
     private var framesEncoded = 0
     private var finished = false
+    private var live: LivePreviewMuxer?
 
     /// Whether libavcodec has an encoder by this name (an NVENC encoder may still fail
     /// to open without a GPU).
@@ -31,11 +34,12 @@ public final class FFmpegVideoEncoder: VideoEncoder {
 
     /// Opens `path` for writing and sets up the encoder; the file is complete only after
     /// ``finish()``.
-    public init(path: String, size: FrameSize, fps: Int, settings: EncoderSettings) throws(MediaError) {
+    public init(path: String, size: FrameSize, fps: Int, settings: EncoderSettings, livePreview: LivePreview? = nil) throws(MediaError) {
         self.path = path
         self.size = size
         self.fps = fps
         self.settings = settings
+        self.livePreview = livePreview
         do {
             try open()
         } catch {
@@ -83,6 +87,7 @@ public final class FFmpegVideoEncoder: VideoEncoder {
         var muxerOptions = FFmpegOptions([("movflags", "+faststart")])
         defer { muxerOptions.free() }
         try check(avformat_write_header(format, &muxerOptions.pointer), "writing the MP4 header")
+        if let livePreview { live = LivePreviewMuxer(livePreview, codec: context, fps: fps) }
 
         scaler = sws_getContext(
             Int32(size.width), Int32(size.height), AV_PIX_FMT_RGB24,
@@ -109,6 +114,10 @@ public final class FFmpegVideoEncoder: VideoEncoder {
         var stride = Int32(size.width * 3)
         _ = sws_scale(scaler, &source, &stride, 0, Int32(size.height), frame.planes, frame.strides)
         frame.pointee.pts = Int64(framesEncoded)
+        // With a live preview, each segment starts with a keyframe, so each plays on its own.
+        if let livePreview {
+            frame.pointee.pict_type = framesEncoded % livePreview.segmentFrames == 0 ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
+        }
         try check(avcodec_send_frame(codec, frame), "sending frame \(framesEncoded) to the encoder")
         framesEncoded += 1
         try drain()
@@ -123,6 +132,7 @@ public final class FFmpegVideoEncoder: VideoEncoder {
         try drain()
         try check(av_write_trailer(format), "writing the MP4 trailer")
         try check(avio_closep(&format.pointee.pb), "closing \(path)")
+        live?.finish()
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
         return EncodedVideo(path: path, frames: framesEncoded, fps: fps, bytes: bytes, codec: settings.codec.encoderName)
     }
@@ -138,6 +148,7 @@ public final class FFmpegVideoEncoder: VideoEncoder {
             // Every frame lasts one tick; without this the MP4's last frame has no duration.
             packet.pointee.duration = 1
             av_packet_rescale_ts(packet, codec.pointee.time_base, stream.pointee.time_base)
+            live?.write(packet, timeBase: stream.pointee.time_base)
             let written = av_interleaved_write_frame(format, packet)
             av_packet_unref(packet)
             try check(written, "writing a packet to \(path)")
@@ -145,6 +156,9 @@ public final class FFmpegVideoEncoder: VideoEncoder {
     }
 
     private func release() {
+        // A job that ends any other way ends its playlist too.
+        live?.finish()
+        live = nil
         if let format {
             if format.pointee.pb != nil { avio_closep(&format.pointee.pb) }
             avformat_free_context(format)
@@ -166,7 +180,7 @@ public struct FFmpegEncoderFactory: VideoEncoderFactory {
 
     public init(settings: EncoderSettings = .init()) { self.settings = settings }
 
-    public func makeEncoder(path: String, size: FrameSize, fps: Int) throws(MediaError) -> any VideoEncoder {
-        try FFmpegVideoEncoder(path: path, size: size, fps: fps, settings: settings)
+    public func makeEncoder(path: String, size: FrameSize, fps: Int, live: LivePreview?) throws(MediaError) -> any VideoEncoder {
+        try FFmpegVideoEncoder(path: path, size: size, fps: fps, settings: settings, livePreview: live)
     }
 }

@@ -31,5 +31,12 @@ public struct EncodedVideo: Hashable, Sendable, Codable {
 
 /// Makes encoders; the seam where tests put a fake.
 public protocol VideoEncoderFactory: Sendable {
-    func makeEncoder(path: String, size: FrameSize, fps: Int) throws(MediaError) -> any VideoEncoder
+    /// An encoder of `path`, also writing `live` while it encodes, when given.
+    func makeEncoder(path: String, size: FrameSize, fps: Int, live: LivePreview?) throws(MediaError) -> any VideoEncoder
+}
+
+extension VideoEncoderFactory {
+    public func makeEncoder(path: String, size: FrameSize, fps: Int) throws(MediaError) -> any VideoEncoder {
+        try makeEncoder(path: path, size: size, fps: fps, live: nil)
+    }
 }

@@ -32,12 +32,16 @@ public final class StreamingEncoder: @unchecked Sendable {
         /// Frames the video starts with before the generated ones (a clip the job continues
         /// and asked to include): a raw RGB24 file of `size` frames, and how many it holds.
         public var leadingFrames: (path: String, count: Int)?
+        /// Also write the video as a live HLS playlist while it encodes.
+        public var live: LivePreview?
 
         public init(
             workDir: String, outputPath: String, posterPath: String? = nil, size: FrameSize, fps: Int = 24,
             targetFrames: Int, overlap: Int = 0, policy: OverlapPolicy = .drop, deleteConsumedChunks: Bool = false,
-            priority: EncodingPriority = .default, backlogLimitBytes: Int? = nil, leadingFrames: (path: String, count: Int)? = nil
+            priority: EncodingPriority = .default, backlogLimitBytes: Int? = nil, leadingFrames: (path: String, count: Int)? = nil,
+            live: LivePreview? = nil
         ) {
+            self.live = live
             self.workDir = workDir
             self.outputPath = outputPath
             self.posterPath = posterPath
@@ -295,7 +299,8 @@ private final class Work {
     /// The frame in `buffer` goes into the video (its first also into the poster).
     private func encodeBuffer() throws {
         if encoder == nil {
-            encoder = try factory.makeEncoder(path: configuration.outputPath, size: configuration.size, fps: configuration.fps)
+            encoder = try factory.makeEncoder(
+                path: configuration.outputPath, size: configuration.size, fps: configuration.fps, live: configuration.live)
         }
         if framesEncoded == 0, let poster = configuration.posterPath {
             try PosterWriter.writePNG(UnsafeRawBufferPointer(buffer), size: configuration.size, to: poster)

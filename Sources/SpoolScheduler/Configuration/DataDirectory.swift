@@ -1,4 +1,5 @@
 import Foundation
+import SpoolCore
 
 /// Where a Spool host keeps its state.
 ///
@@ -44,6 +45,12 @@ public struct DataDirectory: Sendable, Hashable {
     public var inbox: String { root + "/inbox" }
     public var outbox: String { root + "/outbox" }
     public var failed: String { root + "/failed" }
+    /// Live previews (HLS) of jobs while they encode, one folder a job, beside the videos so
+    /// any host sharing them can serve them.
+    public var live: String { videos + "/.live" }
+
+    /// The live preview folder of a job.
+    public func live(_ job: JobID) -> String { live + "/" + job.rawValue }
 
     /// Creates the folders the daemon writes to.
     public func create() throws {

@@ -21,6 +21,8 @@ public struct SpoolHost: Sendable {
     public let relay: JobChangeRelay
     /// Removes inputs no job refers to any more.
     public let inputSweeper: InputSweeper
+    /// Removes live previews a while after their jobs end.
+    public let liveSweeper: LiveSweeper
     public let clock: any WallClock
 
     public init(
@@ -49,6 +51,9 @@ public struct SpoolHost: Sendable {
             onSubmit: { dispatcher.wakeUp() })
         inputSweeper = InputSweeper(
             store: store, inputs: inputs, retentionSeconds: configuration.inputRetentionSeconds, clock: clock, logger: logger)
+        liveSweeper = LiveSweeper(
+            store: store, folder: configuration.data.live, retentionSeconds: configuration.liveRetentionSeconds, clock: clock,
+            logger: logger)
         leaseKeeper = LeaseKeeper(store: store, dispatcher: dispatcher, configuration: configuration, clock: clock, logger: logger)
         relay = JobChangeRelay(store: store, events: events, logger: logger)
     }
@@ -70,6 +75,7 @@ public struct SpoolHost: Sendable {
         ordered.append(leaseKeeper)
         ordered.append(relay)
         ordered.append(inputSweeper)
+        ordered.append(liveSweeper)
         ordered += doors
         ordered.append(dispatcher)
         return ordered

@@ -113,6 +113,14 @@ struct JobExecution: Sendable {
     }
 
     /// The streaming encoder, its thread started; it writes nothing until the first frame.
+    /// The job's live preview, about one segment a chunk; a retry starts it afresh.
+    func livePreview(_ plan: Plan) -> LivePreview? {
+        guard context.configuration.livePreview else { return nil }
+        let folder = context.configuration.data.live(job.id)
+        try? FileManager.default.removeItem(atPath: folder)
+        return LivePreview(folder: folder, segmentFrames: plan.pipeline.chunking.stride)
+    }
+
     func makeEncoder(_ plan: Plan, leadingFrames: (path: String, count: Int)? = nil) -> StreamingEncoder {
         let events = context.events
         let progressJob = job
@@ -124,7 +132,7 @@ struct JobExecution: Sendable {
                 fps: job.spec.fps, targetFrames: job.spec.frames, overlap: plan.pipeline.chunking.overlap,
                 policy: plan.pipeline.chunking.overlapPolicy, deleteConsumedChunks: true,
                 priority: context.configuration.encodingPriority, backlogLimitBytes: context.configuration.rawBacklogBytes,
-                leadingFrames: leadingFrames),
+                leadingFrames: leadingFrames, live: livePreview(plan)),
             encoders: context.encoders, limiter: context.limiter,
             onProgress: { frames in events.publish(JobEvent(job: progressJob, kind: .encoded(frames: frames))) },
             hold: { on in

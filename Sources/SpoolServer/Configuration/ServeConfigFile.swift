@@ -48,6 +48,8 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
     public var webhookRetryDelays: String?
     public var webhookMaxAgeHours: Double?
     public var webhookTimeout: Double?
+    public var livePreview: String?
+    public var liveRetentionMinutes: Double?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case data, store, videos, work, inputs, gpus, pipelines, host, codec, crf, preset, lookahead, listen
@@ -78,6 +80,8 @@ public struct ServeConfigFile: Codable, Equatable, Sendable {
         case webhookRetryDelays = "webhook-retry-delays"
         case webhookMaxAgeHours = "webhook-max-age-hours"
         case webhookTimeout = "webhook-timeout"
+        case livePreview = "live-preview"
+        case liveRetentionMinutes = "live-retention-minutes"
     }
 
     public init() {}

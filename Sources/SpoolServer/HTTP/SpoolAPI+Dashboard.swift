@@ -21,7 +21,7 @@ extension SpoolAPI {
             Response(
                 status: .ok,
                 headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache",
-                          HTTPField.Name("Content-Security-Policy")!: "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; media-src 'self'"],
+                          HTTPField.Name("Content-Security-Policy")!: "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; media-src 'self' blob:"],
                 body: .init(byteBuffer: Self.dashboardPage))
         }
         router.post("/login") { request, _ in try await login(request) }

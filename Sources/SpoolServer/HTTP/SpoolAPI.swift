@@ -15,6 +15,7 @@ public struct SpoolAPI: Sendable {
         ("post", "/v1/jobs"), ("get", "/v1/jobs"), ("get", "/v1/jobs/{id}"), ("delete", "/v1/jobs/{id}"),
         ("get", "/v1/jobs/{id}/events"), ("get", "/v1/jobs/{id}/attempts"), ("get", "/v1/jobs/{id}/webhooks"),
         ("get", "/v1/jobs/{id}/video"), ("get", "/v1/jobs/{id}/poster"),
+        ("get", "/v1/jobs/{id}/live.m3u8"), ("get", "/v1/jobs/{id}/live/{name}"),
         ("post", "/v1/videos"), ("get", "/v1/videos"), ("get", "/v1/videos/{id}"), ("delete", "/v1/videos/{id}"),
         ("get", "/v1/videos/{id}/content"),
         ("get", "/v1/gpus"), ("get", "/metrics"), ("get", "/healthz"), ("get", "/openapi.json"),
@@ -49,6 +50,7 @@ public struct SpoolAPI: Sendable {
         router.get("/v1/jobs/:id/video") { request, context in try await file(request, context, poster: false) }
         router.get("/v1/jobs/:id/poster") { request, context in try await file(request, context, poster: true) }
         addVideoRoutes(to: router)
+        addLiveRoutes(to: router)
         addDashboardRoutes(to: router)
         router.get("/v1/gpus") { _, _ in try await gpus() }
         router.get("/metrics") { _, _ in

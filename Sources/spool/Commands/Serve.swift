@@ -117,6 +117,12 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Do not watch <data>/inbox for job files.")
     var noDropFolder = false
 
+    @Option(help: "Write each job's video also as a live HLS playlist while it encodes, at /v1/jobs/ID/live.m3u8: on or off. Default: on.")
+    var livePreview: String?
+
+    @Option(help: "Minutes a job's live preview is kept after the job ends. Default: 10.")
+    var liveRetentionMinutes: Double?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error. Default: info.")
     var logLevel: String?
 
@@ -256,6 +262,12 @@ struct Serve: AsyncParsableCommand {
         guard maxAgeHours > 0, webhookTimeout > 0 else {
             throw ValidationError("--webhook-max-age-hours and --webhook-timeout take positive numbers")
         }
+        let live = livePreview ?? file.livePreview ?? "on"
+        guard live == "on" || live == "off" else { throw ValidationError("--live-preview takes on or off, not \(live)") }
+        configuration.livePreview = live == "on"
+        let liveMinutes = liveRetentionMinutes ?? file.liveRetentionMinutes ?? 10
+        guard liveMinutes >= 0 else { throw ValidationError("--live-retention-minutes takes minutes, 0 or more") }
+        configuration.liveRetentionSeconds = liveMinutes * 60
         let allowPrivate = webhookAllowPrivate || file.webhookAllowPrivate == true
         configuration.webhookAllowPrivate = allowPrivate
         for url in webhook.isEmpty ? file.webhook ?? [] : webhook {

@@ -125,6 +125,19 @@ def main():
         wait.until(lambda d: d.execute_script(
             "const i = [...document.querySelectorAll('#finished img.poster')]; return i.length > 0 && i.every(i => i.complete && i.naturalWidth > 0)"))
         driver.save_screenshot(screenshot)
+
+        # Its page offers the live preview (HLS) while the job is still held at the gate: it
+        # plays where the browser's HLS player takes fMP4 segments, and says where else it
+        # plays where it does not (Debian's Chromium 156 answers DEMUXER_ERROR_COULD_NOT_PARSE).
+        driver.find_element(By.CSS_SELECTOR, f"#active a[href='#/jobs/{cancelled}']").click()
+        live = wait.until(lambda d: d.execute_script(
+            "const v = document.getElementById('player'), note = document.getElementById('player-note');"
+            "if (note.dataset.live === 'unplayable') return {outcome: 'unplayable', note: note.textContent};"
+            "return v.src.includes('live.m3u8') && v.currentTime > 0.5 ? {outcome: 'played', t: v.currentTime} : null;"))
+        live["state"] = api(f"/v1/jobs/{cancelled}")["state"]
+        seen["live"] = live
+        driver.find_element(By.CSS_SELECTOR, "header h1 a").click()
+        wait.until(lambda d: d.find_element(By.ID, "queue-view").is_displayed())
         wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"button[data-cancel='{cancelled}']").click() or True)
         wait.until(lambda d: api(f"/v1/jobs/{cancelled}")["state"] == "cancelled")
         seen["cancelled"] = cancelled

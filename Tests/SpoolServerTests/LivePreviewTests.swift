@@ -1,0 +1,104 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import SpoolClient
+import SpoolCore
+import SpoolTesting
+import Testing
+
+/// A job's live preview: an HLS playlist a player reads while the job runs, made of the very
+/// packets the MP4 gets, ended when the job ends and removed a while after.
+@Suite("Live preview (HLS), end to end", .serialized, .enabled(if: MediaProbe.toolsAvailable))
+struct LivePreviewTests {
+    static let size = FrameSize(width: 128, height: 96)
+
+    static func daemon(_ dir: TemporaryDirectory, _ extra: [String] = [], gate: WorkerGate? = nil) throws -> DaemonProcess {
+        var environment = ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0"]
+        if let gate { environment["SPOOL_SYNTHETIC_GATE"] = gate.environmentValue(fromChunk: 2) }
+        return try DaemonProcess(
+            arguments: [
+                "--data", dir.file("data"), "--gpus", "none", "--virtual-slots", "1", "--pipelines", ConditioningTests.pipelines,
+                "--preset", "ultrafast", "--listen", "127.0.0.1:0", "--no-drop-folder",
+            ] + extra,
+            log: dir.file("daemon.log"), environment: environment)
+    }
+
+    static func get(_ url: String) async throws -> (String, Int) {
+        let (data, response) = try await URLSession.shared.data(from: URL(string: url)!)
+        return (String(decoding: data, as: UTF8.self), (response as? HTTPURLResponse)?.statusCode ?? 0)
+    }
+
+    @Test func ffprobeReadsARunningJobsPlaylistAndItHoldsTheMP4sFrames() async throws {
+        let dir = try TemporaryDirectory("live")
+        defer { dir.remove() }
+        let gate = try WorkerGate()
+        let daemon = try Self.daemon(dir, gate: gate)
+        defer { daemon.stop() }
+        let base = "http://127.0.0.1:\(try await daemon.httpPort())"
+        let client = SpoolClient(server: URL(string: base)!)
+        let job = try await client.submit(JobSpec(prompt: "a fox", frames: 96, width: 128, height: 96)).job
+        let playlist = "\(base)/v1/jobs/\(job.id)/live.m3u8"
+
+        // Held before its third chunk: the first segment is written, and the job still runs.
+        try await until("the playlist lists a segment") {
+            let (text, status) = try await Self.get(playlist)
+            return status == 200 && text.contains("#EXTINF:")
+        }
+        let (running, _) = try await Self.get(playlist)
+        #expect(running.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && !running.contains("#EXT-X-ENDLIST"))
+        #expect(running.contains("#EXT-X-MAP:URI=\"live/init.mp4\"") && running.contains("\nlive/seg00000.m4s"), "\(running)")
+        // ffprobe reads its stream as a player would (without counting frames: a live playlist
+        // has no end to count to yet).
+        let probe = try await onThread {
+            try runProcess(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0", playlist])
+        }
+        let streams = probe.stdoutText.split(separator: "\n").filter { !$0.isEmpty }
+        #expect(probe.status == 0 && !streams.isEmpty && streams.allSatisfy { $0 == "h264,128,96" }, "\(probe.stdoutText) \(probe.stderr)")
+        #expect(try await client.job(job.id).state == .running, "ffprobe read the preview while the job ran")
+
+        gate.open()
+        try await until("the job succeeded") { try await client.job(job.id).state == .succeeded }
+        let (ended, _) = try await Self.get(playlist)
+        #expect(ended.contains("#EXT-X-ENDLIST"))
+        // About one segment a chunk (33 frames: 1.375 s), each starting with a keyframe.
+        #expect(ended.components(separatedBy: "#EXTINF:").count - 1 == 3, "\(ended)")
+        // The same packets as the MP4: every frame decodes to the same pixels.
+        let video = dir.file("data/videos/\(job.id).mp4")
+        let live = try await onThread { try MediaProbe.decodeLuma(path: playlist, size: Self.size) }
+        let mp4 = try await onThread { try MediaProbe.decodeLuma(path: video, size: Self.size) }
+        #expect(live.count == 96 && mp4.count == 96)
+        #expect(live == mp4, "the preview's frames are the MP4's")
+        let (missing, status) = try await Self.get("\(base)/v1/jobs/\(job.id)/live/seg99999.m4s")
+        #expect(status == 404 && missing.contains("has no seg99999.m4s"))
+        let (escape, escapeStatus) = try await Self.get("\(base)/v1/jobs/\(job.id)/live/..%2Fspool.sqlite")
+        #expect(escapeStatus == 404, "\(escape)")
+    }
+
+    @Test func aPreviewIsRemovedAfterItsRetentionAndCanBeTurnedOff() async throws {
+        let dir = try TemporaryDirectory("live-retention")
+        defer { dir.remove() }
+        do {
+            let daemon = try Self.daemon(dir, ["--live-retention-minutes", "0"])
+            defer { daemon.stop() }
+            let base = "http://127.0.0.1:\(try await daemon.httpPort())"
+            let client = SpoolClient(server: URL(string: base)!)
+            let job = try await client.submit(JobSpec(prompt: "a fox", frames: 40, width: 128, height: 96)).job
+            try await until("the job succeeded") { try await client.job(job.id).state == .succeeded }
+            try await until("its preview is removed") { !FileManager.default.fileExists(atPath: dir.file("data/videos/.live/\(job.id)")) }
+            let (gone, status) = try await Self.get("\(base)/v1/jobs/\(job.id)/live.m3u8")
+            #expect(status == 404 && gone.contains("its MP4 is at"), "\(gone)")
+        }
+        let off = try TemporaryDirectory("live-off")
+        defer { off.remove() }
+        let daemon = try Self.daemon(off, ["--live-preview", "off"])
+        defer { daemon.stop() }
+        let base = "http://127.0.0.1:\(try await daemon.httpPort())"
+        let client = SpoolClient(server: URL(string: base)!)
+        let job = try await client.submit(JobSpec(prompt: "a fox", frames: 40, width: 128, height: 96)).job
+        try await until("the job succeeded") { try await client.job(job.id).state == .succeeded }
+        let (text, status) = try await Self.get("\(base)/v1/jobs/\(job.id)/live.m3u8")
+        #expect(status == 404 && text.contains("--live-preview off"))
+        #expect(!FileManager.default.fileExists(atPath: off.file("data/videos/.live")))
+    }
+}
