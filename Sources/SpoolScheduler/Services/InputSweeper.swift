@@ -23,13 +23,7 @@ public struct InputSweeper: Service {
     }
 
     public func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            await sweep()
-            // The pause ends early for a graceful shutdown: sleeping is all it does between sweeps.
-            await cancelWhenGracefulShutdown {
-                try? await Task.sleep(for: .seconds(max(1, retentionSeconds / 12)))
-            }
-        }
+        await repeatUntilShutdown(every: max(1, retentionSeconds / 12)) { await sweep() }
     }
 
     /// One pass; returns the hashes removed.

@@ -22,12 +22,7 @@ public struct LiveSweeper: Service {
     }
 
     public func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            await sweep()
-            await cancelWhenGracefulShutdown {
-                try? await Task.sleep(for: .seconds(min(60, max(1, retentionSeconds / 4))))
-            }
-        }
+        await repeatUntilShutdown(every: min(60, max(1, retentionSeconds / 4))) { await sweep() }
     }
 
     /// One pass; returns the jobs whose previews were removed.

@@ -38,13 +38,7 @@ extension SpoolAPI {
             fields = read.fields.mapValues { String(decoding: $0, as: UTF8.self) }
             form = read
         } else {
-            let body: ByteBuffer
-            do {
-                body = try await request.body.collect(upTo: configuration.maxBodyBytes)
-            } catch {
-                throw APIError(.contentTooLarge, "body_too_large", "the request body is larger than \(configuration.maxBodyBytes) bytes")
-            }
-            (fields, bodyIssues) = try Self.videoFields(json: Data(body.readableBytesView))
+            (fields, bodyIssues) = try Self.videoFields(json: try await smallBody(request))
         }
         let (asked, unreadable) = VideoRequest.read(fields: fields)
         var (spec, issues) = asked.jobSpec()

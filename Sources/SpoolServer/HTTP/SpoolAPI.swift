@@ -68,18 +68,21 @@ public struct SpoolAPI: Sendable {
 
     // MARK: Jobs
 
+    /// A JSON body, whole: at most `maxBodyBytes` (413 beyond).
+    func smallBody(_ request: Request) async throws -> Data {
+        do {
+            return Data(try await request.body.collect(upTo: configuration.maxBodyBytes).readableBytesView)
+        } catch {
+            throw APIError(.contentTooLarge, "body_too_large", "the request body is larger than \(configuration.maxBodyBytes) bytes")
+        }
+    }
+
     func submit(_ request: Request, _ context: Context) async throws -> Response {
         var spec: JobSpec
         if let boundary = MultipartForm.boundary(of: request.headers[.contentType]) {
             spec = try await multipartSpec(request, boundary: boundary)
         } else {
-            let body: ByteBuffer
-            do {
-                body = try await request.body.collect(upTo: configuration.maxBodyBytes)
-            } catch {
-                throw APIError(.contentTooLarge, "body_too_large", "the request body is larger than \(configuration.maxBodyBytes) bytes")
-            }
-            spec = try Self.decodeSpec(Data(body.readableBytesView))
+            spec = try Self.decodeSpec(try await smallBody(request))
         }
         // The header is checked whenever it is sent; it names the job only when the body does not.
         var headerIssues: [ValidationIssue] = []
