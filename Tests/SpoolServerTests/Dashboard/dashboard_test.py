@@ -129,7 +129,8 @@ def main():
         # Its page offers the live preview (HLS) while the job is still held at the gate: it
         # plays where the browser's HLS player takes fMP4 segments, and says where else it
         # plays where it does not (Debian's Chromium 156 answers DEMUXER_ERROR_COULD_NOT_PARSE).
-        driver.find_element(By.CSS_SELECTOR, f"#active a[href='#/jobs/{cancelled}']").click()
+        # (The row may be redrawn between finding the link and clicking it: a stale link is looked up again.)
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"#active a[href='#/jobs/{cancelled}']").click() or True)
         live = wait.until(lambda d: d.execute_script(
             "const v = document.getElementById('player'), note = document.getElementById('player-note');"
             "if (note.dataset.live === 'unplayable') return {outcome: 'unplayable', note: note.textContent};"
