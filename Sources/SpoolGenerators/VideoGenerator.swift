@@ -25,12 +25,14 @@ public protocol GenerationRun: Sendable {
     /// Seconds from a per-job worker's start to its `ready` (its model's load), once it said
     /// so; nil for a worker that does not, and for a resident worker, whose load is its slot's.
     var loadSeconds: Double? { get }
-    /// The longest silence the stall watchdog found, and let pass, while the worker was
-    /// paused: how long a hold went without counting as silence.
-    var longestPausedSilence: Double { get }
+    /// Blocks the calling thread until the stall watchdog has found the paused worker silent
+    /// for `seconds`, and let it pass, or the run ends: how a caller holds a paused worker
+    /// exactly as long as the watchdog's check needs.
+    func waitForPausedSilence(atLeast seconds: Double)
 }
 
 extension GenerationRun {
     public var loadSeconds: Double? { nil }
-    public var longestPausedSilence: Double { 0 }
+    /// A run that keeps no such record (a resident worker's run) returns at once.
+    public func waitForPausedSilence(atLeast seconds: Double) {}
 }

@@ -24,8 +24,9 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
     private let stdoutClosed = DispatchSemaphore(value: 0)
     private let stderrClosed = DispatchSemaphore(value: 0)
 
-    // Guarded by `lock`.
-    private let lock = NSLock()
+    // Guarded by `lock`, a condition whose waiters are woken when a paused worker's silence
+    // grows or the run ends (``waitForPausedSilence(atLeast:)``).
+    private let lock = NSCondition()
     private var failure: GenerationError?
     private var lastEvent: DispatchTime?
     private var readyAt: DispatchTime?
@@ -56,8 +57,10 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
         lock.withLock { readyAt.map { WorkerStreams.seconds(from: started, to: $0) } }
     }
 
-    var longestPausedSilence: Double {
-        lock.withLock { pausedSilence }
+    func waitForPausedSilence(atLeast seconds: Double) {
+        lock.lock()
+        while pausedSilence < seconds && !exited && failure == nil { lock.wait() }
+        lock.unlock()
     }
 
     func cancel(reason: String) {
@@ -148,6 +151,7 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
         let (status, signaled) = process.waitForExit()
         lock.lock()
         exited = true
+        lock.broadcast()
         lock.unlock()
         // Whatever the worker started dies with it, and no longer holds its pipes open.
         process.signalGroup(SIGKILL)
@@ -188,6 +192,7 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
             return
         }
         failure = error
+        lock.broadcast()
         let alreadyExited = exited
         let wasPaused = paused
         paused = false
@@ -215,6 +220,7 @@ final class WorkerRun: GenerationRun, @unchecked Sendable {
         let paused = self.paused
         if paused, let last {
             pausedSilence = max(pausedSilence, WorkerStreams.seconds(from: last, to: now))
+            lock.broadcast()
         }
         lock.unlock()
         if done { return }

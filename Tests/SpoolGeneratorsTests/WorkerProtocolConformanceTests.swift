@@ -138,7 +138,7 @@ struct WorkerProtocolConformanceTests {
                 let stateThen = processState(group) ?? "gone"
                 // The hold under test: until the stall watchdog has seen the paused worker
                 // silent for 5 s, more than twice the limit, and let it be.
-                while run.longestPausedSilence < 5 { Thread.sleep(forTimeInterval: 0.01) }
+                run.waitForPausedSilence(atLeast: 5)
                 let unchanged = (try? FileManager.default.contentsOfDirectory(atPath: harness.workDir).sorted()) == files
                 seen.withLock { $0 = [stateThen, processState(group) ?? "gone", "unchanged: \(unchanged)"] }
                 run.resume()

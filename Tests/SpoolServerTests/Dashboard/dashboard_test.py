@@ -10,7 +10,6 @@ chunk on. Prints one JSON object of what the browser saw; the Swift test
 import json
 import os
 import sys
-import time
 import urllib.request
 
 from selenium import webdriver
@@ -95,15 +94,10 @@ def main():
         wait.until(lambda d: d.find_element(By.ID, "job-title").get_attribute("data-state") == "succeeded")
         seen["stages"] = driver.find_element(By.ID, "stages-legend").text
         seen["gpu_seconds"] = driver.find_element(By.CSS_SELECTOR, 'dd[data-field="GPU-seconds"]').text
-        start = time.monotonic()
-        played = None
-        while time.monotonic() - start < 60:
-            state = driver.execute_script(
-                "const v = document.getElementById('player'); return {t: v.currentTime, error: v.error && v.error.code, ready: v.readyState, ended: v.ended};")
-            if state["error"] or (state["t"] > 0.2) or state["ended"]:
-                played = state
-                break
-            time.sleep(0.05)
+        # Until the video plays past 0.2 s, ends, or reports an error (which the Swift test
+        # then names).
+        played = wait.until(lambda d: (lambda v: v if v["error"] or v["t"] > 0.2 or v["ended"] else None)(d.execute_script(
+            "const v = document.getElementById('player'); return {t: v.currentTime, error: v.error && v.error.code, ready: v.readyState, ended: v.ended};")))
         seen["video"] = played
 
         # Cancel from the queue: a job held at the gate is cancelled by its button.
