@@ -125,7 +125,7 @@ let package = Package(
         .target(
             name: "SpoolWebhooks",
             dependencies: [
-                "SpoolCore", "SpoolScheduler",
+                "SpoolCore", "SpoolMedia", "SpoolScheduler",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -53,14 +53,12 @@ struct LiveBench: AsyncParsableCommand {
             encoders: FFmpegEncoderFactory(settings: settings))
         let start = ContinuousClock.now
         var handed: [Double] = []
-        var listed: [Int: Double] = [:]
+        var listed: [Double] = []  // when each segment was first seen in the playlist
         let playlist = preview.folder + "/" + LivePreview.playlistName
         func look() {
             let text = (try? String(contentsOfFile: playlist, encoding: .utf8)) ?? ""
-            for (index, line) in text.split(separator: "\n").filter({ $0.hasSuffix(".m4s") }).enumerated() where listed[index] == nil {
-                _ = line
-                listed[index] = elapsed(since: start)
-            }
+            let segments = text.split(separator: "\n").count { $0.hasSuffix(".m4s") }
+            while listed.count < segments { listed.append(elapsed(since: start)) }
         }
         for chunk in fed {
             let due = start + .milliseconds(Int64(Double(chunk.endFrame) / 24 * 1_000))
@@ -74,12 +72,12 @@ struct LiveBench: AsyncParsableCommand {
         let encodeStart = ContinuousClock.now
         _ = try await encoder.finish()
         look()
-        let perChunk = elapsed(since: encodeStart)
-        let latencies = handed.indices.compactMap { k in listed[k].map { $0 - handed[k] } }
+        let finishing = elapsed(since: encodeStart)
+        let latencies = handed.indices.compactMap { k in k < listed.count ? listed[k] - handed[k] : nil }
         report("first segment listed after its chunk arrived", latencies.first ?? .nan, unit: "s",
                anchor: 1.375, anchorName: "one chunk's playing time (33 frames)")
         print("  each chunk's segment, s after the chunk: \(latencies.map { String(format: "%.3f", $0) }.joined(separator: " "))")
-        print("  (the last segment is listed at the end: \(String(format: "%.3f", perChunk)) s after the last chunk)")
+        print("  (the last segment is listed at the end: \(String(format: "%.3f", finishing)) s after the last chunk)")
     }
 
     func encode(_ chunks: [ChunkDescriptor], dir: String, size: FrameSize, settings: EncoderSettings, live: LivePreview?, name: String) async throws -> StreamingEncoder.Outcome {

@@ -295,11 +295,11 @@ public final class PostgresJobStore: JobStore, Service {
         guard let row = found.first else { return nil }
         let job = try Job(postgres: row, specs: specs)
         // The claim is one statement; a `job.started` it owes is stored right after it.
-        if let stored = try row["webhooks"].decode(String?.self),
-           WebhookSubscription.read(stored: stored).contains(where: { $0.events.contains(.started) }) {
+        let stored = try row["webhooks"].decode(String?.self)
+        if WebhookSubscription.read(stored: stored).contains(where: { $0.events.contains(.started) }) {
             let logger = logger
             try await transaction { connection in
-                try await Self.owe(job: job.id, reaching: .running, at: request.now, on: connection, logger)
+                try await Self.owe(job: job.id, reaching: .running, at: request.now, subscriptions: stored, on: connection, logger)
             }
         }
         return job
@@ -320,12 +320,16 @@ public final class PostgresJobStore: JobStore, Service {
         specs: JobSpecCache
     ) async throws -> Job {
         guard let current = try await rows(
-            "SELECT state, attempts FROM jobs WHERE id = \(id.rawValue) FOR UPDATE", on: connection, logger).first
+            "SELECT state, attempts, webhooks FROM jobs WHERE id = \(id.rawValue) FOR UPDATE", on: connection, logger).first
         else { throw SpoolError.jobNotFound(id) }
         let state = try JobState(stored: try current["state"].decode(String.self), job: id.rawValue)
         let attempts = try current["attempts"].decode(Int.self)
         try update.check(job: id, state: state, attempts: attempts, to: newState)
-        if let newState { try await owe(job: id, reaching: newState, at: update.at, on: connection, logger) }
+        if let newState {
+            try await owe(
+                job: id, reaching: newState, at: update.at, subscriptions: try current["webhooks"].decode(String?.self),
+                on: connection, logger)
+        }
 
         var assignments = update.assignments(to: newState)
         if let ending = update.attemptEnding, attempts > 0 {
@@ -375,14 +379,12 @@ public final class PostgresJobStore: JobStore, Service {
 
     // MARK: Webhooks
 
-    /// Stores the deliveries a job's move to `state` owes its subscribers, in the move's transaction.
+    /// Stores the deliveries a job's move to `state` owes its subscribers (the job row's
+    /// `webhooks`, read with the row the move locks anyway), in the move's transaction.
     private static func owe(
-        job id: JobID, reaching state: JobState, at: Date, on connection: PostgresConnection, _ logger: Logger
+        job id: JobID, reaching state: JobState, at: Date, subscriptions stored: String?, on connection: PostgresConnection,
+        _ logger: Logger
     ) async throws {
-        guard WebhookEvent(reaching: state) != nil,
-              let stored = try await rows("SELECT webhooks FROM jobs WHERE id = \(id.rawValue)", on: connection, logger)
-                  .first?["webhooks"].decode(String?.self)
-        else { return }
         let owed = WebhookSubscription.deliveries(
             job: id, reaching: state, at: at, subscriptions: WebhookSubscription.read(stored: stored))
         for delivery in owed {

@@ -174,10 +174,10 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         return try await writer.write { db in
             let pipelines = request.pipelines.sorted()
             let deferred = request.deferredPipelines.sorted()
-            guard let seq = try Int64.fetchOne(
+            guard let claimed = try Row.fetchOne(
                 cached: db,
                 sql: """
-                    SELECT seq FROM jobs INDEXED BY jobs_queue
+                    SELECT seq, webhooks FROM jobs INDEXED BY jobs_queue
                     WHERE state = 'queued' AND (not_before IS NULL OR not_before <= ?)
                     AND pipeline IN (\(databaseQuestionMarks(count: pipelines.count)))
                     AND (pipeline NOT IN (\(databaseQuestionMarks(count: deferred.count))) OR COALESCE(not_before, submitted_at) <= ?)
@@ -186,6 +186,7 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
                 arguments: StatementArguments([request.now.epoch]) + StatementArguments(pipelines) + StatementArguments(deferred)
                     + [request.deferredBefore.epoch])
             else { return nil }
+            let seq: Int64 = claimed["seq"]
             var sql = SQLWriter.sqlite()
             let sets = sql.assignments(request.assignments)
             try db.executeCached(sql: "UPDATE jobs SET \(sets) WHERE seq = ?", arguments: StatementArguments(sql.values) + [seq])
@@ -197,7 +198,7 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
                     VALUES (?, ?, ?, ?, ?, ?, 'running')
                     """,
                 arguments: [job.id.rawValue, job.attempts, request.host, job.gpu ?? request.gpu, request.now.epoch, request.now.epoch])
-            try self.owe(job: job.id, reaching: .running, at: request.now, db)
+            try self.owe(job: job.id, reaching: .running, at: request.now, subscriptions: claimed["webhooks"], db)
             return job
         }
     }
@@ -211,12 +212,12 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
 
     private func apply(_ update: JobUpdate, to newState: JobState?, id: JobID, _ db: Database) throws -> Job {
         guard let current = try Row.fetchOne(
-            cached: db, sql: "SELECT state, attempts FROM jobs WHERE id = ?", arguments: [id.rawValue])
+            cached: db, sql: "SELECT state, attempts, webhooks FROM jobs WHERE id = ?", arguments: [id.rawValue])
         else { throw SpoolError.jobNotFound(id) }
         let state = try JobState(stored: current["state"], job: id.rawValue)
         let attempts: Int = current["attempts"]
         try update.check(job: id, state: state, attempts: attempts, to: newState)
-        if let newState { try owe(job: id, reaching: newState, at: update.at, db) }
+        if let newState { try owe(job: id, reaching: newState, at: update.at, subscriptions: current["webhooks"], db) }
 
         var assignments = update.assignments(to: newState)
         if let ending = update.attemptEnding, attempts > 0 {
@@ -255,11 +256,9 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
 
     // MARK: Webhooks
 
-    /// Stores the deliveries a job's move to `state` owes its subscribers, in the move's commit.
-    private func owe(job id: JobID, reaching state: JobState, at: Date, _ db: Database) throws {
-        guard WebhookEvent(reaching: state) != nil,
-              let stored = try String.fetchOne(cached: db, sql: "SELECT webhooks FROM jobs WHERE id = ?", arguments: [id.rawValue])
-        else { return }
+    /// Stores the deliveries a job's move to `state` owes its subscribers (the job row's
+    /// `webhooks`, read with the row the move reads anyway), in the move's commit.
+    private func owe(job id: JobID, reaching state: JobState, at: Date, subscriptions stored: String?, _ db: Database) throws {
         let owed = WebhookSubscription.deliveries(
             job: id, reaching: state, at: at, subscriptions: WebhookSubscription.read(stored: stored))
         for delivery in owed {

@@ -7,6 +7,7 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 import SpoolCore
+import SpoolMedia
 import SpoolScheduler
 
 /// How this host sends webhooks.
@@ -178,11 +179,7 @@ public final class WebhookSender: Service {
         if let next {
             soonestRetry.withLock { soonest in soonest = min(soonest ?? next, next) }
         }
-        switch state {
-        case .delivered: statistics.count(.delivered)
-        case .pending: statistics.count(.retried)
-        case .abandoned: statistics.count(.abandoned)
-        }
+        statistics.count(state)
         let metadata: Logger.Metadata = [
             "job": "\(delivery.jobID)", "event": "\(delivery.event.rawValue)", "delivery": "\(delivery.id)",
             "try": "\(delivery.tries.count + 1)",
@@ -196,8 +193,9 @@ public final class WebhookSender: Service {
 
     /// The body: `{"type", "timestamp", "data": <the job resource>}`.
     func render(_ delivery: WebhookDelivery) async throws -> String {
-        guard let (job, position) = try await store.jobWithPosition(delivery.jobID) else { throw SpoolError.jobNotFound(delivery.jobID) }
-        let body = WebhookBody(type: delivery.event.rawValue, timestamp: delivery.createdAt, data: JobResource(job, queuePosition: position))
+        // A job that started or ended has no place in the queue to read.
+        guard let job = try await store.job(delivery.jobID) else { throw SpoolError.jobNotFound(delivery.jobID) }
+        let body = WebhookBody(type: delivery.event.rawValue, timestamp: delivery.createdAt, data: JobResource(job))
         return String(decoding: try JSONEncoder.spoolAPI.encode(body), as: UTF8.self)
     }
 
@@ -206,12 +204,14 @@ public final class WebhookSender: Service {
         if !configuration.allowPrivate {
             if let refusal = WebhookTarget.literalRefusal(delivery.url) { return .refused(refusal) }
             if let host = WebhookTarget.host(of: delivery.url), WebhookTarget.privateRange(of: host) == nil {
-                switch await Self.resolve(host) {
-                case .failure(let reason): return .noAnswer(reason.description)
-                case .success(let addresses):
-                    if let refusal = addresses.lazy.compactMap(WebhookTarget.addressRefusal).first {
-                        return .refused("\(host) resolves to \(refusal)")
-                    }
+                let addresses: [String]
+                do {
+                    addresses = try await Self.resolve(host)
+                } catch {
+                    return .noAnswer("\(error)")
+                }
+                if let refusal = addresses.lazy.compactMap(WebhookTarget.addressRefusal).first {
+                    return .refused("\(host) resolves to \(refusal)")
                 }
             }
         }
@@ -248,30 +248,25 @@ public final class WebhookSender: Service {
         return formatter.date(from: trimmed).map { max(0, $0.timeIntervalSince(now)) }
     }
 
-    /// The addresses a name resolves to, looked up off the cooperative pool (getaddrinfo blocks).
-    static func resolve(_ host: String) async -> Result<[String], Failure> {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                var hints = addrinfo()
-                hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-                var list: UnsafeMutablePointer<addrinfo>?
-                let status = getaddrinfo(host, nil, &hints, &list)
-                guard status == 0 else {
-                    continuation.resume(returning: .failure(Failure("cannot resolve \(host): \(String(cString: gai_strerror(status)))")))
-                    return
+    /// The addresses a name resolves to, looked up on a thread of its own (getaddrinfo blocks).
+    static func resolve(_ host: String) async throws -> [String] {
+        try await onOwnThread("spool-resolve") {
+            var hints = addrinfo()
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var list: UnsafeMutablePointer<addrinfo>?
+            let status = getaddrinfo(host, nil, &hints, &list)
+            guard status == 0 else { throw Failure("cannot resolve \(host): \(String(cString: gai_strerror(status)))") }
+            defer { freeaddrinfo(list) }
+            var addresses: [String] = []
+            var entry = list
+            while let current = entry {
+                var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+                if getnameinfo(current.pointee.ai_addr, current.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
+                    addresses.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
                 }
-                defer { freeaddrinfo(list) }
-                var addresses: [String] = []
-                var entry = list
-                while let current = entry {
-                    var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-                    if getnameinfo(current.pointee.ai_addr, current.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
-                        addresses.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
-                    }
-                    entry = current.pointee.ai_next
-                }
-                continuation.resume(returning: .success(addresses))
+                entry = current.pointee.ai_next
             }
+            return addresses
         }
     }
 

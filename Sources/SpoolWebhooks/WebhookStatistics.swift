@@ -1,3 +1,4 @@
+import SpoolCore
 import Synchronization
 
 /// What this host's sender has done since it started, for `/metrics`.
@@ -17,15 +18,14 @@ public final class WebhookStatistics: Sendable {
 
     public var snapshot: Snapshot { counts.withLock { $0 } }
 
-    func count(_ state: WebhookStateChange) {
+    /// Counts a try by the state it left its delivery in: still pending means retried.
+    func count(_ state: WebhookDelivery.State) {
         counts.withLock { counts in
             switch state {
             case .delivered: counts.delivered += 1
-            case .retried: counts.retried += 1
+            case .pending: counts.retried += 1
             case .abandoned: counts.abandoned += 1
             }
         }
     }
 }
-
-enum WebhookStateChange { case delivered, retried, abandoned }

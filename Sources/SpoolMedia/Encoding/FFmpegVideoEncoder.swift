@@ -132,7 +132,6 @@ public final class FFmpegVideoEncoder: VideoEncoder {
         try drain()
         try check(av_write_trailer(format), "writing the MP4 trailer")
         try check(avio_closep(&format.pointee.pb), "closing \(path)")
-        live?.finish()
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
         return EncodedVideo(path: path, frames: framesEncoded, fps: fps, bytes: bytes, codec: settings.codec.encoderName)
     }
@@ -156,7 +155,7 @@ public final class FFmpegVideoEncoder: VideoEncoder {
     }
 
     private func release() {
-        // A job that ends any other way ends its playlist too.
+        // The live playlist ends here, after the MP4's trailer, however the job ends.
         live?.finish()
         live = nil
         if let format {

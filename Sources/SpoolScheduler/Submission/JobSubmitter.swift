@@ -28,9 +28,16 @@ public struct JobSubmitter: Sendable {
 
     /// The spec's problems, each naming its field; empty when it can be submitted.
     public func validate(_ spec: JobSpec) -> [ValidationIssue] {
-        let (described, issues) = describeInputs(spec)
-        return issues + described.validate(pipelines: pipelines, defaultPipeline: configuration.defaultPipeline)
-            + webhookIssues(spec)
+        checked(spec).issues
+    }
+
+    /// The spec with its inputs described, and every problem with it: the one set of rules
+    /// both ``validate(_:)`` and a submission apply.
+    func checked(_ spec: JobSpec) -> (spec: JobSpec, issues: [ValidationIssue]) {
+        let (described, missing) = describeInputs(spec)
+        let issues = missing + described.validate(pipelines: pipelines, defaultPipeline: configuration.defaultPipeline)
+            + webhookIssues(described)
+        return (described, issues)
     }
 
     /// A webhook this host will not send to: loopback or a private address, unless allowed.
@@ -88,9 +95,7 @@ public struct JobSubmitter: Sendable {
 
     /// The enqueue request for a spec: validated, resolved, with its waiting reason.
     public func request(for spec: JobSpec) throws -> EnqueueRequest {
-        let (spec, missing) = describeInputs(spec)
-        let issues = missing + spec.validate(pipelines: pipelines, defaultPipeline: configuration.defaultPipeline)
-            + webhookIssues(spec)
+        let (spec, issues) = checked(spec)
         guard issues.isEmpty else { throw SpoolError.invalidSpec(issues) }
         for input in spec.inputs { inputs.touch(input.sha256) }
         let definition = pipelines[spec.pipeline ?? configuration.defaultPipeline]!

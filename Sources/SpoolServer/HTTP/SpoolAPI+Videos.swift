@@ -169,8 +169,7 @@ extension SpoolAPI {
         guard variant == "video" || variant == "thumbnail" else {
             throw APIError(.badRequest, "invalid_query", "variant must be video or thumbnail")
         }
-        _ = try await videoJob(context)
-        return try await file(request, context, poster: variant == "thumbnail")
+        return try await file(request, context, of: try await videoJob(context), poster: variant == "thumbnail")
     }
 
     func videoJob(_ context: Context) async throws -> Job {

@@ -47,8 +47,8 @@ public struct SpoolAPI: Sendable {
         router.get("/v1/jobs/:id/events") { _, context in try await events(context) }
         router.get("/v1/jobs/:id/attempts") { _, context in try await attempts(context) }
         router.get("/v1/jobs/:id/webhooks") { _, context in try await webhooks(context) }
-        router.get("/v1/jobs/:id/video") { request, context in try await file(request, context, poster: false) }
-        router.get("/v1/jobs/:id/poster") { request, context in try await file(request, context, poster: true) }
+        router.get("/v1/jobs/:id/video") { request, context in try await file(request, context, of: try await job(context), poster: false) }
+        router.get("/v1/jobs/:id/poster") { request, context in try await file(request, context, of: try await job(context), poster: true) }
         addVideoRoutes(to: router)
         addLiveRoutes(to: router)
         addDashboardRoutes(to: router)
@@ -263,8 +263,8 @@ public struct SpoolAPI: Sendable {
     }
 
     /// The MP4 (or poster), whole or by a single byte range.
-    func file(_ request: Request, _ context: Context, poster: Bool) async throws -> Response {
-        let job = try await job(context)
+    /// A succeeded job's MP4 or poster, whole or one byte range.
+    func file(_ request: Request, _ context: Context, of job: Job, poster: Bool) async throws -> Response {
         guard job.state == .succeeded, let path = poster ? job.posterPath : job.outputPath else {
             throw APIError(.conflict, "video_not_ready", "job \(job.id) is \(job.state); its \(poster ? "poster" : "video") exists once it has succeeded")
         }
