@@ -48,13 +48,17 @@ struct DashboardTests {
         let video = try #require(seen["video"] as? [String: Any], "the video never played: \(seen)")
         #expect(video["error"] is NSNull && (video["t"] as? Double ?? 0) > 0, "\(video)")
         // The cancel button cancelled a running job (the script waited for the API to say so).
-        // The running job's page offered its live preview: played by the browser's HLS player, or,
-        // where that player takes no fMP4 segments (Debian's Chromium), refused with a note
-        // naming the players that do. That the playlist plays is LivePreviewTests' (ffprobe, and
-        // every frame equal to the MP4's).
+        // The running job's page played its live preview through Media Source Extensions:
+        // currentTime advanced past 0.5 s, and then by 0.4 s more, while the job still ran (held
+        // at the gate, two chunks in).
         let live = try #require(seen["live"] as? [String: Any], "\(seen)")
-        #expect(live["state"] as? String == "running", "\(live)")
-        #expect(live["outcome"] as? String == "played" || (live["note"] as? String)?.contains("ffplay") == true, "\(live)")
+        let first = try #require(live["first"] as? [String: Any], "\(live)")
+        let later = try #require(live["later"] as? [String: Any], "the live preview did not play: \(first)")
+        #expect(first["live"] as? String == "playing" && later["live"] as? String == "playing", "\(live)")
+        #expect((first["src"] as? String)?.hasPrefix("blob:") == true, "played through Media Source Extensions: \(first)")
+        let start = first["t"] as? Double ?? 0, end = later["t"] as? Double ?? 0
+        #expect(start > 0.5 && end > start + 0.4, "\(live)")
+        #expect(live["state"] as? String == "running", "the live preview played while the job ran: \(live)")
         #expect(seen["cancelled"] is String)
         #expect((seen["slot"] as? String)?.contains("busy") == true, "\(seen["slot"] ?? "")")
         #expect(seen["console_errors"] as? [String] == [], "the page logged errors: \(seen["console_errors"] ?? "")")

@@ -40,14 +40,16 @@ struct LivePreviewTests {
         let job = try await client.submit(JobSpec(prompt: "a fox", frames: 96, width: 128, height: 96)).job
         let playlist = "\(base)/v1/jobs/\(job.id)/live.m3u8"
 
-        // Held before its third chunk: the first segment is written, and the job still runs.
-        try await until("the playlist lists a segment") {
+        // Held before its third chunk: each chunk handed over has its segment listed, the
+        // second's included, though no later frame has come to close it. The job still runs.
+        try await until("the playlist lists both chunks' segments") {
             let (text, status) = try await Self.get(playlist)
-            return status == 200 && text.contains("#EXTINF:")
+            return status == 200 && text.contains("\nlive/seg00001.m4s")
         }
         let (running, _) = try await Self.get(playlist)
         #expect(running.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && !running.contains("#EXT-X-ENDLIST"))
         #expect(running.contains("#EXT-X-MAP:URI=\"live/init.mp4\"") && running.contains("\nlive/seg00000.m4s"), "\(running)")
+        #expect(!running.contains("seg00002"), "no segment before its chunk: \(running)")
         // ffprobe reads its stream as a player would (without counting frames: a live playlist
         // has no end to count to yet).
         let probe = try await onThread {
@@ -100,5 +102,26 @@ struct LivePreviewTests {
         let (text, status) = try await Self.get("\(base)/v1/jobs/\(job.id)/live.m3u8")
         #expect(status == 404 && text.contains("--live-preview off"))
         #expect(!FileManager.default.fileExists(atPath: off.file("data/videos/.live")))
+    }
+
+    /// The preview is a view of the job, never a part of it: when its files cannot be written
+    /// the job still succeeds with its whole MP4, and the playlist says it is not there.
+    @Test func aPreviewThatCannotBeWrittenLeavesTheJobWhole() async throws {
+        let dir = try TemporaryDirectory("live-unwritable")
+        defer { dir.remove() }
+        // The previews' folder is taken by a file, so no preview can be made.
+        try FileManager.default.createDirectory(atPath: dir.file("data/videos"), withIntermediateDirectories: true)
+        try Data("in the way".utf8).write(to: URL(fileURLWithPath: dir.file("data/videos/.live")))
+        let daemon = try Self.daemon(dir)
+        defer { daemon.stop() }
+        let base = "http://127.0.0.1:\(try await daemon.httpPort())"
+        let client = SpoolClient(server: URL(string: base)!)
+        let job = try await client.submit(JobSpec(prompt: "a fox", frames: 96, width: 128, height: 96)).job
+        try await until("the job ended") { try await client.job(job.id).state.isFinal }
+        #expect(try await client.job(job.id).state == .succeeded)
+        let frames = try await onThread { try MediaProbe.decodeLuma(path: dir.file("data/videos/\(job.id).mp4"), size: Self.size) }
+        #expect(frames.count == 96)
+        let (_, status) = try await Self.get("\(base)/v1/jobs/\(job.id)/live.m3u8")
+        #expect(status == 404)
     }
 }

@@ -10,64 +10,104 @@ public struct LivePreview: Sendable, Hashable {
     public var segmentFrames: Int
 
     public static let playlistName = "live.m3u8"
+    public static let initName = "init.mp4"
 
     public init(folder: String, segmentFrames: Int) {
         self.folder = folder
         self.segmentFrames = max(1, segmentFrames)
     }
 
+    /// The name of segment `index`.
+    public static func segmentName(_ index: Int) -> String { String(format: "seg%05d.m4s", index) }
+
     /// Whether `name` is a file a live preview writes (and so may be served from its folder).
     public static func isFileName(_ name: String) -> Bool {
-        name == playlistName || name == "init.mp4"
+        name == playlistName || name == initName
             || (name.hasPrefix("seg") && name.hasSuffix(".m4s") && name.dropFirst(3).dropLast(4).allSatisfy(\.isASCII)
                 && name.dropFirst(3).dropLast(4).allSatisfy(\.isNumber) && name.count <= 16)
     }
 }
 
-/// The second muxer of an encoder with a live preview: libavformat's HLS muxer writing an
-/// event playlist of fragmented-MP4 segments from the very packets the MP4 gets. No second
-/// encode; the encoder starts a keyframe at every segment's first frame (see
-/// ``FFmpegVideoEncoder``).
+/// An HLS event playlist (RFC 8216) of fragmented-MP4 segments, as text: the pure half of
+/// ``LivePreviewMuxer``.
+struct LivePlaylist: Hashable {
+    /// Each segment's playing time, in seconds, in order.
+    var durations: [Double] = []
+    var ended = false
+    /// The longest a segment is meant to be; the target duration is at least this.
+    var nominalSeconds: Double
+
+    var text: String {
+        // §4.3.3.1: every EXTINF, rounded to the nearest integer, is at most the target.
+        let target = max(1, Int(nominalSeconds.rounded(.up)), durations.map { Int($0.rounded()) }.max() ?? 0)
+        var lines = [
+            "#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-TARGETDURATION:\(target)", "#EXT-X-MEDIA-SEQUENCE:0",
+            "#EXT-X-PLAYLIST-TYPE:EVENT", "#EXT-X-INDEPENDENT-SEGMENTS", "#EXT-X-MAP:URI=\"\(LivePreview.initName)\"",
+        ]
+        for (index, seconds) in durations.enumerated() {
+            lines.append(String(format: "#EXTINF:%.6f,", seconds))
+            lines.append(LivePreview.segmentName(index))
+        }
+        if ended { lines.append("#EXT-X-ENDLIST") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// The second muxer of an encoder with a live preview: libavformat's MP4 muxer in fragmented
+/// mode (`frag_custom`), fed the very packets the MP4 gets (no second encode), cut into one
+/// segment whenever the encoder ends one (``cut()``), with the playlist written here.
 ///
-/// A failure here never fails the job: the preview stops (``failure`` says why) and the MP4
-/// goes on.
+/// Why not libavformat's HLS muxer: it closes a segment only when the next segment's
+/// keyframe arrives, so a chunk's segment was listed once the *next* chunk had been encoded,
+/// 1.68 s after its chunk at a real-time pace (`spool-bench live`, round 2). Cutting where the
+/// encoder ends a segment lists it as soon as its last packet is out.
+///
+/// Every file is written whole and renamed into place, so a player never reads half a
+/// segment or half a playlist. A failure here never fails the job: the preview stops
+/// (``failure`` says why) and the MP4 goes on.
 final class LivePreviewMuxer {
     let preview: LivePreview
     private var format: UnsafeMutablePointer<AVFormatContext>?
     private var stream: UnsafeMutablePointer<AVStream>?
     private var packet: UnsafeMutablePointer<AVPacket>?
+    private var playlist: LivePlaylist
+    /// Playing time of the packets written since the last cut, in the stream's time base.
+    private var pendingTicks: Int64 = 0
     private(set) var failure: MediaError?
 
-    /// Opens the playlist for the stream `codec` makes (opened already, extradata set).
+    /// Opens the preview for the stream `codec` makes (opened already, extradata set) and
+    /// writes its initialisation segment.
     init(_ preview: LivePreview, codec: UnsafeMutablePointer<AVCodecContext>, fps: Int) {
         self.preview = preview
+        self.playlist = LivePlaylist(nominalSeconds: Double(preview.segmentFrames) / Double(fps))
         do {
-            try open(codec: codec, fps: fps)
+            try open(codec: codec)
         } catch {
             stop(error)
         }
     }
 
-    private func open(codec: UnsafeMutablePointer<AVCodecContext>, fps: Int) throws(MediaError) {
+    private func open(codec: UnsafeMutablePointer<AVCodecContext>) throws(MediaError) {
         try? FileManager.default.createDirectory(atPath: preview.folder, withIntermediateDirectories: true)
-        let playlist = preview.folder + "/" + LivePreview.playlistName
-        try check(avformat_alloc_output_context2(&format, nil, "hls", playlist), "avformat_alloc_output_context2(hls)")
+        try check(avformat_alloc_output_context2(&format, nil, "mp4", nil), "avformat_alloc_output_context2(mp4, fragmented)")
         guard let format, let newStream = avformat_new_stream(format, nil), let newPacket = av_packet_alloc() else {
             throw MediaError("allocating the live preview", code: spool_averror(ENOMEM), message: "out of memory")
         }
         stream = newStream
         packet = newPacket
-        try check(avcodec_parameters_from_context(newStream.pointee.codecpar, codec), "avcodec_parameters_from_context(hls)")
+        try check(avcodec_parameters_from_context(newStream.pointee.codecpar, codec), "avcodec_parameters_from_context(live)")
         newStream.pointee.time_base = codec.pointee.time_base
         newStream.pointee.avg_frame_rate = codec.pointee.framerate
-        var options = FFmpegOptions([
-            ("hls_segment_type", "fmp4"), ("hls_playlist_type", "event"), ("hls_list_size", "0"),
-            ("hls_time", String(format: "%.6f", Double(preview.segmentFrames) / Double(fps))),
-            ("hls_fmp4_init_filename", "init.mp4"), ("hls_segment_filename", preview.folder + "/seg%05d.m4s"),
-            ("hls_flags", "independent_segments"),
-        ])
+        // empty_moov: the header is the whole initialisation segment (ftyp, moov with mvex);
+        // frag_custom: a fragment (moof, mdat) is written only when cut() asks;
+        // default_base_moof: each fragment's offsets are its own, as a standalone segment needs.
+        var options = FFmpegOptions([("movflags", "+frag_custom+empty_moov+default_base_moof")])
         defer { options.free() }
-        try check(avformat_write_header(format, &options.pointer), "writing the live playlist's header")
+        try check(avio_open_dyn_buf(&format.pointee.pb), "avio_open_dyn_buf")
+        try check(avformat_write_header(format, &options.pointer), "writing the live preview's header")
+        try write(takeBuffer(), to: LivePreview.initName)
+        try writePlaylist()
+        try check(avio_open_dyn_buf(&format.pointee.pb), "avio_open_dyn_buf")
     }
 
     /// Writes a copy of `source` (in `timeBase`), which the caller still owns.
@@ -77,6 +117,7 @@ final class LivePreviewMuxer {
             try check(av_packet_ref(packet, source), "av_packet_ref")
             packet.pointee.stream_index = stream.pointee.index
             av_packet_rescale_ts(packet, timeBase, stream.pointee.time_base)
+            pendingTicks += packet.pointee.duration
             let written = av_write_frame(format, packet)
             av_packet_unref(packet)
             try check(written, "writing a live segment")
@@ -85,12 +126,62 @@ final class LivePreviewMuxer {
         }
     }
 
-    /// Ends the playlist (`#EXT-X-ENDLIST`): the job is over, however it ended.
+    /// Ends the current segment with the packets written since the last cut, writes it and
+    /// lists it. Call it once the encoder has given out every packet of the segment's frames.
+    func cut() {
+        guard failure == nil, pendingTicks > 0, let format, let stream else { return }
+        do {
+            try check(av_write_frame(format, nil), "ending a live segment")
+            let name = LivePreview.segmentName(playlist.durations.count)
+            try write(takeBuffer(), to: name)
+            try check(avio_open_dyn_buf(&format.pointee.pb), "avio_open_dyn_buf")
+            playlist.durations.append(Double(pendingTicks) * av_q2d(stream.pointee.time_base))
+            pendingTicks = 0
+            try writePlaylist()
+        } catch {
+            stop(error)
+        }
+    }
+
+    /// Lists what is left and ends the playlist (`#EXT-X-ENDLIST`): the job is over, however
+    /// it ended.
     func finish() {
-        guard failure == nil, let format else { return release() }
-        let status = av_write_trailer(format)
-        if status < 0 { failure = MediaError("writing the live playlist's end", code: status, message: "") }
+        cut()
+        guard failure == nil else { return release() }
+        playlist.ended = true
+        do { try writePlaylist() } catch { failure = error }
         release()
+    }
+
+    /// The bytes written to the muxer's buffer since it was opened; closes the buffer.
+    private func takeBuffer() -> Data {
+        guard let format else { return Data() }
+        var bytes: UnsafeMutablePointer<UInt8>?
+        let count = avio_close_dyn_buf(format.pointee.pb, &bytes)
+        format.pointee.pb = nil
+        defer { av_free(bytes) }
+        guard let bytes, count > 0 else { return Data() }
+        return Data(bytes: bytes, count: Int(count))
+    }
+
+    private func writePlaylist() throws(MediaError) {
+        try write(Data(playlist.text.utf8), to: LivePreview.playlistName)
+    }
+
+    /// Writes `data` to `name` in the preview's folder whole: to a temporary name, then renamed.
+    private func write(_ data: Data, to name: String) throws(MediaError) {
+        let path = preview.folder + "/" + name
+        let temporary = preview.folder + "/." + name + ".tmp"
+        do {
+            try data.write(to: URL(fileURLWithPath: temporary))
+        } catch {
+            throw MediaError("writing \(temporary)", code: spool_averror(EIO), message: "\(error)")
+        }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw MediaError("renaming \(temporary) to \(path)", code: spool_averror(code), message: String(cString: strerror(code)))
+        }
     }
 
     private func stop(_ error: MediaError) {
@@ -100,6 +191,9 @@ final class LivePreviewMuxer {
 
     private func release() {
         if let format {
+            // The muxer's trailer would only repeat what the segments hold; its buffer is freed
+            // unread.
+            if format.pointee.pb != nil { _ = takeBuffer() }
             avformat_free_context(format)
             self.format = nil
         }

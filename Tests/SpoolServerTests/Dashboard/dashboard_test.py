@@ -121,15 +121,18 @@ def main():
             "const i = [...document.querySelectorAll('#finished img.poster')]; return i.length > 0 && i.every(i => i.complete && i.naturalWidth > 0)"))
         driver.save_screenshot(screenshot)
 
-        # Its page offers the live preview (HLS) while the job is still held at the gate: it
-        # plays where the browser's HLS player takes fMP4 segments, and says where else it
-        # plays where it does not (Debian's Chromium 156 answers DEMUXER_ERROR_COULD_NOT_PARSE).
-        # (The row may be redrawn between finding the link and clicking it: a stale link is looked up again.)
+        # Its page plays the live preview (HLS) while the job is still held at the gate: the
+        # page's Media Source player appends each fMP4 segment as the playlist lists it, and the
+        # video's currentTime advances while the job runs. (The row may be redrawn between
+        # finding the link and clicking it: a stale link is looked up again.)
         wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f"#active a[href='#/jobs/{cancelled}']").click() or True)
-        live = wait.until(lambda d: d.execute_script(
-            "const v = document.getElementById('player'), note = document.getElementById('player-note');"
-            "if (note.dataset.live === 'unplayable') return {outcome: 'unplayable', note: note.textContent};"
-            "return v.src.includes('live.m3u8') && v.currentTime > 0.5 ? {outcome: 'played', t: v.currentTime} : null;"))
+        look = ("const v = document.getElementById('player'), note = document.getElementById('player-note');"
+                "return {t: v.currentTime, src: v.src, live: note.dataset.live || '', note: note.textContent,"
+                " error: v.error && v.error.code, buffered: v.buffered.length ? v.buffered.end(v.buffered.length - 1) : 0};")
+        first = wait.until(lambda d: (lambda v: v if v["live"] == "unplayable" or v["t"] > 0.5 else None)(d.execute_script(look)))
+        live = {"first": first}
+        if first["live"] != "unplayable":
+            live["later"] = wait.until(lambda d: (lambda v: v if v["live"] == "unplayable" or v["t"] > first["t"] + 0.4 else None)(d.execute_script(look)))
         live["state"] = api(f"/v1/jobs/{cancelled}")["state"]
         seen["live"] = live
         driver.find_element(By.CSS_SELECTOR, "header h1 a").click()
