@@ -123,5 +123,10 @@ struct LivePreviewTests {
         #expect(frames.count == 96)
         let (_, status) = try await Self.get("\(base)/v1/jobs/\(job.id)/live.m3u8")
         #expect(status == 404)
+        // The daemon says why there was no preview.
+        try await until("the daemon logs why the preview stopped") {
+            let log = (try? String(contentsOfFile: dir.file("daemon.log"), encoding: .utf8)) ?? ""
+            return log.contains("the live preview stopped early") && log.contains(".live")
+        }
     }
 }

@@ -26,6 +26,8 @@ public final class FFmpegVideoEncoder: VideoEncoder {
     private var finished = false
     private var live: LivePreviewMuxer?
     private var sink: PacketSink?
+    /// Why the live preview stopped, once it has ended.
+    private var liveFailure: MediaError?
 
     /// Whether libavcodec has an encoder by this name (an NVENC encoder may still fail
     /// to open without a GPU).
@@ -163,7 +165,10 @@ public final class FFmpegVideoEncoder: VideoEncoder {
         try check(av_write_trailer(format), "writing the MP4 trailer")
         try check(avio_closep(&format.pointee.pb), "closing \(path)")
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
-        return EncodedVideo(path: path, frames: framesEncoded, fps: fps, bytes: bytes, codec: settings.codec.encoderName)
+        release()
+        return EncodedVideo(
+            path: path, frames: framesEncoded, fps: fps, bytes: bytes, codec: settings.codec.encoderName,
+            livePreviewFailure: liveFailure.map { "\($0)" })
     }
 
     private func release() {
@@ -172,6 +177,7 @@ public final class FFmpegVideoEncoder: VideoEncoder {
         sink = nil
         // The live playlist ends here, after the MP4's trailer, however the job ends.
         live?.finish()
+        if let failure = live?.failure { liveFailure = failure }
         live = nil
         if let format {
             if format.pointee.pb != nil { avio_closep(&format.pointee.pb) }

@@ -17,13 +17,17 @@ public struct EncodedVideo: Hashable, Sendable, Codable {
     public var fps: Int
     public var bytes: Int
     public var codec: String
+    /// Why the live preview stopped before the video was done, when it did (the video is whole
+    /// all the same).
+    public var livePreviewFailure: String?
 
-    public init(path: String, frames: Int, fps: Int, bytes: Int, codec: String) {
+    public init(path: String, frames: Int, fps: Int, bytes: Int, codec: String, livePreviewFailure: String? = nil) {
         self.path = path
         self.frames = frames
         self.fps = fps
         self.bytes = bytes
         self.codec = codec
+        self.livePreviewFailure = livePreviewFailure
     }
 
     public var durationSeconds: Double { Double(frames) / Double(fps) }

@@ -241,6 +241,9 @@ struct JobExecution: Sendable {
                 attempt: attempt, at: encodedAt, progress: progress, encodedAt: encodedAt,
                 clearError: true, outputPath: plan.videoPath, posterPath: outcome.posterPath))
             logger.info("succeeded", metadata: ["video": "\(plan.videoPath)", "bytes": "\(outcome.video.bytes)"])
+            if let failure = outcome.video.livePreviewFailure {
+                logger.warning("the live preview stopped early; the video is whole", metadata: ["error": "\(failure)"])
+            }
         } catch {
             try? FileManager.default.removeItem(atPath: plan.partialPath)
             try? FileManager.default.removeItem(atPath: plan.posterPath)
