@@ -58,6 +58,13 @@ struct LivePreviewTests {
         let streams = probe.stdoutText.split(separator: "\n").filter { !$0.isEmpty }
         #expect(probe.status == 0 && !streams.isEmpty && streams.allSatisfy { $0 == "h264,128,96" }, "\(probe.stdoutText) \(probe.stderr)")
         #expect(try await client.job(job.id).state == .running, "ffprobe read the preview while the job ran")
+        // ffplay plays it, as a person watching would: a second of it, while the job still runs.
+        let player = try HeadlessPlayer(playlist, log: dir.file("ffplay.log"))
+        defer { player.stop() }
+        try await until("ffplay has played a second of the running job") { player.playedSeconds > 1 || !player.isRunning }
+        #expect(player.playedSeconds > 1, "\(player.output)")
+        player.stop()
+        #expect(try await client.job(job.id).state == .running, "ffplay played the preview while the job ran")
 
         gate.open()
         try await until("the job succeeded") { try await client.job(job.id).state == .succeeded }
