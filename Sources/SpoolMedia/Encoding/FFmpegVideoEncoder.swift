@@ -26,8 +26,6 @@ public final class FFmpegVideoEncoder: VideoEncoder {
     private var finished = false
     private var live: LivePreviewMuxer?
     private var sink: PacketSink?
-    /// Why the live preview stopped, once it has ended.
-    private var liveFailure: MediaError?
 
     /// Whether libavcodec has an encoder by this name (an NVENC encoder may still fail
     /// to open without a GPU).
@@ -165,20 +163,25 @@ public final class FFmpegVideoEncoder: VideoEncoder {
         try check(av_write_trailer(format), "writing the MP4 trailer")
         try check(avio_closep(&format.pointee.pb), "closing \(path)")
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
-        release()
+        let liveFailure = endLivePreview()
         return EncodedVideo(
             path: path, frames: framesEncoded, fps: fps, bytes: bytes, codec: settings.codec.encoderName,
             livePreviewFailure: liveFailure.map { "\($0)" })
+    }
+
+    /// Ends the live playlist, after the MP4's trailer when the video is done, however the job
+    /// ends; returns why the preview stopped early, if it did. No segment may still be draining.
+    private func endLivePreview() -> MediaError? {
+        defer { live = nil }
+        live?.finish()
+        return live?.failure
     }
 
     private func release() {
         // A segment may still be draining into the muxers, however the job ends.
         try? sink?.waitForDrain()
         sink = nil
-        // The live playlist ends here, after the MP4's trailer, however the job ends.
-        live?.finish()
-        if let failure = live?.failure { liveFailure = failure }
-        live = nil
+        _ = endLivePreview()
         if let format {
             if format.pointee.pb != nil { avio_closep(&format.pointee.pb) }
             avformat_free_context(format)

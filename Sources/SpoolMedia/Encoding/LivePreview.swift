@@ -171,16 +171,10 @@ final class LivePreviewMuxer {
     /// Writes `data` to `name` in the preview's folder whole: to a temporary name, then renamed.
     private func write(_ data: Data, to name: String) throws(MediaError) {
         let path = preview.folder + "/" + name
-        let temporary = preview.folder + "/." + name + ".tmp"
         do {
-            try data.write(to: URL(fileURLWithPath: temporary))
+            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw MediaError("writing \(temporary)", code: spool_averror(EIO), message: "\(error)")
-        }
-        guard rename(temporary, path) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw MediaError("renaming \(temporary) to \(path)", code: spool_averror(code), message: String(cString: strerror(code)))
+            throw MediaError("writing \(path)", code: spool_averror(EIO), message: "\(error)")
         }
     }
 
