@@ -39,13 +39,20 @@ public final class DaemonProcess: @unchecked Sendable {
         }
     }
 
-    /// The port its HTTP API listens on, once it has said so in its log.
-    public func httpPort() async throws -> Int {
+    /// Where its HTTP API listens (`http://127.0.0.1:PORT`), once it has said so in its log.
+    public func httpURL() async throws -> String {
         try await waitForLog("HTTP API on http://")
         let text = output
-        guard let range = text.range(of: #"HTTP API on http://[0-9.]+:[0-9]+"#, options: .regularExpression),
-              let port = Int(text[range].split(separator: ":").last ?? "")
-        else { throw ProbeError(message: "no port in the daemon's log: \(text.suffix(1_000))") }
+        guard let range = text.range(of: #"http://[0-9.]+:[0-9]+"#, options: .regularExpression,
+                                     range: text.range(of: "HTTP API on ")!.upperBound..<text.endIndex)
+        else { throw ProbeError(message: "no address in the daemon's log: \(text.suffix(1_000))") }
+        return String(text[range])
+    }
+
+    /// The port its HTTP API listens on, once it has said so in its log.
+    public func httpPort() async throws -> Int {
+        let url = try await httpURL()
+        guard let port = Int(url.split(separator: ":").last ?? "") else { throw ProbeError(message: "no port in \(url)") }
         return port
     }
 

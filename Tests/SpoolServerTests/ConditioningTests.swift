@@ -42,7 +42,7 @@ struct ConditioningTests {
                     "--preset", "ultrafast", "--crf", "10", "--listen", "127.0.0.1:0", "--max-image-mib", "2",
                 ],
                 log: dir.file("daemon.log"), environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0"])
-            url = "http://127.0.0.1:\(try await daemon.httpPort())"
+            url = try await daemon.httpURL()
         }
 
         func stop() {

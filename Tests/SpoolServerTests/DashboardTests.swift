@@ -22,7 +22,7 @@ struct DashboardTests {
             ],
             log: dir.file("daemon.log"), environment: ["SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 2)])
         defer { daemon.stop() }
-        let url = "http://127.0.0.1:\(try await daemon.httpPort())"
+        let url = try await daemon.httpURL()
         let screenshot = ProcessInfo.processInfo.environment["SPOOL_DASHBOARD_SCREENSHOT"] ?? dir.file("dashboard.png")
 
         // The browser takes seconds: on a thread of its own, not one of the few the test runner shares.

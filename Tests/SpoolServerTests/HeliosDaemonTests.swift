@@ -25,10 +25,10 @@ struct HeliosDaemonTests {
             ],
             log: dir.file("daemon.log"))
         defer { #expect(daemon.stop(), "the daemon ignored SIGTERM") }
-        let port = try await daemon.httpPort()
+        let url = try await daemon.httpURL()
         let submitted = try runProcess(
             [DaemonProcess.binary, "submit", "--prompt", "a fox runs through snow", "--frames", "40", "--size", "128x64",
-             "--option", "pyramid_steps=1,1,1", "--wait", "--json", "--server", "http://127.0.0.1:\(port)"],
+             "--option", "pyramid_steps=1,1,1", "--wait", "--json", "--server", url],
             environment: ["SPOOL_SERVER": ""])
         #expect(submitted.status == 0, "\(submitted.stderr)\n\(daemon.output.suffix(3_000))")
         let last = try #require(try? JSONSerialization.jsonObject(with: submitted.stdout) as? [String: Any])
@@ -44,7 +44,7 @@ struct HeliosDaemonTests {
         // A job option the pipeline does not list is refused at submission, naming it.
         let refused = try runProcess(
             [DaemonProcess.binary, "submit", "--prompt", "a fox", "--frames", "40", "--option", "model=other",
-             "--server", "http://127.0.0.1:\(port)"],
+             "--server", url],
             environment: ["SPOOL_SERVER": ""])
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("options.model"), "\(refused.stderr)")

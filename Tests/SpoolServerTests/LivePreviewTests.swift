@@ -35,7 +35,7 @@ struct LivePreviewTests {
         let gate = try WorkerGate()
         let daemon = try Self.daemon(dir, gate: gate)
         defer { daemon.stop() }
-        let base = "http://127.0.0.1:\(try await daemon.httpPort())"
+        let base = try await daemon.httpURL()
         let client = SpoolClient(server: URL(string: base)!)
         let job = try await client.submit(JobSpec(prompt: "a fox", frames: 96, width: 128, height: 96)).job
         let playlist = "\(base)/v1/jobs/\(job.id)/live.m3u8"
@@ -93,7 +93,7 @@ struct LivePreviewTests {
         do {
             let daemon = try Self.daemon(dir, ["--live-retention-minutes", "0"])
             defer { daemon.stop() }
-            let base = "http://127.0.0.1:\(try await daemon.httpPort())"
+            let base = try await daemon.httpURL()
             let client = SpoolClient(server: URL(string: base)!)
             let job = try await client.submit(JobSpec(prompt: "a fox", frames: 40, width: 128, height: 96)).job
             try await until("the job succeeded") { try await client.job(job.id).state == .succeeded }
@@ -105,7 +105,7 @@ struct LivePreviewTests {
         defer { off.remove() }
         let daemon = try Self.daemon(off, ["--live-preview", "off"])
         defer { daemon.stop() }
-        let base = "http://127.0.0.1:\(try await daemon.httpPort())"
+        let base = try await daemon.httpURL()
         let client = SpoolClient(server: URL(string: base)!)
         let job = try await client.submit(JobSpec(prompt: "a fox", frames: 40, width: 128, height: 96)).job
         try await until("the job succeeded") { try await client.job(job.id).state == .succeeded }
@@ -124,7 +124,7 @@ struct LivePreviewTests {
         try Data("in the way".utf8).write(to: URL(fileURLWithPath: dir.file("data/videos/.live")))
         let daemon = try Self.daemon(dir)
         defer { daemon.stop() }
-        let base = "http://127.0.0.1:\(try await daemon.httpPort())"
+        let base = try await daemon.httpURL()
         let client = SpoolClient(server: URL(string: base)!)
         let job = try await client.submit(JobSpec(prompt: "a fox", frames: 96, width: 128, height: 96)).job
         try await until("the job ended") { try await client.job(job.id).state.isFinal }

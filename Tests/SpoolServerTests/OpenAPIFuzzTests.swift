@@ -27,11 +27,11 @@ struct OpenAPIFuzzTests {
             ],
             log: dir.file("daemon.log"), environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0"])
         defer { daemon.stop() }
-        let port = try await daemon.httpPort()
+        let url = try await daemon.httpURL()
         let run = try await onThread {
             try runProcess([
                 schemathesis, "--config-file", Self.folder + "/schemathesis.toml", "--no-color", "run",
-                "http://127.0.0.1:\(port)/openapi.json", "--checks", "all", "--exclude-checks", "use_after_free",
+                "\(url)/openapi.json", "--checks", "all", "--exclude-checks", "use_after_free",
                 "--max-time", "60", "--seed", "20261126", "--workers", "1", "--request-timeout", "30",
             // In the scratch folder: schemathesis keeps a cache (.schemathesis/) where it runs.
             ], environment: ["HOME": dir.path], directory: dir.path)

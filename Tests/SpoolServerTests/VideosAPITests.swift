@@ -24,7 +24,7 @@ struct VideosAPITests {
             ],
             log: dir.file("daemon.log"), environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0"])
         defer { daemon.stop() }
-        let url = "http://127.0.0.1:\(try await daemon.httpPort())"
+        let url = try await daemon.httpURL()
         let size = FrameSize(width: 128, height: 96)
         try MediaFiles.write([MediaFiles.picture(size, index: 3)], size: size, to: dir.file("start.png"))
 
@@ -88,7 +88,7 @@ struct VideosAPITests {
             ],
             log: dir.file("daemon.log"), environment: ["SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 0)])
         defer { daemon.stop() }
-        let base = "http://127.0.0.1:\(try await daemon.httpPort())"
+        let base = try await daemon.httpURL()
         let (created, _) = try await Self.send("POST", base + "/v1/videos", json: ["prompt": "a fox", "seconds": "1", "size": "128x96"])
         let id = try #require(created["id"] as? String)
         #expect(created["status"] as? String == "queued")

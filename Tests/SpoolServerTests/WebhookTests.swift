@@ -54,13 +54,13 @@ struct WebhookTests {
         defer { receiver.stop() }
         let daemon = try Self.daemon(dir)
         defer { daemon.stop() }
-        let client = SpoolClient(server: URL(string: "http://127.0.0.1:\(try await daemon.httpPort())")!)
+        let client = SpoolClient(server: URL(string: try await daemon.httpURL())!)
 
         let job = try await client.submit(Self.spec("a fox", webhook: receiver.url + "/hook", events: [.started, .succeeded])).job
         // The second through the CLI, as a person would.
         let submitArguments = [
             DaemonProcess.binary, "submit", "--prompt", "a hare", "--frames", "6", "--size", "128x96", "--webhook", receiver.url + "/gone",
-            "--webhook-event", "job.succeeded", "--server", "http://127.0.0.1:\(try await daemon.httpPort())", "--json",
+            "--webhook-event", "job.succeeded", "--server", try await daemon.httpURL(), "--json",
         ]
         let submitted = try await onThread { try runProcess(submitArguments) }
         try #require(submitted.status == 0, "\(submitted.stderr)")
@@ -93,7 +93,7 @@ struct WebhookTests {
         #expect(entries.filter { $0.job == gone.id }.count == 1)
 
         // `spool status` tells a person the same.
-        let statusArguments = [DaemonProcess.binary, "status", gone.id, "--server", "http://127.0.0.1:\(try await daemon.httpPort())"]
+        let statusArguments = [DaemonProcess.binary, "status", gone.id, "--server", try await daemon.httpURL()]
         let status = try await onThread { try runProcess(statusArguments) }
         #expect(status.stdoutText.contains("job.succeeded abandoned") && status.stdoutText.contains("1 try (410)"), "\(status.stdoutText)")
 
@@ -111,7 +111,7 @@ struct WebhookTests {
                         "--listen", "127.0.0.1:0", "--no-drop-folder"],
             log: dir.file("daemon.log"))
         defer { daemon.stop() }
-        let client = SpoolClient(server: URL(string: "http://127.0.0.1:\(try await daemon.httpPort())")!)
+        let client = SpoolClient(server: URL(string: try await daemon.httpURL())!)
         for target in ["http://127.0.0.1:9/hook", "http://10.1.2.3/hook", "http://169.254.169.254/latest/meta-data", "http://localhost/x", "ftp://example.com/x"] {
             do {
                 _ = try await client.submit(Self.spec("a fox", webhook: target))
@@ -152,7 +152,7 @@ struct WebhookTests {
         defer { receiver.stop() }
         let hook = ["--webhook", receiver.url + "/all"]
         var daemon = try Self.daemon(dir, hook)
-        var client = SpoolClient(server: URL(string: "http://127.0.0.1:\(try await daemon.httpPort())")!)
+        var client = SpoolClient(server: URL(string: try await daemon.httpURL())!)
 
         // A first 30 jobs while the receiver listens; it goes away once it has heard of some.
         var ids: [String] = []
@@ -175,7 +175,7 @@ struct WebhookTests {
         #expect(daemon.stop(timeout: 300), "the daemon stops on SIGTERM: \(daemon.output.suffix(4_000))")
         daemon = try Self.daemon(dir, hook, log: "daemon2.log")
         defer { daemon.stop() }
-        client = SpoolClient(server: URL(string: "http://127.0.0.1:\(try await daemon.httpPort())")!)
+        client = SpoolClient(server: URL(string: try await daemon.httpURL())!)
         try await onThread { try receiver.start() }
 
         try await until("every job has ended and its final event has been answered 200", timeout: 300) {
@@ -218,7 +218,7 @@ struct WebhookTests {
 
     /// GET on the daemon's HTTP API, as text.
     static func get(client daemon: DaemonProcess, path: String) async throws -> String {
-        let url = URL(string: "http://127.0.0.1:\(try await daemon.httpPort())\(path)")!
+        let url = URL(string: "\(try await daemon.httpURL())\(path)")!
         let (data, _) = try await URLSession.shared.data(from: url)
         return String(decoding: data, as: UTF8.self)
     }
