@@ -34,12 +34,14 @@ public struct GenerationRequest: Sendable {
         self.conditioning = conditioning
     }
 
+    /// The frames' size, as the worker is asked for them.
+    public var size: FrameSize { FrameSize(width: spec.width ?? pipeline.sizes.default.width, height: spec.height ?? pipeline.sizes.default.height) }
+
     /// The request the worker reads on stdin.
     public var workerRequest: WorkerRequest {
         WorkerRequest(
             jobId: jobID.rawValue, attempt: attempt, prompt: spec.prompt, negativePrompt: spec.negativePrompt,
-            frames: spec.frames, width: spec.width ?? pipeline.sizes.default.width,
-            height: spec.height ?? pipeline.sizes.default.height, fps: spec.fps, seed: spec.seed ?? 0,
+            frames: spec.frames, width: size.width, height: size.height, fps: spec.fps, seed: spec.seed ?? 0,
             chunkFrames: pipeline.chunking.frames, overlap: pipeline.chunking.overlap, workDir: workDir,
             options: pipeline.options.merging(spec.options) { _, job in job }
         ).conditioned(by: conditioning)

@@ -4,8 +4,9 @@ import Glibc
 import CSpoolSystem
 import Foundation
 import SpoolCore
+import Synchronization
 
-/// What both worker protocols do with a worker's output: its stdout read line by line and
+/// What ``Worker`` does with a worker's output: its stdout read line by line and
 /// decoded into messages, its stderr kept as a tail for error messages, each on a thread of
 /// its own so that no cooperative-pool thread ever waits on a child process.
 enum WorkerStreams {
@@ -81,40 +82,26 @@ enum WorkerStreams {
         thread.start()
     }
 
-    /// `4 s`, `0.5 s`.
-    static func seconds(_ value: Double) -> String {
-        value == value.rounded() ? "\(Int(value)) s" : String(format: "%.1f s", value)
-    }
-
     static func seconds(from start: DispatchTime, to end: DispatchTime) -> Double {
         end.uptimeNanoseconds < start.uptimeNanoseconds ? 0 : Double(end.uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-    }
-
-    /// What a finished worker process's status says, for an error message.
-    static func exitDescription(status: Int32, signaled: Bool) -> String {
-        guard signaled else { return "exited with status \(status)" }
-        let signal = status - 128
-        let name = strsignal(signal).map { String(cString: $0) } ?? "signal \(signal)"
-        return "crashed: killed by signal \(signal) (\(name))"
     }
 }
 
 /// The last few KiB a worker wrote to stderr.
-final class StderrTail: @unchecked Sendable {
-    private let lock = NSLock()
-    private var bytes: [UInt8] = []
-    private let limit = 4_096
+final class StderrTail: Sendable {
+    private static let limit = 4_096
+    private let bytes = Mutex<[UInt8]>([])
 
     func append(_ chunk: ArraySlice<UInt8>) {
-        lock.withLock {
+        bytes.withLock { bytes in
             bytes.append(contentsOf: chunk)
-            if bytes.count > limit { bytes.removeFirst(bytes.count - limit) }
+            if bytes.count > Self.limit { bytes.removeFirst(bytes.count - Self.limit) }
         }
     }
 
     /// At most the last 20 lines.
     var text: String {
-        let all = lock.withLock { String(decoding: bytes, as: UTF8.self) }
+        let all = bytes.withLock { String(decoding: $0, as: UTF8.self) }
         return all.split(separator: "\n", omittingEmptySubsequences: false).suffix(20).joined(separator: "\n")
     }
 }

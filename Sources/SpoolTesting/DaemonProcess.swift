@@ -5,7 +5,7 @@ import SpoolGenerators
 /// daemon as users run it.
 public final class DaemonProcess: @unchecked Sendable {
     /// The built `spool` binary.
-    public static let binary = WorkerGenerator.defaultBinDirectory + "/spool"
+    public static let binary = WorkerLauncher.defaultBinDirectory + "/spool"
 
     public let process = Process()
     public let log: String

@@ -7,7 +7,7 @@ import Synchronization
 /// time, as a slot would.
 public final class ResidentHarness: Sendable {
     public let root: TemporaryDirectory
-    public let worker: ResidentWorker
+    public let worker: Worker
     public let pipelineFolder: String
     private let exits = Counter()
 
@@ -30,9 +30,9 @@ public final class ResidentHarness: Sendable {
         root = try TemporaryDirectory("resident")
         self.pipelineFolder = pipelineFolder ?? root.path
         let exits = exits
-        worker = try ResidentWorker(
-            pipeline: pipeline, pipelineFolder: self.pipelineFolder, slotFolder: root.file("slot"), cudaVisibleDevices: "",
-            terminationGrace: 0.3, onExit: { _ in exits.value.withLock { $0 += 1 } })
+        worker = try WorkerLauncher(terminationGrace: 0.3).resident(
+            pipeline, pipelineFolder: self.pipelineFolder, slotFolder: root.file("slot"), cudaVisibleDevices: "",
+            onExit: { _ in exits.value.withLock { $0 += 1 } })
     }
 
     /// Times the worker's process has been seen to exit (0 or 1).
@@ -43,8 +43,8 @@ public final class ResidentHarness: Sendable {
     public func run(
         frames: Int = 16, size: FrameSize = FrameSize(width: 64, height: 48), prompt: String = "test",
         options: [String: String] = [:], conditioning: WorkerConditioning? = nil, timeLimit: Double? = nil,
-        onStart: (@Sendable (any GenerationRun) -> Void)? = nil,
-        onEvent: ((WorkerEvent, _ workDir: String, any GenerationRun) -> Void)? = nil
+        onStart: (@Sendable (WorkerRun) -> Void)? = nil,
+        onEvent: ((WorkerEvent, _ workDir: String, WorkerRun) -> Void)? = nil
     ) async -> Outcome {
         let id = JobID.random()
         let workDir = root.file("slot/\(id)")

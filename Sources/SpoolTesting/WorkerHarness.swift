@@ -2,7 +2,7 @@ import Foundation
 import SpoolCore
 import SpoolGenerators
 
-/// Runs a worker through ``WorkerGenerator`` in a scratch folder and records what happened.
+/// Runs a per-job worker through ``WorkerLauncher`` in a scratch folder and records what happened.
 public struct WorkerHarness: Sendable {
     /// What a run produced.
     public struct Outcome: Sendable {
@@ -46,7 +46,7 @@ public struct WorkerHarness: Sendable {
     public func run(
         _ pipeline: PipelineDefinition, frames: Int = 20, pipelineFolder: String? = nil, timeLimit: Double? = nil,
         cancelWhen: (@Sendable (_ group: Int32) -> Bool)? = nil,
-        generator: WorkerGenerator = WorkerGenerator(), onStart: (@Sendable (any GenerationRun) -> Void)? = nil
+        launcher: WorkerLauncher = WorkerLauncher(), onStart: (@Sendable (WorkerRun) -> Void)? = nil
     ) async -> Outcome {
         let spec = JobSpec(prompt: "test", frames: frames, width: 64, height: 48, seed: 3, pipeline: pipeline.name)
         let request = GenerationRequest(
@@ -57,10 +57,11 @@ public struct WorkerHarness: Sendable {
         var failure: GenerationError?
         var group: Int32?
         do {
-            let run = try generator.start(request)
+            let run = try launcher.start(request)
             group = run.processGroup
             onStart?(run)
-            if let cancelWhen, let group = run.processGroup {
+            if let cancelWhen {
+                let group = run.processGroup
                 Thread {
                     while !cancelWhen(group) { Thread.sleep(forTimeInterval: 0.002) }
                     run.cancel(reason: "cancelled by the test")

@@ -8,7 +8,7 @@ enum PipelineLocator {
     /// `/usr/local/share/spool/pipelines`.
     static func defaultFolder() -> String {
         if let explicit = ProcessInfo.processInfo.environment["SPOOL_PIPELINES"], !explicit.isEmpty { return explicit }
-        var folder = URL(fileURLWithPath: WorkerGenerator.defaultBinDirectory)
+        var folder = URL(fileURLWithPath: WorkerLauncher.defaultBinDirectory)
         for _ in 0..<6 {
             let candidate = folder.appendingPathComponent("Pipelines")
             if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("synthetic.json").path) {

@@ -25,7 +25,7 @@ struct HeliosWorkerTests {
         func run(
             frames: Int, prompt: String = "a fox runs through snow", options: [String: String] = [:],
             conditioning: WorkerConditioning? = nil,
-            onEvent: ((WorkerEvent, String, any GenerationRun) -> Void)? = nil
+            onEvent: ((WorkerEvent, String, WorkerRun) -> Void)? = nil
         ) async -> ResidentHarness.Outcome {
             await harness.run(
                 frames: frames, size: FrameSize(width: 128, height: 64), prompt: prompt, options: options,
@@ -78,7 +78,7 @@ struct HeliosWorkerTests {
         #expect(short.error == nil && short.chunks.map(\.frames) == [33, 32])
         #expect(worker.harness.worker.jobsServed == 2)
         #expect(worker.trace.records("load").count == 1, "the second job did not load the model again")
-        #expect(WorkerGenerator.liveProcesses(inGroup: worker.harness.worker.processGroup) >= 1)
+        #expect(WorkerLauncher.liveProcesses(inGroup: worker.harness.worker.processGroup) >= 1)
         worker.harness.worker.stop()
         try await until("the worker exits once its stdin closes") { worker.harness.exitsSeen == 1 }
     }

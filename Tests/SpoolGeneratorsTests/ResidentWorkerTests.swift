@@ -21,7 +21,7 @@ struct ResidentWorkerTests {
             #expect(outcome.events.last.map { if case .done = $0 { true } else { false } } == true)
         }
         #expect(harness.worker.jobsServed == 3 && harness.worker.isReady)
-        #expect(WorkerGenerator.liveProcesses(inGroup: harness.worker.processGroup) == 1, "the same one process")
+        #expect(WorkerLauncher.liveProcesses(inGroup: harness.worker.processGroup) == 1, "the same one process")
         harness.worker.stop()
         try await until("the worker exits once its stdin closes") { harness.exitsSeen == 1 }
     }
@@ -50,7 +50,7 @@ struct ResidentWorkerTests {
         #expect(outcome.error?.kind == .cancelled)
         #expect(outcome.error?.message.contains("the worker did not stop within 0.3 s, so it was killed") == true, "\(outcome.error?.message ?? "")")
         try await until("the worker is gone") { harness.exitsSeen == 1 }
-        #expect(!harness.worker.isAlive && WorkerGenerator.liveProcesses(inGroup: group) == 0)
+        #expect(!harness.worker.isAlive && WorkerLauncher.liveProcesses(inGroup: group) == 0)
     }
 
     @Test("broken resident workers end with a clear error", arguments: [
@@ -69,7 +69,7 @@ struct ResidentWorkerTests {
         #expect(error.kind == kind)
         #expect(error.message.contains(message), "\(error.message)")
         try await until("the worker is gone") { harness.exitsSeen == 1 }
-        #expect(WorkerGenerator.liveProcesses(inGroup: group) == 0)
+        #expect(WorkerLauncher.liveProcesses(inGroup: group) == 0)
     }
 
     @Test func aJobTheWorkerRefusesFailsAndTheWorkerStaysReady() async throws {
@@ -115,6 +115,6 @@ struct ResidentWorkerTests {
             (error as? GenerationError)?.kind == .startupTimeout
         }
         try await until("the worker is gone") { harness.exitsSeen == 1 }
-        #expect(WorkerGenerator.liveProcesses(inGroup: group) == 0)
+        #expect(WorkerLauncher.liveProcesses(inGroup: group) == 0)
     }
 }

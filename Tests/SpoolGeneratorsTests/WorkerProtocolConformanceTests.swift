@@ -19,7 +19,7 @@ struct WorkerProtocolConformanceTests {
     /// any other process working in its work directory; and no file appeared beside it.
     func expectNoSurvivors(_ outcome: WorkerHarness.Outcome, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let group = try #require(outcome.processGroup, sourceLocation: sourceLocation)
-        #expect(WorkerGenerator.liveProcesses(inGroup: group) == 0, "process group \(group) is still alive", sourceLocation: sourceLocation)
+        #expect(WorkerLauncher.liveProcesses(inGroup: group) == 0, "process group \(group) is still alive", sourceLocation: sourceLocation)
         let survivors = processesWithCwd(harness.workDir)
         #expect(survivors.isEmpty, "processes still running in the work directory: \(survivors)", sourceLocation: sourceLocation)
         #expect(outcome.strayFiles.isEmpty, "files outside the work directory: \(outcome.strayFiles)", sourceLocation: sourceLocation)
@@ -131,7 +131,7 @@ struct WorkerProtocolConformanceTests {
         let harness = harness
         let outcome = await harness.run(Fixtures.synthetic(arguments: ["--frame-cost-ms", "5"], stall: 2), frames: 24, onStart: { run in
             harness.afterFirstChunk {
-                guard let group = run.processGroup else { return }
+                let group = run.processGroup
                 run.pause()
                 while let state = processState(group), state != "T" { Thread.sleep(forTimeInterval: 0.002) }
                 let files = try? FileManager.default.contentsOfDirectory(atPath: harness.workDir).sorted()
@@ -154,11 +154,11 @@ struct WorkerProtocolConformanceTests {
     @Test func aPausedWorkerCanStillBeCancelled() async throws {
         let harness = harness
         let outcome = await harness.run(
-            Fixtures.synthetic(arguments: Self.slowWorker), frames: 24, generator: WorkerGenerator(terminationGrace: 600),
+            Fixtures.synthetic(arguments: Self.slowWorker), frames: 24, launcher: WorkerLauncher(terminationGrace: 600),
             onStart: { run in
                 harness.afterFirstChunk {
                     run.pause()
-                    while let group = run.processGroup, let state = processState(group), state != "T" {
+                    while let state = processState(run.processGroup), state != "T" {
                         Thread.sleep(forTimeInterval: 0.002)
                     }
                     run.cancel(reason: "cancelled by the test")
@@ -182,7 +182,7 @@ struct WorkerProtocolConformanceTests {
         // Cancelled once the grandchild is alive beside the worker in its group; neither ever
         // exits by itself.
         let outcome = await harness.run(
-            Fixtures.synthetic(arguments: ["--fault", "spawn-child"]), cancelWhen: { WorkerGenerator.liveProcesses(inGroup: $0) >= 2 })
+            Fixtures.synthetic(arguments: ["--fault", "spawn-child"]), cancelWhen: { WorkerLauncher.liveProcesses(inGroup: $0) >= 2 })
         #expect(outcome.error?.kind == .cancelled)
         #expect(outcome.error?.isRetryable == false)
         try await expectNoSurvivors(outcome)
@@ -192,7 +192,7 @@ struct WorkerProtocolConformanceTests {
         // Cancelled once the worker ignores SIGTERM, so only the SIGKILL after the grace can end it.
         let outcome = await harness.run(
             Fixtures.synthetic(arguments: ["--fault", "ignore-term"]), cancelWhen: { processIgnores($0, signal: SIGTERM) },
-            generator: WorkerGenerator(terminationGrace: 0.3))
+            launcher: WorkerLauncher(terminationGrace: 0.3))
         #expect(outcome.error?.kind == .cancelled)
         try await expectNoSurvivors(outcome)
     }

@@ -105,7 +105,7 @@ struct DispatcherTests {
         let group = try workerGroup(host, job.id)
         try await host.host.dispatcher.cancel(job.id)
         try await until("the slot is free again") { await !host.host.dispatcher.freeSlots.isEmpty }
-        #expect(WorkerGenerator.liveProcesses(inGroup: group) == 0, "the worker's process group was killed")
+        #expect(WorkerLauncher.liveProcesses(inGroup: group) == 0, "the worker's process group was killed")
         let next = try await host.submit(frames: 8)
         try await host.wait(for: next.id, state: .succeeded)
         let cancelled = try #require(try await host.store.job(job.id))

@@ -61,7 +61,7 @@ struct ResidentSlotTests {
         try await host.wait(for: job.id) { $0.progress.chunksDone >= 1 }
         let worker = try #require(await report(host)?.workerPID)
         try await host.host.dispatcher.cancel(job.id)
-        try await until("the worker is killed") { WorkerGenerator.liveProcesses(inGroup: worker) == 0 }
+        try await until("the worker is killed") { WorkerLauncher.liveProcesses(inGroup: worker) == 0 }
         try await until("the slot is cold") { await report(host)?.state == .cold }
         gate.open()
         let next = try await host.wait(for: try await host.submit(frames: 16, pipeline: "resident").id, state: .succeeded)
@@ -129,7 +129,7 @@ struct ResidentSlotTests {
         gate.open()
         try await idle.wait(for: job.id, state: .succeeded)
         try await until("the idle worker is stopped") { await report(idle)?.state == .cold }
-        try await until("its process is gone") { WorkerGenerator.liveProcesses(inGroup: worker) == 0 }
+        try await until("its process is gone") { WorkerLauncher.liveProcesses(inGroup: worker) == 0 }
     }
 
     @Test func aWorkerThatKeepsDyingBeforeReadyFailsJobsFastWithItsStderr() async throws {

@@ -27,7 +27,7 @@ public struct SpoolHost: Sendable {
 
     public init(
         store: any JobStore, pipelines: PipelineCatalog, configuration: SchedulerConfiguration,
-        generator: any VideoGenerator = WorkerGenerator(), encoders: (any VideoEncoderFactory)? = nil,
+        launcher: WorkerLauncher = WorkerLauncher(), encoders: (any VideoEncoderFactory)? = nil,
         clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "spool")
     ) throws {
         try configuration.data.create()
@@ -42,7 +42,7 @@ public struct SpoolHost: Sendable {
         statistics = SchedulerStatistics()
         let inputs = InputLibrary(folder: configuration.data.inputs, limits: configuration.inputLimits)
         let dispatcher = Dispatcher(
-            store: store, pipelines: pipelines, configuration: configuration, generator: generator,
+            store: store, pipelines: pipelines, configuration: configuration, launcher: launcher,
             encoders: encoders ?? FFmpegEncoderFactory(settings: configuration.encoder), inputs: inputs, events: events,
             statistics: statistics, clock: clock, logger: logger)
         self.dispatcher = dispatcher

@@ -15,7 +15,7 @@ final class AttemptControl: Sendable {
     }
 
     private struct State {
-        var run: (any GenerationRun)?
+        var run: WorkerRun?
         var encoder: StreamingEncoder?
         var reason: StopReason?
     }
@@ -24,7 +24,7 @@ final class AttemptControl: Sendable {
 
     /// Registers what to stop. Returns false if the attempt was stopped already, in which
     /// case the caller must stop them itself.
-    func attach(run: (any GenerationRun)?, encoder: StreamingEncoder?) -> Bool {
+    func attach(run: WorkerRun?, encoder: StreamingEncoder?) -> Bool {
         state.withLock { state in
             if let run { state.run = run }
             if let encoder { state.encoder = encoder }

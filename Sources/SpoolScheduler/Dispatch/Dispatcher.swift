@@ -27,7 +27,7 @@ public actor Dispatcher: Service {
     var releasedAt: [String: ContinuousClock.Instant] = [:]
     var running: [JobID: AttemptControl] = [:]
     /// The resident worker of each slot that has one.
-    var residents: [String: ResidentWorker] = [:]
+    var residents: [String: Worker] = [:]
     /// Workers of a pipeline that died before they were ready, in a row, per slot: past a
     /// few, the next job fails at once with the last one's error instead of starting another.
     var loadFailures: [String: (count: Int, last: GenerationError, at: ContinuousClock.Instant)] = [:]
@@ -43,12 +43,12 @@ public actor Dispatcher: Service {
 
     public init(
         store: any JobStore, pipelines: PipelineCatalog, configuration: SchedulerConfiguration,
-        generator: any VideoGenerator, encoders: any VideoEncoderFactory, inputs: InputLibrary? = nil,
+        launcher: WorkerLauncher = WorkerLauncher(), encoders: any VideoEncoderFactory, inputs: InputLibrary? = nil,
         events: JobEventHub = JobEventHub(), statistics: SchedulerStatistics = SchedulerStatistics(),
         clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "spool.dispatcher")
     ) {
         context = ExecutionContext(
-            store: store, pipelines: pipelines, configuration: configuration, generator: generator, encoders: encoders,
+            store: store, pipelines: pipelines, configuration: configuration, launcher: launcher, encoders: encoders,
             inputs: inputs ?? InputLibrary(folder: configuration.data.inputs, limits: configuration.inputLimits),
             limiter: EncoderLimiter(permits: configuration.encodeConcurrency), events: events, statistics: statistics,
             clock: clock, logger: logger,
@@ -263,14 +263,9 @@ public actor Dispatcher: Service {
         return JobExecution(
             job: job, slot: slot, claimedAt: claimedAt, slotFreedAt: releasedAt[slot.name], control: control, context: context,
             slotAccess: SlotAccess(
-                acquireWorker: { pipeline in try await self.acquireWorker(on: slot, for: pipeline) },
-                generating: { on in await self.setGenerating(slot, on) },
+                startWorker: { request in try await self.startWorker(on: slot, request) },
                 release: { load in await self.release(slot, perJobLoad: load) }),
             finished: { id in await self.finished(id) })
-    }
-
-    private func setGenerating(_ slot: GPUSlot, _ on: Bool) {
-        slots.setGenerating(slot.name, on, now: clockSeconds)
     }
 
     private func release(_ slot: GPUSlot, perJobLoad: Double?) {

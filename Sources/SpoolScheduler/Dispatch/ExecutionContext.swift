@@ -8,7 +8,8 @@ struct ExecutionContext: Sendable {
     let store: any JobStore
     let pipelines: PipelineCatalog
     let configuration: SchedulerConfiguration
-    let generator: any VideoGenerator
+    /// Starts every worker, resident or per job.
+    let launcher: WorkerLauncher
     let encoders: any VideoEncoderFactory
     /// Jobs' images and clips, decoded for their workers.
     let inputs: InputLibrary

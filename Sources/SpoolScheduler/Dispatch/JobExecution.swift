@@ -153,7 +153,7 @@ struct JobExecution: Sendable {
         // Slot time counts from the claim for a per-job worker (its start and its model's load
         // are the job's), from the job's request for a resident one.
         var generationStarted = claimedAt
-        var perJobRun: (any GenerationRun)?
+        var perJobRun: WorkerRun?
         do {
             try FileManager.default.createDirectory(atPath: plan.workDir, withIntermediateDirectories: true)
             let request = GenerationRequest(
@@ -162,30 +162,27 @@ struct JobExecution: Sendable {
                 cudaVisibleDevices: slot.cudaVisibleDevices,
                 timeLimitSeconds: job.spec.timeLimitSeconds ?? context.configuration.defaultTimeLimitSeconds,
                 conditioning: conditioning)
-            let run: any GenerationRun
-            if plan.pipeline.resident {
-                let loadStarted = ContinuousClock.now
-                do {
-                    let (worker, waited) = try await slotAccess.acquireWorker(plan.pipeline)
-                    load = waited
-                    if waited.coldStart {
-                        logger.info("the model loaded", metadata: ["loadSeconds": "\(String(format: "%.3f", waited.seconds ?? 0))"])
-                        writer.write(JobUpdate(attempt: attempt, at: context.clock.now(), load: waited), announcing: nil)
-                    }
-                    generationStarted = ContinuousClock.now
-                    await slotAccess.generating(true)
-                    run = try worker.start(request)
-                } catch {
+            let loadStarted = ContinuousClock.now
+            let run: WorkerRun
+            do {
+                (run, load) = try await slotAccess.startWorker(request)
+            } catch {
+                // A resident worker that could not load: the job waited for it, and held nothing.
+                if plan.pipeline.resident {
                     load = ModelLoad(coldStart: true, seconds: (ContinuousClock.now - loadStarted).seconds)
                     generationStarted = ContinuousClock.now
-                    throw error
+                }
+                throw error
+            }
+            if plan.pipeline.resident {
+                generationStarted = ContinuousClock.now
+                if let load, load.coldStart {
+                    logger.info("the model loaded", metadata: ["loadSeconds": "\(String(format: "%.3f", load.seconds ?? 0))"])
+                    writer.write(JobUpdate(attempt: attempt, at: context.clock.now(), load: load), announcing: nil)
                 }
             } else {
-                run = try context.generator.start(request)
                 perJobRun = run
-                if let group = run.processGroup {
-                    OrphanReaper.record(processGroup: group, jobFolder: plan.jobFolder, attempt: attempt)
-                }
+                OrphanReaper.record(processGroup: run.processGroup, jobFolder: plan.jobFolder, attempt: attempt)
             }
             context.statistics.recordStart(gap: slotFreedAt.map { (ContinuousClock.now - $0).seconds })
             if !control.attach(run: run, encoder: encoder) {

@@ -5,11 +5,11 @@ import SpoolGenerators
 
 /// What an execution may ask of its slot.
 struct SlotAccess: Sendable {
-    /// The slot's resident worker for a pipeline, ready for a job: the one it holds, or a new
-    /// one (evicting another pipeline's); and what the job waited for its load.
-    let acquireWorker: @Sendable (PipelineDefinition) async throws -> (ResidentWorker, ModelLoad)
-    /// The job's worker starts or stops generating, for the slot's accounting.
-    let generating: @Sendable (Bool) async -> Void
+    /// Starts the job's worker on the slot: the one way an execution reaches a model. A
+    /// resident pipeline's job goes to the slot's worker of that pipeline (started, and its
+    /// model loaded, if need be), with what the job waited for the load; any other job gets
+    /// a per-job worker of its own, with no load (its start is its slot time).
+    let startWorker: @Sendable (GenerationRequest) async throws -> (WorkerRun, ModelLoad?)
     /// Generation is over: the slot takes the next job. A per-job worker's model load
     /// (its `ready`, in seconds) is counted as the slot's loading time.
     let release: @Sendable (_ perJobLoad: Double?) async -> Void
@@ -26,9 +26,17 @@ extension Dispatcher {
     static let loadFailureLimit = 3
     static let loadFailureCooldown: Duration = .seconds(60)
 
-    func acquireWorker(on slot: GPUSlot, for pipeline: PipelineDefinition) async throws -> (ResidentWorker, ModelLoad) {
+    /// ``SlotAccess/startWorker``, on `slot`.
+    func startWorker(on slot: GPUSlot, _ request: GenerationRequest) async throws -> (WorkerRun, ModelLoad?) {
+        guard request.pipeline.resident else { return (try context.launcher.start(request), nil) }
+        let (worker, load) = try await acquireWorker(on: slot, for: request.pipeline)
+        slots.setGenerating(slot.name, true, now: clockSeconds)
+        return (try worker.start(request), load)
+    }
+
+    func acquireWorker(on slot: GPUSlot, for pipeline: PipelineDefinition) async throws -> (Worker, ModelLoad) {
         let waitStarted = ContinuousClock.now
-        let worker: ResidentWorker
+        let worker: Worker
         var coldStart = false
         if let current = residents[slot.name], current.pipeline.name == pipeline.name, current.isAlive {
             worker = current
@@ -57,7 +65,7 @@ extension Dispatcher {
 
     /// Starts `pipeline`'s worker on `slot`, stopping whatever worker the slot had.
     @discardableResult
-    func startResident(on slot: GPUSlot, pipeline: PipelineDefinition) throws -> ResidentWorker {
+    func startResident(on slot: GPUSlot, pipeline: PipelineDefinition) throws -> Worker {
         if let previous = residents.removeValue(forKey: slot.name) {
             context.logger.info("stopping a resident worker to load another pipeline", metadata: [
                 "slot": "\(slot.name)", "pipeline": "\(previous.pipeline.name)", "for": "\(pipeline.name)",
@@ -68,17 +76,15 @@ extension Dispatcher {
         // The slot is loading from before its worker exists, so the slot's loading time is
         // never shorter than the load the worker itself reports.
         slots.setHolding(slot.name, .loading(pipeline.name), now: clockSeconds)
-        let worker: ResidentWorker
+        let worker: Worker
         do {
-            worker = try ResidentWorker(
-            pipeline: pipeline, pipelineFolder: context.pipelines.folders[pipeline.name] ?? ".", slotFolder: folder,
-            cudaVisibleDevices: slot.cudaVisibleDevices,
-            binDirectory: (context.generator as? WorkerGenerator)?.binDirectory ?? WorkerGenerator.defaultBinDirectory,
-            environment: (context.generator as? WorkerGenerator)?.environment ?? [:],
-            onExit: { [weak self] worker in
-                guard let self else { return }
-                Task { await self.residentExited(worker, on: slot) }
-            })
+            worker = try context.launcher.resident(
+                pipeline, pipelineFolder: context.pipelines.folders[pipeline.name] ?? ".", slotFolder: folder,
+                cudaVisibleDevices: slot.cudaVisibleDevices,
+                onExit: { [weak self] worker in
+                    guard let self else { return }
+                    Task { await self.residentExited(worker, on: slot) }
+                })
         } catch {
             slots.setHolding(slot.name, .cold, now: clockSeconds)
             throw error
@@ -95,14 +101,14 @@ extension Dispatcher {
         return worker
     }
 
-    private func residentReady(_ worker: ResidentWorker, on slot: GPUSlot) async {
+    private func residentReady(_ worker: Worker, on slot: GPUSlot) async {
         guard residents[slot.name] === worker else { return }
         slots.setHolding(slot.name, .ready(worker.pipeline.name), now: clockSeconds)
         wake.signal()
         await advertiseReadyModels()
     }
 
-    private func residentExited(_ worker: ResidentWorker, on slot: GPUSlot) {
+    private func residentExited(_ worker: Worker, on slot: GPUSlot) {
         guard residents[slot.name] === worker else { return }
         residents[slot.name] = nil
         slots.setHolding(slot.name, .cold, now: clockSeconds)
