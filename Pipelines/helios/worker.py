@@ -41,13 +41,13 @@ import hashlib
 import json
 import math
 import os
-import queue
 import sys
-import threading
 import time
 
-EX_CONFIG = 78
-EX_DATAERR = 65
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import spoolkit  # noqa: E402  (Pipelines/spoolkit: the worker protocol)
+from spoolkit import JobFailed  # noqa: E402
+
 LATENT_FRAMES_PER_CHUNK = 9
 VAE_TEMPORAL = 4
 CHUNK_FRAMES = (LATENT_FRAMES_PER_CHUNK - 1) * VAE_TEMPORAL + 1  # 33
@@ -67,34 +67,7 @@ LAYOUT_SETTINGS = {
 OPTION_NAMES = ("steps", "pyramid_steps", "guidance_scale", "amplify_first_chunk")
 
 
-class JobFailed(Exception):
-    """A job this worker cannot make; the worker goes on to the next one."""
-
-
-class JobCancelled(Exception):
-    """Spool cancelled the job; raised from the pipeline's step callback."""
-
-
 # -- output ---------------------------------------------------------------------------------
-
-class Channel:
-    """Protocol events on the real stdout; everything else anyone prints goes to stderr.
-
-    diffusers, transformers and tqdm may write to stdout, and a line that is not an event
-    fails the job, so file descriptor 1 is pointed at stderr and events use a copy of it."""
-
-    def __init__(self):
-        self.events = os.fdopen(os.dup(1), "w", buffering=1)
-        os.dup2(2, 1)
-        sys.stdout = sys.stderr
-        self.lock = threading.Lock()
-
-    def emit(self, event, **fields):
-        line = json.dumps({"event": event, **fields}, separators=(",", ":"))
-        with self.lock:
-            self.events.write(line + "\n")
-            self.events.flush()
-
 
 class Trace:
     """JSON lines describing what reached the pipeline ($SPOOL_HELIOS_TRACE), or nothing."""
@@ -110,10 +83,8 @@ class Trace:
             self.handle.write(json.dumps({"record": record, **fields}, separators=(",", ":")) + "\n")
 
 
-def die(message, code=EX_CONFIG):
-    sys.stderr.write(f"helios worker: {message}\n")
-    sys.stderr.flush()
-    sys.exit(code)
+def die(message, code=spoolkit.EX_CONFIG):
+    spoolkit.die(message, code, name="helios")
 
 
 # -- loading --------------------------------------------------------------------------------
@@ -195,7 +166,7 @@ def stable_block_noise(pipe):
     pipe.sample_block_noise = sample_block_noise
 
 
-class Model:
+class Model(spoolkit.Model):
     """The loaded pipeline, and the hooks that stream its chunks out of it."""
 
     def __init__(self, model_path, device, dtype_name, trace):
@@ -212,7 +183,7 @@ class Model:
         self.pipe.set_progress_bar_config(disable=True)
         if hasattr(self.pipe, "sample_block_noise"):
             stable_block_noise(self.pipe)
-        self.job = None  # the Job running now; the hooks below write to it
+        self.job = None  # the Generation running now; the hooks below write to it
         self.trace = trace
         original_decode = self.pipe.vae.decode
 
@@ -235,6 +206,17 @@ class Model:
     @property
     def description(self):
         return f"helios-{self.layout} {type(self.pipe).__name__} diffusers on {self.device}"
+
+    def run(self, job):
+        self.job = Generation(self, job)
+        try:
+            self.job.run()
+        finally:
+            self.job = None
+
+    def recover(self, error):
+        if self.device == "cuda":
+            self.torch.cuda.empty_cache()
 
 
 def fingerprint(tensor):
@@ -281,32 +263,28 @@ def parse_settings(layout, options):
     return settings
 
 
-class Job:
-    def __init__(self, model, request, channel):
+class Generation:
+    """One job on the Helios pipeline: its settings, and where the pipeline is in it."""
+
+    def __init__(self, model, job):
         self.model = model
-        self.channel = channel
-        self.request = request
-        self.id = request["job_id"]
-        self.width, self.height = int(request["width"]), int(request["height"])
-        self.work_dir = request["work_dir"]
-        self.cancelled = threading.Event()
+        self.job = job
+        self.request = job.request
+        self.id = job.id
+        self.width, self.height = job.width, job.height
         self.chunk = 0          # chunks decoded so far = the chunk being denoised
         self.first_frame = 0
         self.step_in_chunk = 0
         # The pipeline cuts what its N chunks decode to ((33·N − 1) // 4) · 4 + 1 frames, so
         # ceil(frames / 33) chunks can fall short (99 frames: 3 chunks keep 97). Spool needs
         # at least the frames asked for: take the chunks that keep that many.
-        frames = int(request["frames"])
-        chunks = max(1, math.ceil(frames / CHUNK_FRAMES))
-        while kept_frames(chunks) < frames:
+        chunks = max(1, math.ceil(job.frames / CHUNK_FRAMES))
+        while kept_frames(chunks) < job.frames:
             chunks += 1
         self.chunks = chunks
         self.kept_total = kept_frames(chunks)
-        self.settings = parse_settings(model.layout, request.get("options") or {})
+        self.settings = parse_settings(model.layout, job.options)
         self.schedule = None    # per-chunk text embeddings, when the job has a prompt schedule
-
-    def emit(self, event, **fields):
-        self.channel.emit(event, job_id=self.id, **fields)
 
     # Steps the pipeline runs for chunk k: the pyramid stages' steps, doubled for the first
     # chunk when a distilled model amplifies it (the DMD scheduler's 2n+1 timesteps, less one).
@@ -320,52 +298,30 @@ class Job:
 
     def write_chunk(self, video):
         torch = self.model.torch
-        if self.cancelled.is_set():
-            raise JobCancelled()
+        self.job.check_cancelled()
         index, first = self.chunk, self.first_frame
         count = min(video.shape[2], self.kept_total - first)
         if count > 0:
             rgb = ((video[0, :, :count].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
             data = rgb.permute(1, 2, 3, 0).contiguous().cpu().numpy()  # [T, H, W, 3]
-            if data.shape[1:] != (self.height, self.width, 3):
-                raise JobFailed(f"the VAE decoded {data.shape[2]}x{data.shape[1]} frames for a "
-                                f"{self.width}x{self.height} job")
-            name = f"chunk-{index:05d}.rgb"
-            temporary = os.path.join(self.work_dir, f".{name}.tmp")
-            with open(temporary, "wb") as handle:
-                handle.write(data.tobytes())
-            os.rename(temporary, os.path.join(self.work_dir, name))
-            self.emit("chunk", index=index, first_frame=first, frames=count, width=self.width,
-                      height=self.height, pixel_format="rgb24", file=name)
+            self.job.write_chunk(data, first_frame=first, index=index)
         self.chunk += 1
         self.first_frame += video.shape[2]
         self.step_in_chunk = 0
 
     def on_step(self, pipeline, step, timestep, callback_kwargs):
-        if self.cancelled.is_set():
-            raise JobCancelled()
         self.step_in_chunk += 1
         steps = self.steps_of_chunk(self.chunk)
-        self.emit("progress", chunk=self.chunk, step=min(self.step_in_chunk, steps), steps=steps)
+        self.job.progress(self.chunk, min(self.step_in_chunk, steps), steps)
         if self.schedule is not None and self.step_in_chunk == steps and self.chunk + 1 < self.chunks:
             # The last step of this chunk: the next chunk's embeddings take over from its first step.
             return {"prompt_embeds": self.schedule[self.chunk + 1]}
         return callback_kwargs
 
     def read_frames(self, path, count, field):
-        import numpy
         from PIL import Image
 
-        expected = count * self.width * self.height * 3
-        try:
-            size = os.path.getsize(path)
-        except OSError as error:
-            raise JobFailed(f"{field} {path} cannot be read: {error.strerror}")
-        if size != expected:
-            raise JobFailed(f"{field} {path} holds {size} bytes; {count} frame(s) of {self.width}x{self.height} "
-                            f"RGB24 are {expected}")
-        data = numpy.fromfile(path, dtype=numpy.uint8).reshape(count, self.height, self.width, 3)
-        return [Image.fromarray(frame) for frame in data]
+        return [Image.fromarray(frame) for frame in self.job.read_frames(path, count, field)]
 
     def prompt_schedule(self, kwargs):
         """Per-chunk embeddings for a schedule: segment j's prompt from its chunk on, blended
@@ -452,7 +408,7 @@ class Job:
         if self.chunk != self.chunks:
             raise JobFailed(f"the pipeline decoded {self.chunk} chunks for {self.request['frames']} frames; "
                             f"expected {self.chunks}")
-        self.emit("done", frames=min(self.first_frame, self.kept_total), chunks=self.chunk)
+        self.job.done(frames=min(self.first_frame, self.kept_total), chunks=self.chunk)
 
 
 def describe(kwargs):
@@ -477,63 +433,6 @@ def describe(kwargs):
 
 # -- serving --------------------------------------------------------------------------------
 
-class Requests:
-    """Reads stdin on a thread of its own, so a cancel arrives while a job runs."""
-
-    def __init__(self):
-        self.jobs = queue.Queue()
-        self.current = None
-        self.lock = threading.Lock()
-        threading.Thread(target=self.read, daemon=True).start()
-
-    def read(self):
-        for line in sys.stdin:
-            if not line.strip():
-                continue
-            try:
-                message = json.loads(line)
-            except json.JSONDecodeError as error:
-                die(f"cannot read a request line on stdin: {error}", EX_DATAERR)
-            if message.get("type") == "cancel":
-                with self.lock:
-                    if self.current is not None and self.current.id == message.get("job_id"):
-                        self.current.cancelled.set()
-            else:
-                self.jobs.put(message)
-        self.jobs.put(None)
-
-    def running(self, job):
-        with self.lock:
-            self.current = job
-
-
-def serve_job(model, request, channel, requests=None):
-    """Runs one job. Returns None when it is done (`done` printed), else why it ended:
-    ("cancelled", None) or ("failed", message)."""
-    try:
-        job = Job(model, request, channel)
-    except JobFailed as error:
-        return "failed", str(error)
-    if requests:
-        requests.running(job)
-    model.job = job
-    try:
-        job.run()
-        return None
-    except JobCancelled:
-        return "cancelled", None
-    except JobFailed as error:
-        return "failed", str(error)
-    except Exception as error:  # the library's own errors: out of memory, a bad shape, ...
-        if model.device == "cuda":
-            model.torch.cuda.empty_cache()
-        return "failed", f"{type(error).__name__}: {error}"
-    finally:
-        model.job = None
-        if requests:
-            requests.running(None)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=os.environ.get("HELIOS_MODEL"))
@@ -541,51 +440,26 @@ def main():
     parser.add_argument("--dtype", choices=("bfloat16", "float16", "float32"), default="bfloat16")
     arguments = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    channel = Channel()
-    protocol = int(os.environ.get("SPOOL_PROTOCOL", "1"))
-    if protocol not in (1, 2):
-        die(f"protocol {protocol} is not supported; this worker speaks 1 and 2", EX_DATAERR)
 
-    started = time.monotonic()
-    device = choose_device(arguments.device)
-    model_path = resolve_model(arguments.model)
-    try:
-        import diffusers
-        if not hasattr(diffusers, "HeliosPyramidPipeline"):
-            die(f"diffusers {diffusers.__version__} has no Helios pipelines; install diffusers 0.42 or later")
-        import accelerate  # noqa: F401  (from_pretrained needs it for Helios' fp32-kept modules)
-        import ftfy  # noqa: F401  (the Helios pipelines clean every prompt with it)
-    except ImportError as error:
-        die(f"{error.name} is not installed; the helios pipeline needs torch, diffusers, transformers, "
-            "accelerate and ftfy (see Pipelines/README.md)")
-    model = Model(model_path, device, arguments.dtype, Trace(os.environ.get("SPOOL_HELIOS_TRACE")))
-    load_seconds = round(time.monotonic() - started, 3)
-    model.trace.write("load", layout=model.layout, pipeline=type(model.pipe).__name__, device=device,
-                      seconds=load_seconds, pid=os.getpid())
-    channel.emit("ready", protocol=protocol, worker=model.description, load_seconds=load_seconds,
-                 pid=os.getpid())
-
-    if protocol == 1:
+    def load():
+        started = time.monotonic()
+        device = choose_device(arguments.device)
+        model_path = resolve_model(arguments.model)
         try:
-            request = json.load(sys.stdin)
-        except json.JSONDecodeError as error:
-            die(f"cannot read the job request on stdin: {error}", EX_DATAERR)
-        ending = serve_job(model, request, channel)
-        if ending is not None:
-            die(ending[1] or "cancelled", 1)
-        return
-    requests = Requests()
-    while True:
-        request = requests.jobs.get()
-        if request is None:
-            return
-        if request.get("protocol") != 2 or request.get("type") != "job":
-            die(f"expected a protocol 2 job request, got {json.dumps(request)[:200]}", EX_DATAERR)
-        ending = serve_job(model, request, channel, requests)
-        if ending is not None:
-            event, message = ending
-            fields = {"message": message} if message else {}
-            channel.emit(event, job_id=request.get("job_id", "?"), **fields)
+            import diffusers
+            if not hasattr(diffusers, "HeliosPyramidPipeline"):
+                die(f"diffusers {diffusers.__version__} has no Helios pipelines; install diffusers 0.42 or later")
+            import accelerate  # noqa: F401  (from_pretrained needs it for Helios' fp32-kept modules)
+            import ftfy  # noqa: F401  (the Helios pipelines clean every prompt with it)
+        except ImportError as error:
+            die(f"{error.name} is not installed; the helios pipeline needs torch, diffusers, transformers, "
+                "accelerate and ftfy (see Pipelines/README.md)")
+        model = Model(model_path, device, arguments.dtype, Trace(os.environ.get("SPOOL_HELIOS_TRACE")))
+        model.trace.write("load", layout=model.layout, pipeline=type(model.pipe).__name__, device=device,
+                          seconds=round(time.monotonic() - started, 3), pid=os.getpid())
+        return model
+
+    spoolkit.main(load, name="helios")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,121 @@
+"""One job, as a model's code sees it: its request, and the events and files it owes Spool."""
+
+import os
+import threading
+
+
+class JobFailed(Exception):
+    """A job this worker cannot make (a bad input or option); the worker goes on to the next."""
+
+
+class JobCancelled(Exception):
+    """Spool cancelled the job; raised by Job.progress and Job.check_cancelled."""
+
+
+class Job:
+    """A job's request (the fields of Pipelines/README.md, as attributes) and its outputs.
+
+    A model calls progress() at each denoising step, write_chunk() for each chunk in order,
+    and done() at the end. Chunk files go in the job's work folder, written under a temporary
+    name and renamed, so Spool never reads half a chunk."""
+
+    def __init__(self, request, channel, protocol):
+        self.request = request
+        self.channel = channel
+        self.protocol = protocol
+        self.cancelled = threading.Event()
+        try:
+            self.id = request["job_id"]
+            self.width, self.height = int(request["width"]), int(request["height"])
+            self.frames = int(request["frames"])
+            self.work_dir = request["work_dir"]
+            self.seed = int(request.get("seed") or 0)
+        except (KeyError, TypeError, ValueError) as error:
+            raise JobFailed(f"the request lacks a usable {error}")
+        self.attempt = int(request.get("attempt") or 1)
+        self.fps = int(request.get("fps") or 24)
+        self.prompt = request.get("prompt") or ""
+        self.negative_prompt = request.get("negative_prompt")
+        self.chunk_frames = int(request.get("chunk_frames") or 0)
+        self.overlap = int(request.get("overlap") or 0)
+        self.options = dict(request.get("options") or {})
+        self.image_file = request.get("image_file")
+        self.video_file = request.get("video_file")
+        self.video_frames = int(request.get("video_frames") or 0)
+        self.prompts = request.get("prompts")
+        self.transition_chunks = int(request.get("transition_chunks") or 0)
+        self.chunks_written = 0
+        self.frames_written = 0
+        self.finished = False
+
+    # -- events -----------------------------------------------------------------------------
+
+    def emit(self, event, **fields):
+        self.channel.emit(event, job_id=self.id, **fields)
+
+    def check_cancelled(self):
+        if self.cancelled.is_set():
+            raise JobCancelled()
+
+    def progress(self, chunk, step, steps):
+        """A denoising step of `chunk` is done; stops the job here if Spool cancelled it."""
+        self.check_cancelled()
+        self.emit("progress", chunk=int(chunk), step=int(step), steps=int(steps))
+
+    def done(self, frames=None, chunks=None):
+        """Every chunk is written: the job's last event."""
+        self.finished = True
+        self.emit("done", frames=int(self.frames_written if frames is None else frames),
+                  chunks=int(self.chunks_written if chunks is None else chunks))
+
+    # -- files ------------------------------------------------------------------------------
+
+    def write_chunk(self, frames, first_frame=None, index=None):
+        """Writes one chunk of raw RGB24 frames and announces it.
+
+        `frames` is uint8 [T, H, W, 3] (a numpy array, or bytes of T whole frames); the chunk
+        starts at `first_frame` on the model's frame timeline (by default right after the
+        previous chunk). Returns the chunk's index."""
+        self.check_cancelled()
+        frame_bytes = self.width * self.height * 3
+        if hasattr(frames, "shape"):
+            if tuple(frames.shape[1:]) != (self.height, self.width, 3):
+                raise JobFailed(f"the model made {frames.shape[2]}x{frames.shape[1]} frames for a "
+                                f"{self.width}x{self.height} job")
+            count = int(frames.shape[0])
+            data = frames.tobytes()
+        else:
+            data = bytes(frames)
+            count = len(data) // frame_bytes
+            if count * frame_bytes != len(data) or count == 0:
+                raise JobFailed(f"a chunk of {len(data)} bytes is not whole {self.width}x{self.height} RGB24 frames")
+        index = self.chunks_written if index is None else int(index)
+        first = self.frames_written if first_frame is None else int(first_frame)
+        name = f"chunk-{index:05d}.rgb"
+        self._write_file(name, data)
+        self.emit("chunk", index=index, first_frame=first, frames=count, width=self.width,
+                  height=self.height, pixel_format="rgb24", file=name)
+        self.chunks_written = max(self.chunks_written, index + 1)
+        self.frames_written = max(self.frames_written, first + count)
+        return index
+
+    def _write_file(self, name, data):
+        temporary = os.path.join(self.work_dir, f".{name}.tmp")
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        os.rename(temporary, os.path.join(self.work_dir, name))
+
+    def read_frames(self, path, count, field):
+        """`count` raw RGB24 frames of the job's size from a file Spool prepared, as a numpy
+        array [count, H, W, 3]; a file of the wrong size fails the job, naming `field`."""
+        import numpy
+
+        expected = count * self.width * self.height * 3
+        try:
+            size = os.path.getsize(path)
+        except OSError as error:
+            raise JobFailed(f"{field} {path} cannot be read: {error.strerror}")
+        if size != expected:
+            raise JobFailed(f"{field} {path} holds {size} bytes; {count} frame(s) of {self.width}x{self.height} "
+                            f"RGB24 are {expected}")
+        return numpy.fromfile(path, dtype=numpy.uint8).reshape(count, self.height, self.width, 3)

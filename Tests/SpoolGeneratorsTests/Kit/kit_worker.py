@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""A model-free worker on Pipelines/spoolkit, for the kit's own tests (WorkerKitTests.swift).
+
+    kit_worker.py [--die-loading]
+
+Each job's `options` pick what its "model" does:
+    mode=ok          chunk_frames-frame chunks of a solid grey per frame index, `steps` steps each
+    mode=print       the same, printing to stdout (Python and a child process) on the way
+    mode=refuse      raises JobFailed
+    mode=raise       raises a library error (ValueError)
+    mode=no-done     writes its chunks and returns without done
+    mode=wrong-size  hands the kit a chunk a byte short of whole frames
+    mode=hold        steps until cancelled (at most 120 s)
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.environ["SPOOL_KIT_PATH"])
+import spoolkit  # noqa: E402
+
+
+class KitModel(spoolkit.Model):
+    description = "kit-test-worker"
+
+    def __init__(self):
+        self.jobs = 0
+
+    def run(self, job):
+        self.jobs += 1
+        mode = job.options.get("mode", "ok")
+        steps = int(job.options.get("steps", "2"))
+        if mode == "refuse":
+            raise spoolkit.JobFailed("refused by the model")
+        if mode == "raise":
+            raise ValueError("boom")
+        if mode == "hold":
+            deadline = time.monotonic() + 120
+            step = 0
+            while time.monotonic() < deadline:
+                step += 1
+                job.progress(0, min(step, 1000), 1000)
+                time.sleep(0.01)
+            raise spoolkit.JobFailed("held for 120 s and never cancelled")
+        size = job.chunk_frames or 8
+        frames_left = job.frames
+        index = 0
+        while frames_left > 0:
+            count = min(size, frames_left)
+            for step in range(steps):
+                job.progress(index, step + 1, steps)
+                if mode == "print":
+                    print(f"noise from the model, chunk {index}")
+                    os.system("echo noise from a child process")
+            frame_bytes = job.width * job.height * 3
+            data = b"".join(bytes([(job.frames_written + i) % 256]) * frame_bytes for i in range(count))
+            if mode == "wrong-size":
+                data = data[:-1]
+            job.write_chunk(data)
+            frames_left -= count
+            index += 1
+        if mode != "no-done":
+            job.done()
+
+
+def load():
+    if "--die-loading" in sys.argv:
+        spoolkit.die("this host has no GPU for the kit test worker")
+    return KitModel()
+
+
+if __name__ == "__main__":
+    spoolkit.main(load, name="kit-test")

@@ -1,0 +1,118 @@
+import Foundation
+import SpoolCore
+import SpoolGenerators
+import SpoolTesting
+import Testing
+
+/// `Pipelines/spoolkit`, the worker protocol every Python worker imports, run for real: a
+/// model-free worker on it (`Kit/kit_worker.py`, plain Python) driven over both protocols by
+/// Spool's own worker driver, and by hand where Spool would never send what is tested.
+@Suite("Python worker kit (Pipelines/spoolkit)")
+struct WorkerKitTests {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Kit/kit_worker.py").path
+    static var python: String { PythonTools.python ?? "python3" }
+    static let environment = ["SPOOL_KIT_PATH": Repository.pipelines]
+
+    static func pipeline(resident: Bool = true, arguments: [String] = [], stall: Double = 30) -> PipelineDefinition {
+        PipelineDefinition(
+            name: "kit", command: [python, script] + arguments, environment: environment,
+            chunking: .init(frames: 8), sizes: .init(default: FrameSize(width: 32, height: 16)),
+            timeouts: .init(startupSeconds: 120, stallSeconds: stall, cancelSeconds: 30), jobOptions: ["mode", "steps"],
+            resident: resident)
+    }
+
+    @Test func aResidentWorkerServesJobsAndKeepsStdoutForEventsOnly() async throws {
+        let harness = try ResidentHarness(Self.pipeline())
+        defer { harness.worker.stop() }
+        let load = try await harness.worker.waitUntilReady()
+        #expect(load.report.worker == "kit-test-worker")
+        #expect(load.report.pid == harness.worker.processGroup)
+        // A model printing to stdout (Python's print, and a child process's echo) breaks nothing.
+        for mode in ["ok", "print"] {
+            let outcome = await harness.run(frames: 20, options: ["mode": mode])
+            #expect(outcome.error == nil, "\(mode): \(String(describing: outcome.error))")
+            #expect(outcome.chunks.map(\.frames) == [8, 8, 4])
+            #expect(outcome.chunks.map(\.firstFrame) == [0, 8, 16])
+            #expect(outcome.events.last == .done(frames: 20, chunks: 3))
+            #expect(outcome.events.contains(.progress(chunk: 2, step: 2, steps: 2)))
+        }
+        #expect(harness.worker.stderr.contains("noise from the model, chunk 0"))
+        #expect(harness.worker.stderr.contains("noise from a child process"))
+        #expect(harness.worker.jobsServed == 2 && harness.worker.isReady)
+    }
+
+    @Test("a job the model cannot make fails alone; the worker takes the next", arguments: [
+        ("refuse", "the worker could not generate the job: refused by the model"),
+        ("raise", "the worker could not generate the job: ValueError: boom"),
+        ("no-done", "the model returned without finishing the job (it never called done)"),
+        ("wrong-size", "a chunk of 73727 bytes is not whole 64x48 RGB24 frames"),
+    ])
+    func failedJobs(mode: String, message: String) async throws {
+        let harness = try ResidentHarness(Self.pipeline())
+        defer { harness.worker.stop() }
+        let outcome = await harness.run(frames: 12, options: ["mode": mode])
+        let error = try #require(outcome.error)
+        #expect(error.kind == .jobFailed)
+        #expect(error.message.contains(message), "\(error.message)")
+        #expect(harness.worker.isReady)
+        #expect(await harness.run(frames: 12).error == nil, "the next job runs on the same worker")
+        #expect(harness.exitsSeen == 0)
+    }
+
+    @Test func aCancelStopsTheJobAtItsNextStepAndTheWorkerStays() async throws {
+        let harness = try ResidentHarness(Self.pipeline())
+        defer { harness.worker.stop() }
+        let outcome = await harness.run(frames: 12, options: ["mode": "hold"], onEvent: { event, _, run in
+            if case .progress = event { run.cancel(reason: "cancelled by the test") }
+        })
+        #expect(outcome.error?.kind == .cancelled)
+        #expect(outcome.error?.message == "cancelled by the test")
+        #expect(harness.worker.isReady && harness.exitsSeen == 0)
+        #expect(await harness.run(frames: 12).error == nil)
+    }
+
+    @Test func aWorkerThatCannotLoadDiesSayingWhy() async throws {
+        let harness = try ResidentHarness(Self.pipeline(arguments: ["--die-loading"]))
+        await #expect {
+            _ = try await harness.worker.waitUntilReady()
+        } throws: { error in
+            guard let error = error as? GenerationError else { return false }
+            return error.kind == .loadFailed && error.message.contains("exited with status 78 before it was ready")
+                && error.stderrTail.contains("kit-test worker: this host has no GPU for the kit test worker")
+        }
+    }
+
+    @Test func perJobTheKitServesOneJobAndExits() async throws {
+        let harness = try WorkerHarness()
+        let outcome = await harness.run(Self.pipeline(resident: false), frames: 20)
+        #expect(outcome.error == nil, "\(String(describing: outcome.error))")
+        #expect(outcome.chunks.map(\.frames) == [8, 8, 4])
+        #expect(outcome.events.last == .done(frames: 20, chunks: 3))
+        var refusing = Self.pipeline(resident: false)
+        refusing.options = ["mode": "refuse"]
+        let refused = await (try WorkerHarness()).run(refusing, frames: 20)
+        #expect(refused.error?.kind == .exitedWithError)
+        #expect(refused.error?.message.contains("exited with status 1") == true, "\(String(describing: refused.error))")
+        #expect(refused.error?.stderrTail.contains("refused by the model") == true)
+    }
+
+    @Test("what Spool never sends ends the worker with status 65, saying what it read", arguments: [
+        ("2", "this is not json\n", "cannot read a request line on stdin"),
+        ("2", "{\"protocol\": 1, \"job_id\": \"x\"}\n", "expected a protocol 2 job request"),
+        ("3", "", "protocol 3 is not supported; this worker speaks 1 and 2"),
+        ("1", "{", "cannot read the job request on stdin"),
+    ])
+    func garbageOnStdin(protocol version: String, input: String, message: String) async throws {
+        let result = try await onThread {
+            try runProcess(
+                [Self.python, Self.script], stdin: Data(input.utf8),
+                environment: Self.environment.merging(["SPOOL_PROTOCOL": version]) { $1 })
+        }
+        #expect(result.status == 65, "\(result.stderr)")
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        // stdout holds protocol events only: a ready line, or nothing.
+        for line in result.stdoutText.split(separator: "\n") {
+            #expect(line.hasPrefix("{\"event\":\"ready\""), "\(line)")
+        }
+    }
+}
