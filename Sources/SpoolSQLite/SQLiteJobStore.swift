@@ -9,6 +9,9 @@ import SpoolCore
 /// Writes go through a group-commit writer (see `GroupCommitWriter`); reads run
 /// concurrently on WAL snapshots, one job by id on plain connections (see `JobPointReader`).
 public final class SQLiteJobStore: JobStore, SynchronousJobReading {
+    /// Reads are a local file: polls are answered from them without suspending.
+    public var synchronousReads: (any SynchronousJobReading)? { self }
+
     /// How hard each commit is pushed to disk.
     public enum Durability: Sendable {
         /// fsync the WAL on every commit: a returned call survives power loss.

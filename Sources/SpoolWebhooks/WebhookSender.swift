@@ -16,8 +16,8 @@ public struct WebhookSenderConfiguration: Sendable {
     public var host: String
     public var secret: WebhookSecret
     public var policy: WebhookRetryPolicy
-    /// Whether targets on loopback, link-local and private ranges may be sent to.
-    public var allowPrivate: Bool
+    /// Where webhooks may go.
+    public var targets: WebhookTargetRule
     /// The longest a try may take, connecting included.
     public var timeoutSeconds: Double
     /// How long a claimed delivery is this host's: longer than a try can take.
@@ -29,13 +29,13 @@ public struct WebhookSenderConfiguration: Sendable {
     public var pollSeconds: Double
 
     public init(
-        host: String, secret: WebhookSecret, policy: WebhookRetryPolicy = .standard, allowPrivate: Bool = false,
+        host: String, secret: WebhookSecret, policy: WebhookRetryPolicy = .standard, targets: WebhookTargetRule = WebhookTargetRule(),
         timeoutSeconds: Double = 15, concurrency: Int = 16, pollSeconds: Double = 1
     ) {
         self.host = host
         self.secret = secret
         self.policy = policy
-        self.allowPrivate = allowPrivate
+        self.targets = targets
         self.timeoutSeconds = timeoutSeconds
         leaseSeconds = timeoutSeconds * 2 + 30
         self.concurrency = concurrency
@@ -201,19 +201,15 @@ public final class WebhookSender: Service {
 
     /// POSTs a signed message and reads the answer.
     func send(_ delivery: WebhookDelivery, payload: String, _ client: HTTPClient) async -> WebhookRetryPolicy.Answer {
-        if !configuration.allowPrivate {
-            if let refusal = WebhookTarget.literalRefusal(delivery.url) { return .refused(refusal) }
-            if let host = WebhookTarget.host(of: delivery.url), WebhookTarget.privateRange(of: host) == nil {
-                let addresses: [String]
-                do {
-                    addresses = try await Self.resolve(host)
-                } catch {
-                    return .noAnswer("\(error)")
-                }
-                if let refusal = addresses.lazy.compactMap(WebhookTarget.addressRefusal).first {
-                    return .refused("\(host) resolves to \(refusal)")
-                }
+        if let refusal = configuration.targets.problem(delivery.url) { return .refused(refusal) }
+        if configuration.targets.mustCheckAddresses(of: delivery.url), let host = WebhookTarget.host(of: delivery.url) {
+            let addresses: [String]
+            do {
+                addresses = try await Self.resolve(host)
+            } catch {
+                return .noAnswer("\(error)")
             }
+            if let refusal = configuration.targets.refusal(host: host, addresses: addresses) { return .refused(refusal) }
         }
         let timestamp = Int(clock.now().timeIntervalSince1970)
         var request = HTTPClientRequest(url: delivery.url)

@@ -3,11 +3,9 @@ import SpoolGenerators
 
 /// Finds the pipeline definitions shipped with Spool.
 enum PipelineLocator {
-    /// `$SPOOL_PIPELINES`, else the first `Pipelines` folder (with `synthetic.json`) at or
-    /// above the executable's folder (a source checkout's `.build/…/spool`), else
-    /// `/usr/local/share/spool/pipelines`.
+    /// The first `Pipelines` folder (with `synthetic.json`) at or above the executable's
+    /// folder (a source checkout's `.build/…/spool`), else `/usr/local/share/spool/pipelines`.
     static func defaultFolder() -> String {
-        if let explicit = ProcessInfo.processInfo.environment["SPOOL_PIPELINES"], !explicit.isEmpty { return explicit }
         var folder = URL(fileURLWithPath: WorkerLauncher.defaultBinDirectory)
         for _ in 0..<6 {
             let candidate = folder.appendingPathComponent("Pipelines")

@@ -115,6 +115,10 @@ public protocol JobStore: Sendable {
     /// Yields ``JobChangeNotice/listening`` each time it starts listening. Stores whose
     /// jobs never run in another process return a stream that never yields.
     func jobChanges() -> AsyncStream<JobChangeNotice>
+
+    /// The store's reads that never suspend (a local file), when it has them: the HTTP server
+    /// answers job polls from them on its event loops. nil for a store across a network.
+    var synchronousReads: (any SynchronousJobReading)? { get }
 }
 
 /// A change to a job seen by the store: enough to tell whether this host already knows of
@@ -159,6 +163,8 @@ public enum JobChangeNotice: Sendable, Hashable {
 }
 
 extension JobStore {
+    public var synchronousReads: (any SynchronousJobReading)? { nil }
+
     /// Two reads; stores override it with one.
     public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
         guard let job = try await job(id) else { return nil }

@@ -92,3 +92,35 @@ public enum WebhookTarget {
         return withUnsafeBytes(of: &address) { Array($0) }
     }
 }
+
+/// The one rule for where this host sends webhooks, applied wherever a target is given or
+/// used (`--webhook`, a job's `webhook` at submission, each try): a URL of the right form,
+/// and, unless private targets are allowed (`--webhook-allow-private`), no loopback,
+/// link-local or private address, judged from the URL itself and, before each try, from
+/// every address its name resolves to.
+public struct WebhookTargetRule: Sendable, Hashable {
+    public var allowPrivate: Bool
+
+    public init(allowPrivate: Bool = false) {
+        self.allowPrivate = allowPrivate
+    }
+
+    /// Why `url` may not be a target, judged from the URL alone; nil if it may.
+    public func problem(_ url: String) -> String? {
+        if let problem = WebhookTarget.urlProblem(url) { return "the URL \(problem)" }
+        return allowPrivate ? nil : WebhookTarget.literalRefusal(url)
+    }
+
+    /// Whether the addresses of `url`'s host must be checked before a try: a name, where
+    /// private targets are refused.
+    public func mustCheckAddresses(of url: String) -> Bool {
+        guard !allowPrivate, let host = WebhookTarget.host(of: url) else { return false }
+        return WebhookTarget.privateRange(of: host) == nil && WebhookTarget.literalRefusal(url) == nil
+    }
+
+    /// Why `host`, resolving to `addresses`, may not be sent to; nil if it may.
+    public func refusal(host: String, addresses: [String]) -> String? {
+        guard !allowPrivate, let refusal = addresses.lazy.compactMap(WebhookTarget.addressRefusal).first else { return nil }
+        return "\(host) resolves to \(refusal)"
+    }
+}

@@ -33,8 +33,10 @@ public struct DataDirectory: Sendable, Hashable {
     }
 
     /// `$SPOOL_DATA`, else `$XDG_DATA_HOME/spool`, else `~/.local/share/spool`.
-    public static var `default`: DataDirectory {
-        let environment = ProcessInfo.processInfo.environment
+    public static var `default`: DataDirectory { .default(environment: ProcessInfo.processInfo.environment) }
+
+    /// The default folder as `environment` says.
+    public static func `default`(environment: [String: String]) -> DataDirectory {
         if let explicit = environment["SPOOL_DATA"], !explicit.isEmpty { return DataDirectory(explicit) }
         let base = environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? (NSHomeDirectory() + "/.local/share")

@@ -54,15 +54,15 @@ public struct SchedulerConfiguration: Sendable {
     public var inputLimits: InputLimits
     /// An input no job refers to any more is removed once unused for this long.
     public var inputRetentionSeconds: Double
-    /// URLs told of every job submitted here (`--webhook`), and whether webhooks may
-    /// target loopback and private addresses (`--webhook-allow-private`).
+    /// URLs told of every job submitted here (`--webhook`), and where webhooks may go
+    /// (`--webhook-allow-private`).
     public var webhooks: [WebhookSubscription] = []
+    public var webhookTargets = WebhookTargetRule()
     /// Whether jobs also write a live HLS preview while they encode (`--live-preview`), and
     /// how long after a job ends its preview is kept (`--live-retention-minutes`). Off unless
     /// asked for; `spool serve` asks for it unless given `--live-preview off`.
     public var livePreview = false
     public var liveRetentionSeconds: Double = 600
-    public var webhookAllowPrivate = false
 
     /// The default free-space floor: 512 MiB.
     public static let defaultMinFreeSpaceBytes = 512 << 20

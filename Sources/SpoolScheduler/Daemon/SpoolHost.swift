@@ -10,6 +10,8 @@ import SpoolMedia
 /// that keep it alive. Doors (HTTP, drop folder) add their own services beside these.
 public struct SpoolHost: Sendable {
     public let store: any JobStore
+    /// The store's own long-running part (PostgreSQL's connections and listener), if it has one.
+    public let storeService: (any Service)?
     public let pipelines: PipelineCatalog
     public let configuration: SchedulerConfiguration
     public let events: JobEventHub
@@ -26,7 +28,7 @@ public struct SpoolHost: Sendable {
     public let clock: any WallClock
 
     public init(
-        store: any JobStore, pipelines: PipelineCatalog, configuration: SchedulerConfiguration,
+        store: any JobStore, storeService: (any Service)? = nil, pipelines: PipelineCatalog, configuration: SchedulerConfiguration,
         launcher: WorkerLauncher = WorkerLauncher(), encoders: (any VideoEncoderFactory)? = nil,
         clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "spool")
     ) throws {
@@ -35,6 +37,7 @@ public struct SpoolHost: Sendable {
             throw SpoolHostError(description: "the default pipeline \"\(configuration.defaultPipeline)\" is not among the loaded pipelines (\(pipelines.names.joined(separator: ", ")))")
         }
         self.store = store
+        self.storeService = storeService
         self.pipelines = pipelines
         self.configuration = configuration
         self.clock = clock
@@ -71,7 +74,7 @@ public struct SpoolHost: Sendable {
     /// last, after everything that writes through them.
     public func services(doors: [any Service] = []) -> [any Service] {
         var ordered: [any Service] = []
-        if let store = store as? any Service { ordered.append(store) }
+        if let storeService { ordered.append(storeService) }
         ordered.append(leaseKeeper)
         ordered.append(relay)
         ordered.append(inputSweeper)

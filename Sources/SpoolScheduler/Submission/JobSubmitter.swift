@@ -42,8 +42,8 @@ public struct JobSubmitter: Sendable {
 
     /// A webhook this host will not send to: loopback or a private address, unless allowed.
     func webhookIssues(_ spec: JobSpec) -> [ValidationIssue] {
-        guard !configuration.webhookAllowPrivate, let url = spec.webhook, WebhookTarget.urlProblem(url) == nil,
-              let refusal = WebhookTarget.literalRefusal(url)
+        // A URL of the wrong form is the spec's own problem (JobSpec.validate); this host's rule adds the rest.
+        guard let url = spec.webhook, WebhookTarget.urlProblem(url) == nil, let refusal = configuration.webhookTargets.problem(url)
         else { return [] }
         return [ValidationIssue(field: "webhook", reason: refusal)]
     }

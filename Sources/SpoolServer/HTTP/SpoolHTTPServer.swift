@@ -15,7 +15,7 @@ public enum SpoolHTTPServer {
         let api = SpoolAPI(host: host, metrics: metrics, configuration: configuration)
         let serverName = "spool"
         // Polls are answered in the pipeline when the store can read without suspending (SQLite).
-        let pollStore = configuration.answersPollsInPipeline ? host.store as? any SynchronousJobReading : nil
+        let pollStore = configuration.answersPollsInPipeline ? host.store.synchronousReads : nil
         let deadlines = configuration.deadlines
         return Application(
             router: api.router(),
