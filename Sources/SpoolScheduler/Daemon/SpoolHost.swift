@@ -18,6 +18,8 @@ public struct SpoolHost: Sendable {
     public let statistics: SchedulerStatistics
     public let dispatcher: Dispatcher
     public let submitter: JobSubmitter
+    /// What every door does with jobs: submit with their files, read, cancel, delete.
+    public let operations: JobOperations
     public let leaseKeeper: LeaseKeeper
     /// Brings changes made by other hosts sharing the store into ``events``.
     public let relay: JobChangeRelay
@@ -52,12 +54,13 @@ public struct SpoolHost: Sendable {
         submitter = JobSubmitter(
             store: store, pipelines: pipelines, configuration: configuration, inputs: inputs, clock: clock,
             onSubmit: { dispatcher.wakeUp() })
+        operations = JobOperations(store: store, submitter: submitter, dispatcher: dispatcher, data: configuration.data)
         inputSweeper = InputSweeper(
             store: store, inputs: inputs, retentionSeconds: configuration.inputRetentionSeconds, clock: clock, logger: logger)
         liveSweeper = LiveSweeper(
             store: store, folder: configuration.data.live, retentionSeconds: configuration.liveRetentionSeconds, clock: clock,
             logger: logger)
-        leaseKeeper = LeaseKeeper(store: store, dispatcher: dispatcher, configuration: configuration, clock: clock, logger: logger)
+        leaseKeeper = LeaseKeeper(store: store, events: events, dispatcher: dispatcher, configuration: configuration, clock: clock, logger: logger)
         relay = JobChangeRelay(store: store, events: events, logger: logger)
     }
 

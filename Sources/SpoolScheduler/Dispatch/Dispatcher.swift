@@ -52,7 +52,7 @@ public actor Dispatcher: Service {
             inputs: inputs ?? InputLibrary(folder: configuration.data.inputs, limits: configuration.inputLimits),
             limiter: EncoderLimiter(permits: configuration.encodeConcurrency), events: events, statistics: statistics,
             clock: clock, logger: logger,
-            outcomes: OutcomeLedger(store: store, events: events, statistics: statistics, logger: logger))
+            outcomes: OutcomeLedger(writes: JobWrites(store: store, events: events), statistics: statistics, logger: logger))
         slots = SlotTable(slots: configuration.slots, now: 0)
     }
 
@@ -88,11 +88,10 @@ public actor Dispatcher: Service {
         if !orphans.isEmpty {
             context.logger.warning("killed workers left running by a previous run", metadata: ["processGroups": "\(orphans)"])
         }
-        let recovered = try await context.store.recoverLostJobs(RecoveryRequest(
+        let recovered = try await context.writes.recoverLostJobs(RecoveryRequest(
             restartedHost: configuration.host, expiredLeases: true, now: context.clock.now()))
         for job in recovered {
             context.logger.warning("recovered a job lost by a previous run", metadata: ["job": "\(job.id)", "state": "\(job.state)", "reason": "\(job.error ?? "")"])
-            context.events.publish(JobEvent(job: job, kind: .state(job.state)))
         }
         startedAt = context.clock.now()
         try await context.store.registerHost(hostRecord(readyPipelines: []))
@@ -135,8 +134,7 @@ public actor Dispatcher: Service {
     /// is stopped (its process group killed) and its slot freed.
     @discardableResult
     public func cancel(_ id: JobID) async throws -> Job {
-        let job = try await context.store.update(id, to: .cancelled, JobUpdate(at: context.clock.now(), error: "cancelled"))
-        context.events.publish(JobEvent(job: job, kind: .state(.cancelled)))
+        let job = try await context.writes.update(id, to: .cancelled, JobUpdate(at: context.clock.now(), error: "cancelled"))
         running[id]?.stop(.cancelled, message: "the job was cancelled")
         context.logger.info("cancelled", metadata: ["job": "\(id)"])
         return job
@@ -163,14 +161,13 @@ public actor Dispatcher: Service {
         let now = context.clock.now()
         let keeping = Set(running.keys).union(await context.outcomes.pendingJobs)
         do {
-            let settled = try await context.store.recoverLostJobs(RecoveryRequest(
+            let settled = try await context.writes.recoverLostJobs(RecoveryRequest(
                 restartedHost: configuration.host, expiredLeases: false, now: now,
                 retryAfter: now.addingTimeInterval(configuration.retry.baseDelay), keeping: keeping, startedBefore: now))
             for job in settled {
                 context.logger.error("settled a job no execution held", metadata: [
                     "job": "\(job.id)", "state": "\(job.state)", "reason": "\(job.error ?? "")",
                 ])
-                context.events.publish(JobEvent(job: job, kind: .state(job.state)))
             }
             context.statistics.recordOrphansSettled(settled.count)
             if !settled.isEmpty { wake.signal() }
@@ -213,7 +210,7 @@ public actor Dispatcher: Service {
             defer { claimsInFlight -= 1 }
             let job: Job
             do {
-                guard let claimed = try await context.store.claimNext(ClaimRequest(
+                guard let claimed = try await context.writes.claimNext(ClaimRequest(
                     host: configuration.host, gpu: fallback.name, pipelines: Set(choices.keys),
                     slotByPipeline: choices.mapValues(\.name), deferredPipelines: deferred,
                     deferredBefore: now.addingTimeInterval(-configuration.affinityGraceSeconds), now: now,
@@ -247,9 +244,8 @@ public actor Dispatcher: Service {
         spaceShortage = reason
         let now = context.clock.now()
         do {
-            let queued = try await context.store.releaseClaim(job.id, attempt: job.attempts, ClaimRelease(
+            try await context.writes.releaseClaim(job.id, attempt: job.attempts, ClaimRelease(
                 at: now, waitingReason: reason, notBefore: now.addingTimeInterval(configuration.spaceRecheckSeconds)))
-            context.events.publish(JobEvent(job: queued, kind: .state(.queued)))
         } catch {
             // Left running with no execution: the reconciler settles it at the next heartbeat.
             context.logger.error("could not hand back a job waiting for disk space", metadata: ["job": "\(job.id)", "error": "\(error)"])
@@ -259,7 +255,6 @@ public actor Dispatcher: Service {
     private func startExecution(job: Job, slot: GPUSlot, claimedAt: ContinuousClock.Instant) -> JobExecution {
         let control = AttemptControl()
         running[job.id] = control
-        context.events.publish(JobEvent(job: job, kind: .state(.running)))
         return JobExecution(
             job: job, slot: slot, claimedAt: claimedAt, slotFreedAt: releasedAt[slot.name], control: control, context: context,
             slotAccess: SlotAccess(

@@ -20,4 +20,7 @@ struct ExecutionContext: Sendable {
     let logger: Logger
     /// Writes every attempt's outcome, and keeps those the store refuses until it takes them.
     let outcomes: OutcomeLedger
+
+    /// Every change to a job, written and published together.
+    var writes: JobWrites { outcomes.writes }
 }

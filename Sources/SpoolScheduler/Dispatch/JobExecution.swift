@@ -147,7 +147,7 @@ struct JobExecution: Sendable {
     /// worker is done, whatever the outcome.
     func generate(_ plan: Plan, conditioning: WorkerConditioning? = nil, into encoder: StreamingEncoder) async -> Generation {
         var progress = job.progress
-        let writer = ProgressWriter(job: job.id, store: context.store, events: context.events, control: control, logger: logger)
+        let writer = ProgressWriter(job: job.id, writes: context.writes, control: control, logger: logger)
         var failure: (any Error)?
         var load: ModelLoad?
         // Slot time counts from the claim for a per-job worker (its start and its model's load
@@ -332,30 +332,27 @@ struct NoSpace: Error, CustomStringConvertible {
 /// over meanwhile) stops the attempt.
 final class ProgressWriter: Sendable {
     private let job: JobID
-    private let store: any JobStore
-    private let events: JobEventHub
+    private let writes: JobWrites
     private let control: AttemptControl
     private let logger: Logger
     private let last = Mutex<Task<Void, Never>?>(nil)
 
-    init(job: JobID, store: any JobStore, events: JobEventHub, control: AttemptControl, logger: Logger) {
+    init(job: JobID, writes: JobWrites, control: AttemptControl, logger: Logger) {
         self.job = job
-        self.store = store
-        self.events = events
+        self.writes = writes
         self.control = control
         self.logger = logger
     }
 
     /// Queues `update`, after every write queued before it; announces chunk `announcing`.
     func write(_ update: JobUpdate, announcing chunk: Int?) {
-        let (job, store, events, control, logger) = (job, store, events, control, logger)
+        let (job, writes, control, logger) = (job, writes, control, logger)
         last.withLock { last in
             let previous = last
             last = Task {
                 await previous?.value
                 do {
-                    let updated = try await store.update(job, to: nil, update)
-                    if let chunk { events.publish(JobEvent(job: updated, kind: .chunk(index: chunk))) }
+                    try await writes.update(job, to: nil, update, announcing: chunk)
                 } catch let error as SpoolError {
                     if control.reason == nil { control.stop(.stale, message: "\(error)") }
                     logger.info("the store moved on without this attempt", metadata: ["reason": "\(error)"])

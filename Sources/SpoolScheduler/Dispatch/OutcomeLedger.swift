@@ -26,8 +26,8 @@ actor OutcomeLedger {
         var update: JobUpdate
     }
 
-    private let store: any JobStore
-    private let events: JobEventHub
+    /// Where outcomes are written and published.
+    nonisolated let writes: JobWrites
     private let statistics: SchedulerStatistics
     private let logger: Logger
     /// Waits between tries of a failing write before it is kept: 0.2 s doubling, about 6 s in all.
@@ -35,11 +35,9 @@ actor OutcomeLedger {
     private var pending: [JobID: [Entry]] = [:]
 
     init(
-        store: any JobStore, events: JobEventHub, statistics: SchedulerStatistics, logger: Logger,
-        retryDelays: [Double] = [0.2, 0.4, 0.8, 1.6, 3.2]
+        writes: JobWrites, statistics: SchedulerStatistics, logger: Logger, retryDelays: [Double] = [0.2, 0.4, 0.8, 1.6, 3.2]
     ) {
-        self.store = store
-        self.events = events
+        self.writes = writes
         self.statistics = statistics
         self.logger = logger
         self.retryDelays = retryDelays
@@ -100,9 +98,7 @@ actor OutcomeLedger {
 
     private func attempt(_ id: JobID, _ entry: Entry) async -> Result<Job, any Error> {
         do {
-            let job = try await store.update(id, to: entry.state, entry.update)
-            if let state = entry.state { events.publish(JobEvent(job: job, kind: .state(state))) }
-            return .success(job)
+            return .success(try await writes.update(id, to: entry.state, entry.update))
         } catch {
             return .failure(error)
         }

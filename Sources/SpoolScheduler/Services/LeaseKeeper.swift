@@ -8,16 +8,18 @@ import SpoolCore
 /// store no longer gives it, and settles jobs it is recorded as running but no longer runs.
 public struct LeaseKeeper: Service {
     let store: any JobStore
+    let writes: JobWrites
     let dispatcher: Dispatcher
     let configuration: SchedulerConfiguration
     let clock: any WallClock
     let logger: Logger
 
     public init(
-        store: any JobStore, dispatcher: Dispatcher, configuration: SchedulerConfiguration,
+        store: any JobStore, events: JobEventHub, dispatcher: Dispatcher, configuration: SchedulerConfiguration,
         clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "spool.leases")
     ) {
         self.store = store
+        writes = JobWrites(store: store, events: events)
         self.dispatcher = dispatcher
         self.configuration = configuration
         self.clock = clock
@@ -42,7 +44,7 @@ public struct LeaseKeeper: Service {
         do {
             try await store.renewLeases(
                 host: configuration.host, until: now.addingTimeInterval(configuration.leaseSeconds), now: now)
-            let recovered = try await store.recoverLostJobs(RecoveryRequest(restartedHost: nil, expiredLeases: true, now: now))
+            let recovered = try await writes.recoverLostJobs(RecoveryRequest(restartedHost: nil, expiredLeases: true, now: now))
             for job in recovered {
                 logger.warning("took back a job whose host stopped renewing its lease", metadata: ["job": "\(job.id)", "state": "\(job.state)"])
             }

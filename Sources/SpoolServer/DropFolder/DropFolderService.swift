@@ -232,9 +232,8 @@ public final class DropFolderService: Service, Sendable {
         } catch {
             return reject(name, inputs: inputs, message: "not a job file: \((error as? DecodingError)?.humanDescription ?? "not valid JSON")", issues: [])
         }
-        var digests: [String] = []
         var issues: [ValidationIssue] = []
-        let library = host.submitter.inputs
+        var files: [JobOperations.File] = []
         for input in inputs {
             if let problem = DropFolderInputs.problem(with: input.file) {
                 issues.append(ValidationIssue(field: input.field, reason: problem))
@@ -245,16 +244,12 @@ public final class DropFolderService: Service, Sendable {
                 issues.append(ValidationIssue(field: input.field, reason: "names \(input.file), which did not arrive in the inbox within \(String(format: "%g", configuration.siblingWaitSeconds)) s; copy the \(input.field) in first, then the job file"))
                 continue
             }
-            do {
-                let taken = try await onOwnThread("spool-ingest") { try library.ingest(fileAt: file, kind: input.kind, name: input.file) }
-                if input.kind == .image { spec.image = taken } else { spec.video = taken }
-                digests.append(taken.sha256)
-            } catch let error as InputError {
-                issues.append(ValidationIssue(field: input.field, reason: "\(input.file) \(error.message)"))
-            } catch {
-                issues.append(ValidationIssue(field: input.field, reason: "\(input.file) cannot be read: \(error)"))
-            }
+            files.append(JobOperations.File(kind: input.kind, field: input.field, name: input.file, source: .path(file)))
         }
+        let taken = await host.operations.take(files, into: spec)
+        spec = taken.spec
+        issues += taken.issues
+        let digests = files.compactMap { ($0.kind == .image ? spec.image : spec.video)?.sha256 }
         guard issues.isEmpty else {
             return reject(name, inputs: inputs, message: "the job is invalid: \(issues.count) problem(s)", issues: issues)
         }
@@ -265,13 +260,13 @@ public final class DropFolderService: Service, Sendable {
         }
         spec.labels["spool.drop"] = name
         do {
-            let result = try await host.submitter.submit(spec)
+            let result = try await host.operations.submit(spec)
             if result.job.state.isFinal {
                 writeResult(result.job, name: name)
             } else {
                 pending.withLock { $0[result.job.id] = name }
                 // It may have ended between the submission and the line above.
-                if let job = try? await host.store.job(result.job.id), job.state.isFinal,
+                if let job = try? await host.operations.job(result.job.id), job.state.isFinal,
                    pending.withLock({ $0.removeValue(forKey: job.id) }) != nil {
                     writeResult(job, name: name)
                 }

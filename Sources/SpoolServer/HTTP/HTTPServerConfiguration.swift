@@ -54,9 +54,9 @@ public struct HTTPServerConfiguration: Sendable {
         return (host.isEmpty ? "127.0.0.1" : host, port)
     }
 
-    /// The token requests must present, or nil when authentication is off (no token, or an empty one).
-    var requiredToken: String? {
-        token.flatMap { $0.isEmpty ? nil : $0 }
+    /// Who may use the API, or nil when authentication is off (no token, or an empty one).
+    var access: Access? {
+        token.flatMap { $0.isEmpty ? nil : Access(token: $0) }
     }
 
     /// Whether `host` is only reachable from this machine.

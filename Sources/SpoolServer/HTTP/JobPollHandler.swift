@@ -25,7 +25,7 @@ final class JobPollHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPResponsePart
 
     private let store: any SynchronousJobReading
-    private let token: String?
+    private let access: Access?
     private let serverName: String
     /// Requests handed to the router whose response has not been written yet.
     private var routed = 0
@@ -34,9 +34,9 @@ final class JobPollHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var date = HTTPDate()
     private var flushPending = false
 
-    init(store: any SynchronousJobReading, token: String?, serverName: String) {
+    init(store: any SynchronousJobReading, access: Access?, serverName: String) {
         self.store = store
-        self.token = token
+        self.access = access
         self.serverName = serverName
     }
 
@@ -104,7 +104,9 @@ final class JobPollHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let query = id.firstIndex(of: UInt8(ascii: "?")) { id = id[..<query] }
         // Plain ids only: anything the router would decode or reject is its to answer.
         guard !id.isEmpty, id.count <= 128, id.allSatisfy(Self.isIDByte) else { return nil }
-        if let token, !BearerToken.authorizes(head.headerFields[.authorization], token: token) { return nil }
+        if let access, access.decide(
+            reads: true, authorization: head.headerFields[.authorization], cookies: head.headerFields[values: .cookie],
+            dashboardHeader: false) != .allowed { return nil }
         return JobID(String(decoding: id, as: UTF8.self))
     }
 

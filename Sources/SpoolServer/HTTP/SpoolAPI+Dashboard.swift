@@ -5,7 +5,7 @@ import NIOCore
 
 /// The dashboard: one page, served as it is from the repository (no build step), reading the
 /// same API as every client. Off loopback it signs in with the host's token (`POST /login`
-/// sets the cookie ``BearerTokenMiddleware`` accepts).
+/// sets the cookie ``Access`` accepts).
 extension SpoolAPI {
     static let dashboardPaths: Set<String> = ["/", "/login", "/logout"]
 
@@ -41,12 +41,12 @@ extension SpoolAPI {
                 presented = parts[1].replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
             }
         }
-        guard let token = configuration.requiredToken else {
+        guard let access = configuration.access else {
             return Response(status: .seeOther, headers: [.location: "/"])  // nothing to sign in to
         }
-        guard BearerToken.constantTimeEqual(presented, token) else {
+        guard access.matches(presented) else {
             return Response(status: .seeOther, headers: [.location: "/?login=failed"])
         }
-        return Response(status: .seeOther, headers: [.location: "/", .setCookie: DashboardCookie.header(token)])
+        return Response(status: .seeOther, headers: [.location: "/", .setCookie: DashboardCookie.header(presented)])
     }
 }

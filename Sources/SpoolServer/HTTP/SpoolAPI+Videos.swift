@@ -33,7 +33,7 @@ extension SpoolAPI {
         var form: MultipartForm?
         if let boundary = MultipartForm.boundary(of: request.headers[.contentType]) {
             let read = try await MultipartForm.read(
-                request.body, boundary: boundary, layout: Self.videoForm, library: host.submitter.inputs,
+                request.body, boundary: boundary, layout: Self.videoForm, library: host.operations.inputs,
                 maxFieldBytes: configuration.maxBodyBytes)
             fields = read.fields.mapValues { String(decoding: $0, as: UTF8.self) }
             form = read
@@ -43,22 +43,16 @@ extension SpoolAPI {
         let (asked, unreadable) = VideoRequest.read(fields: fields)
         var (spec, issues) = asked.jobSpec()
         issues = bodyIssues + unreadable + issues
-        if let upload = form?.uploads["input_reference"] {
-            if issues.isEmpty {
-                do {
-                    let library = host.submitter.inputs
-                    spec.image = try await onOwnThread("spool-ingest") { try library.ingest(upload) }
-                } catch let error as InputError {
-                    issues.append(ValidationIssue(field: "input_reference", reason: error.message))
-                }
-            } else {
-                upload.abandon()
-            }
-        }
+        let files = form?.uploads["input_reference"].map {
+            [JobOperations.File(kind: .image, field: "input_reference", name: $0.name, source: .upload($0))]
+        } ?? []
         let result: EnqueueResult
         do {
-            guard issues.isEmpty else { throw SpoolError.invalidSpec(issues) }
-            result = try await host.submitter.submit(spec)
+            guard issues.isEmpty else {
+                for file in files { file.abandon() }
+                throw SpoolError.invalidSpec(issues)
+            }
+            result = try await host.operations.submit(spec, files: files)
         } catch SpoolError.invalidSpec(let problems) {
             let renamed = problems.map { VideoRequest.renamed($0, numFramesGiven: asked.numFrames != nil) }
             throw Self.invalidVideo(renamed)
@@ -134,13 +128,13 @@ extension SpoolAPI {
         guard order == "asc" || order == "desc" else { throw APIError(.badRequest, "invalid_query", "order must be asc or desc") }
         var after: JobID?
         if let text = query["after"].map(String.init) {
-            guard try await host.store.job(JobID(text)) != nil else {
+            guard (try? await host.operations.job(JobID(text))) != nil else {
                 throw APIError(.notFound, "video_not_found", "after names no video: no video with id \(text)")
             }
             after = JobID(text)
         }
-        let page = try await host.store.list(JobQuery(limit: limit, after: after, oldestFirst: order == "asc"))
-        return try json(VideoList(data: page.jobs.map(VideoObject.init), hasMore: page.nextCursor != nil))
+        let page = try await host.operations.list(JobQuery(limit: limit, after: after, oldestFirst: order == "asc"))
+        return try json(VideoList(data: page.jobs.map { VideoObject($0.job) }, hasMore: page.nextCursor != nil))
     }
 
     func showVideo(_ context: Context) async throws -> Response {
@@ -149,9 +143,11 @@ extension SpoolAPI {
 
     func deleteVideo(_ context: Context) async throws -> Response {
         let job = try await videoJob(context)
-        let deleted: Job?
+        let deleted: Job
         do {
-            deleted = try await host.store.delete(job.id)
+            deleted = try await host.operations.delete(job.id)
+        } catch SpoolError.jobNotFound {
+            throw Self.videoNotFound(job.id.rawValue)
         } catch SpoolError.illegalTransition {
             throw APIError(
                 .conflict, "video_in_progress",
@@ -159,8 +155,6 @@ extension SpoolAPI {
                     ? "video \(job.id) is still stopping; delete it once its worker has stopped"
                     : "video \(job.id) is \(VideoObject(job).status); cancel it first (DELETE /v1/jobs/\(job.id)), then delete it")
         }
-        guard let deleted else { throw Self.videoNotFound(job.id.rawValue) }
-        for path in [deleted.outputPath, deleted.posterPath].compactMap({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
         return try json(VideoDeleted(id: deleted.id.rawValue))
     }
 
@@ -174,8 +168,11 @@ extension SpoolAPI {
 
     func videoJob(_ context: Context) async throws -> Job {
         let id = try jobID(context)
-        guard let job = try await host.store.job(id) else { throw Self.videoNotFound(id.rawValue) }
-        return job
+        do {
+            return try await host.operations.job(id)
+        } catch SpoolError.jobNotFound {
+            throw Self.videoNotFound(id.rawValue)
+        }
     }
 
     /// A refused request: the clients of this API show only the error's message, so it says

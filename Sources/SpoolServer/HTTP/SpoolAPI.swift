@@ -35,8 +35,8 @@ public struct SpoolAPI: Sendable {
     /// A router with every route, behind the bearer-token check when a token is set.
     public func router() -> Router<Context> {
         let router = Router(context: Context.self)
-        if let token = configuration.requiredToken {
-            router.add(middleware: BearerTokenMiddleware(token: token, openPaths: Self.dashboardPaths.union(["/healthz"])))
+        if let access = configuration.access {
+            router.add(middleware: BearerTokenMiddleware(access: access, openPaths: Self.dashboardPaths.union(["/healthz"])))
         }
         router.add(middleware: MethodNotAllowedMiddleware(routes: Self.routes))
         let document = OpenAPIDocument.served(pipelines: host.pipelines, defaultPipeline: host.configuration.defaultPipeline)
@@ -79,8 +79,9 @@ public struct SpoolAPI: Sendable {
 
     func submit(_ request: Request, _ context: Context) async throws -> Response {
         var spec: JobSpec
+        var files: [JobOperations.File] = []
         if let boundary = MultipartForm.boundary(of: request.headers[.contentType]) {
-            spec = try await multipartSpec(request, boundary: boundary)
+            (spec, files) = try await multipartJob(request, boundary: boundary)
         } else {
             spec = try Self.decodeSpec(try await smallBody(request))
         }
@@ -95,14 +96,17 @@ public struct SpoolAPI: Sendable {
         }
         let result: EnqueueResult
         do {
-            // The submission validates the spec (and reads the inputs it names) itself; only a
+            // The submission validates the spec (and takes the files it brings) itself; only a
             // bad header needs the spec's problems listed beside it here.
-            guard headerIssues.isEmpty else { throw SpoolError.invalidSpec(headerIssues + host.submitter.validate(spec)) }
-            result = try await host.submitter.submit(spec)
+            guard headerIssues.isEmpty else {
+                for file in files { file.abandon() }
+                throw SpoolError.invalidSpec(headerIssues + host.operations.validate(spec))
+            }
+            result = try await host.operations.submit(spec, files: files)
         } catch SpoolError.invalidSpec(let issues) {
             throw APIError(.unprocessableContent, "invalid_job", "the job is invalid: \(issues.count) problem(s)", issues: issues)
         }
-        let position = try await host.store.queuePosition(of: result.job.id)
+        let position = try await host.operations.queuePosition(of: result.job.id)
         return json(
             JobResource(result.job, queuePosition: position), status: result.created ? .created : .ok,
             headers: [.location: "/v1/jobs/\(result.job.id)"])
@@ -125,39 +129,22 @@ public struct SpoolAPI: Sendable {
         fields: ["job"], files: ["image": .image, "video": .video], required: ["job"], what: "a job form",
         missingHint: ": send the job as JSON in a part named job")
 
-    /// The job of a `multipart/form-data` submission, its files taken into the input library
-    /// (decoded in full on a thread of their own) and named in the spec.
-    func multipartSpec(_ request: Request, boundary: String) async throws -> JobSpec {
-        let library = host.submitter.inputs
+    /// The job of a `multipart/form-data` submission, and the files it brings, streamed to
+    /// the input library's staging area (the submission takes them in).
+    func multipartJob(_ request: Request, boundary: String) async throws -> (JobSpec, [JobOperations.File]) {
         let form = try await MultipartForm.read(
-            request.body, boundary: boundary, layout: Self.jobForm, library: library, maxFieldBytes: configuration.maxBodyBytes)
-        var spec: JobSpec
+            request.body, boundary: boundary, layout: Self.jobForm, library: host.operations.inputs, maxFieldBytes: configuration.maxBodyBytes)
+        let spec: JobSpec
         do {
             spec = try Self.decodeSpec(form.fields["job"]!, part: "job")
         } catch {
             form.abandon()
             throw error
         }
-        var issues: [ValidationIssue] = []
-        for (name, upload) in form.uploads.sorted(by: { $0.key < $1.key }) {
-            let kind: JobInput.Kind = name == "image" ? .image : .video
-            let given = kind == .image ? spec.image : spec.video
-            if given != nil {
-                upload.abandon()
-                issues.append(ValidationIssue(field: kind.rawValue, reason: "given both as a part and in the job; send it once"))
-                continue
-            }
-            do {
-                let input = try await onOwnThread("spool-ingest") { try library.ingest(upload) }
-                if kind == .image { spec.image = input } else { spec.video = input }
-            } catch let error as InputError {
-                issues.append(ValidationIssue(field: error.field, reason: error.message))
-            }
+        let files = form.uploads.sorted(by: { $0.key < $1.key }).map { name, upload in
+            JobOperations.File(kind: upload.kind, field: upload.kind.rawValue, name: upload.name, source: .upload(upload))
         }
-        guard issues.isEmpty else {
-            throw APIError(.unprocessableContent, "invalid_job", "the job is invalid: \(issues.count) problem(s)", issues: issues)
-        }
-        return spec
+        return (spec, files)
     }
 
     func list(_ request: Request) async throws -> Response {
@@ -180,36 +167,30 @@ public struct SpoolAPI: Sendable {
             }
             limit = value
         }
-        let page = try await host.store.list(JobQuery(
+        let page = try await host.operations.list(JobQuery(
             states: states, pipeline: query["pipeline"].map(String.init), limit: limit, cursor: query["cursor"].map(String.init)))
-        var resources: [JobResource] = []
-        for job in page.jobs {
-            let position = job.state == .queued ? try await host.store.queuePosition(of: job.id) : nil
-            resources.append(JobResource(job, queuePosition: position))
-        }
-        return json(JobList(jobs: resources, nextCursor: page.nextCursor))
+        return json(JobList(jobs: page.jobs.map { JobResource($0.job, queuePosition: $0.queuePosition) }, nextCursor: page.nextCursor))
     }
 
     func show(_ context: Context) async throws -> Response {
-        let id = try jobID(context)
-        guard let (job, position) = try await host.store.jobWithPosition(id) else { throw APIError.notFound(id.rawValue) }
+        let (job, position) = try await found { try await host.operations.jobWithPosition(try jobID(context)) }
         return json(JobResource(job, queuePosition: position))
     }
 
     func attempts(_ context: Context) async throws -> Response {
         let job = try await job(context)
-        return try json(AttemptList(job: job.id, attempts: try await host.store.attempts(of: job.id)))
+        return try json(AttemptList(job: job.id, attempts: try await host.operations.attempts(of: job.id)))
     }
 
     func webhooks(_ context: Context) async throws -> Response {
         let job = try await job(context)
-        return try json(WebhookDeliveryList(job: job.id, deliveries: try await host.store.webhookDeliveries(of: job.id)))
+        return try json(WebhookDeliveryList(job: job.id, deliveries: try await host.operations.webhookDeliveries(of: job.id)))
     }
 
     func cancel(_ context: Context) async throws -> Response {
         let job = try await job(context)
         do {
-            return json(JobResource(try await host.dispatcher.cancel(job.id)))
+            return json(JobResource(try await host.operations.cancel(job.id)))
         } catch SpoolError.illegalTransition(_, let from, _) {
             throw APIError(.conflict, "job_finished", "job \(job.id) is already \(from)")
         }
@@ -221,8 +202,8 @@ public struct SpoolAPI: Sendable {
         let id = try jobID(context)
         // Subscribe before reading the snapshot, so no change falls between the two.
         let stream = host.events.subscribe(job: id)
-        guard let snapshot = try await host.store.job(id) else { throw APIError.notFound(id.rawValue) }
-        let store = host.store
+        let snapshot = try await found { try await host.operations.job(id) }
+        let operations = host.operations
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: Self.sse("state", JobResource(snapshot))))
             if snapshot.state.isFinal {
@@ -232,7 +213,7 @@ public struct SpoolAPI: Sendable {
             for await event in stream {
                 switch event.kind {
                 case .state(let state):
-                    let position = state == .queued ? try? await store.queuePosition(of: id) : nil
+                    let position = state == .queued ? try? await operations.queuePosition(of: id) : nil
                     try await writer.write(ByteBuffer(string: Self.sse("state", JobResource(event.job, queuePosition: position))))
                     if state.isFinal {
                         try await writer.finish(nil)
@@ -316,9 +297,16 @@ public struct SpoolAPI: Sendable {
     }
 
     func job(_ context: Context) async throws -> Job {
-        let id = try jobID(context)
-        guard let job = try await host.store.job(id) else { throw APIError.notFound(id.rawValue) }
-        return job
+        try await found { try await host.operations.job(try jobID(context)) }
+    }
+
+    /// What `read` found, or the API's 404 for a job that is not there.
+    func found<T>(_ read: () async throws -> T) async throws -> T {
+        do {
+            return try await read()
+        } catch SpoolError.jobNotFound(let id) {
+            throw APIError.notFound(id.rawValue)
+        }
     }
 
     func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {

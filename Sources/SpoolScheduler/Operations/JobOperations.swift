@@ -1,0 +1,159 @@
+import Foundation
+import SpoolCore
+import SpoolMedia
+
+/// What a door does with a job, whatever the door (HTTP's jobs and videos APIs, the drop
+/// folder, the CLI through HTTP): the one layer between a request and the host. A door
+/// turns its request into these calls and their answers (and errors) into its own shape;
+/// the plumbing (inputs taken on a thread of their own, the store, the dispatcher, the
+/// files a job leaves) is here, once.
+public struct JobOperations: Sendable {
+    public let store: any JobStore
+    public let submitter: JobSubmitter
+    public let dispatcher: Dispatcher
+    public let data: DataDirectory
+
+    public init(store: any JobStore, submitter: JobSubmitter, dispatcher: Dispatcher, data: DataDirectory) {
+        self.store = store
+        self.submitter = submitter
+        self.dispatcher = dispatcher
+        self.data = data
+    }
+
+    /// Jobs' images and clips.
+    public var inputs: InputLibrary { submitter.inputs }
+
+    /// A file a door brings with a job: an image to start from or a clip to continue.
+    public struct File: Sendable {
+        public enum Source: Sendable {
+            /// Streamed to the input library's staging area as it arrived (an HTTP upload).
+            case upload(InputUpload)
+            /// A file already on this machine (the drop folder's), read where it is.
+            case path(String)
+        }
+
+        public var kind: JobInput.Kind
+        /// The field a problem with it is reported under (`image`, `input_reference`).
+        public var field: String
+        /// The name it came with, if any (`fox.png`).
+        public var name: String?
+        public var source: Source
+
+        public init(kind: JobInput.Kind, field: String, name: String? = nil, source: Source) {
+            self.kind = kind
+            self.field = field
+            self.name = name
+            self.source = source
+        }
+
+        /// Gives up an upload that will not be taken.
+        public func abandon() {
+            if case .upload(let upload) = source { upload.abandon() }
+        }
+    }
+
+    // MARK: Submitting
+
+    /// Takes `files` into the input library, each decoded in full on a thread of its own, and
+    /// names them in `spec`. Returns the spec and a problem for each file that could not be
+    /// taken (named by its field); the spec's own inputs of the same kind are problems too.
+    public func take(_ files: [File], into spec: JobSpec) async -> (spec: JobSpec, issues: [ValidationIssue]) {
+        var spec = spec
+        var issues: [ValidationIssue] = []
+        let library = inputs
+        for file in files {
+            if (file.kind == .image ? spec.image : spec.video) != nil {
+                file.abandon()
+                issues.append(ValidationIssue(field: file.kind.rawValue, reason: "given both as a part and in the job; send it once"))
+                continue
+            }
+            do {
+                let input = try await onOwnThread("spool-ingest") {
+                    switch file.source {
+                    case .upload(let upload): try library.ingest(upload)
+                    case .path(let path): try library.ingest(fileAt: path, kind: file.kind, name: file.name)
+                    }
+                }
+                if file.kind == .image { spec.image = input } else { spec.video = input }
+            } catch let error as InputError {
+                let name = if case .path = file.source, let name = file.name { "\(name) " } else { "" }
+                issues.append(ValidationIssue(field: file.field, reason: name + error.message))
+            } catch {
+                issues.append(ValidationIssue(field: file.field, reason: "\(file.name ?? file.field) cannot be read: \(error)"))
+            }
+        }
+        return (spec, issues)
+    }
+
+    /// Takes the job's files and submits it; a repeated idempotency key returns the first job.
+    /// - Throws: ``SpoolError/invalidSpec(_:)`` naming every problem, its files' included.
+    public func submit(_ spec: JobSpec, files: [File] = []) async throws -> EnqueueResult {
+        let (taken, issues) = await take(files, into: spec)
+        guard issues.isEmpty else { throw SpoolError.invalidSpec(issues) }
+        return try await submitter.submit(taken)
+    }
+
+    /// The spec's problems, without submitting it.
+    public func validate(_ spec: JobSpec) -> [ValidationIssue] {
+        submitter.validate(spec)
+    }
+
+    // MARK: Reading
+
+    /// - Throws: ``SpoolError/jobNotFound(_:)``.
+    public func job(_ id: JobID) async throws -> Job {
+        guard let job = try await store.job(id) else { throw SpoolError.jobNotFound(id) }
+        return job
+    }
+
+    /// A job and its place in the queue while it waits.
+    /// - Throws: ``SpoolError/jobNotFound(_:)``.
+    public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?) {
+        guard let found = try await store.jobWithPosition(id) else { throw SpoolError.jobNotFound(id) }
+        return found
+    }
+
+    /// A page of jobs, each queued one with its place in the queue.
+    public func list(_ query: JobQuery) async throws -> (jobs: [(job: Job, queuePosition: Int?)], nextCursor: String?) {
+        let page = try await store.list(query)
+        var jobs: [(Job, Int?)] = []
+        for job in page.jobs {
+            jobs.append((job, job.state == .queued ? try await store.queuePosition(of: job.id) : nil))
+        }
+        return (jobs, page.nextCursor)
+    }
+
+    public func queuePosition(of id: JobID) async throws -> Int? {
+        try await store.queuePosition(of: id)
+    }
+
+    public func attempts(of id: JobID) async throws -> [Attempt] {
+        try await store.attempts(of: id)
+    }
+
+    public func webhookDeliveries(of id: JobID) async throws -> [WebhookDelivery] {
+        try await store.webhookDeliveries(of: id)
+    }
+
+    // MARK: Ending
+
+    /// Cancels a job wherever it runs (see ``Dispatcher/cancel(_:)``).
+    /// - Throws: ``SpoolError/illegalTransition(job:from:to:)`` for a job already finished.
+    @discardableResult
+    public func cancel(_ id: JobID) async throws -> Job {
+        try await dispatcher.cancel(id)
+    }
+
+    /// Removes a finished job: its record, attempts and webhook deliveries, then its files (the
+    /// video, its poster, what is left of its live preview).
+    /// - Throws: ``SpoolError/illegalTransition(job:from:to:)`` for a job not finished, or still
+    ///   stopping; ``SpoolError/jobNotFound(_:)``.
+    @discardableResult
+    public func delete(_ id: JobID) async throws -> Job {
+        guard let deleted = try await store.delete(id) else { throw SpoolError.jobNotFound(id) }
+        for path in [deleted.outputPath, deleted.posterPath, data.live(id)].compactMap({ $0 }) {
+            try? FileManager.default.removeItem(atPath: path)
+        }
+        return deleted
+    }
+}
