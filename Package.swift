@@ -45,14 +45,23 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
-        // MARK: Core (Foundation only)
+        // MARK: Support and core (Foundation only)
+        // Plumbing every long-running part uses (a thread for blocking work, a wake-up signal),
+        // kept out of the modules that first needed it so that a module depends on it alone.
+        .target(name: "SpoolSupport", swiftSettings: swiftSettings),
         .target(name: "SpoolCore", swiftSettings: swiftSettings),
+        // What the HTTP API reads and writes (resources, lists, the videos API's objects) and
+        // its fast JSON writer: the wire, kept apart from the domain it describes.
+        .target(name: "SpoolAPIModel", dependencies: ["SpoolCore"], swiftSettings: swiftSettings),
 
         // MARK: Stores
+        // The statements both stores run, written once in a dialect-neutral form (issue 26: SQL
+        // lives beside the stores, not in the domain).
+        .target(name: "SpoolStoreKit", dependencies: ["SpoolCore"], swiftSettings: swiftSettings),
         .target(
             name: "SpoolSQLite",
             dependencies: [
-                "SpoolCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                "SpoolCore", "SpoolStoreKit", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -60,10 +69,11 @@ let package = Package(
         .target(
             name: "SpoolPostgres",
             dependencies: [
-                "SpoolCore",
+                "SpoolCore", "SpoolStoreKit",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -94,7 +104,7 @@ let package = Package(
         .target(
             name: "SpoolScheduler",
             dependencies: [
-                "SpoolCore", "SpoolMedia", "SpoolGenerators",
+                "SpoolCore", "SpoolSupport", "SpoolMedia", "SpoolGenerators",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -106,8 +116,9 @@ let package = Package(
         .target(
             name: "SpoolServer",
             dependencies: [
-                "SpoolCore", "SpoolScheduler", "SpoolMedia", "CSpoolSystem", "SpoolWebhooks",
+                "SpoolCore", "SpoolAPIModel", "SpoolSupport", "SpoolScheduler", "SpoolMedia", "CSpoolSystem", "SpoolWebhooks",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -119,13 +130,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .target(name: "SpoolClient", dependencies: ["SpoolCore"], swiftSettings: swiftSettings),
+        .target(name: "SpoolClient", dependencies: ["SpoolCore", "SpoolAPIModel"], swiftSettings: swiftSettings),
 
         // MARK: Webhooks: signed, retried, durable
         .target(
             name: "SpoolWebhooks",
             dependencies: [
-                "SpoolCore", "SpoolMedia", "SpoolScheduler",
+                "SpoolCore", "SpoolAPIModel", "SpoolSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -141,7 +152,8 @@ let package = Package(
         .executableTarget(
             name: "spool",
             dependencies: [
-                "SpoolCore", "SpoolSQLite", "SpoolPostgres", "SpoolScheduler", "SpoolServer", "SpoolClient", "SpoolWebhooks",
+                "SpoolCore", "SpoolAPIModel", "SpoolSQLite", "SpoolPostgres", "SpoolGenerators", "SpoolScheduler", "SpoolServer",
+                "SpoolClient", "SpoolWebhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -153,6 +165,8 @@ let package = Package(
             dependencies: [
                 "SpoolCore", "SpoolSQLite", "SpoolPostgres", "SpoolMedia", "SpoolGenerators", "SpoolScheduler", "SpoolSynthetic", "SpoolTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Benchmarks/spool-bench",
             swiftSettings: swiftSettings
@@ -162,14 +176,14 @@ let package = Package(
         .target(
             name: "SpoolTesting",
             dependencies: [
-                "SpoolCore", "SpoolSQLite", "SpoolPostgres", "SpoolMedia", "SpoolGenerators", "SpoolSynthetic", "SpoolScheduler",
+                "SpoolCore", "SpoolSupport", "SpoolSQLite", "SpoolPostgres", "SpoolMedia", "SpoolGenerators", "SpoolSynthetic", "SpoolScheduler",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "SpoolCoreTests", dependencies: ["SpoolCore", "SpoolTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "SpoolCoreTests", dependencies: ["SpoolCore", "SpoolAPIModel", "SpoolStoreKit", "SpoolTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SpoolStoreTests",
             dependencies: ["SpoolCore", "SpoolSQLite", "SpoolPostgres", "SpoolTesting"],
@@ -183,7 +197,7 @@ let package = Package(
         .testTarget(
             name: "SpoolGeneratorsTests",
             dependencies: [
-                "SpoolCore", "SpoolGenerators", "SpoolTesting", "spool-synthetic-worker", .product(name: "Crypto", package: "swift-crypto"),
+                "SpoolCore", "SpoolGenerators", "SpoolSynthetic", "SpoolTesting", "spool-synthetic-worker", .product(name: "Crypto", package: "swift-crypto"),
             ],
             // The Python worker the kit's tests run, by path.
             exclude: ["Kit"],
@@ -192,17 +206,22 @@ let package = Package(
         .testTarget(
             name: "SpoolSchedulerTests",
             dependencies: [
-                "SpoolCore", "SpoolMedia", "SpoolScheduler", "SpoolServer", "SpoolSQLite", "SpoolTesting", "spool-synthetic-worker", "spool",
+                "SpoolCore", "SpoolAPIModel", "SpoolMedia", "SpoolGenerators", "SpoolScheduler", "SpoolServer", "SpoolSQLite",
+                "SpoolTesting", "spool-synthetic-worker", "spool",
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SpoolServerTests",
             dependencies: [
-                "SpoolCore", "SpoolServer", "SpoolScheduler", "SpoolSQLite", "SpoolTesting", "SpoolClient",
+                "SpoolCore", "SpoolAPIModel", "SpoolServer", "SpoolScheduler", "SpoolSQLite", "SpoolTesting", "SpoolClient",
                 "spool-synthetic-worker", "spool",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             // Files the tests run as they are (the fuzzer's settings, Python programs), by path.
             exclude: ["Schemathesis", "Webhooks", "Videos", "Dashboard"],

@@ -1,4 +1,5 @@
 import Foundation
+import SpoolAPIModel
 import SpoolCore
 
 /// Renders a job's progress: a live bar on a terminal, plain lines otherwise.

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import SpoolCore
+import SpoolStoreKit
 
 /// The claim, as a named prepared statement: each connection parses and plans it once.
 /// Planning this CTE every time cost the server about a third of its claim rate

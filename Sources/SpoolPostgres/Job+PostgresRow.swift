@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import SpoolCore
+import SpoolStoreKit
 
 extension Job {
     /// Decodes a `jobs` row (every column, `SELECT *` or `RETURNING *`).

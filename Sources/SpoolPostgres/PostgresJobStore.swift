@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 import SpoolCore
+import SpoolStoreKit
 import Synchronization
 
 /// The shared job store: one PostgreSQL database that many Spool hosts use at once.

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SpoolCore
+import SpoolStoreKit
 
 extension Job {
     /// The columns ``init(statement:specs:)`` reads, in the order it reads them.

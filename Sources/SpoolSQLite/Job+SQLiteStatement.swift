@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import GRDBSQLite
 import SpoolCore
+import SpoolStoreKit
 
 extension Job {
     /// Decodes the row `statement` stands on, selected as ``sqliteColumns`` (first).

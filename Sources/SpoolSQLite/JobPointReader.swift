@@ -31,7 +31,8 @@ final class JobPointReader: Sendable {
         return try connection.job(id, specs: specs)
     }
 
-    /// One read-only connection and its two statements. Used by one thread at a time.
+    /// One read-only connection and its two statements.
+    /// `@unchecked Sendable`: a SQLite connection is handed from thread to thread, never shared.
     private final class Connection: @unchecked Sendable {
         private var handle: OpaquePointer?
         private var byID: OpaquePointer?

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import GRDBSQLite
 import SpoolCore
+import SpoolStoreKit
 
 /// The embedded job store: one SQLite file in WAL mode, durable commits, safe to share
 /// between processes on one machine.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Runs a program to completion and captures its output; for tests and benchmarks.
 public struct ProcessResult: Sendable {
@@ -40,22 +41,15 @@ public func runProcess(
 }
 
 /// A value written once by another thread.
-final class LockedBox<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: T
-    private var written = false
+final class LockedBox<T: Sendable>: Sendable {
+    private let state: Mutex<(value: T, written: Bool)>
 
-    init(_ value: T) { stored = value }
+    init(_ value: T) { state = Mutex((value, false)) }
 
-    func set(_ value: T) {
-        lock.withLock {
-            stored = value
-            written = true
-        }
-    }
+    func set(_ value: T) { state.withLock { $0 = (value, true) } }
 
-    var isSet: Bool { lock.withLock { written } }
-    var value: T { lock.withLock { stored } }
+    var isSet: Bool { state.withLock { $0.written } }
+    var value: T { state.withLock { $0.value } }
 }
 
 extension Process {

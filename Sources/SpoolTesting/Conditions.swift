@@ -1,4 +1,5 @@
 import Foundation
+import SpoolSupport
 import SpoolMedia
 
 /// Waits until `condition` holds, checking every 10 ms. Tests wait for conditions, never for

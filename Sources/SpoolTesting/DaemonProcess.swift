@@ -3,6 +3,8 @@ import SpoolGenerators
 
 /// A real `spool serve` process with its output in a log file, for tests that need the
 /// daemon as users run it.
+/// `@unchecked Sendable`: `Process` is not Sendable; its state is the kernel's, and `Process`
+/// locks its own.
 public final class DaemonProcess: @unchecked Sendable {
     /// The built `spool` binary.
     public static let binary = WorkerLauncher.defaultBinDirectory + "/spool"

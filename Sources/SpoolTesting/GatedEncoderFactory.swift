@@ -4,6 +4,8 @@ import SpoolMedia
 
 /// Wraps an encoder factory so that a test decides when frames get encoded: each frame
 /// waits until the gate is open, then goes to the real encoder.
+/// `@unchecked Sendable`: the gate's state is read and written only under `condition`, on
+/// which encoding threads block (a `Mutex` cannot wait).
 public final class GatedEncoderFactory: VideoEncoderFactory, @unchecked Sendable {
     private let inner: any VideoEncoderFactory
     // Guarded by `condition`.

@@ -2,6 +2,8 @@ import Foundation
 
 /// `ffplay` playing a URL with SDL's dummy drivers (no screen, no sound card), as a person
 /// would watch it, with how far it has played readable while it plays.
+/// `@unchecked Sendable`: `Process` is not Sendable; the rest is immutable (progress is read
+/// from the log file).
 public final class HeadlessPlayer: @unchecked Sendable {
     public let url: String
     private let process = Process()

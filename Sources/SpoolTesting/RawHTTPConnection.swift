@@ -5,6 +5,7 @@ import Foundation
 
 /// One HTTP/1.1 connection on a plain socket, for what an HTTP client library hides:
 /// several requests sent in one write (pipelining) and the exact bytes of each answer.
+/// `@unchecked Sendable`: used by one task at a time (its read buffer is unguarded).
 public final class RawHTTPConnection: @unchecked Sendable {
     /// One answer, as it came off the wire.
     public struct Answer: Sendable {

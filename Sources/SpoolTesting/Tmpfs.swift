@@ -5,6 +5,7 @@ import Foundation
 
 /// A small file system of its own (tmpfs), for tests of what happens when a disk fills.
 /// Mounting needs root (CI runs as root); elsewhere those tests are skipped with a reason.
+/// `@unchecked Sendable`: immutable after mounting; `TemporaryDirectory` is a non-Sendable class.
 public final class Tmpfs: @unchecked Sendable {
     public let path: String
     private let folder: TemporaryDirectory

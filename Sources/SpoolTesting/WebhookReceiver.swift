@@ -5,6 +5,7 @@ import Foundation
 /// package and logs what it saw, so tests check Spool's signatures against a verifier nobody
 /// here wrote. It can be stopped and started again on the same port, as a receiver that is
 /// down for a while.
+/// `@unchecked Sendable`: `Process` is not Sendable; a test starts and stops it from one task.
 public final class WebhookReceiver: @unchecked Sendable {
     /// One message as the receiver saw it.
     public struct Entry: Decodable, Sendable, Hashable {

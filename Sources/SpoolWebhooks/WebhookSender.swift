@@ -6,9 +6,9 @@ import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
+import SpoolAPIModel
+import SpoolSupport
 import SpoolCore
-import SpoolMedia
-import SpoolScheduler
 
 /// How this host sends webhooks.
 public struct WebhookSenderConfiguration: Sendable {

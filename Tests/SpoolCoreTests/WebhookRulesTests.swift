@@ -1,5 +1,6 @@
 import Foundation
 import SpoolCore
+import SpoolStoreKit
 import Testing
 
 @Suite("Webhook rules")

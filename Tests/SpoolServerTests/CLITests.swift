@@ -1,4 +1,5 @@
 import Foundation
+import SpoolAPIModel
 import SpoolCore
 import SpoolTesting
 import Testing

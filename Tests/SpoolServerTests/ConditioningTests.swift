@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import SpoolAPIModel
 import SpoolCore
 import SpoolTesting
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import SpoolAPIModel
 import SpoolCore
 import SpoolScheduler
 import SpoolServer

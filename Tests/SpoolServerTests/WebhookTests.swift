@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import SpoolAPIModel
 import SpoolClient
 import SpoolCore
 import SpoolTesting

@@ -13,6 +13,8 @@ import SpoolCore
 /// 15.7 % of the encode time against the encoder without a preview (`spool-bench live`,
 /// 12.462 s against 10.771 s); draining beside the next segment's frames keeps both cores
 /// busy.
+/// `@unchecked Sendable`: its queue and flags live under `condition`; the muxer is touched by
+/// one thread at a time, handed over under that lock.
 final class PacketSink: @unchecked Sendable {
     private let format: UnsafeMutablePointer<AVFormatContext>
     private let stream: UnsafeMutablePointer<AVStream>

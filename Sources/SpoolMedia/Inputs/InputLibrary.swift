@@ -44,6 +44,7 @@ public struct InputError: Error, CustomStringConvertible, Sendable {
 /// moment it passes its byte limit.
 /// Used by one task at a time: written while the request streams in, then handed whole to
 /// the thread that ingests it.
+/// `@unchecked Sendable`: one owner at a time (the request task, then the ingest thread).
 public final class InputUpload: @unchecked Sendable {
     public let kind: JobInput.Kind
     public let name: String?

@@ -10,6 +10,8 @@ import SpoolCore
 /// its chunk file into one reusable buffer and feeds the encoder. Chunks that cannot be
 /// placed yet wait as file references, so memory stays flat however long the video:
 /// one RGB frame (two while cross-fading) plus the encoder's own look-ahead.
+/// `@unchecked Sendable`: its mutable state is read and written only under `condition`; the
+/// FFmpeg objects belong to its encoding thread alone.
 public final class StreamingEncoder: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var workDir: String

@@ -1,3 +1,4 @@
+import SpoolSupport
 import Foundation
 import Logging
 import SpoolCore

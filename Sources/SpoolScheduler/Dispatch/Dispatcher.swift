@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import SpoolSupport
 import SpoolCore
 import SpoolGenerators
 import SpoolMedia

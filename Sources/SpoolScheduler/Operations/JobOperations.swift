@@ -1,4 +1,5 @@
 import Foundation
+import SpoolSupport
 import SpoolCore
 import SpoolMedia
 

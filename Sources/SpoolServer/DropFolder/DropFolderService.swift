@@ -5,6 +5,7 @@ import CSpoolSystem
 import Foundation
 import Logging
 import ServiceLifecycle
+import SpoolAPIModel
 import SpoolCore
 import SpoolMedia
 import SpoolScheduler

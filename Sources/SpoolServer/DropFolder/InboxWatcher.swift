@@ -3,18 +3,22 @@ import Glibc
 #endif
 import CSpoolSystem
 import Foundation
+import Synchronization
 
 /// Wakes the drop folder when something lands in the inbox: inotify where it works,
 /// with the caller's polling as the fallback (and the safety net for missed events).
-final class InboxWatcher: @unchecked Sendable {
-    private let lock = NSLock()
-    /// Names that arrived by `rename` into the inbox: complete the moment they appear.
-    private var movedIn = Set<String>()
-    /// Names a writer closed after writing (`IN_CLOSE_WRITE`): complete unless another
-    /// writer still holds them open.
-    private var closedAfterWriting = Set<String>()
-    /// Set, under `lock`, once the reading thread has closed its descriptors.
-    private var closed = false
+final class InboxWatcher: Sendable {
+    private struct Seen {
+        /// Names that arrived by `rename` into the inbox: complete the moment they appear.
+        var movedIn = Set<String>()
+        /// Names a writer closed after writing (`IN_CLOSE_WRITE`): complete unless another
+        /// writer still holds them open.
+        var closedAfterWriting = Set<String>()
+        /// Set once the reading thread has closed its descriptors.
+        var closed = false
+    }
+
+    private let seen = Mutex(Seen())
     private let fd: Int32
     /// Written by `stop()` to wake the reading thread, which then closes both descriptors
     /// itself. Closing the inotify descriptor under a blocked `read` would let that read
@@ -56,27 +60,27 @@ final class InboxWatcher: @unchecked Sendable {
 
     /// Returns and forgets whether `name` was moved in whole.
     func takeMovedIn(_ name: String) -> Bool {
-        lock.withLock { movedIn.remove(name) != nil }
+        seen.withLock { $0.movedIn.remove(name) != nil }
     }
 
     /// Whether a writer closed `name` since it was last forgotten.
     func wasClosedAfterWriting(_ name: String) -> Bool {
-        lock.withLock { closedAfterWriting.contains(name) }
+        seen.withLock { $0.closedAfterWriting.contains(name) }
     }
 
     /// Forgets what was seen of `name` (it left the inbox).
     func forget(_ name: String) {
-        lock.withLock {
-            movedIn.remove(name)
-            closedAfterWriting.remove(name)
+        seen.withLock {
+            $0.movedIn.remove(name)
+            $0.closedAfterWriting.remove(name)
         }
     }
 
     /// Ends the watch; safe to call more than once.
     func stop() {
         guard isWatching else { return }
-        lock.withLock {
-            guard !closed else { return }
+        seen.withLock { seen in
+            guard !seen.closed else { return }
             var one: UInt8 = 1
             _ = write(wakeFd, &one, 1)
         }
@@ -87,8 +91,8 @@ final class InboxWatcher: @unchecked Sendable {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
         defer {
             buffer.deallocate()
-            lock.withLock {
-                closed = true
+            seen.withLock {
+                $0.closed = true
                 close(fd)
                 close(wakeReadFd)
                 close(wakeFd)
@@ -109,11 +113,11 @@ final class InboxWatcher: @unchecked Sendable {
                 if nameLength > 0, event.mask & (UInt32(IN_MOVED_TO) | UInt32(IN_CLOSE_WRITE)) != 0 {
                     let namePointer = (buffer + offset + MemoryLayout<inotify_event>.size).assumingMemoryBound(to: CChar.self)
                     let name = String(cString: namePointer)
-                    lock.withLock { () -> Void in
+                    seen.withLock { seen in
                         if event.mask & UInt32(IN_MOVED_TO) != 0 {
-                            movedIn.insert(name)
+                            seen.movedIn.insert(name)
                         } else {
-                            closedAfterWriting.insert(name)
+                            seen.closedAfterWriting.insert(name)
                         }
                     }
                 }

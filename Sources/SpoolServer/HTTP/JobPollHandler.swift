@@ -1,6 +1,7 @@
 import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
+import SpoolAPIModel
 import SpoolCore
 
 /// Answers `GET /v1/jobs/{id}`, the request dashboards repeat all day, inside the channel

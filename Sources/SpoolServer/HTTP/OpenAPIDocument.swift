@@ -1,4 +1,5 @@
 import Foundation
+import SpoolAPIModel
 import SpoolCore
 
 /// The OpenAPI 3.1 description of the API: `Sources/SpoolServer/openapi.json` in the repo,

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import SpoolAPIModel
 import SpoolCore
 import SpoolMedia
 import SpoolScheduler

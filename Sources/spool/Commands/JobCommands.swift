@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SpoolAPIModel
 import SpoolClient
 import SpoolCore
 

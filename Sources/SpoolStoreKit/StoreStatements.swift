@@ -1,4 +1,5 @@
 import Foundation
+import SpoolCore
 
 // The rules both stores execute, written once: what a claim resets, how an update maps to
 // columns, how a list is filtered and paged, which active jobs recovery takes back. Each

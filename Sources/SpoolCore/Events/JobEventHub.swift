@@ -1,5 +1,4 @@
 import Foundation
-import SpoolCore
 import Synchronization
 
 /// Fans job events out to any number of subscribers, each with a small buffer so a slow

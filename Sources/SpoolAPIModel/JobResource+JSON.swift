@@ -1,4 +1,5 @@
 import Foundation
+import SpoolCore
 
 extension JobResource {
     /// This resource as `JSONEncoder.spoolAPI` would encode it, written directly (see

@@ -1,4 +1,3 @@
-import SpoolCore
 
 /// Something that happened to a job, for live followers (server-sent events, `spool watch`).
 public struct JobEvent: Sendable, Hashable {

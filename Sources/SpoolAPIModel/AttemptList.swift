@@ -1,4 +1,5 @@
 import Foundation
+import SpoolCore
 
 /// A job's attempts, as `GET /v1/jobs/{id}/attempts` shows them: where each ran, how it
 /// ended and why, and what it cost. This is what says why a job took the tries it did.

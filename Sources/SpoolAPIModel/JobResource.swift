@@ -1,4 +1,5 @@
 import Foundation
+import SpoolCore
 
 /// A job as `GET /v1/jobs/{id}` shows it: everything a dashboard polls for.
 public struct JobResource: Codable, Sendable, Hashable {

@@ -1,4 +1,5 @@
 import Foundation
+import SpoolCore
 
 // How both stores keep webhook deliveries, written once: which deliveries a job's change of
 // state owes, how a host claims the due ones under a lease, how a try is recorded. Plain

@@ -1,4 +1,5 @@
 import Foundation
+import SpoolCore
 
 /// A job's webhook deliveries, as `GET /v1/jobs/{id}/webhooks` shows them: whom it was
 /// sent to, every try and its answer, and when the next one is due.

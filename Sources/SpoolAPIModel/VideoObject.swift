@@ -1,4 +1,5 @@
 import Foundation
+import SpoolCore
 
 /// A job as the OpenAI-style videos API shows it (`/v1/videos`), the object vLLM-Omni and the
 /// official `openai` clients speak: a status of four, a whole-number progress, Unix times.

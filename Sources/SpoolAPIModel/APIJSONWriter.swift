@@ -1,4 +1,5 @@
 import Foundation
+import SpoolCore
 
 /// Writes JSON exactly as ``Foundation/JSONEncoder/spoolAPI`` does (sorted keys, unescaped
 /// slashes, ISO 8601 dates with milliseconds), for the responses polled thousands of times

@@ -1,3 +1,5 @@
+import SpoolCore
+
 /// A host's slots, as `GET /v1/gpus` shows them.
 public struct GPUList: Codable, Sendable, Hashable {
     public struct Slot: Codable, Sendable, Hashable {
