@@ -18,6 +18,8 @@ public final class EventStreamClient: @unchecked Sendable {
     public let status: Int
     private var text = ""
     private var ended = false
+    /// Comment blocks (`: keep-alive`) read so far.
+    public private(set) var keepAlives = 0
 
     /// Opens the stream; `status` is the answer's status (200 for a stream).
     public init(port: Int, path: String, headers: String = "", readTimeout: Int = 120) throws {
@@ -39,6 +41,11 @@ public final class EventStreamClient: @unchecked Sendable {
                 for line in block.split(separator: "\n", omittingEmptySubsequences: false) {
                     if line.hasPrefix("event: ") { name = String(line.dropFirst(7)) }
                     if line.hasPrefix("data: ") { data.append(String(line.dropFirst(6))) }
+                }
+                // A block of comments alone (`: keep-alive`) is no event, as for a browser.
+                if data.isEmpty && name == "message" {
+                    keepAlives += 1
+                    continue
                 }
                 return Event(name: name, data: data.joined(separator: "\n"))
             }

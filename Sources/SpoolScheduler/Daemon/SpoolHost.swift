@@ -89,13 +89,25 @@ public struct SpoolHost: Sendable {
 
     /// Runs the host's services and its `doors` until SIGTERM or SIGINT, then shuts down
     /// gracefully, in the order ``services(doors:)`` gives.
+    ///
+    /// The whole shutdown is bounded: the dispatcher's grace, then ``extraShutdownSeconds``
+    /// for the rest (event streams' last events, the store's last writes); past that the
+    /// services are cancelled, and ``cancellationSeconds`` later the group gives up on them. A
+    /// client that stops reading an open response can then hold SIGTERM no longer (issue 34).
     public func run(with doors: [any Service] = [], logger: Logger) async throws {
-        let group = ServiceGroup(configuration: .init(
+        var group = ServiceGroupConfiguration(
             services: services(doors: doors).map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-        try await group.run()
+            logger: logger)
+        group.maximumGracefulShutdownDuration = .seconds(configuration.shutdownGraceSeconds + Self.extraShutdownSeconds)
+        group.maximumCancellationDuration = .seconds(Self.cancellationSeconds)
+        try await ServiceGroup(configuration: group).run()
     }
+
+    /// What a graceful shutdown may take beyond `--shutdown-grace`.
+    public static let extraShutdownSeconds = 10.0
+    /// How long cancelled services get before the group returns without them.
+    public static let cancellationSeconds = 5.0
 }
 
 public struct SpoolHostError: Error, CustomStringConvertible {

@@ -86,7 +86,8 @@ public struct ServeConfiguration: Sendable {
             host: address.host, port: address.port, token: token,
             answersPollsInPipeline: environment["SPOOL_POLL_PIPELINE"] != "0",
             requestHeadTimeout: values[S.requestHeadTimeout] ?? HTTPServerConfiguration.defaultRequestHeadTimeout,
-            keepAliveTimeout: values[S.keepAliveTimeout] ?? HTTPServerConfiguration.defaultKeepAliveTimeout)
+            keepAliveTimeout: values[S.keepAliveTimeout] ?? HTTPServerConfiguration.defaultKeepAliveTimeout,
+            eventKeepAlive: values[S.eventKeepAlive] ?? HTTPServerConfiguration.defaultEventKeepAlive)
         if let problem = http.problem { throw SettingsError(problem) }
 
         let root = values[S.data].map { DataDirectory($0) } ?? .default(environment: environment)

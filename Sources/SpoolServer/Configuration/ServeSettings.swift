@@ -101,6 +101,9 @@ public enum ServeSettings {
         "request-head-timeout", placeholder: "SECONDS", default: "60", help: "How long an HTTP connection may take to send a whole request head before it is closed.")
     public static let keepAliveTimeout = SettingKey<Double>(
         "keep-alive-timeout", placeholder: "SECONDS", default: "75", help: "How long an HTTP connection may sit idle between requests. Event streams are never timed out.")
+    public static let eventKeepAlive = SettingKey<Double>(
+        "event-keep-alive", placeholder: "SECONDS", default: "15",
+        help: "How often an event stream with nothing to say writes a comment line, which finds clients that have gone.")
     public static let dropFolder = SettingKey<Bool>(
         "drop-folder", default: "on", help: "Watch <data>/inbox for job files (--no-drop-folder: do not).", inverted: true)
     public static let logLevel = SettingKey<String>(
@@ -133,7 +136,7 @@ public enum ServeSettings {
         codec.setting, crf.setting, preset.setting, lookahead.setting, encoderPriority.setting, rawBacklog.setting,
         livePreview.setting, liveRetentionMinutes.setting,
         maxAttempts.setting, timeLimit.setting, leaseSeconds.setting, heartbeatSeconds.setting, shutdownGrace.setting,
-        listen.setting, tokenFile.setting, requestHeadTimeout.setting, keepAliveTimeout.setting, dropFolder.setting, logLevel.setting,
+        listen.setting, tokenFile.setting, requestHeadTimeout.setting, keepAliveTimeout.setting, eventKeepAlive.setting, dropFolder.setting, logLevel.setting,
         webhook.setting, webhookSecretFile.setting, webhookAllowPrivate.setting, webhookRetryDelays.setting,
         webhookMaxAgeHours.setting, webhookTimeout.setting,
     ]

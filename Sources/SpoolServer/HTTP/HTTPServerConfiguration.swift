@@ -19,8 +19,14 @@ public struct HTTPServerConfiguration: Sendable {
     /// Seconds a connection may sit idle between requests; nginx's `keepalive_timeout` is 75.
     /// Responses in progress (server-sent event streams) are never timed out.
     public var keepAliveTimeout: Double
+    /// Seconds between the comment lines (`: keep-alive`) an event stream writes while its
+    /// job has nothing to say. A write is what finds a client that has gone (its connection
+    /// is then closed); without one, a queued job's stream held its connection and a task for
+    /// as long as the job waited, and SIGTERM waited for it (issue 34).
+    public var eventKeepAlive: Double
 
     public static let defaultPort = 8750
+    public static let defaultEventKeepAlive = 15.0
     public static let defaultRequestHeadTimeout = 60.0
     public static let defaultKeepAliveTimeout = 75.0
 
@@ -28,7 +34,8 @@ public struct HTTPServerConfiguration: Sendable {
         host: String = "127.0.0.1", port: Int = HTTPServerConfiguration.defaultPort, token: String? = nil,
         maxBodyBytes: Int = 64 * 1024, answersPollsInPipeline: Bool = true,
         requestHeadTimeout: Double = HTTPServerConfiguration.defaultRequestHeadTimeout,
-        keepAliveTimeout: Double = HTTPServerConfiguration.defaultKeepAliveTimeout
+        keepAliveTimeout: Double = HTTPServerConfiguration.defaultKeepAliveTimeout,
+        eventKeepAlive: Double = HTTPServerConfiguration.defaultEventKeepAlive
     ) {
         self.host = host
         self.port = port
@@ -37,6 +44,7 @@ public struct HTTPServerConfiguration: Sendable {
         self.answersPollsInPipeline = answersPollsInPipeline
         self.requestHeadTimeout = requestHeadTimeout
         self.keepAliveTimeout = keepAliveTimeout
+        self.eventKeepAlive = eventKeepAlive
     }
 
     /// Parses `HOST:PORT`, `[::1]:PORT` or `:PORT`.
@@ -72,6 +80,7 @@ public struct HTTPServerConfiguration: Sendable {
         if !(requestHeadTimeout > 0) || !(keepAliveTimeout > 0) {
             return "--request-head-timeout and --keep-alive-timeout take seconds greater than 0"
         }
+        if !(eventKeepAlive > 0) { return "--event-keep-alive takes seconds greater than 0" }
         return nil
     }
 

@@ -197,44 +197,6 @@ public struct SpoolAPI: Sendable {
         }
     }
 
-    /// Server-sent events: the job's current state at once, then each state change and
-    /// chunk, closing after a final state.
-    func events(_ context: Context) async throws -> Response {
-        let id = try jobID(context)
-        // Subscribe before reading the snapshot, so no change falls between the two.
-        let stream = host.events.subscribe(job: id)
-        let snapshot = try await found { try await host.operations.job(id) }
-        let operations = host.operations
-        let body = ResponseBody { writer in
-            try await writer.write(ByteBuffer(string: Self.sse("state", JobResource(snapshot))))
-            if snapshot.state.isFinal {
-                try await writer.finish(nil)
-                return
-            }
-            for await event in stream {
-                switch event.kind {
-                case .state(let state):
-                    let position = state == .queued ? try? await operations.queuePosition(of: id) : nil
-                    try await writer.write(ByteBuffer(string: Self.sse("state", JobResource(event.job, queuePosition: position))))
-                    if state.isFinal {
-                        try await writer.finish(nil)
-                        return
-                    }
-                case .chunk(let index):
-                    let progress = JobResource(event.job).progress
-                    try await writer.write(ByteBuffer(string: try Self.sse("chunk", ChunkEvent(index: index, progress: progress))))
-                case .encoded(let frames):
-                    try await writer.write(ByteBuffer(string: try Self.sse("encoded", EncodedEvent(framesEncoded: frames))))
-                }
-            }
-            try await writer.finish(nil)
-        }
-        return Response(
-            status: .ok,
-            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],
-            body: body)
-    }
-
     struct ChunkEvent: Encodable {
         var index: Int
         var progress: JobResource.Progress

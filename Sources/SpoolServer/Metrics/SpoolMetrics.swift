@@ -26,6 +26,8 @@ public final class SpoolMetrics: Service, Sendable {
     private let state = Mutex(State())
 
     private let webhooks: WebhookStatistics?
+    /// Event streams (`GET /v1/jobs/{id}/events`) open now, counted by the HTTP API.
+    let eventStreams = OpenCount()
 
     /// - Parameter webhooks: what this host's webhook sender counts, if it runs one.
     public init(host: SpoolHost, webhooks: WebhookStatistics? = nil) {
@@ -122,6 +124,9 @@ public final class SpoolMetrics: Service, Sendable {
         line("# HELP spool_encoded_frames_total Frames encoded by finished jobs.")
         line("# TYPE spool_encoded_frames_total counter")
         line("spool_encoded_frames_total \(stats.framesEncoded)")
+        line("# HELP spool_event_streams_open Event streams (GET /v1/jobs/{id}/events) open now.")
+        line("# TYPE spool_event_streams_open gauge")
+        line("spool_event_streams_open \(eventStreams.value)")
         line("# HELP spool_attempts_started_total Worker attempts started.")
         line("# TYPE spool_attempts_started_total counter")
         line("spool_attempts_started_total \(stats.attemptsStarted)")
@@ -155,4 +160,13 @@ public final class SpoolMetrics: Service, Sendable {
     static func format(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
+}
+
+/// How many of something are open now.
+final class OpenCount: Sendable {
+    private let count = Atomic(0)
+
+    var value: Int { count.load(ordering: .relaxed) }
+    func opened() { count.add(1, ordering: .relaxed) }
+    func closed() { count.subtract(1, ordering: .relaxed) }
 }
