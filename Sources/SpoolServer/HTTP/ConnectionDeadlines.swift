@@ -38,6 +38,9 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         /// Requests whose response has not ended.
         var owed = 0
         var readingRequest = false
+        /// A server-sent event stream is being written: a response that ends only when its job
+        /// does, or never for a job that waits for ever.
+        var streamingEvents = false
 
         mutating func read(_ part: HTTPRequestPart) {
             switch part {
@@ -52,10 +55,22 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
             phase = readingRequest ? .reading : .responding
         }
 
+        mutating func wroteHead(_ head: HTTPResponse) {
+            streamingEvents = head.headerFields[.contentType]?.hasPrefix("text/event-stream") == true
+        }
+
         mutating func wroteEnd() {
             owed = max(0, owed - 1)
+            streamingEvents = false
             if !readingRequest { phase = owed == 0 ? .idle : .responding }
         }
+
+        /// Whether to close the connection now that the client has closed its side. Only while
+        /// an event stream is written: its client has gone (a browser or `curl` that stops
+        /// following closes the connection), and the stream would otherwise hold the connection
+        /// in CLOSE-WAIT until its next write fails. Any other response is finished as usual
+        /// for a client that half-closes after its request.
+        func closesOnInputClosed() -> Bool { streamingEvents }
     }
 
     private let timeouts: Timeouts
@@ -92,10 +107,23 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(data)
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event, state.closesOnInputClosed() {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) {
+        switch unwrapOutboundIn(data) {
+        case .head(let head):
+            state.wroteHead(head)
+        case .end:
             state.wroteEnd()
             rearm(context)
+        case .body:
+            break
         }
         context.write(data, promise: promise)
     }
