@@ -16,6 +16,30 @@ public func until(
     }
 }
 
+/// Waits until `condition` holds while the work it waits for goes on: the deadline is `stall`
+/// seconds without `progress` changing, not a duration for the whole, so a loaded machine that
+/// is slow but moving never fails the test, and a hang is reported with how far it got.
+///
+/// - Throws: ``ProbeError`` naming `what` and the last progress when progress stopped.
+public func until<Progress: Equatable & Sendable>(
+    _ what: @autoclosure () -> String, stalledFor stall: Double = 60, progress: () async throws -> Progress,
+    _ condition: () async throws -> Bool
+) async throws {
+    var last = try await progress()
+    var deadline = ContinuousClock.now + .seconds(stall)
+    while try await !condition() {
+        let now = try await progress()
+        if now != last {
+            last = now
+            deadline = ContinuousClock.now + .seconds(stall)
+        }
+        guard ContinuousClock.now < deadline else {
+            throw ProbeError(message: "timed out waiting until \(what()): no progress for \(Int(stall)) s, stopped at \(last)")
+        }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
 /// Whether process `pid` ignores `signal` (`SigIgn` in `/proc/PID/status`): how a test knows
 /// a worker has reached the point where it means to outlive SIGTERM.
 public func processIgnores(_ pid: Int32, signal: Int32) -> Bool {

@@ -179,9 +179,9 @@ struct WebhookTests {
         client = SpoolClient(server: URL(string: try await daemon.httpURL())!)
         try await onThread { try receiver.start() }
 
-        try await until("every job has ended and its final event has been answered 200", timeout: 300) {
-            let answered = Set(receiver.entries.filter { $0.answered == 200 }.compactMap(\.job))
-            return answered.count == ids.count
+        let answered = { Set(receiver.entries.filter { $0.answered == 200 }.compactMap(\.job)).count }
+        try await until("every job has ended and its final event has been answered 200", stalledFor: 120, progress: answered) {
+            answered() == ids.count
         }
         let entries = receiver.entries
         #expect(entries.allSatisfy { $0.verified })

@@ -43,11 +43,15 @@ extension SpoolAPI {
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
+    /// Why there is no playlist: 410 for a job that has ended (its preview, if it had one, is
+    /// over and removed; the job itself is still there), 404 where previews are off.
     func noPreview(_ job: Job) -> APIError {
-        let why = !host.configuration.livePreview ? "live previews are off on this host (--live-preview off)"
-            : job.state.isFinal ? "it ended, and its preview is removed \(Int(host.configuration.liveRetentionSeconds / 60)) minutes after a job ends; its MP4 is at /v1/jobs/\(job.id)/video"
-            : "it has none"
-        return APIError(.notFound, "no_live_preview", "job \(job.id) has no live preview: \(why)")
+        guard host.configuration.livePreview else {
+            return APIError(.notFound, "no_live_preview", "job \(job.id) has no live preview: live previews are off on this host (--live-preview off)")
+        }
+        return APIError(
+            .gone, "live_preview_gone",
+            "job \(job.id) has ended; a live preview is removed \(Int(host.configuration.liveRetentionSeconds / 60)) minutes after its job ends, and its MP4 is at /v1/jobs/\(job.id)/video")
     }
 
     /// The playlist as the muxer wrote it, with its files' URIs under `live/` (relative to
