@@ -44,9 +44,39 @@ class Job:
         self.video_frames = int(request.get("video_frames") or 0)
         self.prompts = request.get("prompts")
         self.transition_chunks = int(request.get("transition_chunks") or 0)
-        self.chunks_written = 0
-        self.frames_written = 0
+        self.resume = self._resume(request.get("resume"))
+        # A resumed job goes on after its checkpoint's chunk, at its first frame.
+        self.chunks_written = self.resume["after_chunk"] + 1 if self.resume else 0
+        self.frames_written = self.resume["first_frame"] if self.resume else 0
         self.finished = False
+
+    @staticmethod
+    def _resume(resume):
+        """The request's `resume` ({after_chunk, first_frame, state_file}), checked, or None."""
+        if resume is None:
+            return None
+        try:
+            checked = {"after_chunk": int(resume["after_chunk"]), "first_frame": int(resume["first_frame"]),
+                       "state_file": str(resume["state_file"])}
+        except (KeyError, TypeError, ValueError) as error:
+            raise JobFailed(f"the request's resume lacks a usable {error}")
+        if checked["after_chunk"] < 0 or checked["first_frame"] < 0:
+            raise JobFailed(f"the request's resume is after chunk {checked['after_chunk']} at frame "
+                            f"{checked['first_frame']}; neither may be negative")
+        return checked
+
+    def read_state(self):
+        """The bytes of the state file a resumed job goes on from. A state that cannot be read
+        fails the job with the reason (Spool then starts the job afresh); never go on from
+        anything else."""
+        if not self.resume:
+            raise JobFailed("the job is not resumed; it has no state to read")
+        try:
+            with open(self.resume["state_file"], "rb") as handle:
+                return handle.read()
+        except OSError as error:
+            raise JobFailed(f"cannot resume after chunk {self.resume['after_chunk']}: the state file "
+                            f"{self.resume['state_file']} cannot be read: {error.strerror}")
 
     # -- events -----------------------------------------------------------------------------
 
@@ -99,10 +129,24 @@ class Job:
         self.frames_written = max(self.frames_written, first + count)
         return index
 
+    def checkpoint(self, after_chunk, state):
+        """After chunk `after_chunk` (already written), `state` (bytes) is what this worker
+        needs to go on from the chunk after it: written atomically beside the chunks, then
+        announced. Only for pipelines with "checkpoints": true."""
+        self.check_cancelled()
+        after_chunk = int(after_chunk)
+        name = f"state-{after_chunk:05d}.bin"
+        self._write_file(name, bytes(state))
+        self.emit("checkpoint", after_chunk=after_chunk, state_file=name)
+        return name
+
     def _write_file(self, name, data):
         temporary = os.path.join(self.work_dir, f".{name}.tmp")
         with open(temporary, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            # Durable before it is announced: a checkpoint must outlive the host it was made on.
+            os.fsync(handle.fileno())
         os.rename(temporary, os.path.join(self.work_dir, name))
 
     def read_frames(self, path, count, field):

@@ -17,11 +17,13 @@ public struct GenerationRequest: Sendable {
     public var timeLimitSeconds: Double?
     /// The job's image, clip or prompt schedule, prepared for the worker.
     public var conditioning: WorkerConditioning?
+    /// Go on from a checkpoint; nil starts at frame 0.
+    public var resume: WorkerResume?
 
     public init(
         jobID: JobID, attempt: Int, spec: JobSpec, pipeline: PipelineDefinition, pipelineFolder: String,
         workDir: String, cudaVisibleDevices: String, timeLimitSeconds: Double? = nil,
-        conditioning: WorkerConditioning? = nil
+        conditioning: WorkerConditioning? = nil, resume: WorkerResume? = nil
     ) {
         self.jobID = jobID
         self.attempt = attempt
@@ -32,6 +34,7 @@ public struct GenerationRequest: Sendable {
         self.cudaVisibleDevices = cudaVisibleDevices
         self.timeLimitSeconds = timeLimitSeconds
         self.conditioning = conditioning
+        self.resume = resume
     }
 
     /// The frames' size, as the worker is asked for them.
@@ -39,11 +42,13 @@ public struct GenerationRequest: Sendable {
 
     /// The request the worker reads on stdin.
     public var workerRequest: WorkerRequest {
-        WorkerRequest(
+        var request = WorkerRequest(
             jobId: jobID.rawValue, attempt: attempt, prompt: spec.prompt, negativePrompt: spec.negativePrompt,
             frames: spec.frames, width: size.width, height: size.height, fps: spec.fps, seed: spec.seed ?? 0,
             chunkFrames: pipeline.chunking.frames, overlap: pipeline.chunking.overlap, workDir: workDir,
             options: pipeline.options.merging(spec.options) { _, job in job }
         ).conditioned(by: conditioning)
+        request.resume = resume
+        return request
     }
 }

@@ -117,9 +117,7 @@ public final class Worker: Sendable {
         let now = self.now
         let run = WorkerRun(worker: self, jobID: request.jobID.rawValue)
         let accepted = shared.withLock { shared -> Bool in
-            guard shared.state.start(.init(
-                jobID: request.jobID.rawValue, workDir: request.workDir, size: request.size, timeLimit: request.timeLimitSeconds,
-                startedAt: now, lastEvent: now))
+            guard shared.state.start(.init(request, startedAt: now, lastEvent: now))
             else { return false }
             shared.run = run
             return true
@@ -181,10 +179,13 @@ public final class Worker: Sendable {
         switch line {
         case .message(let message):
             var problem: ChunkError?
-            if case .chunk(let chunk) = message.event, let run = shared.withLock({ $0.state.run }),
-               message.jobID == run.jobID || shared.withLock({ $0.state.mode }) == .perJob {
+            if let run = shared.withLock({ $0.state.run }), message.jobID == run.jobID || shared.withLock({ $0.state.mode }) == .perJob {
                 do {
-                    _ = try chunk.validatedPath(in: run.workDir, expectedSize: run.size)
+                    switch message.event {
+                    case .chunk(let chunk): _ = try chunk.validatedPath(in: run.workDir, expectedSize: run.size)
+                    case .checkpoint(let checkpoint): _ = try checkpoint.validatedPath(in: run.workDir)
+                    default: break
+                    }
                 } catch {
                     problem = error
                 }

@@ -40,9 +40,7 @@ public struct WorkerLauncher: Sendable {
         let pipeline = request.pipeline
         let state = WorkerState(
             perJobPipeline: pipeline.name, timeouts: pipeline.timeouts, terminationGrace: terminationGrace,
-            run: .init(
-                jobID: request.jobID.rawValue, workDir: request.workDir, size: request.size, timeLimit: request.timeLimitSeconds,
-                startedAt: 0, lastEvent: nil))
+            run: .init(request, startedAt: 0, lastEvent: nil))
         let worker = try Worker(
             pipeline: pipeline, argv: command(pipeline, pipelineFolder: request.pipelineFolder),
             environment: environment(pipeline, protocol: WorkerRequest.protocolVersion, workDir: request.workDir, cudaVisibleDevices: request.cudaVisibleDevices, jobID: request.jobID),

@@ -38,6 +38,10 @@ struct WorkerState: Sendable {
         var lastEvent: Double?
         var chunksSeen: Set<Int> = []
         var lastChunk: Int?
+        /// A resumed job's checkpoint: chunks up to it were made by an earlier attempt.
+        var resumedAfter: Int?
+        /// The chunk the latest checkpoint followed.
+        var lastCheckpoint: Int?
         var paused = false
         /// The longest the worker has been silent while paused: how a caller knows the
         /// stall watchdog has seen a paused worker and let it be.
@@ -50,6 +54,14 @@ struct WorkerState: Sendable {
             self.timeLimit = timeLimit
             self.startedAt = startedAt
             self.lastEvent = lastEvent
+        }
+
+        /// The run of `request`, started at `startedAt`.
+        init(_ request: GenerationRequest, startedAt: Double, lastEvent: Double?) {
+            self.init(
+                jobID: request.jobID.rawValue, workDir: request.workDir, size: request.size, timeLimit: request.timeLimitSeconds,
+                startedAt: startedAt, lastEvent: lastEvent)
+            resumedAfter = request.resume?.afterChunk
         }
 
         var position: String { lastChunk.map { "after chunk \($0)" } ?? "before its first chunk" }
@@ -217,6 +229,8 @@ struct WorkerState: Sendable {
             switch event {
             case .chunk(let chunk):
                 return accept(chunk, in: &run, problem: chunkProblem, now: now)
+            case .checkpoint(let checkpoint):
+                return accept(checkpoint, in: &run, problem: chunkProblem, now: now)
             case .progress:
                 replace(run)
                 return .deliver(event)
@@ -252,6 +266,8 @@ struct WorkerState: Sendable {
             return terminate(.malformedOutput, "the worker printed a protocol 2 event, \(event), but is run per job (protocol 1)", now: now)
         case .chunk(let chunk):
             return accept(chunk, in: &run, problem: chunkProblem, now: now)
+        case .checkpoint(let checkpoint):
+            return accept(checkpoint, in: &run, problem: chunkProblem, now: now)
         case .done:
             phase = .finishing(run)
             return .deliver(event)
@@ -274,6 +290,22 @@ struct WorkerState: Sendable {
         run.lastChunk = chunk.index
         replace(run)
         return .deliver(.chunk(chunk))
+    }
+
+    /// A checkpoint of the job in flight: its state file checked (`problem`), after a chunk
+    /// this attempt announced (or the one it resumed after), never before an earlier one's.
+    private mutating func accept(_ checkpoint: WorkerCheckpoint, in run: inout Run, problem: ChunkError?, now: Double) -> Action {
+        if let problem { return terminate(.badChunk, "\(problem)", now: now) }
+        let k = checkpoint.afterChunk
+        guard run.chunksSeen.contains(k) || k == run.resumedAfter else {
+            return terminate(.badChunk, "the worker announced a checkpoint after chunk \(k), which it has not announced", now: now)
+        }
+        if let last = run.lastCheckpoint, k <= last {
+            return terminate(.badChunk, "the worker announced a checkpoint after chunk \(k) once it had one after chunk \(last)", now: now)
+        }
+        run.lastCheckpoint = k
+        replace(run)
+        return .deliver(.checkpoint(checkpoint))
     }
 
     /// Spool could not write to a resident worker's stdin: it stopped reading (or is gone).
@@ -379,6 +411,7 @@ struct WorkerState: Sendable {
     static func name(_ event: WorkerEvent) -> String {
         switch event {
         case .hello: "hello"
+        case .checkpoint: "checkpoint"
         case .ready: "ready"
         case .progress: "a progress event"
         case .chunk(let chunk): "chunk \(chunk.index)"

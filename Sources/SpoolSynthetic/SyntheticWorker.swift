@@ -114,6 +114,10 @@ public struct SyntheticWorker: Sendable {
     public var stepsPerChunk: Int
     public var faults: [Fault]
     public var gate: Gate?
+    /// Announce a checkpoint after every chunk, and go on from one when a request says
+    /// `resume`. Its frames depend only on the seed and their index, so a resumed job's frames
+    /// are exactly an uninterrupted run's.
+    public var checkpoints = false
 
     public init(
         trim: ChunkPlan.Trim = .none, frameCostMilliseconds: Double = 0, stepsPerChunk: Int = 4, faults: [Fault] = [],
@@ -195,8 +199,16 @@ public struct SyntheticWorker: Sendable {
         let frameBytes = request.width * request.height * 3
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: frameBytes, alignment: 64)
         defer { buffer.deallocate() }
+        var resumedAfter = -1
+        if let resume = request.resume {
+            do {
+                resumedAfter = try Self.resumePoint(resume, request: request, chunks: chunks.count)
+            } catch {
+                return .failed("cannot resume job \(request.jobId) after chunk \(resume.afterChunk): \(error)")
+            }
+        }
 
-        for (index, chunk) in chunks.enumerated() {
+        for (index, chunk) in chunks.enumerated() where index > resumedAfter {
             if let gate, index >= gate.fromChunk {
                 guard wait(at: gate, chunk: index, emit: emit, isCancelled: isCancelled) else { return .cancelled }
             }
@@ -243,10 +255,63 @@ public struct SyntheticWorker: Sendable {
             }
             emit(.chunk(ChunkDescriptor(
                 index: index, firstFrame: chunk.firstFrame, frames: chunk.frames, width: width, height: height, file: file)))
+            if checkpoints {
+                let state = SyntheticState(nextChunk: index + 1, nextFrame: chunk.firstFrame + chunk.frames, seed: request.seed)
+                let name = String(format: "state-%05d.json", index)
+                do {
+                    try Self.writeDurably(try JSONEncoder().encode(state), name: name, in: request.workDir)
+                } catch {
+                    log("cannot write \(name): \(error)")
+                    return .exit(2)
+                }
+                emit(.checkpoint(WorkerCheckpoint(afterChunk: index, stateFile: name)))
+            }
         }
         if faults.contains(.noDone) { return .exit(0) }
         emit(.done(frames: plan.totalFrames(forFrames: request.frames), chunks: chunks.count))
         return .done
+    }
+
+    /// What this worker keeps at a checkpoint: where it goes on, and the seed that decides
+    /// every frame (a state for another job's seed is refused).
+    struct SyntheticState: Codable, Equatable {
+        var nextChunk: Int
+        var nextFrame: Int
+        var seed: UInt64
+    }
+
+    struct ResumeError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The chunk a resume goes on after, once its state file is read and agrees with the
+    /// request; throws why not otherwise.
+    static func resumePoint(_ resume: WorkerResume, request: WorkerRequest, chunks: Int) throws -> Int {
+        guard let data = FileManager.default.contents(atPath: resume.stateFile) else {
+            throw ResumeError(description: "the state file \(resume.stateFile) cannot be read")
+        }
+        guard let state = try? JSONDecoder().decode(SyntheticState.self, from: data) else {
+            throw ResumeError(description: "the state file \(resume.stateFile) is not this worker's state")
+        }
+        guard state.seed == request.seed else {
+            throw ResumeError(description: "the state is for seed \(state.seed), the job's is \(request.seed)")
+        }
+        guard state.nextChunk == resume.afterChunk + 1, (0..<chunks).contains(resume.afterChunk) else {
+            throw ResumeError(description: "the state goes on at chunk \(state.nextChunk), of \(chunks)")
+        }
+        return resume.afterChunk
+    }
+
+    /// Writes `data` under a temporary name, makes it durable and renames it into place.
+    static func writeDurably(_ data: Data, name: String, in folder: String) throws {
+        let temporary = "\(folder)/.\(name).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(fd) }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == data.count, fsync(fd) == 0, rename(temporary, "\(folder)/\(name)") == 0 else {
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        }
     }
 
     /// Writes a chunk under a temporary name and renames it into place, so a reader

@@ -43,7 +43,7 @@ public final class ResidentHarness: Sendable {
     public func run(
         frames: Int = 16, size: FrameSize = FrameSize(width: 64, height: 48), prompt: String = "test",
         options: [String: String] = [:], conditioning: WorkerConditioning? = nil, timeLimit: Double? = nil,
-        onStart: (@Sendable (WorkerRun) -> Void)? = nil,
+        resume: WorkerResume? = nil, onStart: (@Sendable (WorkerRun) -> Void)? = nil,
         onEvent: ((WorkerEvent, _ workDir: String, WorkerRun) -> Void)? = nil
     ) async -> Outcome {
         let id = JobID.random()
@@ -54,7 +54,7 @@ public final class ResidentHarness: Sendable {
             options: options)
         let request = GenerationRequest(
             jobID: id, attempt: 1, spec: spec, pipeline: worker.pipeline, pipelineFolder: pipelineFolder, workDir: workDir,
-            cudaVisibleDevices: "", timeLimitSeconds: timeLimit, conditioning: conditioning)
+            cudaVisibleDevices: "", timeLimitSeconds: timeLimit, conditioning: conditioning, resume: resume)
         var events: [WorkerEvent] = []
         do {
             _ = try await worker.waitUntilReady()

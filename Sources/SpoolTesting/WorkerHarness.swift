@@ -45,13 +45,13 @@ public struct WorkerHarness: Sendable {
     /// cancel it from a thread of its own.
     public func run(
         _ pipeline: PipelineDefinition, frames: Int = 20, pipelineFolder: String? = nil, timeLimit: Double? = nil,
-        cancelWhen: (@Sendable (_ group: Int32) -> Bool)? = nil,
+        cancelWhen: (@Sendable (_ group: Int32) -> Bool)? = nil, resume: WorkerResume? = nil,
         launcher: WorkerLauncher = WorkerLauncher(), onStart: (@Sendable (WorkerRun) -> Void)? = nil
     ) async -> Outcome {
         let spec = JobSpec(prompt: "test", frames: frames, width: 64, height: 48, seed: 3, pipeline: pipeline.name)
         let request = GenerationRequest(
             jobID: .random(), attempt: 1, spec: spec, pipeline: pipeline, pipelineFolder: pipelineFolder ?? root.path, workDir: workDir,
-            cudaVisibleDevices: "", timeLimitSeconds: timeLimit)
+            cudaVisibleDevices: "", timeLimitSeconds: timeLimit, resume: resume)
         let started = Date()
         var events: [WorkerEvent] = []
         var failure: GenerationError?

@@ -6,7 +6,7 @@ import SpoolCore
 import SpoolSynthetic
 
 // spool-synthetic-worker [--trim none|helios] [--frame-cost-ms N] [--steps N] [--load-seconds S]
-//                        [--fault KIND[:N]]... [--gate PATH[@N]]
+//                        [--fault KIND[:N]]... [--gate PATH[@N]] [--checkpoints on|off]
 // Protocol 1 (per job): reads one request on stdin and writes its test-pattern chunks.
 // Protocol 2 (resident, when $SPOOL_PROTOCOL is 2): loads once, then serves a job per
 // request line on stdin until it closes. See Pipelines/README.md.
@@ -39,6 +39,9 @@ while let argument = arguments.popFirst() {
     case "--gate":
         guard let gate = SyntheticWorker.Gate(parsing: value) else { fail("--gate takes PATH or PATH@CHUNK") }
         worker.gate = gate
+    case "--checkpoints":
+        guard value == "on" || value == "off" else { fail("--checkpoints takes on or off") }
+        worker.checkpoints = value == "on"
     default:
         fail("unknown option \(argument)")
     }

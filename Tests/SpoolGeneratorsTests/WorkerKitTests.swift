@@ -59,6 +59,54 @@ struct WorkerKitTests {
         #expect(harness.exitsSeen == 0)
     }
 
+    @Test func checkpointsAfterChunksAndAResumeGoesOnFromOne() async throws {
+        let harness = try ResidentHarness(Self.pipeline())
+        defer { harness.worker.stop() }
+        var first: String?
+        let whole = await harness.run(frames: 20, options: ["mode": "checkpoint"], onEvent: { _, workDir, _ in first = workDir })
+        #expect(whole.error == nil, "\(String(describing: whole.error))")
+        let checkpoints = whole.events.compactMap { if case .checkpoint(let c) = $0 { c } else { nil } }
+        #expect(checkpoints.map(\.afterChunk) == [0, 1, 2])
+        let workDir = try #require(first)
+        let state = workDir + "/" + checkpoints[1].stateFile
+        #expect(try String(contentsOfFile: state, encoding: .utf8) == #"{"next_frame": 16}"#)
+
+        // Another attempt goes on after chunk 1: only the last chunk, at frame 16, the same
+        // pixels as the whole run's (a grey by frame index).
+        let resumed = await harness.run(
+            frames: 20, options: ["mode": "checkpoint"], resume: WorkerResume(afterChunk: 1, firstFrame: 16, stateFile: state),
+            onEvent: { event, workDir, _ in
+                if case .chunk(let chunk) = event, let data = FileManager.default.contents(atPath: workDir + "/" + chunk.file) {
+                    #expect(data.first == 16)
+                }
+            })
+        #expect(resumed.error == nil, "\(String(describing: resumed.error))")
+        #expect(resumed.chunks.map(\.index) == [2] && resumed.chunks.map(\.firstFrame) == [16])
+        #expect(resumed.events.last == .done(frames: 20, chunks: 3))
+
+        // A state the worker cannot read: it refuses the job, saying why; the worker stays.
+        let refused = await harness.run(
+            frames: 20, options: ["mode": "checkpoint"],
+            resume: WorkerResume(afterChunk: 1, firstFrame: 16, stateFile: workDir + "/state-gone.bin"))
+        #expect(refused.error?.kind == .jobFailed)
+        #expect(refused.error?.message.contains("cannot resume after chunk 1: the state file") == true, "\(String(describing: refused.error))")
+        #expect(refused.chunks.isEmpty && harness.worker.isReady)
+    }
+
+    @Test("a checkpoint Spool cannot keep ends the job, saying why", arguments: [
+        ("checkpoint-early", "a checkpoint after chunk 1, which it has not announced"),
+        ("checkpoint-missing", "chunk 0's checkpoint names state-missing.bin, which is missing"),
+        ("checkpoint-link", "chunk 0's checkpoint names state-link.bin, a symbolic link; write the state file itself"),
+    ])
+    func badCheckpoints(mode: String, message: String) async throws {
+        let harness = try ResidentHarness(Self.pipeline())
+        defer { harness.worker.stop() }
+        let outcome = await harness.run(frames: 12, size: FrameSize(width: 32, height: 16), options: ["mode": mode])
+        let error = try #require(outcome.error)
+        #expect(error.kind == .badChunk)
+        #expect(error.message.contains(message), "\(error.message)")
+    }
+
     @Test func aCancelStopsTheJobAtItsNextStepAndTheWorkerStays() async throws {
         let harness = try ResidentHarness(Self.pipeline())
         defer { harness.worker.stop() }

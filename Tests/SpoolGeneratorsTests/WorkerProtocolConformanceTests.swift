@@ -59,6 +59,44 @@ struct WorkerProtocolConformanceTests {
         try await expectNoSurvivors(outcome)
     }
 
+    /// Checkpoints (pipelines with `"checkpoints": true`): one after each chunk, and a resumed
+    /// attempt, in a work directory of its own, makes exactly the chunks after it, byte for byte.
+    @Test func aCheckpointedWorkerResumesAfterAChunkWithTheSameFrames() async throws {
+        var pipeline = Fixtures.synthetic(arguments: ["--checkpoints", "on"])
+        pipeline.checkpoints = true
+        let whole = await harness.run(pipeline, frames: 20)
+        #expect(whole.error == nil, "\(String(describing: whole.error))")
+        let checkpoints = whole.events.compactMap { if case .checkpoint(let c) = $0 { c } else { nil } }
+        #expect(checkpoints.map(\.afterChunk) == [0, 1, 2])
+        // Each right after its chunk, in the order of the stream.
+        let order = whole.events.compactMap { event -> String? in
+            switch event {
+            case .chunk(let c): "chunk \(c.index)"
+            case .checkpoint(let c): "checkpoint \(c.afterChunk)"
+            default: nil
+            }
+        }
+        #expect(order == ["chunk 0", "checkpoint 0", "chunk 1", "checkpoint 1", "chunk 2", "checkpoint 2"])
+        let state = harness.workDir + "/" + checkpoints[1].stateFile
+        let lastChunk = try Data(contentsOf: URL(fileURLWithPath: harness.workDir + "/" + whole.chunks[2].file))
+
+        let second = try WorkerHarness()
+        let resumed = await second.run(pipeline, frames: 20, resume: WorkerResume(afterChunk: 1, firstFrame: 16, stateFile: state))
+        #expect(resumed.error == nil, "\(String(describing: resumed.error))")
+        #expect(resumed.chunks.map(\.index) == [2] && resumed.chunks.map(\.firstFrame) == [16])
+        #expect(resumed.events.last == .done(frames: 24, chunks: 3))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: second.workDir + "/" + resumed.chunks[0].file)) == lastChunk)
+        try await expectNoSurvivors(whole)
+
+        // A state that cannot be used is refused, saying why; nothing is made from it.
+        let third = try WorkerHarness()
+        let refused = await third.run(pipeline, frames: 20, resume: WorkerResume(afterChunk: 1, firstFrame: 16, stateFile: state + ".gone"))
+        #expect(refused.error?.kind == .exitedWithError)
+        #expect(refused.error?.stderrTail.contains("cannot resume job") == true, "\(String(describing: refused.error))")
+        #expect(refused.error?.stderrTail.contains("the state file \(state).gone cannot be read") == true)
+        #expect(refused.chunks.isEmpty)
+    }
+
     @Test func heliosShapedChunksAreTrimmedLikeTheModel() async throws {
         // 1,440 asked: 44 chunks, 1,452 decoded, 1,449 returned.
         let plan = ChunkPlan(chunkFrames: 33, overlap: 0, trim: .helios)

@@ -124,12 +124,14 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
     /// A resident worker is stopped (and started afresh for the next job) after this many
     /// jobs; nil: never.
     public var maxJobsPerWorker: Int?
+    /// Its workers announce `checkpoint`s after chunks and go on from one given as `resume`.
+    public var checkpoints: Bool
 
     public init(
         name: String, description: String? = nil, command: [String], environment: [String: String] = [:],
         chunking: Chunking, sizes: Sizes, maxFrames: Int = JobSpec.maxFrames, requiresCUDA: Bool = false,
         timeouts: Timeouts = .init(), options: [String: String] = [:], jobOptions: [String] = [], inputs: Inputs = .init(),
-        resident: Bool = false, maxJobsPerWorker: Int? = nil
+        resident: Bool = false, maxJobsPerWorker: Int? = nil, checkpoints: Bool = false
     ) {
         self.name = name
         self.description = description
@@ -145,11 +147,12 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         self.inputs = inputs
         self.resident = resident
         self.maxJobsPerWorker = maxJobsPerWorker
+        self.checkpoints = checkpoints
     }
 
     enum CodingKeys: String, CodingKey {
         case name, description, command, environment, chunking, sizes, maxFrames, requiresCUDA, timeouts, options
-        case jobOptions, inputs, resident, maxJobsPerWorker
+        case jobOptions, inputs, resident, maxJobsPerWorker, checkpoints
     }
 
     public init(from decoder: any Decoder) throws {
@@ -168,6 +171,7 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         inputs = try c.decodeIfPresent(Inputs.self, forKey: .inputs) ?? .init()
         resident = try c.decodeIfPresent(Bool.self, forKey: .resident) ?? false
         maxJobsPerWorker = try c.decodeIfPresent(Int.self, forKey: .maxJobsPerWorker)
+        checkpoints = try c.decodeIfPresent(Bool.self, forKey: .checkpoints) ?? false
     }
 
     /// Problems that make this definition unusable; empty when it is sound.

@@ -97,5 +97,5 @@ public struct ChunkError: Error, Hashable, Sendable, CustomStringConvertible {
         self.reason = reason
     }
 
-    public var description: String { "chunk \(chunk) \(reason)" }
+    public var description: String { reason.hasPrefix("'s ") ? "chunk \(chunk)\(reason)" : "chunk \(chunk) \(reason)" }
 }

@@ -11,6 +11,9 @@ public enum WorkerEvent: Hashable, Sendable, Codable {
     case progress(chunk: Int, step: Int, steps: Int)
     /// A chunk file is complete in the work directory.
     case chunk(ChunkDescriptor)
+    /// After an announced chunk, the worker's state to go on from is in a file (pipelines with
+    /// `"checkpoints": true`).
+    case checkpoint(WorkerCheckpoint)
     /// Generation finished: every chunk has been announced.
     case done(frames: Int, chunks: Int)
     /// Protocol 2: the job was stopped on Spool's request; the worker takes the next.
@@ -36,6 +39,8 @@ public enum WorkerEvent: Hashable, Sendable, Codable {
                 steps: try c.decode(Int.self, forKey: .steps))
         case "chunk":
             self = .chunk(try ChunkDescriptor(from: decoder))
+        case "checkpoint":
+            self = .checkpoint(try WorkerCheckpoint(from: decoder))
         case "done":
             self = .done(frames: try c.decode(Int.self, forKey: .frames), chunks: try c.decode(Int.self, forKey: .chunks))
         case "ready":
@@ -67,6 +72,9 @@ public enum WorkerEvent: Hashable, Sendable, Codable {
         case .chunk(let descriptor):
             try c.encode("chunk", forKey: .event)
             try descriptor.encode(to: encoder)
+        case .checkpoint(let checkpoint):
+            try c.encode("checkpoint", forKey: .event)
+            try checkpoint.encode(to: encoder)
         case .done(let frames, let chunks):
             try c.encode("done", forKey: .event)
             try c.encode(frames, forKey: .frames)

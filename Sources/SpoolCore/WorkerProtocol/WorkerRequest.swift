@@ -37,6 +37,8 @@ public struct WorkerRequest: Hashable, Sendable, Codable {
     /// many chunks a change blends. Absent: `prompt` holds for the whole video.
     public var prompts: [WorkerPrompt]?
     public var transitionChunks: Int?
+    /// Go on from a checkpoint instead of starting at frame 0; absent for a fresh start.
+    public var resume: WorkerResume?
 
     public init(
         jobId: String, attempt: Int, prompt: String, negativePrompt: String?, frames: Int, width: Int, height: Int,

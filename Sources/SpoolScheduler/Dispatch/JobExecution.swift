@@ -189,6 +189,12 @@ struct JobExecution: Sendable {
                 run.cancel(reason: "stopped before it started")
             }
             for try await event in run.events {
+                if case .checkpoint(let checkpoint) = event {
+                    // Checked by the worker's state (after an announced chunk, a file of its
+                    // own). Keeping it for a later attempt is the checkpoint issue's next step.
+                    logger.debug("checkpoint", metadata: ["afterChunk": "\(checkpoint.afterChunk)", "stateFile": "\(checkpoint.stateFile)"])
+                    continue
+                }
                 guard case .chunk(let chunk) = event else { continue }
                 do {
                     try encoder.add(chunk)

@@ -11,7 +11,14 @@ Each job's `options` pick what its "model" does:
     mode=no-done     writes its chunks and returns without done
     mode=wrong-size  hands the kit a chunk a byte short of whole frames
     mode=hold        steps until cancelled (at most 120 s)
+    mode=checkpoint  as ok, with a checkpoint after every chunk (its state: the next frame), and
+                     going on from one when resumed
+    mode=checkpoint-early / checkpoint-missing / checkpoint-link
+                     a checkpoint after a chunk not yet announced / naming a file that is not
+                     there / naming a symbolic link
 """
+
+import json
 
 import os
 import sys
@@ -43,9 +50,16 @@ class KitModel(spoolkit.Model):
                 job.progress(0, min(step, 1000), 1000)
                 time.sleep(0.01)
             raise spoolkit.JobFailed("held for 120 s and never cancelled")
+        if mode.startswith("checkpoint-"):
+            return self.bad_checkpoint(job, mode)
+        if job.resume:
+            state = json.loads(job.read_state())
+            if state.get("next_frame") != job.resume["first_frame"]:
+                raise spoolkit.JobFailed(f"the state goes on at frame {state.get('next_frame')}, the request at "
+                                         f"{job.resume['first_frame']}")
         size = job.chunk_frames or 8
-        frames_left = job.frames
-        index = 0
+        frames_left = job.frames - job.frames_written
+        index = job.chunks_written
         while frames_left > 0:
             count = min(size, frames_left)
             for step in range(steps):
@@ -58,10 +72,26 @@ class KitModel(spoolkit.Model):
             if mode == "wrong-size":
                 data = data[:-1]
             job.write_chunk(data)
+            if mode == "checkpoint":
+                job.checkpoint(index, json.dumps({"next_frame": job.frames_written}).encode())
             frames_left -= count
             index += 1
         if mode != "no-done":
             job.done()
+
+
+    @staticmethod
+    def bad_checkpoint(job, mode):
+        frame_bytes = job.width * job.height * 3
+        job.write_chunk(bytes(job.chunk_frames * frame_bytes))
+        if mode == "checkpoint-early":
+            job.checkpoint(1, b"{}")
+        elif mode == "checkpoint-missing":
+            job.emit("checkpoint", after_chunk=0, state_file="state-missing.bin")
+        elif mode == "checkpoint-link":
+            os.symlink(os.path.join(job.work_dir, "chunk-00000.rgb"), os.path.join(job.work_dir, "state-link.bin"))
+            job.emit("checkpoint", after_chunk=0, state_file="state-link.bin")
+        job.done()
 
 
 def load():
