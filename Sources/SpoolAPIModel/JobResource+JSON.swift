@@ -14,6 +14,12 @@ extension JobResource {
     func write(to writer: inout APIJSONWriter) {
         writer.object { w in
             w.field("attempts", attempts)
+            if let checkpoint {
+                w.object("checkpoint") { w in
+                    w.field("chunk", checkpoint.chunk)
+                    w.field("frame", checkpoint.frame)
+                }
+            }
             w.field("coldStart", coldStart)
             w.field("error", error)
             w.field("gpu", gpu)

@@ -11,6 +11,13 @@ public struct JobResource: Codable, Sendable, Hashable {
         public var percent: Double
     }
 
+    /// Where the job would go on from if its attempt ended now: after `chunk`, with `frame`
+    /// frames final.
+    public struct Checkpoint: Codable, Sendable, Hashable {
+        public var chunk: Int
+        public var frame: Int
+    }
+
     public struct Timings: Codable, Sendable, Hashable {
         public var submittedAt: Date
         public var startedAt: Date?
@@ -44,6 +51,7 @@ public struct JobResource: Codable, Sendable, Hashable {
     /// ``gpuSeconds``).
     public var coldStart: Bool?
     public var loadSeconds: Double?
+    public var checkpoint: Checkpoint?
     public var error: String?
     public var waitingReason: String?
     public var videoURL: String?
@@ -73,6 +81,7 @@ public struct JobResource: Codable, Sendable, Hashable {
         gpuSeconds = job.gpuSeconds
         coldStart = job.coldStart
         loadSeconds = job.loadSeconds
+        checkpoint = job.checkpoint.map { Checkpoint(chunk: $0.chunk, frame: $0.frame) }
         error = job.error
         waitingReason = job.state == .queued ? job.waitingReason : nil
         if job.state == .succeeded, job.outputPath != nil {

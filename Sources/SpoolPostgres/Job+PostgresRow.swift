@@ -40,7 +40,13 @@ extension Job {
             outputPath: try row["output_path"].decode(String?.self),
             posterPath: try row["poster_path"].decode(String?.self),
             coldStart: try row["cold_start"].decode(Int?.self).map { $0 != 0 },
-            loadSeconds: try row["load_seconds"].decode(Double?.self)
+            loadSeconds: try row["load_seconds"].decode(Double?.self),
+            checkpoint: try {
+                guard let chunk = try row["checkpoint_chunk"].decode(Int?.self), let frame = try row["checkpoint_frame"].decode(Int?.self),
+                      let state = try row["checkpoint_state"].decode(String?.self)
+                else { return nil }
+                return JobCheckpoint(chunk: chunk, frame: frame, stateFile: state)
+            }()
         )
     }
 }

@@ -137,5 +137,9 @@ enum PostgresSchema {
             """,
             "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending'",
         ]),
+        // A job's latest checkpoint: after which chunk, how many frames are final, the state.
+        ("v6-checkpoints", [
+            "ALTER TABLE jobs ADD COLUMN checkpoint_chunk bigint, ADD COLUMN checkpoint_frame bigint, ADD COLUMN checkpoint_state text",
+        ]),
     ]
 }

@@ -31,7 +31,10 @@ extension Job {
             gpu: text(15), host: text(16), gpuSeconds: sqlite3_column_double(s, 17), error: text(18),
             waitingReason: text(19), notBefore: date(20), leaseExpiresAt: date(21), outputPath: text(22), posterPath: text(23),
             coldStart: optionalInt(24).map { $0 != 0 },
-            loadSeconds: sqlite3_column_type(s, 25) == SQLITE_NULL ? nil : sqlite3_column_double(s, 25))
+            loadSeconds: sqlite3_column_type(s, 25) == SQLITE_NULL ? nil : sqlite3_column_double(s, 25),
+            checkpoint: optionalInt(26).flatMap { chunk in
+                optionalInt(27).flatMap { frame in text(28).map { JobCheckpoint(chunk: chunk, frame: frame, stateFile: $0) } }
+            })
     }
 }
 

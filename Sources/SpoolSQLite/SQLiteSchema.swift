@@ -92,6 +92,14 @@ enum SQLiteSchema {
                 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE state = 'pending';
                 """)
         }
+        // A job's latest checkpoint: after which chunk, how many frames are final, the state.
+        migrator.registerMigration("v5-checkpoints") { db in
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN checkpoint_chunk INTEGER;
+                ALTER TABLE jobs ADD COLUMN checkpoint_frame INTEGER;
+                ALTER TABLE jobs ADD COLUMN checkpoint_state TEXT;
+                """)
+        }
         return migrator
     }
 }

@@ -205,7 +205,13 @@ extension JobUpdate {
         var list: [ColumnAssignment] = []
         if let newState {
             list.append(.init("state", .text(newState.rawValue)))
-            if newState.isFinal { list.append(.init("finished_at", StoreValue(at))) }
+            if newState.isFinal {
+                list.append(.init("finished_at", StoreValue(at)))
+                // An ended job goes on from nowhere; its checkpoint's files are removed with it.
+                if checkpoint == nil {
+                    list += [.init("checkpoint_chunk", .null), .init("checkpoint_frame", .null), .init("checkpoint_state", .null)]
+                }
+            }
             if newState.isFinal || newState == .queued { list.append(.init("lease_expires_at", .null)) }
         }
         if let progress {
@@ -228,6 +234,12 @@ extension JobUpdate {
         if let posterPath { list.append(.init("poster_path", .text(posterPath))) }
         if let load {
             list += [.init("cold_start", StoreValue(load.coldStart)), .init("load_seconds", StoreValue(load.seconds))]
+        }
+        if let checkpoint {
+            list += [
+                .init("checkpoint_chunk", .integer(checkpoint.chunk)), .init("checkpoint_frame", .integer(checkpoint.frame)),
+                .init("checkpoint_state", .text(checkpoint.stateFile)),
+            ]
         }
         return list
     }

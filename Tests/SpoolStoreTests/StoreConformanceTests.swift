@@ -419,6 +419,32 @@ struct StoreConformanceTests {
     }
 
     @Test(arguments: StoreKind.available)
+    func aCheckpointOutlivesItsAttemptAndEndsWithTheJob(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let id = try await t.store.enqueue(Fixtures.request()).job.id
+            _ = try #require(try await t.claim())
+            #expect(try await t.store.job(id)?.checkpoint == nil)
+            let first = JobCheckpoint(chunk: 0, frame: 33, stateFile: "/ckpt/\(id)/state-00000")
+            let later = JobCheckpoint(chunk: 3, frame: 132, stateFile: "/ckpt/\(id)/state-00003")
+            try await t.store.update(id, to: nil, JobUpdate(attempt: 1, at: t.clock.now(), checkpoint: first))
+            let kept = try await t.store.update(id, to: nil, JobUpdate(attempt: 1, at: t.clock.now(), checkpoint: later))
+            #expect(kept.checkpoint == later)
+            // The attempt is lost; the checkpoint is the job's, for the next attempt.
+            try await t.store.update(id, to: .queued, JobUpdate(attempt: 1, at: t.clock.now(), endAttempt: .lost))
+            let again = try #require(try await t.claim())
+            #expect(again.checkpoint == later && again.attempts == 2)
+            // A stale attempt cannot move it.
+            await #expect(throws: SpoolError.staleAttempt(job: id, attempt: 1, current: 2)) {
+                try await t.store.update(id, to: nil, JobUpdate(attempt: 1, at: t.clock.now(), checkpoint: first))
+            }
+            // An ended job has none.
+            let ended = try await t.store.update(id, to: .failed, JobUpdate(attempt: 2, at: t.clock.now(), error: "x", endAttempt: .failed))
+            #expect(ended.checkpoint == nil)
+            #expect(try await t.store.job(id)?.checkpoint == nil)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
     func aHostSettlesOnlyTheJobsItNoLongerHolds(_ kind: StoreKind) async throws {
         try await withStore(kind) { t in
             var ids: [JobID] = []

@@ -31,13 +31,15 @@ public struct Job: Hashable, Sendable, Codable, Identifiable {
     public var coldStart: Bool?
     /// How long the latest attempt waited for its model to load; not part of ``gpuSeconds``.
     public var loadSeconds: Double?
+    /// The latest checkpoint an attempt kept, if its pipeline makes them.
+    public var checkpoint: JobCheckpoint?
 
     public init(
         id: JobID, spec: JobSpec, state: JobState = .queued, attempts: Int = 0, maxAttempts: Int,
         timings: JobTimings, progress: JobProgress, gpu: String? = nil, host: String? = nil,
         gpuSeconds: Double = 0, error: String? = nil, waitingReason: String? = nil, notBefore: Date? = nil,
         leaseExpiresAt: Date? = nil, outputPath: String? = nil, posterPath: String? = nil, coldStart: Bool? = nil,
-        loadSeconds: Double? = nil
+        loadSeconds: Double? = nil, checkpoint: JobCheckpoint? = nil
     ) {
         self.id = id
         self.spec = spec
@@ -57,6 +59,7 @@ public struct Job: Hashable, Sendable, Codable, Identifiable {
         self.posterPath = posterPath
         self.coldStart = coldStart
         self.loadSeconds = loadSeconds
+        self.checkpoint = checkpoint
     }
 
     /// The pipeline name of a resolved spec.

@@ -280,13 +280,15 @@ public struct JobUpdate: Sendable, Hashable {
     /// Whether the attempt waited for a model to load, and for how long: recorded on the
     /// job and, with ``endAttempt``, on the attempt.
     public var load: ModelLoad?
+    /// A checkpoint the attempt has kept (its state file durable first).
+    public var checkpoint: JobCheckpoint?
 
     public init(
         attempt: Int? = nil, at: Date, progress: JobProgress? = nil, firstChunkAt: Date? = nil,
         generatedAt: Date? = nil, encodedAt: Date? = nil, error: String? = nil, clearError: Bool = false,
         waitingReason: String? = nil, notBefore: Date? = nil, outputPath: String? = nil,
         posterPath: String? = nil, endAttempt: Attempt.Outcome? = nil, attemptGPUSeconds: Double? = nil,
-        load: ModelLoad? = nil
+        load: ModelLoad? = nil, checkpoint: JobCheckpoint? = nil
     ) {
         self.attempt = attempt
         self.at = at
@@ -303,6 +305,7 @@ public struct JobUpdate: Sendable, Hashable {
         self.endAttempt = endAttempt
         self.attemptGPUSeconds = attemptGPUSeconds
         self.load = load
+        self.checkpoint = checkpoint
     }
 }
 

@@ -9,6 +9,7 @@ import SpoolCore
 /// <root>/videos/        finished MP4s and posters (or a shared folder, see `videos`)
 /// <root>/inputs/        images and clips jobs are conditioned on, by SHA-256 (see `inputs`)
 /// <root>/inbox/ outbox/ failed/   the drop folder
+/// <videos>/.checkpoints/   running jobs' checkpoints (see `checkpoints`)
 /// ```
 public struct DataDirectory: Sendable, Hashable {
     public var root: String
@@ -22,14 +23,18 @@ public struct DataDirectory: Sendable, Hashable {
     /// a queue share it), `<videos>/.inputs`: any host may run a job, so every host must
     /// find its inputs.
     public var inputs: String
+    /// Where running jobs' checkpoints are kept, one folder a job: `<videos>/.checkpoints`
+    /// unless set. Any host may run a job's next attempt, so every host must see them.
+    public var checkpoints: String
 
-    public init(_ root: String, videos: String? = nil, work: String? = nil, inputs: String? = nil) {
+    public init(_ root: String, videos: String? = nil, work: String? = nil, inputs: String? = nil, checkpoints: String? = nil) {
         self.root = URL(fileURLWithPath: root).standardizedFileURL.path
         let videos = videos.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         self.videos = videos ?? self.root + "/videos"
         self.work = work.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? self.root + "/work"
         self.inputs = inputs.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
             ?? videos.map { $0 + "/.inputs" } ?? self.root + "/inputs"
+        self.checkpoints = checkpoints.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? self.videos + "/.checkpoints"
     }
 
     /// `$SPOOL_DATA`, else `$XDG_DATA_HOME/spool`, else `~/.local/share/spool`.
@@ -53,6 +58,9 @@ public struct DataDirectory: Sendable, Hashable {
 
     /// The live preview folder of a job.
     public func live(_ job: JobID) -> String { live + "/" + job.rawValue }
+
+    /// The checkpoint folder of a job.
+    public func checkpoints(_ job: JobID) -> String { checkpoints + "/" + job.rawValue }
 
     /// Creates the folders the daemon writes to.
     public func create() throws {

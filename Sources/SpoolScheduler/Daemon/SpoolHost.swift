@@ -27,6 +27,8 @@ public struct SpoolHost: Sendable {
     public let inputSweeper: InputSweeper
     /// Removes live previews a while after their jobs end.
     public let liveSweeper: LiveSweeper
+    /// Checkpoint folders of jobs that ended on a host that died before removing them.
+    public let checkpointSweeper: LiveSweeper
     public let clock: any WallClock
 
     public init(
@@ -60,6 +62,8 @@ public struct SpoolHost: Sendable {
         liveSweeper = LiveSweeper(
             store: store, folder: configuration.data.live, retentionSeconds: configuration.liveRetentionSeconds, clock: clock,
             logger: logger)
+        checkpointSweeper = LiveSweeper(
+            store: store, folder: configuration.data.checkpoints, retentionSeconds: 0, every: 60, clock: clock, logger: logger)
         leaseKeeper = LeaseKeeper(store: store, events: events, dispatcher: dispatcher, configuration: configuration, clock: clock, logger: logger)
         relay = JobChangeRelay(store: store, events: events, logger: logger)
     }
@@ -82,6 +86,7 @@ public struct SpoolHost: Sendable {
         ordered.append(relay)
         ordered.append(inputSweeper)
         ordered.append(liveSweeper)
+        ordered.append(checkpointSweeper)
         ordered += doors
         ordered.append(dispatcher)
         return ordered

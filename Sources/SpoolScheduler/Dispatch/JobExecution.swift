@@ -27,7 +27,7 @@ struct JobExecution: Sendable {
     let slotAccess: SlotAccess
     let finished: @Sendable (JobID) async -> Void
 
-    private var attempt: Int { job.attempts }
+    var attempt: Int { job.attempts }
     private var logger: Logger {
         var logger = context.logger
         logger[metadataKey: "job"] = "\(job.id)"
@@ -97,6 +97,7 @@ struct JobExecution: Sendable {
             logger.info("generated; slot released", metadata: ["gpuSeconds": "\(String(format: "%.3f", held))"])
             await finishEncoding(plan, encoder, progress: progress)
         }
+        await removeCheckpointsIfEnded()
         await finished(job.id)
     }
 
@@ -154,6 +155,9 @@ struct JobExecution: Sendable {
         // are the job's), from the job's request for a resident one.
         var generationStarted = claimedAt
         var perJobRun: WorkerRun?
+        // Where each chunk ends, for the frames final at its checkpoint; the state files kept.
+        var chunkEnds: [Int: Int] = [:]
+        var keptCheckpoints: [String] = []
         do {
             try FileManager.default.createDirectory(atPath: plan.workDir, withIntermediateDirectories: true)
             let request = GenerationRequest(
@@ -190,12 +194,20 @@ struct JobExecution: Sendable {
             }
             for try await event in run.events {
                 if case .checkpoint(let checkpoint) = event {
-                    // Checked by the worker's state (after an announced chunk, a file of its
-                    // own). Keeping it for a later attempt is the checkpoint issue's next step.
-                    logger.debug("checkpoint", metadata: ["afterChunk": "\(checkpoint.afterChunk)", "stateFile": "\(checkpoint.stateFile)"])
+                    // Checked by the worker's state: after an announced chunk, a file of its own.
+                    guard plan.pipeline.checkpoints, let end = chunkEnds[checkpoint.afterChunk] else { continue }
+                    do {
+                        let frame = finalFrames(afterChunkEndingAt: end, plan)
+                        let stored = try await keep(checkpoint, plan, frame: frame, kept: &keptCheckpoints)
+                        writer.write(JobUpdate(attempt: attempt, at: context.clock.now(), checkpoint: stored), announcing: nil)
+                    } catch {
+                        // The job goes on; only a later interruption would cost more.
+                        logger.warning("could not keep a checkpoint; the job goes on without it", metadata: ["error": "\(error)"])
+                    }
                     continue
                 }
                 guard case .chunk(let chunk) = event else { continue }
+                chunkEnds[chunk.index] = chunk.endFrame
                 do {
                     try encoder.add(chunk)
                 } catch {

@@ -91,7 +91,8 @@ public struct ServeConfiguration: Sendable {
         if let problem = http.problem { throw SettingsError(problem) }
 
         let root = values[S.data].map { DataDirectory($0) } ?? .default(environment: environment)
-        let data = DataDirectory(root.root, videos: values[S.videos], work: values[S.work], inputs: values[S.inputs])
+        let data = DataDirectory(
+            root.root, videos: values[S.videos], work: values[S.work], inputs: values[S.inputs], checkpoints: values[S.checkpoints])
         let retentionHours = values[S.inputRetentionHours] ?? 24
         guard retentionHours > 0 else { throw SettingsError("--input-retention-hours takes a positive number of hours") }
         var inputLimits = InputLimits()

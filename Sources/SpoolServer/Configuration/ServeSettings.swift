@@ -24,6 +24,9 @@ public enum ServeSettings {
     public static let inputs = SettingKey<String>(
         "inputs", placeholder: "DIR", default: "`<videos>/.inputs` with `--videos`, else `<data>/inputs`",
         help: "Jobs' images and clips, kept by SHA-256; hosts sharing a queue must share it.", isPath: true)
+    public static let checkpoints = SettingKey<String>(
+        "checkpoints", placeholder: "DIR", default: "`<videos>/.checkpoints`",
+        help: "Running jobs' checkpoints (worker state after a chunk), kept durably; hosts sharing a queue must share it.", isPath: true)
     public static let inputRetentionHours = SettingKey<Double>(
         "input-retention-hours", placeholder: "HOURS", default: "24",
         help: "How long an input no job refers to any more is kept after its last use.")
@@ -129,7 +132,7 @@ public enum ServeSettings {
 
     /// Every setting, in the order `--help` and the README list them.
     public static let all: [Setting] = [
-        data.setting, store.setting, videos.setting, work.setting, inputs.setting, inputRetentionHours.setting,
+        data.setting, store.setting, videos.setting, work.setting, inputs.setting, checkpoints.setting, inputRetentionHours.setting,
         maxImageMiB.setting, maxVideoMiB.setting, minFreeSpace.setting,
         gpus.setting, virtualSlots.setting, pipelines.setting, defaultPipeline.setting, host.setting, warm.setting,
         residentIdleSeconds.setting, affinityGraceSeconds.setting,
