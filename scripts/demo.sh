@@ -8,7 +8,10 @@ keep=0; [ "${1:-}" = "--keep" ] && keep=1
 
 bash scripts/setup-system.sh
 echo "demo: building Spool (release)…"
-swift build -c release >/dev/null
+# Only what the demo runs: the daemon and the synthetic worker its default pipeline starts.
+# The benchmarks and load generator are built by the scripts that run them.
+swift build -c release --product spool >/dev/null
+swift build -c release --product spool-synthetic-worker >/dev/null
 bin="$(swift build -c release --show-bin-path)"
 
 data="${SPOOL_DATA:-$PWD/.spool}"

@@ -151,9 +151,11 @@ struct WorkerProtocolConformanceTests {
     }
 
     @Test func aWorkerThatStallsMidVideoIsKilled() async throws {
-        let outcome = await harness.run(Fixtures.synthetic(arguments: ["--fault", "stall-at:2"], stall: 0.5))
+        // The stall is a hang for ever at chunk 2; 3 s, not less, so that a loaded machine's
+        // pause before chunk 1 is not taken for it (see ResidentWorkerTests.brokenWorkers).
+        let outcome = await harness.run(Fixtures.synthetic(arguments: ["--fault", "stall-at:2"], stall: 3))
         #expect(outcome.error?.kind == .stalled)
-        #expect(outcome.error?.message == "the worker stalled after chunk 1: no event for 0.5 s")
+        #expect(outcome.error?.message == "the worker stalled after chunk 1: no event for 3 s")
         #expect(outcome.chunks.count == 2)
         try await expectNoSurvivors(outcome)
     }

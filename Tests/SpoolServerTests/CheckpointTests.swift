@@ -37,13 +37,9 @@ struct CheckpointTests {
         let dir = try TemporaryDirectory("checkpoints")
         defer { dir.remove() }
         let gate = try WorkerGate()
-        let daemon = try DaemonProcess(
-            arguments: [
-                "--data", dir.file("data"), "--gpus", "none", "--virtual-slots", "1", "--pipelines", try Self.pipelines(dir, overlap: overlap, policy: policy),
-                "--preset", "ultrafast", "--listen", "127.0.0.1:0", "--no-drop-folder", "--default-pipeline", "checkpointed",
-                "--checkpoints", dir.file("shared/checkpoints"),
-            ],
-            log: dir.file("daemon.log"),
+        let daemon = try DaemonProcess.onOneSlot(
+            dir, pipelines: try Self.pipelines(dir, overlap: overlap, policy: policy),
+            ["--default-pipeline", "checkpointed", "--checkpoints", dir.file("shared/checkpoints")],
             environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0", "SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 3)])
         defer { daemon.stop() }
         let client = SpoolClient(server: URL(string: try await daemon.httpURL())!)

@@ -25,13 +25,8 @@ struct EventStreamShutdownTests {
         let dir = try TemporaryDirectory("streams")
         defer { dir.remove() }
         let gate = try WorkerGate()
-        let daemon = try DaemonProcess(
-            arguments: [
-                "--data", dir.file("data"), "--gpus", "none", "--virtual-slots", "1", "--pipelines", ConditioningTests.pipelines,
-                "--preset", "ultrafast", "--listen", "127.0.0.1:0", "--no-drop-folder",
-                "--event-keep-alive", "0.2", "--shutdown-grace", "1",
-            ],
-            log: dir.file("daemon.log"),
+        let daemon = try DaemonProcess.onOneSlot(
+            dir, pipelines: ConditioningTests.pipelines, ["--event-keep-alive", "0.2", "--shutdown-grace", "1"],
             environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0", "SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 1)])
         defer { daemon.stop() }
         let base = try await daemon.httpURL()

@@ -17,12 +17,7 @@ struct LivePreviewTests {
     static func daemon(_ dir: TemporaryDirectory, _ extra: [String] = [], gate: WorkerGate? = nil) throws -> DaemonProcess {
         var environment = ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0"]
         if let gate { environment["SPOOL_SYNTHETIC_GATE"] = gate.environmentValue(fromChunk: 2) }
-        return try DaemonProcess(
-            arguments: [
-                "--data", dir.file("data"), "--gpus", "none", "--virtual-slots", "1", "--pipelines", ConditioningTests.pipelines,
-                "--preset", "ultrafast", "--listen", "127.0.0.1:0", "--no-drop-folder",
-            ] + extra,
-            log: dir.file("daemon.log"), environment: environment)
+        return try DaemonProcess.onOneSlot(dir, pipelines: ConditioningTests.pipelines, extra, environment: environment)
     }
 
     static func get(_ url: String) async throws -> (String, Int) {

@@ -82,12 +82,8 @@ struct VideosAPITests {
         let dir = try TemporaryDirectory("videos-busy")
         defer { dir.remove() }
         let gate = try WorkerGate()
-        let daemon = try DaemonProcess(
-            arguments: [
-                "--data", dir.file("data"), "--gpus", "none", "--virtual-slots", "1", "--pipelines", ConditioningTests.pipelines,
-                "--preset", "ultrafast", "--listen", "127.0.0.1:0", "--no-drop-folder",
-            ],
-            log: dir.file("daemon.log"), environment: ["SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 0)])
+        let daemon = try DaemonProcess.onOneSlot(
+            dir, pipelines: ConditioningTests.pipelines, environment: ["SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 0)])
         defer { daemon.stop() }
         let base = try await daemon.httpURL()
         let (created, _) = try await Self.send("POST", base + "/v1/videos", json: ["prompt": "a fox", "seconds": "1", "size": "128x96"])
