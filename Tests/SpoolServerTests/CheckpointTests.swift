@@ -39,7 +39,7 @@ struct CheckpointTests {
         let gate = try WorkerGate()
         let daemon = try DaemonProcess.onOneSlot(
             dir, pipelines: try Self.pipelines(dir, overlap: overlap, policy: policy),
-            ["--default-pipeline", "checkpointed", "--checkpoints", dir.file("shared/checkpoints")],
+            ["--default-pipeline", "checkpointed", "--checkpoints", dir.file("shared/checkpoints"), "--host", "host-a"],
             environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0", "SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 3)])
         defer { daemon.stop() }
         let client = SpoolClient(server: URL(string: try await daemon.httpURL())!)
@@ -57,8 +57,17 @@ struct CheckpointTests {
         let status = try runProcess([CLITests.spool, "status", job.id, "--server", try await daemon.httpURL()]).stdoutText
         #expect(status.contains("checkpoint after chunk 2 (frames 0-\(finalFrames - 1) final)"), "\(status)")
 
+        // The attempt's files are its own until it wins: named by host and attempt, and no poster
+        // at the job's own name while it runs (a stale attempt must never write over a winner's).
+        let videos = dir.file("data/videos")
+        let running = Set(try FileManager.default.contentsOfDirectory(atPath: videos))
+        #expect(running.contains(".\(job.id).host-a.a1.mp4.part") && running.contains(".\(job.id).host-a.a1.png.part"), "\(running)")
+        #expect(!running.contains("\(job.id).png") && !running.contains("\(job.id).mp4"))
+
         gate.open()
         try await until("the job succeeded") { try await client.job(job.id).state == .succeeded }
+        let done = Set(try FileManager.default.contentsOfDirectory(atPath: videos)).subtracting([".checkpoints", ".live", ".inputs"])
+        #expect(done == ["\(job.id).mp4", "\(job.id).png"], "\(done)")
         #expect(try await client.job(job.id).checkpoint == nil)
         try await until("its checkpoints are removed") { !FileManager.default.fileExists(atPath: folder) }
     }

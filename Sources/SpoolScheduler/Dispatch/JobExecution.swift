@@ -44,9 +44,12 @@ struct JobExecution: Sendable {
         var jobFolder: String
         /// `<job folder>/attempt-N`: the worker's chunks.
         var workDir: String
-        /// The MP4 while it is written, and where it goes once closed.
+        /// The MP4 while it is written, and where it goes once closed. The partial files are
+        /// this attempt's own (named by host and attempt): an attempt another host has taken
+        /// over must never write, rename or remove the files of the one that replaced it.
         var partialPath: String
         var videoPath: String
+        var posterPartialPath: String
         var posterPath: String
     }
 
@@ -107,10 +110,13 @@ struct JobExecution: Sendable {
         guard let pipeline = context.pipelines[job.pipeline], let size = job.spec.size else { return nil }
         let data = context.configuration.data
         let jobFolder = "\(data.work)/\(job.id)"
+        // The host's name as a file name can hold it (a name is not checked for "/").
+        let hostName = String(context.configuration.host.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+        let own = "\(hostName).a\(attempt)"
         return Plan(
             pipeline: pipeline, size: size, jobFolder: jobFolder, workDir: "\(jobFolder)/attempt-\(attempt)",
-            partialPath: "\(data.videos)/.\(job.id).mp4.part", videoPath: "\(data.videos)/\(job.id).mp4",
-            posterPath: "\(data.videos)/\(job.id).png")
+            partialPath: "\(data.videos)/.\(job.id).\(own).mp4.part", videoPath: "\(data.videos)/\(job.id).mp4",
+            posterPartialPath: "\(data.videos)/.\(job.id).\(own).png.part", posterPath: "\(data.videos)/\(job.id).png")
     }
 
     /// The streaming encoder, its thread started; it writes nothing until the first frame.
@@ -129,7 +135,7 @@ struct JobExecution: Sendable {
         let holdLogger = logger
         return StreamingEncoder(
             .init(
-                workDir: plan.workDir, outputPath: plan.partialPath, posterPath: plan.posterPath, size: plan.size,
+                workDir: plan.workDir, outputPath: plan.partialPath, posterPath: plan.posterPartialPath, size: plan.size,
                 fps: job.spec.fps, targetFrames: job.spec.frames, overlap: plan.pipeline.chunking.overlap,
                 policy: plan.pipeline.chunking.overlapPolicy, deleteConsumedChunks: true,
                 priority: context.configuration.encodingPriority, backlogLimitBytes: context.configuration.rawBacklogBytes,
@@ -247,6 +253,11 @@ struct JobExecution: Sendable {
         do {
             let outcome = try await encoder.finish()
             try moveIntoPlace(plan.partialPath, plan.videoPath)
+            var poster: String?
+            if let written = outcome.posterPath {
+                try moveIntoPlace(written, plan.posterPath)
+                poster = plan.posterPath
+            }
             context.statistics.recordEncode(frames: outcome.video.frames, busySeconds: outcome.busySeconds)
             // An included clip is in the video, not in the job's progress.
             progress.framesDone = min(outcome.video.frames, job.spec.frames)
@@ -254,14 +265,14 @@ struct JobExecution: Sendable {
             let encodedAt = context.clock.now()
             await record(.succeeded, JobUpdate(
                 attempt: attempt, at: encodedAt, progress: progress, encodedAt: encodedAt,
-                clearError: true, outputPath: plan.videoPath, posterPath: outcome.posterPath))
+                clearError: true, outputPath: plan.videoPath, posterPath: poster))
             logger.info("succeeded", metadata: ["video": "\(plan.videoPath)", "bytes": "\(outcome.video.bytes)"])
             if let failure = outcome.video.livePreviewFailure {
                 logger.warning("the live preview stopped early; the video is whole", metadata: ["error": "\(failure)"])
             }
         } catch {
             try? FileManager.default.removeItem(atPath: plan.partialPath)
-            try? FileManager.default.removeItem(atPath: plan.posterPath)
+            try? FileManager.default.removeItem(atPath: plan.posterPartialPath)
             try? FileManager.default.removeItem(atPath: plan.jobFolder)
             await recordFailure(error, heldSeconds: nil, load: nil, retryable: true)
         }
