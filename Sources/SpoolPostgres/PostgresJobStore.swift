@@ -21,6 +21,8 @@ import Synchronization
 /// first in the host's service group, so that it stops last, after every service that
 /// writes through it (see `SpoolHost`).
 public final class PostgresJobStore: JobStore, Service {
+    /// Every host of the fleet takes jobs from it.
+    public var isShared: Bool { true }
     public let address: PostgresStoreAddress
     private let client: PostgresClient
     private let logger: Logger

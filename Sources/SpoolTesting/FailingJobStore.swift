@@ -11,11 +11,15 @@ public final class FailingJobStore: JobStore {
     }
 
     public let base: any JobStore
+    /// Whether it stands for a shared queue (a PostgreSQL store that went away), whatever
+    /// `base` is.
+    public let isShared: Bool
     private let failing = Mutex(false)
     private let refused = Mutex(0)
 
-    public init(_ base: any JobStore) {
+    public init(_ base: any JobStore, shared: Bool = false) {
         self.base = base
+        isShared = shared
     }
 
     /// Refuse every write from now on (`true`), or accept them again.

@@ -26,10 +26,11 @@ public final class TestHost: Sendable {
     ///   - encoders: the encoder factory; nil: FFmpeg with the configuration's settings.
     ///   - failingStore: the host writes through a ``FailingJobStore`` (``failing``) whose
     ///     writes the test can make fail; ``store`` stays the real one, for the test's reads.
+    ///   - sharedStore: that failing store stands for a shared queue (``JobStore/isShared``).
     public init(
         slots: Int = 1, pipelines: [PipelineDefinition] = [], frameCostMilliseconds: Double = 0,
         maxAttempts: Int = 3, shutdownGrace: Double = 5, encoders: (any VideoEncoderFactory)? = nil,
-        failingStore: Bool = false, configure: (inout SchedulerConfiguration) -> Void = { _ in }
+        failingStore: Bool = false, sharedStore: Bool = false, configure: (inout SchedulerConfiguration) -> Void = { _ in }
     ) async throws {
         directory = try TemporaryDirectory("host")
         var catalog = PipelineCatalog()
@@ -45,7 +46,7 @@ public final class TestHost: Sendable {
         store = try SQLiteJobStore(path: configuration.data.storePath)
         var logger = Logger(label: "spool.test")
         logger.logLevel = ProcessInfo.processInfo.environment["SPOOL_TEST_LOG"] != nil ? .debug : .critical
-        failing = failingStore ? FailingJobStore(store) : nil
+        failing = failingStore ? FailingJobStore(store, shared: sharedStore) : nil
         host = try SpoolHost(
             store: failing ?? store, pipelines: catalog, configuration: configuration, encoders: encoders, logger: logger)
         group = ServiceGroup(configuration: .init(

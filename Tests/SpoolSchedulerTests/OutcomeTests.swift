@@ -35,6 +35,34 @@ struct OutcomeTests {
         try await until("nothing is kept") { await host.host.dispatcher.pendingOutcomes.isEmpty }
     }
 
+    /// Self-fencing (issue 27): a host of a shared queue that cannot renew its leases stops its
+    /// attempts once they have run out, since another host may take the jobs then; the job
+    /// goes back to the queue when the store is back, its attempt `lost`, and runs again to
+    /// the end. (A store of one host keeps its attempts going: the test above.)
+    @Test func anAttemptWhoseLeaseRunsOutUnrenewedIsStoppedAndItsJobRequeued() async throws {
+        let gate = try WorkerGate()
+        let host = try await TestHost(
+            pipelines: [Fixtures.synthetic(name: "gated", gate: gate, gateFromChunk: 1)], failingStore: true, sharedStore: true,
+            configure: { $0.leaseSeconds = 1 })
+        defer { Task { await host.stop() } }
+        let failing = try #require(host.failing)
+        let job = try await host.submit(frames: 24, pipeline: "gated")
+        try await host.wait(for: job.id) { $0.progress.chunksDone >= 1 }
+
+        // The store goes away with the attempt held at its gate: once its lease has run out
+        // unrenewed, the attempt is stopped, though nothing else told it to.
+        failing.failWrites(true)
+        try await until("the attempt is stopped") { await host.host.dispatcher.runningJobs.isEmpty }
+        #expect(try await host.store.job(job.id)?.state == .running, "nothing written while the store refuses")
+
+        failing.failWrites(false)
+        gate.open()
+        let done = try await host.wait(for: job.id, state: .succeeded)
+        #expect(try await host.store.attempts(of: job.id).map(\.outcome) == [.lost, .generated])
+        #expect(done.attempts == 2)
+        #expect(try MediaProbe(path: try #require(done.outputPath)).frames == 24)
+    }
+
     @Test func aJobTheStoreSaysRunsHereButNothingHoldsIsSettledByTheNextHeartbeat() async throws {
         let host = try await TestHost()
         defer { Task { await host.stop() } }

@@ -119,6 +119,12 @@ public protocol JobStore: Sendable {
     /// The store's reads that never suspend (a local file), when it has them: the HTTP server
     /// answers job polls from them on its event loops. nil for a store across a network.
     var synchronousReads: (any SynchronousJobReading)? { get }
+
+    /// Whether other hosts take jobs from this store (a shared queue): then a host whose
+    /// leases run out unrenewed must stop its attempts, since another may take their jobs. A
+    /// store of one host (SQLite) has no one to fence against: an outage there is a full
+    /// disk, and running attempts go on while their outcomes wait.
+    var isShared: Bool { get }
 }
 
 /// A change to a job seen by the store: enough to tell whether this host already knows of
@@ -164,6 +170,7 @@ public enum JobChangeNotice: Sendable, Hashable {
 
 extension JobStore {
     public var synchronousReads: (any SynchronousJobReading)? { nil }
+    public var isShared: Bool { false }
 
     /// Two reads; stores override it with one.
     public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {

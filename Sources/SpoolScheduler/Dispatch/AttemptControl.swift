@@ -12,6 +12,9 @@ final class AttemptControl: Sendable {
         case interrupted
         /// The store no longer gives this attempt the job (its lease was taken over).
         case stale
+        /// This host could not renew its lease before it ran out: another host may take the
+        /// job now, so this attempt stops (self-fencing) and the job goes back to the queue.
+        case fenced
     }
 
     private struct State {

@@ -177,6 +177,15 @@ public actor Dispatcher: Service {
         }
     }
 
+    /// Stops every local attempt: this host's leases have run out unrenewed, so another host
+    /// may take its jobs at any moment, and two attempts must never both publish.
+    public func fence(reason: String) {
+        for (id, control) in running {
+            control.stop(.fenced, message: reason)
+            context.logger.warning("stopped an attempt whose lease ran out", metadata: ["job": "\(id)", "reason": "\(reason)"])
+        }
+    }
+
     /// Stops local attempts the store no longer gives this host: cancelled by another
     /// process, or taken over by another host after a lease expired.
     public func reconcile() async {

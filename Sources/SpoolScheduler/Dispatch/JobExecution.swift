@@ -297,6 +297,14 @@ struct JobExecution: Sendable {
             logger.info("stopped: cancelled")
         case .stale:
             logger.warning("stopped: another host took the job over")
+        case .fenced:
+            // Kept by the ledger until the store is back; refused there, harmlessly, if
+            // another host took the job meanwhile.
+            await record(.queued, JobUpdate(
+                attempt: attempt, at: now,
+                error: "attempt \(attempt) stopped: host \(context.configuration.host) could not renew its lease before it ran out",
+                notBefore: now, endAttempt: .lost, attemptGPUSeconds: held, load: load))
+            logger.warning("stopped: this host could not renew its lease before it ran out")
         case .interrupted:
             await record(.queued, JobUpdate(
                 attempt: attempt, at: now, error: "attempt \(attempt) interrupted: host \(context.configuration.host) shut down",

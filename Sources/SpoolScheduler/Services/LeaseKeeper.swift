@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SpoolCore
+import Synchronization
 
 /// Proves this host alive: renews the leases of its jobs, takes back jobs whose host
 /// stopped renewing, writes outcomes the store refused earlier, stops local attempts the
@@ -13,6 +14,13 @@ public struct LeaseKeeper: Service {
     let configuration: SchedulerConfiguration
     let clock: any WallClock
     let logger: Logger
+    /// Until when the last renewal the store accepted holds this host's leases.
+    private let renewedUntil = RenewedUntil()
+
+    private final class RenewedUntil: Sendable {
+        private let date = Mutex<Date?>(nil)
+        func withLock<T: Sendable>(_ body: (inout Date?) -> T) -> T { date.withLock { body(&$0) } }
+    }
 
     public init(
         store: any JobStore, events: JobEventHub, dispatcher: Dispatcher, configuration: SchedulerConfiguration,
@@ -42,8 +50,9 @@ public struct LeaseKeeper: Service {
     public func beat() async {
         let now = clock.now()
         do {
-            try await store.renewLeases(
-                host: configuration.host, until: now.addingTimeInterval(configuration.leaseSeconds), now: now)
+            let until = now.addingTimeInterval(configuration.leaseSeconds)
+            try await store.renewLeases(host: configuration.host, until: until, now: now)
+            renewedUntil.withLock { $0 = until }
             let recovered = try await writes.recoverLostJobs(RecoveryRequest(restartedHost: nil, expiredLeases: true, now: now))
             for job in recovered {
                 logger.warning("took back a job whose host stopped renewing its lease", metadata: ["job": "\(job.id)", "state": "\(job.state)"])
@@ -51,6 +60,11 @@ public struct LeaseKeeper: Service {
             if !recovered.isEmpty { dispatcher.wakeUp() }
         } catch {
             logger.error("heartbeat failed", metadata: ["error": "\(error)"])
+            // Self-fencing: past the last lease the store accepted, another host may take this
+            // host's jobs; going on would run them twice (issue 27).
+            if store.isShared, let until = renewedUntil.withLock({ $0 }), now >= until {
+                await dispatcher.fence(reason: "host \(configuration.host) could not renew its leases, which ran out at \(until): \(error)")
+            }
         }
         await dispatcher.flushOutcomes()
         await dispatcher.advertiseReadyModels()
