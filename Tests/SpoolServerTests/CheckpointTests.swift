@@ -59,10 +59,15 @@ struct CheckpointTests {
 
         // The attempt's files are its own until it wins: named by host and attempt, and no poster
         // at the job's own name while it runs (a stale attempt must never write over a winner's).
+        // (The encoder writes them from its first frame on, on its own thread: wait for them.)
         let videos = dir.file("data/videos")
+        let own = [".\(job.id).host-a.a1.mp4.part", ".\(job.id).host-a.a1.png.part"]
+        try await until("the attempt's own files are written") {
+            Set((try? FileManager.default.contentsOfDirectory(atPath: videos)) ?? []).isSuperset(of: own)
+        }
         let running = Set(try FileManager.default.contentsOfDirectory(atPath: videos))
-        #expect(running.contains(".\(job.id).host-a.a1.mp4.part") && running.contains(".\(job.id).host-a.a1.png.part"), "\(running)")
-        #expect(!running.contains("\(job.id).png") && !running.contains("\(job.id).mp4"))
+        #expect(!running.contains("\(job.id).png") && !running.contains("\(job.id).mp4"), "\(running)")
+        #expect(try await client.job(job.id).state == .running)
 
         gate.open()
         try await until("the job succeeded") { try await client.job(job.id).state == .succeeded }
