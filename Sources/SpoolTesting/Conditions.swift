@@ -1,6 +1,5 @@
 import Foundation
 import SpoolSupport
-import SpoolMedia
 
 /// Waits until `condition` holds, checking every 10 ms. Tests wait for conditions, never for
 /// durations: `timeout` only bounds how long a test that is already failing takes to say so.
@@ -9,11 +8,7 @@ import SpoolMedia
 public func until(
     _ what: @autoclosure () -> String, timeout: Double = 60, _ condition: () async throws -> Bool
 ) async throws {
-    let deadline = ContinuousClock.now + .seconds(timeout)
-    while try await !condition() {
-        guard ContinuousClock.now < deadline else { throw ProbeError(message: "timed out waiting until \(what())") }
-        try await Task.sleep(for: .milliseconds(10))
-    }
+    try await waitUntil(what(), stall: timeout, progress: nil as (() async throws -> Int)?, condition)
 }
 
 /// Waits until `condition` holds while the work it waits for goes on: the deadline is `stall`
@@ -25,16 +20,27 @@ public func until<Progress: Equatable & Sendable>(
     _ what: @autoclosure () -> String, stalledFor stall: Double = 60, progress: () async throws -> Progress,
     _ condition: () async throws -> Bool
 ) async throws {
-    var last = try await progress()
+    try await withoutActuallyEscaping(progress) { progress in
+        try await waitUntil(what(), stall: stall, progress: progress, condition)
+    }
+}
+
+/// Both waits: the deadline is `stall` seconds from the start, or from the last change of
+/// `progress` when there is one.
+private func waitUntil<Progress: Equatable>(
+    _ what: @autoclosure () -> String, stall: Double, progress: (() async throws -> Progress)?,
+    _ condition: () async throws -> Bool
+) async throws {
+    var last = try await progress?()
     var deadline = ContinuousClock.now + .seconds(stall)
     while try await !condition() {
-        let now = try await progress()
-        if now != last {
+        if let progress, case let now = try await progress(), now != last {
             last = now
             deadline = ContinuousClock.now + .seconds(stall)
         }
         guard ContinuousClock.now < deadline else {
-            throw ProbeError(message: "timed out waiting until \(what()): no progress for \(Int(stall)) s, stopped at \(last)")
+            let how = last.map { ": no progress for \(Int(stall)) s, stopped at \($0)" } ?? ""
+            throw ProbeError(message: "timed out waiting until \(what())\(how)")
         }
         try await Task.sleep(for: .milliseconds(10))
     }
