@@ -132,7 +132,8 @@ class Job:
     def checkpoint(self, after_chunk, state):
         """After chunk `after_chunk` (already written), `state` (bytes) is what this worker
         needs to go on from the chunk after it: written atomically beside the chunks, then
-        announced. Only for pipelines with "checkpoints": true."""
+        announced (Spool makes its own copy durable before it relies on it). Only for pipelines
+        with "checkpoints": true."""
         self.check_cancelled()
         after_chunk = int(after_chunk)
         name = f"state-{after_chunk:05d}.bin"
@@ -144,9 +145,6 @@ class Job:
         temporary = os.path.join(self.work_dir, f".{name}.tmp")
         with open(temporary, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            # Durable before it is announced: a checkpoint must outlive the host it was made on.
-            os.fsync(handle.fileno())
         os.rename(temporary, os.path.join(self.work_dir, name))
 
     def read_frames(self, path, count, field):

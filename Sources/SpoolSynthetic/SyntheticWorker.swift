@@ -259,7 +259,8 @@ public struct SyntheticWorker: Sendable {
                 let state = SyntheticState(nextChunk: index + 1, nextFrame: chunk.firstFrame + chunk.frames, seed: request.seed)
                 let name = String(format: "state-%05d.json", index)
                 do {
-                    try Self.writeDurably(try JSONEncoder().encode(state), name: name, in: request.workDir)
+                    // Atomic, not synced: Spool makes its own copy durable before relying on it.
+                    try JSONEncoder().encode(state).write(to: URL(fileURLWithPath: request.workDir + "/" + name), options: .atomic)
                 } catch {
                     log("cannot write \(name): \(error)")
                     return .exit(2)
@@ -300,18 +301,6 @@ public struct SyntheticWorker: Sendable {
             throw ResumeError(description: "the state goes on at chunk \(state.nextChunk), of \(chunks)")
         }
         return resume.afterChunk
-    }
-
-    /// Writes `data` under a temporary name, makes it durable and renames it into place.
-    static func writeDurably(_ data: Data, name: String, in folder: String) throws {
-        let temporary = "\(folder)/.\(name).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        defer { close(fd) }
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == data.count, fsync(fd) == 0, rename(temporary, "\(folder)/\(name)") == 0 else {
-            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
-        }
     }
 
     /// Writes a chunk under a temporary name and renames it into place, so a reader

@@ -24,7 +24,7 @@ extension JobExecution {
         let source = plan.workDir + "/" + checkpoint.stateFile
         let folder = context.configuration.data.checkpoints(job.id)
         let path = folder + String(format: "/state-a%03d-c%05d", attempt, checkpoint.afterChunk)
-        try await onOwnThread("spool-checkpoint") { try Self.copyDurably(source, to: path, folder: folder) }
+        try await onOwnThread("spool-checkpoint") { try Self.copyDurably(source, to: path) }
         kept.append(path)
         while kept.count > 2 { try? FileManager.default.removeItem(atPath: kept.removeFirst()) }
         return JobCheckpoint(chunk: checkpoint.afterChunk, frame: frame, stateFile: path)
@@ -39,51 +39,17 @@ extension JobExecution {
         try? FileManager.default.removeItem(atPath: folder)
     }
 
-    static func copyDurably(_ source: String, to path: String, folder: String) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let temporary = folder + "/." + (path as NSString).lastPathComponent + ".tmp"
+    /// Reads the worker's state file (never through a link: it was checked as the worker's
+    /// own) and writes it durably at `path`.
+    static func copyDurably(_ source: String, to path: String) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let input = open(source, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard input >= 0 else { throw CheckpointError("cannot read the worker's state file \(source): \(String(cString: strerror(errno)))") }
-        defer { close(input) }
-        let output = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard output >= 0 else { throw CheckpointError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var failure: String?
-        while failure == nil {
-            let n = read(input, &buffer, buffer.count)
-            if n == 0 { break }
-            if n < 0 {
-                if errno == EINTR { continue }
-                failure = "reading \(source)"
-                break
-            }
-            var written = 0
-            while written < n {
-                let w = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, n - written) }
-                if w < 0 {
-                    if errno == EINTR { continue }
-                    failure = "writing \(temporary)"
-                    break
-                }
-                written += w
-            }
-        }
-        if failure == nil, fsync(output) != 0 { failure = "syncing \(temporary)" }
-        let why = failure.map { "\($0): \(String(cString: strerror(errno)))" }
-        close(output)
-        if let why {
-            unlink(temporary)
-            throw CheckpointError("cannot keep a checkpoint: \(why)")
-        }
-        guard rename(temporary, path) == 0 else {
-            let message = String(cString: strerror(errno))
-            unlink(temporary)
-            throw CheckpointError("cannot keep a checkpoint: renaming to \(path): \(message)")
-        }
-        let directory = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directory >= 0 {
-            fsync(directory)
-            close(directory)
+        let state = try FileHandle(fileDescriptor: input, closeOnDealloc: true).readToEnd() ?? Data()
+        do {
+            try writeDurably(state, to: path)
+        } catch {
+            throw CheckpointError("cannot keep a checkpoint: \(error)")
         }
     }
 }
@@ -91,4 +57,51 @@ extension JobExecution {
 struct CheckpointError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Writes `data` to `path` so that it is whole or absent after a crash of the machine: under
+/// a temporary name beside it, synced, renamed into place, and the folder synced so the
+/// rename is too. What a checkpoint needs before anything may rely on it.
+func writeDurably(_ data: Data, to path: String) throws {
+    let folder = (path as NSString).deletingLastPathComponent
+    let temporary = folder + "/." + (path as NSString).lastPathComponent + ".tmp"
+    func failure(_ doing: String) -> DurableWriteError {
+        DurableWriteError(description: "\(doing): \(String(cString: strerror(errno)))")
+    }
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw failure("cannot create \(temporary)") }
+    var written = 0
+    while written < data.count {
+        let n = data.withUnsafeBytes { write(fd, $0.baseAddress! + written, data.count - written) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else {
+            let error = failure("cannot write \(temporary)")
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        written += n
+    }
+    guard fsync(fd) == 0 else {
+        let error = failure("cannot sync \(temporary)")
+        close(fd)
+        unlink(temporary)
+        throw error
+    }
+    close(fd)
+    guard rename(temporary, path) == 0 else {
+        let error = failure("cannot rename \(temporary) to \(path)")
+        unlink(temporary)
+        throw error
+    }
+    let directory = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if directory >= 0 {
+        fsync(directory)
+        close(directory)
+    }
+}
+
+/// Why ``writeDurably(_:to:)`` failed, naming the file and the system's reason.
+struct DurableWriteError: Error, CustomStringConvertible {
+    var description: String
 }
