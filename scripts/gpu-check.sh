@@ -1,44 +1,58 @@
 #!/usr/bin/env bash
-# The GPU host check for the Helios worker: runs it, over worker protocol 2 and without
-# Swift, on tiny Helios checkpoints (Base, Mid, Distilled) on CUDA, and prints per-chunk
-# time, peak GPU memory, that the worker sees only its one GPU, and NVENC availability.
-# Finishes in well under 5 minutes.
+# The GPU host check for the Helios worker, without Swift: over worker protocol 2, as Spool
+# runs it, the tiny Helios checkpoints (Base, Mid, Distilled), then a full-size
+# Helios-Distilled with random weights (the published 14 B transformer, built on the GPU),
+# then whether the GPU has NVENC. Writes OUT_DIR/gpu-check.json and OUT_DIR/summary.txt.
+# About 3 minutes on an H200 (scripts/gpu_check.py says what each part measures).
 #
-#   scripts/gpu-check.sh [WHEELS_DIR] [--gpu INDEX] [--size WxH] [--frames N]
+#   scripts/gpu-check.sh [WHEELS_DIR] [--out OUT_DIR] [--gpu INDEX] [--size WxH] [--frames N]
+#                        [--full-size-frames N | --no-full-size]
+#   scripts/gpu-check.sh --download WHEELS_DIR
 #
-# The host needs an NVIDIA GPU and python3 with PyTorch (CUDA). diffusers, transformers,
-# accelerate and ftfy are installed into a throwaway environment that sees the system's
-# PyTorch: from WHEELS_DIR with no network (make it where there is one with
-# `scripts/gpu-check.sh --download WHEELS_DIR`, on the same Python version), else from PyPI.
+# The host needs an NVIDIA GPU and python3 with PyTorch (CUDA); SPOOL_HELIOS_DEVICE=cpu runs
+# the tiny part on a CPU instead. Packages PyTorch images lack (diffusers, ftfy, ...) are
+# installed into a throwaway folder put first on PYTHONPATH: from WHEELS_DIR with no network
+# (make it where there is one with --download, for the host's Python version), else from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(diffusers==0.42.1 transformers==5.24.0 accelerate==1.15.0 ftfy==6.3.1)
+# What the Helios worker needs beyond a CUDA PyTorch image's usual packages (huggingface_hub,
+# safetensors, tokenizers, regex, numpy, Pillow): about 20 MB of wheels.
+packages=(diffusers==0.42.1 transformers==5.24.0 ftfy==6.3.1 wcwidth==0.9.4 importlib_metadata==8.7.0)
 if [ "${1:-}" = "--download" ]; then
     dir=${2:?usage: gpu-check.sh --download WHEELS_DIR}
-    # Everything those packages need except PyTorch and what it brings, which the GPU host has.
-    python3 -m pip download --quiet --only-binary=:all: -d "$dir" "${packages[@]}"
-    rm -f "$dir"/torch-* "$dir"/nvidia_* "$dir"/triton-* "$dir"/sympy-* "$dir"/networkx-* "$dir"/mpmath-*
+    python_version=${SPOOL_GPU_PYTHON:-3.12}
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version "$python_version" \
+        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux2014_x86_64 -d "$dir" "${packages[@]}"
     du -sh "$dir"
     exit 0
 fi
 started=$(date +%s)
 wheels=""
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then wheels=$1; shift; fi
+out=gpu-check-out
+args=()
+while [ $# -gt 0 ]; do
+    case $1 in
+        --out) out=${2:?--out needs a folder}; shift 2 ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
 python3 -c "import torch" 2>/dev/null || { echo "gpu-check: python3 has no PyTorch; install it with CUDA first" >&2; exit 78; }
 if [ "${SPOOL_HELIOS_DEVICE:-cuda}" = cuda ]; then
     python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
         || { echo "gpu-check: PyTorch sees no CUDA GPU (nvidia-smi: $(nvidia-smi -L 2>&1 | head -1))" >&2; exit 78; }
+    nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
 fi
-nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
 env_dir=$(mktemp -d "${TMPDIR:-/tmp}/spool-gpu-check.XXXXXX")
 trap 'rm -rf "$env_dir"' EXIT
-python3 -m venv --system-site-packages "$env_dir/venv"
 if [ -n "$wheels" ]; then
-    "$env_dir/venv/bin/python" -m pip install --quiet --no-index --find-links "$wheels" "${packages[@]}"
-else
-    "$env_dir/venv/bin/python" -m pip install --quiet "${packages[@]}"
+    python3 -m pip install --quiet --no-index --no-deps --no-compile --target "$env_dir/site" "$wheels"/*.whl
+elif ! python3 -c "import diffusers, ftfy; assert diffusers.__version__ == '0.42.1'" 2>/dev/null; then
+    python3 -m pip install --quiet --no-deps --target "$env_dir/site" "${packages[@]}"
 fi
+export PYTHONPATH="$env_dir/site${PYTHONPATH:+:$PYTHONPATH}"
+python3 -c "import diffusers, transformers, ftfy; print(f'gpu-check: diffusers {diffusers.__version__}, transformers {transformers.__version__}')"
 echo "gpu-check: packages ready after $(( $(date +%s) - started )) s"
-"$env_dir/venv/bin/python" Pipelines/helios/make_tiny.py "$env_dir/tiny" --all >/dev/null
-"$env_dir/venv/bin/python" scripts/gpu_check.py "$env_dir/tiny" "$@"
-echo "gpu-check: $(( $(date +%s) - started )) s in all"
+python3 Pipelines/helios/make_tiny.py "$env_dir/tiny" --all >/dev/null
+python3 scripts/gpu_check.py "$env_dir/tiny" --out "$out" "${args[@]}"

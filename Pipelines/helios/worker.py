@@ -166,6 +166,44 @@ def stable_block_noise(pipe):
     pipe.sample_block_noise = sample_block_noise
 
 
+def random_components(model_path, device, dtype):
+    """The components a benchmark checkpoint (full_size.py) names in spool-random-weights.json,
+    built from their config.json alone, directly on the device in the worker's dtype, with
+    PyTorch's default random initialisation: a 14 B transformer in seconds, with no weights on
+    disk. Modules the class keeps in float32 stay float32, as from_pretrained keeps them.
+    Empty for every real checkpoint."""
+    marker = os.path.join(model_path, "spool-random-weights.json")
+    if not os.path.isfile(marker):
+        return {}
+    import diffusers
+    import torch
+
+    with open(marker) as handle:
+        names = json.load(handle)["components"]
+    with open(os.path.join(model_path, "model_index.json")) as handle:
+        index = json.load(handle)
+    built = {}
+    previous = torch.get_default_dtype()
+    for name in names:
+        cls = getattr(diffusers, index[name][1])
+        config = cls.load_config(os.path.join(model_path, name))
+        torch.set_default_dtype(dtype)
+        try:
+            with torch.device(device):
+                module = cls.from_config(config)
+        finally:
+            torch.set_default_dtype(previous)
+        kept = getattr(module, "_keep_in_fp32_modules", None) or []
+        for parameter_name, parameter in module.named_parameters():
+            if any(part in parameter_name for part in kept):
+                parameter.data = parameter.data.float()
+        built[name] = module.eval()
+        print(f"helios: {name} built with random weights from its configuration "
+              f"({sum(p.numel() for p in module.parameters()) / 1e9:.2f} B parameters): a benchmark checkpoint",
+              file=sys.stderr)
+    return built
+
+
 class Model(spoolkit.Model):
     """The loaded pipeline, and the hooks that stream its chunks out of it."""
 
@@ -179,7 +217,8 @@ class Model(spoolkit.Model):
         self.device = device
         self.layout = layout_of(model_path)
         dtype = getattr(torch, dtype_name) if device == "cuda" else torch.float32
-        self.pipe = DiffusionPipeline.from_pretrained(model_path, dtype=dtype).to(device)
+        self.random_weights = random_components(model_path, device, dtype)
+        self.pipe = DiffusionPipeline.from_pretrained(model_path, dtype=dtype, **self.random_weights).to(device)
         self.pipe.set_progress_bar_config(disable=True)
         if hasattr(self.pipe, "sample_block_noise"):
             stable_block_noise(self.pipe)
@@ -456,7 +495,9 @@ def main():
                 "accelerate and ftfy (see Pipelines/README.md)")
         model = Model(model_path, device, arguments.dtype, Trace(os.environ.get("SPOOL_HELIOS_TRACE")))
         model.trace.write("load", layout=model.layout, pipeline=type(model.pipe).__name__, device=device,
-                          seconds=round(time.monotonic() - started, 3), pid=os.getpid())
+                          seconds=round(time.monotonic() - started, 3), pid=os.getpid(),
+                          random_weights=sorted(model.random_weights),
+                          transformer_parameters=sum(p.numel() for p in model.pipe.transformer.parameters()))
         return model
 
     spoolkit.main(load, name="helios")

@@ -46,13 +46,31 @@ public enum TinyHelios {
         return try await task.value
     }
 
+    /// A benchmark checkpoint as `Pipelines/helios/full_size.py` writes one, at the tiny size: the
+    /// Distilled layout with the transformer's and the VAE's weights removed and
+    /// `spool-random-weights.json` naming them, so the worker builds both from their
+    /// configuration with random weights. Made afresh in `folder`.
+    public static func randomWeightsCheckpoint(in folder: String) async throws -> String {
+        let source = try await checkpoints() + "/" + Layout.distilled.rawValue
+        let target = folder + "/distilled-random-weights"
+        let files = FileManager.default
+        try files.copyItem(atPath: source, toPath: target)
+        for component in ["transformer", "vae"] {
+            for name in try files.contentsOfDirectory(atPath: target + "/" + component) where name.hasSuffix(".safetensors") {
+                try files.removeItem(atPath: target + "/" + component + "/" + name)
+            }
+        }
+        try Data(#"{"components": ["transformer", "vae"]}"#.utf8).write(to: URL(fileURLWithPath: target + "/spool-random-weights.json"))
+        return target
+    }
+
     /// A resident pipeline running the Helios worker on `layout` on the CPU; `trace` names the
-    /// worker's trace file (`SPOOL_HELIOS_TRACE`).
+    /// worker's trace file (`SPOOL_HELIOS_TRACE`). `folder` replaces the layout's checkpoint.
     public static func pipeline(
         _ layout: Layout, name: String = "helios-tiny", options: [String: String] = [:], trace: String? = nil,
-        device: String? = "cpu", startup: Double = 300
+        device: String? = "cpu", startup: Double = 300, folder: String? = nil
     ) async throws -> PipelineDefinition {
-        let folder = try await checkpoints() + "/" + layout.rawValue
+        let folder = if let folder { folder } else { try await checkpoints() + "/" + layout.rawValue }
         var command = [PythonTools.python ?? "python3", Repository.pipelines + "/helios/worker.py", "--model", folder]
         if let device { command += ["--device", device] }
         // One thread a worker: the suite runs beside other tests on a 2-core machine.

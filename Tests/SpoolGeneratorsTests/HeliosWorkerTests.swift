@@ -16,10 +16,13 @@ struct HeliosWorkerTests {
         let harness: ResidentHarness
         let trace: HeliosTrace
 
-        init(_ layout: TinyHelios.Layout, options: [String: String] = [:], device: String? = "cpu") async throws {
+        init(
+            _ layout: TinyHelios.Layout, options: [String: String] = [:], device: String? = "cpu", checkpoint: String? = nil
+        ) async throws {
             let folder = try TemporaryDirectory("helios-trace")
             trace = HeliosTrace(path: folder.file("trace.jsonl"))
-            harness = try ResidentHarness(try await TinyHelios.pipeline(layout, options: options, trace: trace.path, device: device))
+            harness = try ResidentHarness(
+                try await TinyHelios.pipeline(layout, options: options, trace: trace.path, device: device, folder: checkpoint))
         }
 
         func run(
@@ -217,5 +220,35 @@ struct HeliosWorkerTests {
             #expect(error.stderrTail.contains("SPOOL_HELIOS_DEVICE=cpu"))
         }
         #expect(worker.trace.records("load").isEmpty)
+    }
+
+    // The full-size benchmark (scripts/gpu-check.sh) runs the published 14 B Helios-Distilled
+    // with random weights built on the GPU. Its two halves are held here, on the CPU: the worker
+    // builds a checkpoint's named components from their configuration, and that configuration
+    // is the published model's size and shapes.
+
+    @Test func aBenchmarkCheckpointsTransformerAndVAEAreBuiltFromTheirConfigurationWithRandomWeights() async throws {
+        let folder = try TemporaryDirectory("helios-random")
+        defer { folder.remove() }
+        let checkpoint = try await TinyHelios.randomWeightsCheckpoint(in: folder.path)
+        let worker = try await Worker(.distilled, checkpoint: checkpoint)
+        let outcome = await worker.run(frames: 33)
+        #expect(outcome.error == nil && Self.isDone(outcome), "\(outcome.error?.message ?? "")")
+        #expect(outcome.chunks.count == 1)
+        let load = try #require(worker.trace.records("load").first)
+        #expect(load["random_weights"] as? [String] == ["transformer", "vae"])
+        #expect((load["transformer_parameters"] as? Int ?? 0) > 0)
+    }
+
+    @Test func theFullSizeArchitectureIsThePublishedHeliosDistilledOnPyTorchsMetaDevice() async throws {
+        let python = try #require(PythonTools.python)
+        let result = try await onThread { try runProcess([python, Repository.pipelines + "/helios/full_size.py", "--check"]) }
+        #expect(result.status == 0, "\(result.stdoutText)\(result.stderr.suffix(2_000))")
+        let line = try #require(result.stdoutText.split(separator: "\n").last)
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let parameters = try #require(report["parameters"] as? Int)
+        #expect(abs(Double(parameters) - 14e9) <= 0.03 * 14e9, "\(parameters) parameters")
+        #expect(report["blocks"] as? Int == 40)
+        #expect((report["problems"] as? [String])?.isEmpty == true, "\(report)")
     }
 }
