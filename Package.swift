@@ -86,7 +86,7 @@ let package = Package(
         ),
         .target(
             name: "SpoolMedia",
-            dependencies: ["SpoolCore", "CFFmpeg", "CSpoolSystem", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["SpoolCore", "SpoolSupport", "CFFmpeg", "CSpoolSystem", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
 

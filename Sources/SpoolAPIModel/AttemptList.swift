@@ -19,6 +19,10 @@ public struct AttemptList: Codable, Sendable, Hashable {
         /// Whether the attempt waited for its worker to load the model, and how long.
         public var coldStart: Bool?
         public var loadSeconds: Double?
+        /// The frame the attempt went on from, when it resumed from the job's checkpoint.
+        public var resumedFromFrame: Int?
+        /// Why the attempt started at frame 0 though the job had a checkpoint.
+        public var resumeNote: String?
         public var error: String?
 
         public init(_ attempt: Attempt) {
@@ -31,6 +35,8 @@ public struct AttemptList: Codable, Sendable, Hashable {
             gpuSeconds = attempt.gpuSeconds
             coldStart = attempt.coldStart
             loadSeconds = attempt.loadSeconds
+            resumedFromFrame = attempt.resumedFromFrame
+            resumeNote = attempt.resumeNote
             error = attempt.error
         }
     }

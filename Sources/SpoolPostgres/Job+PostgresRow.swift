@@ -63,7 +63,9 @@ extension Attempt {
             outcome: outcome, gpuSeconds: try row["gpu_seconds"].decode(Double.self),
             error: try row["error"].decode(String?.self),
             coldStart: try row["cold_start"].decode(Int?.self).map { $0 != 0 },
-            loadSeconds: try row["load_seconds"].decode(Double?.self)
+            loadSeconds: try row["load_seconds"].decode(Double?.self),
+            resumedFromFrame: try row["resumed_from_frame"].decode(Int?.self),
+            resumeNote: try row["resume_note"].decode(String?.self)
         )
     }
 }

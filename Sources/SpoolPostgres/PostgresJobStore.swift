@@ -335,15 +335,15 @@ public final class PostgresJobStore: JobStore, Service {
         }
 
         var assignments = update.assignments(to: newState)
-        if let ending = update.attemptEnding, attempts > 0 {
+        if let attempt = update.attemptAssignments, attempts > 0 {
             var sql = SQLWriter.postgres()
-            let sets = sql.assignments(ending)
+            let sets = sql.assignments(attempt)
             let job = sql.bind(.text(id.rawValue))
             let number = sql.bind(.integer(attempts))
             let ended = try await rows(PostgresQuery(
                 unsafeSQL: "UPDATE attempts SET \(sets) WHERE job_id = \(job) AND number = \(number) AND outcome = 'running' RETURNING number",
                 binds: sql.bindings()), on: connection, logger)
-            if !ended.isEmpty { assignments.append(update.chargeAssignment) }
+            if !ended.isEmpty && update.endAttempt != nil { assignments.append(update.chargeAssignment) }
         }
         var sql = SQLWriter.postgres()
         let statement = if assignments.isEmpty {

@@ -141,5 +141,9 @@ enum PostgresSchema {
         ("v6-checkpoints", [
             "ALTER TABLE jobs ADD COLUMN checkpoint_chunk bigint, ADD COLUMN checkpoint_frame bigint, ADD COLUMN checkpoint_state text",
         ]),
+        // Where each attempt started: the frame it resumed from, or why it could not.
+        ("v7-resume", [
+            "ALTER TABLE attempts ADD COLUMN resumed_from_frame bigint, ADD COLUMN resume_note text",
+        ]),
     ]
 }

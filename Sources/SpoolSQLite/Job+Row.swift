@@ -25,7 +25,8 @@ extension Attempt {
             jobID: JobID(job), number: row["number"], host: row["host"], gpu: row["gpu"],
             startedAt: Date(epoch: row["started_at"])!, endedAt: Date(epoch: row["ended_at"]),
             outcome: try Attempt.Outcome(stored: row["outcome"], job: job), gpuSeconds: row["gpu_seconds"], error: row["error"],
-            coldStart: coldStart.map { $0 != 0 }, loadSeconds: row["load_seconds"]
+            coldStart: coldStart.map { $0 != 0 }, loadSeconds: row["load_seconds"],
+            resumedFromFrame: row["resumed_from_frame"], resumeNote: row["resume_note"]
         )
     }
 }

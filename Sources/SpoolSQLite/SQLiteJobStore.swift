@@ -224,13 +224,13 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         if let newState { try owe(job: id, reaching: newState, at: update.at, subscriptions: current["webhooks"], db) }
 
         var assignments = update.assignments(to: newState)
-        if let ending = update.attemptEnding, attempts > 0 {
+        if let attempt = update.attemptAssignments, attempts > 0 {
             var sql = SQLWriter.sqlite()
-            let sets = sql.assignments(ending)
+            let sets = sql.assignments(attempt)
             try db.executeCached(
                 sql: "UPDATE attempts SET \(sets) WHERE job_id = ? AND number = ? AND outcome = 'running'",
                 arguments: StatementArguments(sql.values) + [id.rawValue, attempts])
-            if db.changesCount > 0 { assignments.append(update.chargeAssignment) }
+            if db.changesCount > 0 && update.endAttempt != nil { assignments.append(update.chargeAssignment) }
         }
         if !assignments.isEmpty {
             var sql = SQLWriter.sqlite()

@@ -100,6 +100,13 @@ enum SQLiteSchema {
                 ALTER TABLE jobs ADD COLUMN checkpoint_state TEXT;
                 """)
         }
+        // Where each attempt started: the frame it resumed from, or why it could not.
+        migrator.registerMigration("v6-resume") { db in
+            try db.execute(sql: """
+                ALTER TABLE attempts ADD COLUMN resumed_from_frame INTEGER;
+                ALTER TABLE attempts ADD COLUMN resume_note TEXT;
+                """)
+        }
         return migrator
     }
 }

@@ -240,23 +240,31 @@ extension JobUpdate {
                 .init("checkpoint_chunk", .integer(checkpoint.chunk)), .init("checkpoint_frame", .integer(checkpoint.frame)),
                 .init("checkpoint_state", .text(checkpoint.stateFile)),
             ]
+        } else if clearCheckpoint && !(newState?.isFinal ?? false) {
+            list += [.init("checkpoint_chunk", .null), .init("checkpoint_frame", .null), .init("checkpoint_state", .null)]
         }
         return list
     }
 
-    /// The attempt's columns set when this update ends it (``endAttempt`` is set), to be
-    /// applied only to an attempt still `running`: ending one twice must not count its slot
-    /// time twice.
-    public var attemptEnding: [ColumnAssignment]? {
-        guard let endAttempt else { return nil }
-        var list: [ColumnAssignment] = [
-            .init("ended_at", StoreValue(at)), .init("outcome", .text(endAttempt.rawValue)),
-            .init("gpu_seconds", .real(attemptCharge)), .init("error", StoreValue(error)),
-        ]
-        if let load {
-            list += [.init("cold_start", StoreValue(load.coldStart)), .init("load_seconds", StoreValue(load.seconds))]
+    /// The attempt's columns this update sets: where it started (``resume``), and how it
+    /// ended (when ``endAttempt`` is set). Applied only to an attempt still `running`: ending
+    /// one twice must not count its slot time twice (the job is charged only when the ending
+    /// changed a row).
+    public var attemptAssignments: [ColumnAssignment]? {
+        var list: [ColumnAssignment] = []
+        if let resume {
+            list += [.init("resumed_from_frame", StoreValue(resume.fromFrame)), .init("resume_note", StoreValue(resume.note))]
         }
-        return list
+        if let endAttempt {
+            list += [
+                .init("ended_at", StoreValue(at)), .init("outcome", .text(endAttempt.rawValue)),
+                .init("gpu_seconds", .real(attemptCharge)), .init("error", StoreValue(error)),
+            ]
+            if let load {
+                list += [.init("cold_start", StoreValue(load.coldStart)), .init("load_seconds", StoreValue(load.seconds))]
+            }
+        }
+        return list.isEmpty ? nil : list
     }
 
     /// Slot time the ended attempt adds to the job: never negative.

@@ -28,16 +28,17 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// A daemon as most end-to-end tests want one: data in `dir/data`, one CPU slot, the
     /// pipelines in `pipelines`, x264's fastest preset, a free port, no drop folder; `extra`
-    /// arguments after those, its log in `dir/daemon.log`.
+    /// arguments after those, its log in `dir/<log>` (a restarted daemon gets a log of its own).
     public static func onOneSlot(
-        _ dir: TemporaryDirectory, pipelines: String, _ extra: [String] = [], environment: [String: String] = [:]
+        _ dir: TemporaryDirectory, pipelines: String, _ extra: [String] = [], environment: [String: String] = [:],
+        log: String = "daemon.log"
     ) throws -> DaemonProcess {
         try DaemonProcess(
             arguments: [
                 "--data", dir.file("data"), "--gpus", "none", "--virtual-slots", "1", "--pipelines", pipelines,
                 "--preset", "ultrafast", "--listen", "127.0.0.1:0", "--no-drop-folder",
             ] + extra,
-            log: dir.file("daemon.log"), environment: environment)
+            log: dir.file(log), environment: environment)
     }
 
     public var pid: Int32 { process.processIdentifier }

@@ -30,10 +30,10 @@ struct CheckpointTests {
         return folder
     }
 
-    // Chunks of 8 frames: 24 final after chunk 2; overlapping by 2 (each chunk starts 6 on), chunk 2
-    // ends at 20 and the next chunk blends over its last 2.
+    // Chunks of 8 frames: after chunk 2 an attempt goes on from frame 24; overlapping by 2 (each
+    // chunk starts 6 on), chunk 2 ends at 20 and the next chunk starts at 18.
     @Test(arguments: [(0, "drop", 24), (2, "blend", 18)])
-    func aRunningJobShowsItsKeptCheckpointAndEndingRemovesIt(overlap: Int, policy: String, finalFrames: Int) async throws {
+    func aRunningJobShowsItsKeptCheckpointAndEndingRemovesIt(overlap: Int, policy: String, resumeFrame: Int) async throws {
         let dir = try TemporaryDirectory("checkpoints")
         defer { dir.remove() }
         let gate = try WorkerGate()
@@ -44,22 +44,27 @@ struct CheckpointTests {
         defer { daemon.stop() }
         let client = SpoolClient(server: URL(string: try await daemon.httpURL())!)
         let job = try await client.submit(JobSpec(prompt: "a fox", frames: 40, pipeline: "checkpointed")).job
-        // Held before its fourth chunk: the third's checkpoint is the job's.
+        // Held before its fourth chunk: the third's checkpoint is the job's once its segments are durable.
         try await until("the job shows its checkpoint after chunk 2") { try await client.job(job.id).checkpoint?.chunk == 2 }
         let shown = try await client.job(job.id)
-        #expect(shown.checkpoint?.frame == finalFrames && shown.state == .running)
+        #expect(shown.checkpoint?.frame == resumeFrame && shown.state == .running)
         let folder = dir.file("shared/checkpoints/\(job.id)")
-        let kept = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
-        // The two latest: the store may still name the one before while its write is on its way.
-        #expect(kept == ["state-a001-c00001", "state-a001-c00002"], "\(kept)")
+        // The state the store names, the video kept a segment a chunk stride, the poster, and
+        // (overlapping chunks) the overlap's raw frames; earlier states go once it is named.
+        var expected: Set = ["state-a001-c00002", "segments-a001", "poster-a001.png"]
+        if overlap > 0 { expected.insert("tail-a001-c00002.rgb") }
+        try await until("the earlier checkpoints are removed") {
+            Set(try FileManager.default.contentsOfDirectory(atPath: folder)).subtracting(["tail-a001-c00003.rgb"]) == expected
+        }
+        let segments = try FileManager.default.contentsOfDirectory(atPath: folder + "/segments-a001")
+        #expect(Set(segments).isSuperset(of: ["init.mp4", "seg00000.m4s", "seg00001.m4s", "seg00002.m4s"]), "\(segments)")
         let state = try String(contentsOfFile: folder + "/state-a001-c00002", encoding: .utf8)
         #expect(state.contains("\"nextChunk\":3") || state.contains("\"next_chunk\":3"), "\(state)")
         let status = try runProcess([CLITests.spool, "status", job.id, "--server", try await daemon.httpURL()]).stdoutText
-        #expect(status.contains("checkpoint after chunk 2 (frames 0-\(finalFrames - 1) final)"), "\(status)")
+        #expect(status.contains("checkpoint after chunk 2 (frames 0-\(resumeFrame - 1) final)"), "\(status)")
 
         // The attempt's files are its own until it wins: named by host and attempt, and no poster
         // at the job's own name while it runs (a stale attempt must never write over a winner's).
-        // (The encoder writes them from its first frame on, on its own thread: wait for them.)
         let videos = dir.file("data/videos")
         let own = [".\(job.id).host-a.a1.mp4.part", ".\(job.id).host-a.a1.png.part"]
         try await until("the attempt's own files are written") {
@@ -75,5 +80,109 @@ struct CheckpointTests {
         #expect(done == ["\(job.id).mp4", "\(job.id).png"], "\(done)")
         #expect(try await client.job(job.id).checkpoint == nil)
         try await until("its checkpoints are removed") { !FileManager.default.fileExists(atPath: folder) }
+    }
+
+    // MARK: Resume
+
+    /// A daemon on one slot whose synthetic workers stop before chunk `holdAt` (nil: never),
+    /// on the data and checkpoints of `dir`; its log is its own.
+    static func daemon(
+        _ dir: TemporaryDirectory, _ pipelines: String, holdAt: Int?, gate: WorkerGate, log: String
+    ) throws -> DaemonProcess {
+        var environment = ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0"]
+        if let holdAt { environment["SPOOL_SYNTHETIC_GATE"] = gate.environmentValue(fromChunk: holdAt) }
+        return try DaemonProcess.onOneSlot(
+            dir, pipelines: pipelines,
+            ["--default-pipeline", "checkpointed", "--checkpoints", dir.file("shared/checkpoints"), "--host", "host-a",
+             "--max-attempts", "5"],
+            environment: environment, log: log)
+    }
+
+    /// Each frame's MD5 as ffmpeg decodes it (`framemd5`): the pictures, not the bytes of the file.
+    static func frameHashes(_ path: String) throws -> [String] {
+        let result = try runProcess(["ffmpeg", "-v", "error", "-i", path, "-map", "0:v", "-f", "framemd5", "-"])
+        #expect(result.status == 0, "\(result.stderr)")
+        return result.stdoutText.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { String($0.split(separator: ",").last ?? "") }
+    }
+
+    /// The job run whole, without interruption, in `daemon`: what a resumed run must decode to.
+    static func uninterrupted(_ spec: JobSpec, _ client: SpoolClient) async throws -> [String] {
+        let job = try await client.submit(spec).job
+        try await until("the uninterrupted run succeeded") { try await client.job(job.id).state == .succeeded }
+        return try frameHashes(try #require(try await client.job(job.id).videoPath))
+    }
+
+    /// Kills the daemon with SIGKILL while its job is held after `checkpoint` chunks, `kills`
+    /// times, restarting it each time; then compares the finished video with an uninterrupted
+    /// run's, frame by frame. `damage` breaks the kept checkpoint between a kill and the restart.
+    func resumeAfterKills(
+        overlap: Int = 0, policy: String = "drop", holds: [Int], damage: ((String) throws -> Void)? = nil
+    ) async throws -> (attempts: AttemptList, hashes: [String], expected: [String], probe: MediaProbe) {
+        let dir = try TemporaryDirectory("resume")
+        defer { dir.remove() }
+        let pipelines = try Self.pipelines(dir, overlap: overlap, policy: policy)
+        let gate = try WorkerGate()
+        let spec = JobSpec(prompt: "a fox", frames: 40, seed: 7, pipeline: "checkpointed")
+        var daemon = try Self.daemon(dir, pipelines, holdAt: holds[0], gate: gate, log: "daemon-0.log")
+        var client = SpoolClient(server: URL(string: try await daemon.httpURL())!)
+        let job = try await client.submit(spec).job
+        for (index, hold) in holds.enumerated() {
+            let client0 = client
+            try await until("the job's checkpoint is after chunk \(hold - 1)") {
+                try await client0.job(job.id).checkpoint?.chunk == hold - 1
+            }
+            daemon.kill9()
+            if let damage { try damage(dir.file("shared/checkpoints/\(job.id)")) }
+            let next = index + 1 < holds.count ? holds[index + 1] : nil
+            daemon = try Self.daemon(dir, pipelines, holdAt: next, gate: gate, log: "daemon-\(index + 1).log")
+            client = SpoolClient(server: URL(string: try await daemon.httpURL())!)
+        }
+        defer { daemon.stop() }
+        let client1 = client
+        try await until("the job succeeded") { try await client1.job(job.id).state == .succeeded }
+        let path = try #require(try await client.job(job.id).videoPath)
+        let hashes = try Self.frameHashes(path)
+        let probe = try MediaProbe(path: path)
+        let attempts = try await client.attempts(job.id)
+        let expected = try await Self.uninterrupted(spec, client)
+        return (attempts, hashes, expected, probe)
+    }
+
+    @Test(arguments: [(0, "drop"), (2, "blend"), (3, "drop")])
+    func aJobWhoseHostIsKilledResumesFromItsCheckpointToTheSameFrames(overlap: Int, policy: String) async throws {
+        let run = try await resumeAfterKills(overlap: overlap, policy: policy, holds: [3])
+        #expect(run.hashes.count == 40 && run.hashes == run.expected, "the resumed video decodes to the uninterrupted run's frames")
+        #expect(run.probe.frames == 40 && run.probe.streamDuration == "1.666667", "\(run.probe)")
+        let attempts = run.attempts.attempts
+        #expect(attempts.map(\.outcome) == [.lost, .generated], "\(attempts)")
+        let stride = 8 - overlap
+        #expect(attempts.last?.resumedFromFrame == 3 * stride && attempts.last?.resumeNote == nil)
+    }
+
+    @Test func aJobResumedTwiceStillDecodesToTheUninterruptedRunsFrames() async throws {
+        let run = try await resumeAfterKills(holds: [2, 4])
+        #expect(run.hashes == run.expected)
+        #expect(run.attempts.attempts.map(\.resumedFromFrame) == [nil, 16, 32], "\(run.attempts.attempts)")
+    }
+
+    @Test func aDeletedSegmentRestartsTheJobFromFrameZeroAndSaysWhy() async throws {
+        let run = try await resumeAfterKills(holds: [3]) { folder in
+            try FileManager.default.removeItem(atPath: folder + "/segments-a001/seg00001.m4s")
+        }
+        #expect(run.hashes == run.expected)
+        let last = try #require(run.attempts.attempts.last)
+        #expect(last.resumedFromFrame == nil)
+        #expect(last.resumeNote?.contains("seg00001.m4s") == true, "\(last)")
+    }
+
+    @Test func aCorruptStateFileIsRefusedByTheWorkerAndTheNextAttemptStartsOver() async throws {
+        let run = try await resumeAfterKills(holds: [3]) { folder in
+            try Data("not the worker's state".utf8).write(to: URL(fileURLWithPath: folder + "/state-a001-c00002"))
+        }
+        #expect(run.hashes == run.expected)
+        let attempts = run.attempts.attempts
+        try #require(attempts.map(\.outcome) == [.lost, .failed, .generated], "\(attempts)")
+        #expect(attempts[1].resumedFromFrame == 24 && attempts[1].error?.contains("cannot resume") == true, "\(attempts[1])")
+        #expect(attempts[2].resumedFromFrame == nil && attempts[2].resumeNote == nil)
     }
 }

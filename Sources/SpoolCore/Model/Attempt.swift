@@ -32,11 +32,16 @@ public struct Attempt: Hashable, Sendable, Codable {
     /// load is not part of ``gpuSeconds``.
     public var coldStart: Bool?
     public var loadSeconds: Double?
+    /// The frame this attempt went on from, when it resumed from its job's checkpoint (the
+    /// frames before it were kept, not made again).
+    public var resumedFromFrame: Int?
+    /// Why this attempt started at frame 0 though its job had a checkpoint, when it did.
+    public var resumeNote: String?
 
     public init(
         jobID: JobID, number: Int, host: String, gpu: String, startedAt: Date, endedAt: Date? = nil,
         outcome: Outcome = .running, gpuSeconds: Double = 0, error: String? = nil, coldStart: Bool? = nil,
-        loadSeconds: Double? = nil
+        loadSeconds: Double? = nil, resumedFromFrame: Int? = nil, resumeNote: String? = nil
     ) {
         self.jobID = jobID
         self.number = number
@@ -49,5 +54,7 @@ public struct Attempt: Hashable, Sendable, Codable {
         self.error = error
         self.coldStart = coldStart
         self.loadSeconds = loadSeconds
+        self.resumedFromFrame = resumedFromFrame
+        self.resumeNote = resumeNote
     }
 }

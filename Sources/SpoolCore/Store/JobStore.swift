@@ -289,13 +289,17 @@ public struct JobUpdate: Sendable, Hashable {
     public var load: ModelLoad?
     /// A checkpoint the attempt has kept (its state file durable first).
     public var checkpoint: JobCheckpoint?
+    /// Where the attempt started: recorded on the running attempt.
+    public var resume: AttemptResume?
+    /// Forgets the job's checkpoint: a resume from it came to nothing.
+    public var clearCheckpoint: Bool
 
     public init(
         attempt: Int? = nil, at: Date, progress: JobProgress? = nil, firstChunkAt: Date? = nil,
         generatedAt: Date? = nil, encodedAt: Date? = nil, error: String? = nil, clearError: Bool = false,
         waitingReason: String? = nil, notBefore: Date? = nil, outputPath: String? = nil,
         posterPath: String? = nil, endAttempt: Attempt.Outcome? = nil, attemptGPUSeconds: Double? = nil,
-        load: ModelLoad? = nil, checkpoint: JobCheckpoint? = nil
+        load: ModelLoad? = nil, checkpoint: JobCheckpoint? = nil, resume: AttemptResume? = nil, clearCheckpoint: Bool = false
     ) {
         self.attempt = attempt
         self.at = at
@@ -313,7 +317,19 @@ public struct JobUpdate: Sendable, Hashable {
         self.attemptGPUSeconds = attemptGPUSeconds
         self.load = load
         self.checkpoint = checkpoint
+        self.resume = resume
+        self.clearCheckpoint = clearCheckpoint
     }
+}
+
+/// Where an attempt of a job with a checkpoint started: from the checkpoint's frame, or from
+/// frame 0 and why.
+public struct AttemptResume: Sendable, Hashable {
+    public var fromFrame: Int?
+    public var note: String?
+
+    public static func resumed(fromFrame frame: Int) -> AttemptResume { AttemptResume(fromFrame: frame, note: nil) }
+    public static func restarted(because note: String) -> AttemptResume { AttemptResume(fromFrame: nil, note: note) }
 }
 
 /// What an attempt waited for before its worker could take the job: a model load, or none.

@@ -42,6 +42,34 @@ public struct FrameAssembler: Sendable {
         self.frameSize = frameSize
     }
 
+    /// Starts where an interrupted attempt's kept video ends: `framesPlanned` frames are in it
+    /// already, and the next chunk is `tail.index + 1`. `tail` holds the raw frames of chunk
+    /// `tail.index` past that point (the pipeline's overlap: `overlap` frames from `framesPlanned`
+    /// on, none without overlap), which the next chunk overlaps as chunk `tail.index` itself
+    /// would have been overlapped. Returns what can be placed at once: under `drop`, the tail's
+    /// frames; under `blend` they wait for the next chunk's cross-fade.
+    public mutating func resume(after tail: ChunkDescriptor, framesPlanned: Int) throws(ChunkError) -> Step {
+        precondition(previous == nil && nextChunk == 0 && pending.isEmpty, "resume(after:framesPlanned:) before any chunk")
+        if tail.frames != overlap {
+            throw ChunkError(chunk: tail.index, "'s kept tail has \(tail.frames) frames; the pipeline overlaps by \(overlap)")
+        }
+        if tail.firstFrame != framesPlanned {
+            throw ChunkError(chunk: tail.index, "'s kept tail starts at frame \(tail.firstFrame), not where the kept video ends (\(framesPlanned))")
+        }
+        nextChunk = tail.index + 1
+        self.framesPlanned = framesPlanned
+        previous = tail
+        var step = Step(frames: [], consumed: [])
+        if policy == .blend && overlap > 0 {
+            previousHeld = true
+        } else {
+            emit((0..<tail.frames).map { .copy(.init(chunk: tail, offset: $0)) }, from: tail, into: &step)
+            previousHeld = false
+            if tail.frames > 0 { step.consumed.append(tail) }
+        }
+        return step
+    }
+
     /// Chunks received but not yet placed, waiting for an earlier one.
     public var waitingChunks: Int { pending.count }
 

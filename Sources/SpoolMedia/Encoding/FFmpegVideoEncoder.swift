@@ -15,6 +15,12 @@ public final class FFmpegVideoEncoder: VideoEncoder {
     public let settings: EncoderSettings
     /// Also writes a live HLS playlist of the same packets, when set.
     public let livePreview: LivePreview?
+    /// Also keeps the video segment by segment for a later attempt, when set.
+    public let kept: KeptSegments?
+    /// An earlier attempt's video this one goes on from, when set.
+    public let prefix: EncodedPrefix?
+    /// Frames a segment holds, when the video is cut into segments (a live preview, a kept video).
+    private var segmentFrames: Int? { livePreview?.segmentFrames ?? kept?.segmentFrames }
 
     private var format: UnsafeMutablePointer<AVFormatContext>?
     private var codec: UnsafeMutablePointer<AVCodecContext>?
@@ -25,6 +31,7 @@ public final class FFmpegVideoEncoder: VideoEncoder {
     private var framesEncoded = 0
     private var finished = false
     private var live: LivePreviewMuxer?
+    private var keeper: LivePreviewMuxer?
     private var sink: PacketSink?
 
     /// Whether libavcodec has an encoder by this name (an NVENC encoder may still fail
@@ -35,12 +42,20 @@ public final class FFmpegVideoEncoder: VideoEncoder {
 
     /// Opens `path` for writing and sets up the encoder; the file is complete only after
     /// ``finish()``.
-    public init(path: String, size: FrameSize, fps: Int, settings: EncoderSettings, livePreview: LivePreview? = nil) throws(MediaError) {
+    public init(
+        path: String, size: FrameSize, fps: Int, settings: EncoderSettings, livePreview: LivePreview? = nil,
+        kept: KeptSegments? = nil, prefix: EncodedPrefix? = nil
+    ) throws(MediaError) {
         self.path = path
         self.size = size
         self.fps = fps
         self.settings = settings
         self.livePreview = livePreview
+        self.kept = kept
+        self.prefix = prefix
+        if let live = livePreview?.segmentFrames, let kept = kept?.segmentFrames {
+            precondition(live == kept, "a live preview and a kept video are cut at the same frames")
+        }
         do {
             try open()
         } catch {
@@ -77,7 +92,17 @@ public final class FFmpegVideoEncoder: VideoEncoder {
         defer { muxerOptions.free() }
         try check(avformat_write_header(format, &muxerOptions.pointer), "writing the MP4 header")
         if let livePreview { live = LivePreviewMuxer(livePreview, codec: context, fps: fps) }
-        sink = PacketSink(format: format, stream: newStream, timeBase: context.pointee.time_base, live: live, path: path)
+        if let kept {
+            keeper = LivePreviewMuxer(
+                LivePreview(folder: kept.folder, segmentFrames: kept.segmentFrames), codec: context, fps: fps, durable: true,
+                onCut: kept.onDurable)
+            // A video that cannot be kept costs only the checkpoints: the MP4 goes on.
+        }
+        let sink = PacketSink(
+            format: format, stream: newStream, timeBase: context.pointee.time_base, segmenters: [live, keeper].compactMap { $0 },
+            path: path)
+        self.sink = sink
+        if let prefix { try remux(prefix, into: sink, initialisation: try LivePreviewMuxer.initialisationSegment(codec: context)) }
 
         scaler = sws_getContext(
             Int32(size.width), Int32(size.height), AV_PIX_FMT_RGB24,
@@ -92,6 +117,32 @@ public final class FFmpegVideoEncoder: VideoEncoder {
         frame.pointee.width = Int32(size.width)
         frame.pointee.height = Int32(size.height)
         try check(av_frame_get_buffer(frame, 0), "av_frame_get_buffer")
+    }
+
+    /// Writes an earlier attempt's kept video into the MP4 (and the segment muxers, cut where
+    /// it was cut) as it is, and goes on from its last frame: the next frame encoded is frame
+    /// `prefix.frames`, opening a segment with a fresh encoder instance as every segment does.
+    /// Refused when the kept video's initialisation segment differs from the one this
+    /// encoder's stream makes (other settings, another encoder or FFmpeg), since their packets
+    /// could not share one stream.
+    private func remux(_ prefix: EncodedPrefix, into sink: PacketSink, initialisation: Data) throws(MediaError) {
+        guard prefix.segments > 0, prefix.frames % prefix.segments == 0,
+              segmentFrames == nil || segmentFrames == prefix.frames / prefix.segments
+        else {
+            throw MediaError("continuing a kept video", code: -1, message: "its \(prefix.segments) segments do not hold \(prefix.frames) frames")
+        }
+        let segmentFrames = prefix.frames / prefix.segments
+        guard FileManager.default.contents(atPath: prefix.files[0]) == initialisation else {
+            throw MediaError("continuing a kept video", code: -1,
+                             message: "its stream differs from this encoder's (encoded with other settings, or another encoder)")
+        }
+        let packets = try prefix.packets(in: AVRational(num: 1, den: Int32(fps)), scratch: path + ".kept")
+        defer { for packet in packets { var owned: UnsafeMutablePointer<AVPacket>? = packet; av_packet_free(&owned) } }
+        for (index, packet) in packets.enumerated() {
+            try sink.writeKept(packet)
+            if (index + 1) % segmentFrames == 0 { sink.cutKept() }
+        }
+        framesEncoded = prefix.frames
     }
 
     /// Allocates and opens the encoder (into ``codec``) with this encoder's settings.
@@ -126,7 +177,7 @@ public final class FFmpegVideoEncoder: VideoEncoder {
         try check(avcodec_send_frame(codec, frame), "sending frame \(framesEncoded) to the encoder")
         framesEncoded += 1
         if let sink, let packet { try sink.drain(codec, into: packet) }
-        if let livePreview, framesEncoded % livePreview.segmentFrames == 0 { try endSegment() }
+        if let segmentFrames, framesEncoded % segmentFrames == 0 { try endSegment() }
     }
 
     /// Ends a live segment where its frames end: the encoder gives out every packet of the
@@ -172,7 +223,11 @@ public final class FFmpegVideoEncoder: VideoEncoder {
     /// Ends the live playlist, after the MP4's trailer when the video is done, however the job
     /// ends; returns why the preview stopped early, if it did. No segment may still be draining.
     private func endLivePreview() -> MediaError? {
-        defer { live = nil }
+        defer {
+            live = nil
+            keeper = nil
+        }
+        // The kept video's last, partial segment is never a checkpoint: it is not cut.
         live?.finish()
         return live?.failure
     }
@@ -206,6 +261,14 @@ public struct FFmpegEncoderFactory: VideoEncoderFactory {
     public func makeEncoder(path: String, size: FrameSize, fps: Int, live: LivePreview?) throws(MediaError) -> any VideoEncoder {
         try FFmpegVideoEncoder(path: path, size: size, fps: fps, settings: settings, livePreview: live)
     }
+
+    public func makeEncoder(
+        path: String, size: FrameSize, fps: Int, live: LivePreview?, kept: KeptSegments?, prefix: EncodedPrefix?
+    ) throws(MediaError) -> any VideoEncoder {
+        try FFmpegVideoEncoder(path: path, size: size, fps: fps, settings: settings, livePreview: live, kept: kept, prefix: prefix)
+    }
+
+    public var keepsSegments: Bool { true }
 }
 
 extension UnsafeMutablePointer where Pointee == AVCodecContext {

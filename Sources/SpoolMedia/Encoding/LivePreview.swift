@@ -1,6 +1,7 @@
 import CFFmpeg
 import Foundation
 import SpoolCore
+import SpoolSupport
 
 /// Where and how a job's video is also written as a live HLS playlist while it encodes.
 public struct LivePreview: Sendable, Hashable {
@@ -67,6 +68,15 @@ struct LivePlaylist: Hashable {
 /// (``failure`` says why) and the MP4 goes on.
 final class LivePreviewMuxer {
     let preview: LivePreview
+    /// Every file is synced before it is renamed into place, and its folder after (a kept
+    /// video a later attempt goes on from; a preview needs no such care).
+    private let durable: Bool
+    /// Called after each segment is written (and durable, when ``durable``): segments and
+    /// frames written in all.
+    private let onCut: (@Sendable (_ segments: Int, _ frames: Int) -> Void)?
+    /// Frames (packets) written since the last cut, and in all the segments cut.
+    private var pendingFrames = 0
+    private var framesCut = 0
     private var format: UnsafeMutablePointer<AVFormatContext>?
     private var stream: UnsafeMutablePointer<AVStream>?
     private var packet: UnsafeMutablePointer<AVPacket>?
@@ -77,8 +87,13 @@ final class LivePreviewMuxer {
 
     /// Opens the preview for the stream `codec` makes (opened already, extradata set) and
     /// writes its initialisation segment.
-    init(_ preview: LivePreview, codec: UnsafeMutablePointer<AVCodecContext>, fps: Int) {
+    init(
+        _ preview: LivePreview, codec: UnsafeMutablePointer<AVCodecContext>, fps: Int, durable: Bool = false,
+        onCut: (@Sendable (_ segments: Int, _ frames: Int) -> Void)? = nil
+    ) {
         self.preview = preview
+        self.durable = durable
+        self.onCut = onCut
         self.playlist = LivePlaylist(nominalSeconds: Double(preview.segmentFrames) / Double(fps))
         do {
             try open(codec: codec)
@@ -87,8 +102,32 @@ final class LivePreviewMuxer {
         }
     }
 
+    /// The initialisation segment a preview of the stream `codec` makes starts with: what
+    /// says whether two encoders' packets can share one stream.
+    static func initialisationSegment(codec: UnsafeMutablePointer<AVCodecContext>) throws(MediaError) -> Data {
+        let muxer = LivePreviewMuxer(codec: codec)
+        defer { muxer.release() }
+        try muxer.openMuxer(codec: codec)
+        return muxer.takeBuffer()
+    }
+
+    private init(codec: UnsafeMutablePointer<AVCodecContext>) {
+        preview = LivePreview(folder: "", segmentFrames: 1)
+        durable = false
+        onCut = nil
+        playlist = LivePlaylist(nominalSeconds: 1)
+    }
+
     private func open(codec: UnsafeMutablePointer<AVCodecContext>) throws(MediaError) {
         try? FileManager.default.createDirectory(atPath: preview.folder, withIntermediateDirectories: true)
+        try openMuxer(codec: codec)
+        try write(takeBuffer(), to: LivePreview.initName)
+        try writePlaylist()
+        try check(avio_open_dyn_buf(&format!.pointee.pb), "avio_open_dyn_buf")
+    }
+
+    /// Opens the fragmented-MP4 muxer into a memory buffer and writes its header there.
+    private func openMuxer(codec: UnsafeMutablePointer<AVCodecContext>) throws(MediaError) {
         try check(avformat_alloc_output_context2(&format, nil, "mp4", nil), "avformat_alloc_output_context2(mp4, fragmented)")
         guard let format, let newStream = avformat_new_stream(format, nil), let newPacket = av_packet_alloc() else {
             throw MediaError("allocating the live preview", code: spool_averror(ENOMEM), message: "out of memory")
@@ -105,9 +144,6 @@ final class LivePreviewMuxer {
         defer { options.free() }
         try check(avio_open_dyn_buf(&format.pointee.pb), "avio_open_dyn_buf")
         try check(avformat_write_header(format, &options.pointer), "writing the live preview's header")
-        try write(takeBuffer(), to: LivePreview.initName)
-        try writePlaylist()
-        try check(avio_open_dyn_buf(&format.pointee.pb), "avio_open_dyn_buf")
     }
 
     /// Writes a copy of `source` (in `timeBase`), which the caller still owns.
@@ -118,6 +154,7 @@ final class LivePreviewMuxer {
             packet.pointee.stream_index = stream.pointee.index
             av_packet_rescale_ts(packet, timeBase, stream.pointee.time_base)
             pendingTicks += packet.pointee.duration
+            pendingFrames += 1
             let written = av_write_frame(format, packet)
             av_packet_unref(packet)
             try check(written, "writing a live segment")
@@ -137,7 +174,10 @@ final class LivePreviewMuxer {
             try check(avio_open_dyn_buf(&format.pointee.pb), "avio_open_dyn_buf")
             playlist.durations.append(Double(pendingTicks) * av_q2d(stream.pointee.time_base))
             pendingTicks = 0
+            framesCut += pendingFrames
+            pendingFrames = 0
             try writePlaylist()
+            onCut?(playlist.durations.count, framesCut)
         } catch {
             stop(error)
         }
@@ -172,7 +212,11 @@ final class LivePreviewMuxer {
     private func write(_ data: Data, to name: String) throws(MediaError) {
         let path = preview.folder + "/" + name
         do {
-            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+            if durable {
+                try writeDurably(data, to: path)
+            } else {
+                try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+            }
         } catch {
             throw MediaError("writing \(path)", code: spool_averror(EIO), message: "\(error)")
         }

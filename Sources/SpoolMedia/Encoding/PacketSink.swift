@@ -2,8 +2,8 @@ import CFFmpeg
 import Foundation
 import SpoolCore
 
-/// Where an ``FFmpegVideoEncoder``'s packets go, in decode order: the MP4 muxer and, with a
-/// live preview, the live muxer.
+/// Where an ``FFmpegVideoEncoder``'s packets go, in decode order: the MP4 muxer and the
+/// segment muxers (a live preview, a kept video), each cut at every segment's end.
 ///
 /// At a live segment's end the encoder hands its encoder instance over to be drained here on
 /// a thread of its own (``drainInBackground(_:)``) and goes on with a fresh one at once. The
@@ -19,7 +19,7 @@ final class PacketSink: @unchecked Sendable {
     private let format: UnsafeMutablePointer<AVFormatContext>
     private let stream: UnsafeMutablePointer<AVStream>
     private let timeBase: AVRational
-    private let live: LivePreviewMuxer?
+    private let segmenters: [LivePreviewMuxer]
     private let path: String
 
     // Guarded by `condition`.
@@ -29,12 +29,33 @@ final class PacketSink: @unchecked Sendable {
     private var failure: MediaError?
 
     /// `timeBase` is the encoders' (1/fps).
-    init(format: UnsafeMutablePointer<AVFormatContext>, stream: UnsafeMutablePointer<AVStream>, timeBase: AVRational, live: LivePreviewMuxer?, path: String) {
+    init(
+        format: UnsafeMutablePointer<AVFormatContext>, stream: UnsafeMutablePointer<AVStream>, timeBase: AVRational,
+        segmenters: [LivePreviewMuxer], path: String
+    ) {
         self.format = format
         self.stream = stream
         self.timeBase = timeBase
-        self.live = live
+        self.segmenters = segmenters
         self.path = path
+    }
+
+    /// Writes a packet of a kept video (an earlier attempt's, demuxed, in the encoders' time
+    /// base) as if the encoder had just made it. No encoder may be draining.
+    func writeKept(_ packet: UnsafeMutablePointer<AVPacket>) throws(MediaError) {
+        packet.pointee.stream_index = stream.pointee.index
+        packet.pointee.duration = 1
+        av_packet_rescale_ts(packet, timeBase, stream.pointee.time_base)
+        condition.lock()
+        defer { condition.unlock() }
+        try write(packet)
+    }
+
+    /// Ends a segment of a kept video at once (no encoder is draining).
+    func cutKept() {
+        condition.lock()
+        defer { condition.unlock() }
+        for segmenter in segmenters { segmenter.cut() }
     }
 
     /// Takes every packet `codec` has ready (all of them once it is flushed) and writes it,
@@ -106,7 +127,7 @@ final class PacketSink: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         var failure = failure
-        if failure == nil { live?.cut() }
+        if failure == nil { for segmenter in segmenters { segmenter.cut() } }
         for packet in held {
             if failure == nil {
                 do throws(MediaError) { try write(packet) } catch { failure = error }
@@ -122,7 +143,7 @@ final class PacketSink: @unchecked Sendable {
 
     /// Writes `packet` (unreferenced after) to both muxers. Called with the lock held.
     private func write(_ packet: UnsafeMutablePointer<AVPacket>) throws(MediaError) {
-        live?.write(packet, timeBase: stream.pointee.time_base)
+        for segmenter in segmenters { segmenter.write(packet, timeBase: stream.pointee.time_base) }
         let written = av_interleaved_write_frame(format, packet)
         av_packet_unref(packet)
         try check(written, "writing a packet to \(path)")

@@ -37,10 +37,29 @@ public struct EncodedVideo: Hashable, Sendable, Codable {
 public protocol VideoEncoderFactory: Sendable {
     /// An encoder of `path`, also writing `live` while it encodes, when given.
     func makeEncoder(path: String, size: FrameSize, fps: Int, live: LivePreview?) throws(MediaError) -> any VideoEncoder
+    /// The same, also keeping the video segment by segment (`kept`) and going on from an
+    /// earlier attempt's kept video (`prefix`).
+    func makeEncoder(
+        path: String, size: FrameSize, fps: Int, live: LivePreview?, kept: KeptSegments?, prefix: EncodedPrefix?
+    ) throws(MediaError) -> any VideoEncoder
+    /// Whether this factory's encoders keep segments and continue kept videos.
+    var keepsSegments: Bool { get }
 }
 
 extension VideoEncoderFactory {
     public func makeEncoder(path: String, size: FrameSize, fps: Int) throws(MediaError) -> any VideoEncoder {
         try makeEncoder(path: path, size: size, fps: fps, live: nil)
     }
+
+    /// An encoder that also keeps its video segment by segment (`kept`), and goes on from an
+    /// earlier attempt's kept video (`prefix`). A factory that cannot says so with
+    /// ``keepsSegments``: its encoders ignore both, and no job resumes from them.
+    public func makeEncoder(
+        path: String, size: FrameSize, fps: Int, live: LivePreview?, kept: KeptSegments?, prefix: EncodedPrefix?
+    ) throws(MediaError) -> any VideoEncoder {
+        try makeEncoder(path: path, size: size, fps: fps, live: live)
+    }
+
+    /// Whether this factory's encoders keep segments and continue kept videos.
+    public var keepsSegments: Bool { false }
 }

@@ -36,14 +36,20 @@ public final class StreamingEncoder: @unchecked Sendable {
         public var leadingFrames: (path: String, count: Int)?
         /// Also write the video as a live HLS playlist while it encodes.
         public var live: LivePreview?
+        /// Also keep the video segment by segment, for a later attempt to go on from.
+        public var kept: KeptSegments?
+        /// Go on from an earlier attempt's kept video.
+        public var resume: StreamingEncoder.Resume?
 
         public init(
             workDir: String, outputPath: String, posterPath: String? = nil, size: FrameSize, fps: Int = 24,
             targetFrames: Int, overlap: Int = 0, policy: OverlapPolicy = .drop, deleteConsumedChunks: Bool = false,
             priority: EncodingPriority = .default, backlogLimitBytes: Int? = nil, leadingFrames: (path: String, count: Int)? = nil,
-            live: LivePreview? = nil
+            live: LivePreview? = nil, kept: KeptSegments? = nil, resume: StreamingEncoder.Resume? = nil
         ) {
             self.live = live
+            self.kept = kept
+            self.resume = resume
             self.workDir = workDir
             self.outputPath = outputPath
             self.posterPath = posterPath
@@ -56,6 +62,23 @@ public final class StreamingEncoder: @unchecked Sendable {
             self.priority = priority
             self.backlogLimitBytes = backlogLimitBytes
             self.leadingFrames = leadingFrames
+        }
+    }
+
+    /// Where an attempt goes on from an earlier one's kept video: its frames are remuxed, not
+    /// encoded again, and the chunks that follow are placed after them.
+    public struct Resume: Sendable {
+        public var prefix: EncodedPrefix
+        /// The raw frames of the last kept chunk past the kept video (its overlap with the
+        /// next chunk), as a chunk file in the work folder; no frames without overlap.
+        public var tail: ChunkDescriptor
+        /// The poster is in place at ``Configuration/posterPath`` already.
+        public var posterInPlace: Bool
+
+        public init(prefix: EncodedPrefix, tail: ChunkDescriptor, posterInPlace: Bool) {
+            self.prefix = prefix
+            self.tail = tail
+            self.posterInPlace = posterInPlace
         }
     }
 
@@ -203,7 +226,13 @@ public final class StreamingEncoder: @unchecked Sendable {
         spool_set_thread_name("spool-encoder")
         // Before the encoder exists: its threads inherit the setting.
         configuration.priority.applyToCurrentThread()
-        let work = Work(configuration: configuration, factory: factory)
+        let work: Work
+        do {
+            work = try Work(configuration: configuration, factory: factory)
+        } catch {
+            end(.failure(error))
+            return
+        }
         var busy = 0.0
         while true {
             condition.lock()
@@ -274,8 +303,10 @@ private final class Work {
     var encoder: (any VideoEncoder)?
     var framesEncoded = 0
     var posterWritten: String?
+    /// Frames a resumed attempt places before its first chunk's (the kept tail, under `drop`).
+    var resumedStep: FrameAssembler.Step?
 
-    init(configuration: StreamingEncoder.Configuration, factory: any VideoEncoderFactory) {
+    init(configuration: StreamingEncoder.Configuration, factory: any VideoEncoderFactory) throws {
         self.configuration = configuration
         self.factory = factory
         assembler = FrameAssembler(
@@ -283,11 +314,21 @@ private final class Work {
             frameSize: configuration.size)
         reader = ChunkFrameReader(folder: configuration.workDir, frameSize: configuration.size)
         buffer = .allocate(byteCount: configuration.size.rgb24FrameBytes, alignment: 64)
+        if let resume = configuration.resume {
+            precondition(configuration.leadingFrames == nil, "a job that includes a clip does not resume")
+            resumedStep = try assembler.resume(after: resume.tail, framesPlanned: resume.prefix.frames)
+            framesEncoded = resume.prefix.frames
+            if resume.posterInPlace { posterWritten = configuration.posterPath }
+        }
     }
 
     deinit { buffer.deallocate() }
 
     func encode(_ step: FrameAssembler.Step) throws {
+        if let resumed = resumedStep {
+            resumedStep = nil
+            try encode(resumed)
+        }
         if !step.frames.isEmpty { try encodeLeadingFrames() }
         for frame in step.frames {
             try reader.read(frame, into: buffer)
@@ -302,7 +343,8 @@ private final class Work {
     private func encodeBuffer() throws {
         if encoder == nil {
             encoder = try factory.makeEncoder(
-                path: configuration.outputPath, size: configuration.size, fps: configuration.fps, live: configuration.live)
+                path: configuration.outputPath, size: configuration.size, fps: configuration.fps, live: configuration.live,
+                kept: configuration.kept, prefix: configuration.resume?.prefix)
         }
         if framesEncoded == 0, let poster = configuration.posterPath {
             try PosterWriter.writePNG(UnsafeRawBufferPointer(buffer), size: configuration.size, to: poster)

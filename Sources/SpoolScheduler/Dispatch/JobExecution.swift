@@ -28,7 +28,7 @@ struct JobExecution: Sendable {
     let finished: @Sendable (JobID) async -> Void
 
     var attempt: Int { job.attempts }
-    private var logger: Logger {
+    var logger: Logger {
         var logger = context.logger
         logger[metadataKey: "job"] = "\(job.id)"
         logger[metadataKey: "attempt"] = "\(job.attempts)"
@@ -82,8 +82,19 @@ struct JobExecution: Sendable {
             await finished(job.id)
             return
         }
-        let encoder = makeEncoder(plan, leadingFrames: inputs.leadingFrames)
-        switch await generate(plan, conditioning: inputs.conditioning, into: encoder) {
+        let start = await startingPoint(plan, leadingFrames: inputs.leadingFrames)
+        let writer = ProgressWriter(job: job.id, writes: context.writes, control: control, logger: logger)
+        if let record = start.record {
+            writer.write(JobUpdate(attempt: attempt, at: context.clock.now(), resume: record), announcing: nil)
+            if let frame = record.fromFrame { logger.info("resuming from the checkpoint", metadata: ["frame": "\(frame)"]) }
+        }
+        let keeper = keepsCheckpoints(plan, leadingFrames: inputs.leadingFrames)
+            ? CheckpointKeeper(
+                files: CheckpointFiles(folder: context.configuration.data.checkpoints(job.id), attempt: attempt),
+                posterSource: plan.posterPartialPath, writer: writer, attempt: attempt, clock: context.clock, logger: logger)
+            : nil
+        let encoder = makeEncoder(plan, leadingFrames: inputs.leadingFrames, keeper: keeper, resume: start.encoder)
+        switch await generate(plan, conditioning: inputs.conditioning, start: start, writer: writer, keeper: keeper, into: encoder) {
         case .failed(let error, let held, let load):
             // What the attempt wrote is gone before anyone can read that it failed.
             await encoder.cancelAndWait()
@@ -128,7 +139,17 @@ struct JobExecution: Sendable {
         return LivePreview(folder: folder, segmentFrames: plan.pipeline.chunking.stride)
     }
 
-    func makeEncoder(_ plan: Plan, leadingFrames: (path: String, count: Int)? = nil) -> StreamingEncoder {
+    func makeEncoder(
+        _ plan: Plan, leadingFrames: (path: String, count: Int)? = nil, keeper: CheckpointKeeper? = nil,
+        resume: StreamingEncoder.Resume? = nil
+    ) -> StreamingEncoder {
+        let kept = keeper.map { keeper in
+            let folder = CheckpointFiles(folder: context.configuration.data.checkpoints(job.id), attempt: attempt).segments
+            try? FileManager.default.removeItem(atPath: folder)
+            return KeptSegments(folder: folder, segmentFrames: plan.pipeline.chunking.stride) { _, frames in
+                keeper.segmentsDurable(frames: frames)
+            }
+        }
         let events = context.events
         let progressJob = job
         let control = control
@@ -139,7 +160,7 @@ struct JobExecution: Sendable {
                 fps: job.spec.fps, targetFrames: job.spec.frames, overlap: plan.pipeline.chunking.overlap,
                 policy: plan.pipeline.chunking.overlapPolicy, deleteConsumedChunks: true,
                 priority: context.configuration.encodingPriority, backlogLimitBytes: context.configuration.rawBacklogBytes,
-                leadingFrames: leadingFrames, live: livePreview(plan)),
+                leadingFrames: leadingFrames, live: livePreview(plan), kept: kept, resume: resume),
             encoders: context.encoders, limiter: context.limiter,
             onProgress: { frames in events.publish(JobEvent(job: progressJob, kind: .encoded(frames: frames))) },
             hold: { on in
@@ -152,18 +173,26 @@ struct JobExecution: Sendable {
 
     /// Runs the worker and streams its chunks into `encoder`; releases the slot when the
     /// worker is done, whatever the outcome.
-    func generate(_ plan: Plan, conditioning: WorkerConditioning? = nil, into encoder: StreamingEncoder) async -> Generation {
+    func generate(
+        _ plan: Plan, conditioning: WorkerConditioning? = nil, start: Start, writer: ProgressWriter, keeper: CheckpointKeeper?,
+        into encoder: StreamingEncoder
+    ) async -> Generation {
         var progress = job.progress
-        let writer = ProgressWriter(job: job.id, writes: context.writes, control: control, logger: logger)
+        progress.chunksDone = start.chunksDone
+        progress.framesDone = start.framesDone
         var failure: (any Error)?
         var load: ModelLoad?
         // Slot time counts from the claim for a per-job worker (its start and its model's load
         // are the job's), from the job's request for a resident one.
         var generationStarted = claimedAt
         var perJobRun: WorkerRun?
-        // Where each chunk ends, for the frames final at its checkpoint; the state files kept.
-        var chunkEnds: [Int: Int] = [:]
-        var keptCheckpoints: [String] = []
+        // Where each chunk's successor starts, for the frame a checkpoint after it resumes from;
+        // the chunks whose overlap frames are kept.
+        var resumeFrames: [Int: Int] = [:]
+        var tailsKept: Set<Int> = []
+        let files = CheckpointFiles(folder: context.configuration.data.checkpoints(job.id), attempt: attempt)
+        let stride = plan.pipeline.chunking.stride
+        let overlap = plan.pipeline.chunking.overlap
         do {
             try FileManager.default.createDirectory(atPath: plan.workDir, withIntermediateDirectories: true)
             let request = GenerationRequest(
@@ -171,7 +200,7 @@ struct JobExecution: Sendable {
                 pipelineFolder: context.pipelines.folders[plan.pipeline.name] ?? ".", workDir: plan.workDir,
                 cudaVisibleDevices: slot.cudaVisibleDevices,
                 timeLimitSeconds: job.spec.timeLimitSeconds ?? context.configuration.defaultTimeLimitSeconds,
-                conditioning: conditioning)
+                conditioning: conditioning, resume: start.worker)
             let loadStarted = ContinuousClock.now
             let run: WorkerRun
             do {
@@ -201,11 +230,12 @@ struct JobExecution: Sendable {
             for try await event in run.events {
                 if case .checkpoint(let checkpoint) = event {
                     // Checked by the worker's state: after an announced chunk, a file of its own.
-                    guard plan.pipeline.checkpoints, let end = chunkEnds[checkpoint.afterChunk] else { continue }
+                    // Only at a segment boundary inside the video can an attempt go on from it.
+                    guard let keeper, let frame = resumeFrames[checkpoint.afterChunk], frame % stride == 0,
+                          frame > 0, frame < job.spec.frames, overlap == 0 || tailsKept.contains(checkpoint.afterChunk)
+                    else { continue }
                     do {
-                        let frame = finalFrames(afterChunkEndingAt: end, plan)
-                        let stored = try await keep(checkpoint, plan, frame: frame, kept: &keptCheckpoints)
-                        writer.write(JobUpdate(attempt: attempt, at: context.clock.now(), checkpoint: stored), announcing: nil)
+                        keeper.kept(try await keep(checkpoint, plan, frame: frame, files: files))
                     } catch {
                         // The job goes on; only a later interruption would cost more.
                         logger.warning("could not keep a checkpoint; the job goes on without it", metadata: ["error": "\(error)"])
@@ -213,7 +243,19 @@ struct JobExecution: Sendable {
                     continue
                 }
                 guard case .chunk(let chunk) = event else { continue }
-                chunkEnds[chunk.index] = chunk.endFrame
+                if keeper != nil {
+                    let frame = resumeFrame(after: chunk, plan)
+                    resumeFrames[chunk.index] = frame
+                    // The overlap's raw frames, before the encoder may consume the chunk's file.
+                    if overlap > 0, frame % stride == 0, frame > 0, frame < job.spec.frames {
+                        do {
+                            try await keepTail(of: chunk, from: frame, plan, files: files)
+                            tailsKept.insert(chunk.index)
+                        } catch {
+                            logger.warning("could not keep a chunk's overlap frames", metadata: ["chunk": "\(chunk.index)", "error": "\(error)"])
+                        }
+                    }
+                }
                 do {
                     try encoder.add(chunk)
                 } catch {
@@ -227,8 +269,9 @@ struct JobExecution: Sendable {
                 if let total = progress.chunksTotal, progress.chunksDone > total { progress.chunksTotal = progress.chunksDone }
                 progress.framesDone = min(job.spec.frames, max(progress.framesDone, chunk.endFrame))
                 let now = context.clock.now()
+                let first = progress.chunksDone == start.chunksDone + 1
                 writer.write(JobUpdate(
-                    attempt: attempt, at: now, progress: progress, firstChunkAt: progress.chunksDone == 1 ? now : nil),
+                    attempt: attempt, at: now, progress: progress, firstChunkAt: first ? now : nil),
                     announcing: chunk.index)
             }
         } catch {
@@ -241,6 +284,12 @@ struct JobExecution: Sendable {
         // time (the job held the slot for it), and shown apart.
         if let seconds = perJobRun?.loadSeconds { load = ModelLoad(coldStart: true, seconds: seconds) }
         await slotAccess.release(perJobRun?.loadSeconds)
+        if failure != nil, let resumed = start.worker, progress.chunksDone == start.chunksDone, control.reason == nil {
+            // The worker made nothing from the checkpoint: the next attempt starts from frame 0
+            // rather than try the same state again.
+            logger.warning("the worker went on from the checkpoint to nothing; it is forgotten", metadata: ["afterChunk": "\(resumed.afterChunk)"])
+            writer.write(JobUpdate(attempt: attempt, at: context.clock.now(), clearCheckpoint: true), announcing: nil)
+        }
         await writer.drain()
         if let failure { return .failed(failure, heldSeconds: held, load: load) }
         return .generated(progress: progress, heldSeconds: held, at: generatedAt, load: load)
@@ -381,8 +430,9 @@ final class ProgressWriter: Sendable {
         self.logger = logger
     }
 
-    /// Queues `update`, after every write queued before it; announces chunk `announcing`.
-    func write(_ update: JobUpdate, announcing chunk: Int?) {
+    /// Queues `update`, after every write queued before it; announces chunk `announcing`;
+    /// calls `then` once the store has taken it.
+    func write(_ update: JobUpdate, announcing chunk: Int?, then: (@Sendable () -> Void)? = nil) {
         let (job, writes, control, logger) = (job, writes, control, logger)
         last.withLock { last in
             let previous = last
@@ -390,6 +440,7 @@ final class ProgressWriter: Sendable {
                 await previous?.value
                 do {
                     try await writes.update(job, to: nil, update, announcing: chunk)
+                    then?()
                 } catch let error as SpoolError {
                     if control.reason == nil { control.stop(.stale, message: "\(error)") }
                     logger.info("the store moved on without this attempt", metadata: ["reason": "\(error)"])

@@ -275,6 +275,8 @@ func describe(_ list: AttemptList) -> String {
             + "\(attempt.endedAt.map { "–\(time.string(from: $0))" } ?? "")"
             + String(format: "  %.3f GPU-s", attempt.gpuSeconds)
         if let load = attempt.loadSeconds, attempt.coldStart == true { line += String(format: ", loaded the model in %.1f s", load) }
+        if let frame = attempt.resumedFromFrame { line += ", resumed from frame \(frame)" }
+        if let note = attempt.resumeNote { line += ", started over: \(note)" }
         if let error = attempt.error { line += "  \(error)" }
         lines.append(line)
     }
