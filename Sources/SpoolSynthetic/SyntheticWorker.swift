@@ -113,7 +113,13 @@ public struct SyntheticWorker: Sendable {
     public var loadSeconds: Double = 0
     public var stepsPerChunk: Int
     public var faults: [Fault]
-    public var gate: Gate?
+    public var gate: Gate? {
+        get { gates.first }
+        set { gates = newValue.map { [$0] } ?? [] }
+    }
+    /// Every gate a chunk waits for: each chunk from a gate's `fromChunk` on waits for its file
+    /// (a test can let chunk 3 through and hold chunk 4 with two).
+    public var gates: [Gate] = []
     /// Announce a checkpoint after every chunk, and go on from one when a request says
     /// `resume`. Its frames depend only on the seed and their index, so a resumed job's frames
     /// are exactly an uninterrupted run's.
@@ -127,7 +133,7 @@ public struct SyntheticWorker: Sendable {
         self.frameCostMilliseconds = frameCostMilliseconds
         self.stepsPerChunk = stepsPerChunk
         self.faults = faults
-        self.gate = gate
+        self.gates = gate.map { [$0] } ?? []
     }
 
     /// Runs one job of a per-job worker (protocol 1): loads, then generates. Returns the
@@ -209,7 +215,7 @@ public struct SyntheticWorker: Sendable {
         }
 
         for (index, chunk) in chunks.enumerated() where index > resumedAfter {
-            if let gate, index >= gate.fromChunk {
+            for gate in gates where index >= gate.fromChunk {
                 guard wait(at: gate, chunk: index, emit: emit, isCancelled: isCancelled) else { return .cancelled }
             }
             for fault in faults {

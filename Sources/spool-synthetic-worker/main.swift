@@ -62,8 +62,9 @@ if let override = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_STEPS"], 
 if let override = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_LOAD_SECONDS"], let seconds = Double(override) {
     worker.loadSeconds = seconds
 }
-if let gate = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_GATE"].flatMap(SyntheticWorker.Gate.init(parsing:)) {
-    worker.gate = gate
+// One gate, or several separated by ";" (PATH@N;PATH@M).
+if let gates = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_GATE"] {
+    worker.gates = gates.split(separator: ";").compactMap { SyntheticWorker.Gate(parsing: String($0)) }
 }
 if let faults = ProcessInfo.processInfo.environment["SPOOL_SYNTHETIC_FAULTS"] {
     worker.faults += faults.split(separator: ",").compactMap { SyntheticWorker.Fault(parsing: String($0)) }

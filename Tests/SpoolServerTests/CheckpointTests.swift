@@ -185,4 +185,50 @@ struct CheckpointTests {
         #expect(attempts[1].resumedFromFrame == 24 && attempts[1].error?.contains("cannot resume") == true, "\(attempts[1])")
         #expect(attempts[2].resumedFromFrame == nil && attempts[2].resumeNote == nil)
     }
+
+    // MARK: Drain
+
+    @Test func onSIGTERMARunningJobGoesBackToTheQueueAtItsNextCheckpointAndTheNextStartResumesIt() async throws {
+        let dir = try TemporaryDirectory("drain")
+        defer { dir.remove() }
+        let pipelines = try Self.pipelines(dir)
+        let gate = try WorkerGate()
+        let later = try WorkerGate()
+        let spec = JobSpec(prompt: "a fox", frames: 40, seed: 7, pipeline: "checkpointed")
+        // A grace far longer than the test: the host must not wait for it.
+        func start(_ log: String, holdAt: Int?) throws -> DaemonProcess {
+            var environment = ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0"]
+            // Held before chunk 3, and (once that gate opens) before chunk 4: the drain's
+            // checkpoint is chunk 3's, whenever the store takes it.
+            if let holdAt {
+                environment["SPOOL_SYNTHETIC_GATE"] = gate.environmentValue(fromChunk: holdAt) + ";" + later.environmentValue(fromChunk: holdAt + 1)
+            }
+            return try DaemonProcess.onOneSlot(
+                dir, pipelines: pipelines,
+                ["--default-pipeline", "checkpointed", "--checkpoints", dir.file("shared/checkpoints"), "--host", "host-a",
+                 "--shutdown-grace", "3600"],
+                environment: environment, log: log)
+        }
+        let first = try start("daemon-0.log", holdAt: 3)
+        let client = SpoolClient(server: URL(string: try await first.httpURL())!)
+        let job = try await client.submit(spec).job
+        try await until("the job's checkpoint is after chunk 2") { try await client.job(job.id).checkpoint?.chunk == 2 }
+        first.send(SIGTERM)
+        try await first.waitForLog("go back to the queue at their next checkpoint")
+        // The worker goes on to chunk 3; its checkpoint in the store, the attempt stops there.
+        gate.open()
+        try await until("the draining host exits") { !first.process.isRunning }
+        #expect(first.process.terminationStatus == 0, "\(first.output.suffix(2_000))")
+
+        let second = try start("daemon-1.log", holdAt: nil)
+        defer { second.stop() }
+        let client2 = SpoolClient(server: URL(string: try await second.httpURL())!)
+        try await until("the job succeeded") { try await client2.job(job.id).state == .succeeded }
+        let attempts = try await client2.attempts(job.id).attempts
+        #expect(attempts.map(\.outcome) == [.interrupted, .generated], "\(attempts)")
+        #expect(attempts.first?.error?.contains("interrupted") == true, "\(attempts)")
+        #expect(attempts.last?.resumedFromFrame == 32, "\(attempts)")
+        let hashes = try Self.frameHashes(try #require(try await client2.job(job.id).videoPath))
+        #expect(try await hashes == Self.uninterrupted(spec, client2))
+    }
 }

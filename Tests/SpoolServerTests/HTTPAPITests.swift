@@ -33,7 +33,13 @@ struct HTTPAPITests {
         logger.logLevel = .critical
         let app = try SpoolHTTPServer.make(
             host: host.host, metrics: metrics,
-            configuration: HTTPServerConfiguration(port: 0, token: token, maxBodyBytes: maxBodyBytes), logger: logger)
+            configuration: {
+                var configuration = HTTPServerConfiguration(port: 0, token: token, maxBodyBytes: maxBodyBytes)
+                // The test client gives up on a connection silent for 15 s: an event stream
+                // whose job is slow under a full suite's load says it is alive well before.
+                configuration.eventKeepAlive = 2
+                return configuration
+            }(), logger: logger)
         try await app.test(.live) { client in try await body(host, client) }
     }
 

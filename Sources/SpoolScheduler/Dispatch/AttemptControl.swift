@@ -1,3 +1,4 @@
+import SpoolCore
 import SpoolGenerators
 import SpoolMedia
 import Synchronization
@@ -21,6 +22,7 @@ final class AttemptControl: Sendable {
         var run: WorkerRun?
         var encoder: StreamingEncoder?
         var reason: StopReason?
+        var stopAtCheckpoint = false
     }
 
     private let state = Mutex(State())
@@ -43,6 +45,18 @@ final class AttemptControl: Sendable {
         }
         run?.cancel(reason: message)
         encoder?.cancel()
+    }
+
+    /// The host is draining: the attempt goes back to the queue as soon as its next
+    /// checkpoint is in the store (a pipeline without checkpoints is stopped at the grace's end).
+    func stopAtNextCheckpoint() {
+        state.withLock { $0.stopAtCheckpoint = true }
+    }
+
+    /// A checkpoint is in the store: a draining host stops the attempt here, losing nothing.
+    func checkpointCommitted(_ checkpoint: JobCheckpoint) {
+        guard state.withLock({ $0.stopAtCheckpoint }) else { return }
+        stop(.interrupted, message: "the host is shutting down; the job goes back to the queue at its checkpoint after chunk \(checkpoint.chunk)")
     }
 
     /// Holds the worker (or lets it go on) while the encoder catches up.

@@ -296,8 +296,9 @@ public actor Dispatcher: Service {
         guard !draining else { return }
         draining = true
         wake.signal()
-        context.logger.info("shutting down: no new jobs; running ones have \(Int(configuration.shutdownGraceSeconds)) s to finish",
+        context.logger.info("shutting down: no new jobs; running ones have \(Int(configuration.shutdownGraceSeconds)) s to finish, or go back to the queue at their next checkpoint",
                             metadata: ["running": "\(running.count)"])
+        for control in running.values { control.stopAtNextCheckpoint() }
         try? await Task.sleep(for: .seconds(configuration.shutdownGraceSeconds))
         for control in running.values {
             control.stop(.interrupted, message: "the host is shutting down")

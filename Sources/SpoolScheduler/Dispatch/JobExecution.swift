@@ -91,7 +91,8 @@ struct JobExecution: Sendable {
         let keeper = keepsCheckpoints(plan, leadingFrames: inputs.leadingFrames)
             ? CheckpointKeeper(
                 files: CheckpointFiles(folder: context.configuration.data.checkpoints(job.id), attempt: attempt),
-                posterSource: plan.posterPartialPath, writer: writer, attempt: attempt, clock: context.clock, logger: logger)
+                posterSource: plan.posterPartialPath, writer: writer, attempt: attempt, clock: context.clock, logger: logger,
+                onCommitted: { [control] checkpoint in control.checkpointCommitted(checkpoint) })
             : nil
         let encoder = makeEncoder(plan, leadingFrames: inputs.leadingFrames, keeper: keeper, resume: start.encoder)
         switch await generate(plan, conditioning: inputs.conditioning, start: start, writer: writer, keeper: keeper, into: encoder) {
