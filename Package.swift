@@ -164,6 +164,7 @@ let package = Package(
             name: "spool-bench",
             dependencies: [
                 "SpoolCore", "SpoolSQLite", "SpoolPostgres", "SpoolMedia", "SpoolGenerators", "SpoolScheduler", "SpoolSynthetic", "SpoolTesting",
+                "SpoolClient", "SpoolAPIModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

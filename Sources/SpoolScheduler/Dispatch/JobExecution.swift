@@ -102,6 +102,10 @@ struct JobExecution: Sendable {
             try? FileManager.default.removeItem(atPath: plan.jobFolder)
             await recordFailure(error, heldSeconds: held, load: load, retryable: (error as? GenerationError)?.isRetryable ?? true)
         case .generated(let progress, let held, let generatedAt, let load):
+            if let frame = start.record?.fromFrame, progress.framesDone > frame {
+                // What the kept frames would have cost this attempt, at its own pace.
+                context.statistics.recordResume(savedSeconds: held * Double(frame) / Double(progress.framesDone - frame))
+            }
             let recorded = await record(.encoding, JobUpdate(
                 attempt: attempt, at: generatedAt, progress: progress, generatedAt: generatedAt,
                 endAttempt: .generated, attemptGPUSeconds: held, load: load))

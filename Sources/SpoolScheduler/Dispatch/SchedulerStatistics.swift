@@ -19,6 +19,10 @@ public final class SchedulerStatistics: Sendable {
         public var orphansSettled = 0
         /// Resident workers started (each a model load), by slot.
         public var modelLoads: [String: Int] = [:]
+        /// Attempts that went on from a checkpoint, and the slot time the frames they kept would
+        /// have cost at each attempt's own pace.
+        public var resumes = 0
+        public var secondsSavedByResume = 0.0
     }
 
     private let state = Mutex(Snapshot(slotGaps: [], heldSeconds: [:], attemptsStarted: 0, framesEncoded: 0, encodeBusySeconds: 0))
@@ -53,6 +57,13 @@ public final class SchedulerStatistics: Sendable {
 
     func recordModelLoad(slot: String) {
         state.withLock { $0.modelLoads[slot, default: 0] += 1 }
+    }
+
+    func recordResume(savedSeconds: Double) {
+        state.withLock {
+            $0.resumes += 1
+            $0.secondsSavedByResume += max(0, savedSeconds)
+        }
     }
 
     func recordOrphansSettled(_ count: Int) {

@@ -118,6 +118,12 @@ public final class SpoolMetrics: Service, Sendable {
         line("# HELP spool_slot_busy Whether a slot runs a job now.")
         line("# TYPE spool_slot_busy gauge")
         for slot in host.configuration.slots { line("spool_slot_busy{gpu=\"\(slot.name)\"} \(busy.contains(slot.name) ? 1 : 0)") }
+        line("# HELP spool_gpu_seconds_saved_by_resume_total Slot time the frames resumed attempts kept would have cost again, each at its attempt's own pace.")
+        line("# TYPE spool_gpu_seconds_saved_by_resume_total counter")
+        line("spool_gpu_seconds_saved_by_resume_total \(Self.format(stats.secondsSavedByResume))")
+        line("# HELP spool_resumes_total Attempts that went on from their job's checkpoint.")
+        line("# TYPE spool_resumes_total counter")
+        line("spool_resumes_total \(stats.resumes)")
         line("# HELP spool_encode_frames_per_second Frames encoded per second of encoder work, over finished jobs.")
         line("# TYPE spool_encode_frames_per_second gauge")
         line("spool_encode_frames_per_second \(Self.format(stats.encodeBusySeconds > 0 ? Double(stats.framesEncoded) / stats.encodeBusySeconds : 0))")
