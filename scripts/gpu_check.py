@@ -20,6 +20,7 @@ Writes DIR/gpu-check.json and DIR/summary.txt, and prints the summary.
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import shutil
@@ -77,15 +78,18 @@ class Sampler:
             self.process.wait()
 
 
-def run_worker(name, model, jobs, gpu, width, height, device, sampler=None):
-    """One resident worker serving `jobs` ([(job id, frames)]) in turn; what each cost."""
+def run_worker(name, model, jobs, gpu, width, height, device, sampler=None, checkpoints=False, keep_state=None):
+    """One resident worker serving `jobs` ([(job id, frames)] or [(job id, frames, resume)]) in
+    turn; what each cost. With `checkpoints`, the worker announces a checkpoint after each chunk;
+    `keep_state` (chunk, path) copies the state after that chunk of the first job to `path`."""
     work = tempfile.mkdtemp(prefix=f"spool-gpu-check-{name}-")
     trace = os.path.join(work, "trace.jsonl")
     env = dict(os.environ, SPOOL_PROTOCOL="2", CUDA_VISIBLE_DEVICES=gpu, SPOOL_HELIOS_TRACE=trace,
                PYTHONUNBUFFERED="1")
     stderr = open(os.path.join(work, "stderr.txt"), "w+")
     started = time.monotonic()
-    worker = subprocess.Popen([sys.executable, WORKER, "--model", model, "--device", device],
+    worker = subprocess.Popen([sys.executable, WORKER, "--model", model, "--device", device]
+                              + (["--checkpoints", "on"] if checkpoints else []),
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env, text=True,
                               cwd=work)
 
@@ -102,13 +106,18 @@ def run_worker(name, model, jobs, gpu, width, height, device, sampler=None):
         if event.get("event") != "ready":
             raise Failed(f"{name}: expected ready, got {event}")
         result = {"worker": event["worker"], "load_seconds": event["load_seconds"], "jobs": []}
-        for job, frames in jobs:
+        for entry in jobs:
+            job, frames = entry[0], entry[1]
+            resume = entry[2] if len(entry) > 2 else None
             job_dir = os.path.join(work, job)
             os.makedirs(job_dir)
             request = {"protocol": 2, "type": "job", "job_id": job, "attempt": 1,
                        "prompt": "a red fox trots through snow", "negative_prompt": None, "frames": frames,
                        "width": width, "height": height, "fps": FPS, "seed": 42, "chunk_frames": 33,
                        "overlap": 0, "work_dir": job_dir, "options": {}}
+            if resume:
+                request["resume"] = resume
+            digests, states = {}, {}
             wall_start = time.time()
             worker.stdin.write(json.dumps(request) + "\n")
             worker.stdin.flush()
@@ -121,9 +130,16 @@ def run_worker(name, model, jobs, gpu, width, height, device, sampler=None):
                     size = os.path.getsize(path)
                     if size != event["frames"] * width * height * 3:
                         raise Failed(f"{name}: chunk {event['index']} has {size} bytes for {event['frames']} frames")
+                    with open(path, "rb") as handle:
+                        digests[event["index"]] = hashlib.sha256(handle.read()).hexdigest()
                     os.unlink(path)
                     chunk_seconds.append(round(at - last, 3))
                     last = at
+                elif event["event"] == "checkpoint":
+                    state = os.path.join(job_dir, event["state_file"])
+                    states[event["after_chunk"]] = os.path.getsize(state)
+                    if keep_state and keep_state[0] == event["after_chunk"] and not resume:
+                        shutil.copyfile(state, keep_state[1])
                 elif event["event"] in ("failed", "cancelled"):
                     raise Failed(f"{name}: job {job} {event['event']}: {event.get('message')}")
                 elif event["event"] == "done":
@@ -132,7 +148,8 @@ def run_worker(name, model, jobs, gpu, width, height, device, sampler=None):
             record = {"job": job, "frames": event["frames"], "chunks": event["chunks"], "seconds": round(seconds, 3),
                       "chunk_seconds": chunk_seconds, "video_seconds": round(event["frames"] / FPS, 3),
                       "frames_per_second": round(event["frames"] / seconds, 2),
-                      "gpu_seconds_per_video_second": round(seconds / (event["frames"] / FPS), 3)}
+                      "gpu_seconds_per_video_second": round(seconds / (event["frames"] / FPS), 3),
+                      "chunk_sha256": digests, "state_bytes": states}
             if sampler:
                 record["nvidia_smi"] = sampler.window(wall_start, time.time())
             result["jobs"].append(record)
@@ -251,6 +268,12 @@ def summary(report):
                          f"({100 * smi['busy_seconds'] / max(smi['seconds'], 1e-9):.0f} %), "
                          f"peak {smi['peak_memory_mib'] / 1024:.1f} GiB in use; the job's GPU-seconds "
                          f"(its slot time) {job['seconds']:.1f}")
+    resume = full.get("resume") if isinstance(full, dict) else None
+    if resume:
+        lines.append(f"  resumed after chunk {resume['after_chunk']}: {resume['chunks_identical']} of "
+                     f"{resume['chunks_compared']} later chunks byte-identical to the uninterrupted run's; "
+                     f"{resume['resumed_seconds']:.1f} s against {resume['uninterrupted_seconds']:.1f} s; "
+                     f"state {resume['state_bytes_per_checkpoint']} bytes a checkpoint")
     encoder = report["nvenc"]
     lines.append("NVENC: " + encoder.get("reason", "not checked"))
     return "\n".join(lines)
@@ -267,6 +290,8 @@ def main():
                         help="frames of the measured full-size job (197: 6 chunks, 8.2 s)")
     parser.add_argument("--no-full-size", action="store_true")
     parser.add_argument("--no-tiny", action="store_true", help="skip the tiny checkpoints")
+    parser.add_argument("--resume-after", type=int, default=None,
+                        help="also resume the measured full-size job after this chunk from its checkpoint, and compare")
     parser.add_argument("--device", default=os.environ.get("SPOOL_HELIOS_DEVICE", "cuda"))
     arguments = parser.parse_args()
     width, height = (int(side) for side in arguments.size.split("x"))
@@ -296,9 +321,23 @@ def main():
         sampler = Sampler(arguments.gpu)
         try:
             subprocess.run([sys.executable, FULL_SIZE, folder], check=True, stdout=subprocess.DEVNULL)
-            report["full_size"] = run_worker("full-size", folder,
-                                             [("warm-up", 33), ("measured", arguments.full_size_frames)],
-                                             arguments.gpu, width, height, arguments.device, sampler)
+            jobs = [("warm-up", 33), ("measured", arguments.full_size_frames)]
+            after = arguments.resume_after
+            state = os.path.join(folder, "kept-state.bin")
+            if after is not None:
+                # The measured job again, resumed after chunk `after` from its own checkpoint.
+                jobs.append(("resumed", arguments.full_size_frames,
+                             {"after_chunk": after, "first_frame": 33 * (after + 1), "state_file": state}))
+            report["full_size"] = run_worker("full-size", folder, jobs, arguments.gpu, width, height, arguments.device,
+                                             sampler, checkpoints=after is not None, keep_state=(after, state))
+            if after is not None:
+                measured, resumed = report["full_size"]["jobs"][1], report["full_size"]["jobs"][2]
+                later = [index for index in measured["chunk_sha256"] if int(index) > after]
+                same = [index for index in later if measured["chunk_sha256"][index] == resumed["chunk_sha256"].get(index)]
+                report["full_size"]["resume"] = {
+                    "after_chunk": after, "chunks_compared": len(later), "chunks_identical": len(same),
+                    "state_bytes_per_checkpoint": measured["state_bytes"].get(after),
+                    "resumed_seconds": resumed["seconds"], "uninterrupted_seconds": measured["seconds"]}
         except (Failed, subprocess.CalledProcessError) as error:
             report["full_size"] = {"error": str(error)}
         finally:

@@ -207,7 +207,7 @@ def random_components(model_path, device, dtype):
 class Model(spoolkit.Model):
     """The loaded pipeline, and the hooks that stream its chunks out of it."""
 
-    def __init__(self, model_path, device, dtype_name, trace):
+    def __init__(self, model_path, device, dtype_name, trace, checkpoints=False):
         import torch
         from diffusers import DiffusionPipeline
         from diffusers.utils import logging as diffusers_logging
@@ -224,16 +224,36 @@ class Model(spoolkit.Model):
             stable_block_noise(self.pipe)
         self.job = None  # the Generation running now; the hooks below write to it
         self.trace = trace
+        self.checkpoints = checkpoints
         original_decode = self.pipe.vae.decode
 
         def streaming_decode(latents, return_dict=True, **kwargs):
-            video = original_decode(latents, return_dict=False, **kwargs)[0]  # [B, C, T, H, W] in [-1, 1]
-            self.job.write_chunk(video)
-            # Hand back no frames, so the pipeline's history_video never grows.
-            empty = video[:, :, :0]
+            pipeline_locals = sys._getframe(1).f_locals  # the pipeline's chunk loop, which called us
+            if self.job.replaying:
+                # A chunk an earlier attempt made: its history is restored, its pixels are not
+                # made again.
+                self.job.replayed(pipeline_locals)
+                empty = latents.new_zeros((latents.shape[0], 3, 0, self.job.height, self.job.width))
+            else:
+                video = original_decode(latents, return_dict=False, **kwargs)[0]  # [B, C, T, H, W] in [-1, 1]
+                self.job.write_chunk(video, pipeline_locals)
+                # Hand back no frames, so the pipeline's history_video never grows.
+                empty = video[:, :, :0]
             return (empty,) if not return_dict else type("Decoded", (), {"sample": empty})()
 
         self.pipe.vae.decode = streaming_decode
+        original_forward = self.pipe.transformer.forward
+
+        def forward(*args, **kwargs):
+            if self.job is not None and self.job.replaying:
+                # The chunk's denoised latents are the checkpoint's (see Generation.on_step): the
+                # model's prediction is not needed, only the generator's draws around it.
+                hidden = kwargs.get("hidden_states", args[0] if args else None)
+                out = self.torch.zeros(hidden.shape, dtype=hidden.dtype, device=hidden.device)
+                return (out,) if kwargs.get("return_dict", True) is False else type("Output", (), {"sample": out})()
+            return original_forward(*args, **kwargs)
+
+        self.pipe.transformer.forward = forward
         if trace:
             def record_embeds(module, args, kwargs):
                 embeds = kwargs.get("encoder_hidden_states")
@@ -324,6 +344,115 @@ class Generation:
         self.kept_total = kept_frames(chunks)
         self.settings = parse_settings(model.layout, job.options)
         self.schedule = None    # per-chunk text embeddings, when the job has a prompt schedule
+        # A resumed job replays chunks 0…after_chunk without the model (see on_step) and makes
+        # the rest; the checkpoint's state is what makes the replay land where the
+        # interrupted attempt was.
+        self.restored = self.restore(job.read_state()) if job.resume else None
+        self.replay_through = job.resume["after_chunk"] if job.resume else -1
+
+    @property
+    def replaying(self):
+        return self.chunk <= self.replay_through
+
+    # -- checkpoints ------------------------------------------------------------------------
+    #
+    # What the pipeline's chunk loop carries from one chunk to the next: the history latents
+    # (only the last `num_history_latent_frames` are read), the first frame's latent
+    # (`image_latents`), and the generator, whose draws do not depend on the model's outputs.
+    # A checkpoint after chunk k keeps the first two as they stand after chunk k. A resumed
+    # attempt runs the same call from the start; for chunks 0…k the transformer returns
+    # zeros at once, and each chunk's denoised latents are replaced at its last step by the
+    # frames the checkpoint kept (zeros where the history window no longer reaches), so the
+    # generator draws what it drew before and the loop reaches chunk k+1 with the same
+    # history, the same first frame and the same generator state: chunk k+1 on is what an
+    # uninterrupted run makes.
+
+    STATE_VERSION = 1
+
+    def identity(self):
+        """What a state must have been made for: this model, size, seed and settings."""
+        request = self.request
+        return {"layout": self.model.layout, "width": self.width, "height": self.height,
+                "seed": int(request["seed"]) % (2 ** 63), "frames": int(request["frames"]),
+                "settings": json.dumps(self.settings, sort_keys=True),
+                "prompt": hashlib.sha256(json.dumps([request.get("prompt"), request.get("negative_prompt"),
+                                                     request.get("prompts")], sort_keys=True).encode()).hexdigest()}
+
+    def restore(self, data):
+        import io
+
+        torch = self.model.torch
+        after = self.job.resume["after_chunk"]
+        try:
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            ok = isinstance(state, dict) and state.get("version") == self.STATE_VERSION
+        except Exception as error:  # noqa: BLE001  (any unreadable state is refused the same way)
+            raise JobFailed(f"cannot resume after chunk {after}: the state file is not a Helios worker's state ({error})")
+        if not ok:
+            raise JobFailed(f"cannot resume after chunk {after}: the state file is not a Helios worker's state")
+        if state.get("identity") != self.identity():
+            raise JobFailed(f"cannot resume after chunk {after}: the state was made for another job, model or setting")
+        if state.get("after_chunk") != after or after + 1 >= self.chunks:
+            raise JobFailed(f"cannot resume after chunk {after}: the state is after chunk {state.get('after_chunk')}")
+        return state
+
+    def state_after(self, pipeline_locals):
+        """The loop's carried state as it stands after this chunk, as bytes."""
+        import io
+
+        torch = self.model.torch
+        window = int(pipeline_locals["num_history_latent_frames"])
+        history = pipeline_locals["history_latents"]
+        image = pipeline_locals.get("image_latents")
+        state = {"version": self.STATE_VERSION, "identity": self.identity(), "after_chunk": self.chunk,
+                 "history_length": int(history.shape[2]),
+                 "history_tail": history[:, :, -window:].detach().to("cpu", torch.float32).clone(),
+                 "image_latents": None if image is None else image.detach().to("cpu", torch.float32).clone()}
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        return buffer.getvalue()
+
+    def replayed(self, pipeline_locals):
+        """Chunk `self.chunk` was replayed: counted, not written. After the last replayed chunk
+        the loop's state must be the checkpoint's, or the job stops rather than go on from
+        anything else."""
+        torch = self.model.torch
+        if self.chunk == self.replay_through:
+            history = pipeline_locals["history_latents"]
+            tail = self.restored["history_tail"]
+            image = pipeline_locals.get("image_latents")
+            kept_image = self.restored["image_latents"]
+            same = (int(history.shape[2]) == self.restored["history_length"]
+                    and torch.equal(history[:, :, -tail.shape[2]:].to("cpu", torch.float32), tail)
+                    and ((image is None and kept_image is None)
+                         or (image is not None and kept_image is not None
+                             and torch.equal(image.to("cpu", torch.float32), kept_image))))
+            if not same:
+                raise JobFailed(f"cannot resume after chunk {self.replay_through}: replaying to the checkpoint "
+                                "did not reach its state")
+        self.chunk += 1
+        self.first_frame += CHUNK_FRAMES
+        self.step_in_chunk = 0
+
+    def replacement_latents(self, latents, pipeline_locals):
+        """The denoised latents of replayed chunk `self.chunk`: the checkpoint's history frames
+        where they will be in the window after the last replayed chunk, the first frame's latent
+        for chunk 0 (the pipeline takes it from there), zeros elsewhere (read by nothing)."""
+        torch = self.model.torch
+        tail = self.restored["history_tail"]
+        before = int(pipeline_locals["history_latents"].shape[2])
+        frames = int(latents.shape[2])
+        end = self.restored["history_length"]
+        start = end - int(tail.shape[2])
+        out = torch.zeros_like(latents)
+        for offset in range(frames):
+            position = before + offset
+            if position >= start:
+                out[:, :, offset] = tail[:, :, position - start].to(out.device, out.dtype)
+        if self.chunk == 0 and before < start and self.restored["image_latents"] is not None \
+                and pipeline_locals.get("image_latents") is None:
+            out[:, :, 0:1] = self.restored["image_latents"].to(out.device, out.dtype)
+        return out
 
     # Steps the pipeline runs for chunk k: the pyramid stages' steps, doubled for the first
     # chunk when a distilled model amplifies it (the DMD scheduler's 2n+1 timesteps, less one).
@@ -335,7 +464,7 @@ class Generation:
             return 2 * total
         return total
 
-    def write_chunk(self, video):
+    def write_chunk(self, video, pipeline_locals):
         torch = self.model.torch
         self.job.check_cancelled()
         index, first = self.chunk, self.first_frame
@@ -344,6 +473,8 @@ class Generation:
             rgb = ((video[0, :, :count].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
             data = rgb.permute(1, 2, 3, 0).contiguous().cpu().numpy()  # [T, H, W, 3]
             self.job.write_chunk(data, first_frame=first, index=index)
+            if self.model.checkpoints and index + 1 < self.chunks:
+                self.job.checkpoint(index, self.state_after(pipeline_locals))
         self.chunk += 1
         self.first_frame += video.shape[2]
         self.step_in_chunk = 0
@@ -351,11 +482,17 @@ class Generation:
     def on_step(self, pipeline, step, timestep, callback_kwargs):
         self.step_in_chunk += 1
         steps = self.steps_of_chunk(self.chunk)
-        self.job.progress(self.chunk, min(self.step_in_chunk, steps), steps)
+        outputs = {}
+        if self.replaying:
+            self.job.check_cancelled()
+            if self.step_in_chunk == steps:
+                outputs["latents"] = self.replacement_latents(callback_kwargs["latents"], sys._getframe(1).f_locals)
+        else:
+            self.job.progress(self.chunk, min(self.step_in_chunk, steps), steps)
         if self.schedule is not None and self.step_in_chunk == steps and self.chunk + 1 < self.chunks:
             # The last step of this chunk: the next chunk's embeddings take over from its first step.
-            return {"prompt_embeds": self.schedule[self.chunk + 1]}
-        return callback_kwargs
+            outputs["prompt_embeds"] = self.schedule[self.chunk + 1]
+        return outputs
 
     def read_frames(self, path, count, field):
         from PIL import Image
@@ -477,6 +614,8 @@ def main():
     parser.add_argument("--model", default=os.environ.get("HELIOS_MODEL"))
     parser.add_argument("--device", choices=("cuda", "cpu"), default=os.environ.get("SPOOL_HELIOS_DEVICE", "cuda"))
     parser.add_argument("--dtype", choices=("bfloat16", "float16", "float32"), default="bfloat16")
+    parser.add_argument("--checkpoints", choices=("on", "off"), default="off",
+                        help="announce a checkpoint after each chunk (the pipeline file says \"checkpoints\": true)")
     arguments = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -493,7 +632,8 @@ def main():
         except ImportError as error:
             die(f"{error.name} is not installed; the helios pipeline needs torch, diffusers, transformers, "
                 "accelerate and ftfy (see Pipelines/README.md)")
-        model = Model(model_path, device, arguments.dtype, Trace(os.environ.get("SPOOL_HELIOS_TRACE")))
+        model = Model(model_path, device, arguments.dtype, Trace(os.environ.get("SPOOL_HELIOS_TRACE")),
+                      checkpoints=arguments.checkpoints == "on")
         model.trace.write("load", layout=model.layout, pipeline=type(model.pipe).__name__, device=device,
                           seconds=round(time.monotonic() - started, 3), pid=os.getpid(),
                           random_weights=sorted(model.random_weights),

@@ -102,6 +102,7 @@ def run_job(model, request, channel, protocol, requests=None):
     except JobFailed as error:
         return "failed", str(error)
     except Exception as error:  # the library's own errors: out of memory, a bad shape, ...
+        if os.environ.get("SPOOL_WORKER_TRACEBACK"): import traceback; traceback.print_exc()
         model.recover(error)
         return "failed", f"{type(error).__name__}: {error}"
     finally:

@@ -68,11 +68,12 @@ public enum TinyHelios {
     /// worker's trace file (`SPOOL_HELIOS_TRACE`). `folder` replaces the layout's checkpoint.
     public static func pipeline(
         _ layout: Layout, name: String = "helios-tiny", options: [String: String] = [:], trace: String? = nil,
-        device: String? = "cpu", startup: Double = 300, folder: String? = nil
+        device: String? = "cpu", startup: Double = 300, folder: String? = nil, checkpoints: Bool = false
     ) async throws -> PipelineDefinition {
-        let folder = if let folder { folder } else { try await checkpoints() + "/" + layout.rawValue }
+        let folder = if let folder { folder } else { try await Self.checkpoints() + "/" + layout.rawValue }
         var command = [PythonTools.python ?? "python3", Repository.pipelines + "/helios/worker.py", "--model", folder]
         if let device { command += ["--device", device] }
+        if checkpoints { command += ["--checkpoints", "on"] }
         // One thread a worker: the suite runs beside other tests on a 2-core machine.
         var environment: [String: String] = ["OMP_NUM_THREADS": "1"]
         if let trace { environment["SPOOL_HELIOS_TRACE"] = trace }
@@ -82,7 +83,7 @@ public enum TinyHelios {
             // Generous: importing torch on a loaded 2-core machine takes tens of seconds.
             timeouts: .init(startupSeconds: startup, stallSeconds: 120, cancelSeconds: 30),
             options: options, jobOptions: ["steps", "pyramid_steps", "guidance_scale", "amplify_first_chunk"],
-            resident: true)
+            resident: true, checkpoints: checkpoints)
     }
 }
 

@@ -17,22 +17,24 @@ struct HeliosWorkerTests {
         let trace: HeliosTrace
 
         init(
-            _ layout: TinyHelios.Layout, options: [String: String] = [:], device: String? = "cpu", checkpoint: String? = nil
+            _ layout: TinyHelios.Layout, options: [String: String] = [:], device: String? = "cpu", checkpoint: String? = nil,
+            checkpoints: Bool = false
         ) async throws {
             let folder = try TemporaryDirectory("helios-trace")
             trace = HeliosTrace(path: folder.file("trace.jsonl"))
             harness = try ResidentHarness(
-                try await TinyHelios.pipeline(layout, options: options, trace: trace.path, device: device, folder: checkpoint))
+                try await TinyHelios.pipeline(
+                    layout, options: options, trace: trace.path, device: device, folder: checkpoint, checkpoints: checkpoints))
         }
 
         func run(
             frames: Int, prompt: String = "a fox runs through snow", options: [String: String] = [:],
-            conditioning: WorkerConditioning? = nil,
+            conditioning: WorkerConditioning? = nil, resume: WorkerResume? = nil,
             onEvent: ((WorkerEvent, String, WorkerRun) -> Void)? = nil
         ) async -> ResidentHarness.Outcome {
             await harness.run(
                 frames: frames, size: FrameSize(width: 128, height: 64), prompt: prompt, options: options,
-                conditioning: conditioning, onEvent: onEvent)
+                conditioning: conditioning, resume: resume, onEvent: onEvent)
         }
 
         /// The job id of the last job the trace saw a pipeline call for.
@@ -250,5 +252,51 @@ struct HeliosWorkerTests {
         #expect(abs(Double(parameters) - 14e9) <= 0.03 * 14e9, "\(parameters) parameters")
         #expect(report["blocks"] as? Int == 40)
         #expect((report["problems"] as? [String])?.isEmpty == true, "\(report)")
+    }
+
+    // Checkpoints: the state after chunk k (the history latents the next chunk reads, the first
+    // frame's latent) lets another attempt replay chunks 0…k without the model and make chunk
+    // k+1 on exactly as an uninterrupted run does.
+    @Test("a resumed Helios job makes the uninterrupted run's frames", arguments: [
+        (TinyHelios.Layout.base, ["steps": "2"]), (.mid, ["pyramid_steps": "1,1,1"]), (.distilled, [:]),
+    ])
+    func aResumedJobMakesTheUninterruptedRunsFrames(layout: TinyHelios.Layout, options: [String: String]) async throws {
+        let worker = try await Worker(layout, options: options, checkpoints: true)
+        let kept = try TemporaryDirectory("helios-state")
+        defer { kept.remove() }
+        // 97 frames: three chunks. Keep each chunk's bytes and the state after chunk 0.
+        let chunks = Mutex<[Int: Data]>([:])
+        let whole = await worker.run(frames: 97) { event, workDir, _ in
+            switch event {
+            case .chunk(let chunk):
+                chunks.withLock { $0[chunk.index] = FileManager.default.contents(atPath: workDir + "/" + chunk.file) }
+            case .checkpoint(let checkpoint) where checkpoint.afterChunk == 0:
+                try? FileManager.default.copyItem(atPath: workDir + "/" + checkpoint.stateFile, toPath: kept.file("state"))
+            default:
+                break
+            }
+        }
+        #expect(whole.error == nil, "\(String(describing: whole.error))")
+        #expect(whole.events.contains { if case .checkpoint(let c) = $0 { c.afterChunk == 1 } else { false } })
+        let resumedChunks = Mutex<[Int: Data]>([:])
+        let resumed = await worker.run(
+            frames: 97, resume: WorkerResume(afterChunk: 0, firstFrame: 33, stateFile: kept.file("state"))
+        ) { event, workDir, _ in
+            if case .chunk(let chunk) = event {
+                resumedChunks.withLock { $0[chunk.index] = FileManager.default.contents(atPath: workDir + "/" + chunk.file) }
+            }
+        }
+        #expect(resumed.error == nil, "\(String(describing: resumed.error))")
+        #expect(resumed.chunks.map(\.index) == [1, 2] && resumed.chunks.first?.firstFrame == 33)
+        #expect(resumed.events.last == .done(frames: 97, chunks: 3))
+        let uninterrupted = chunks.withLock { $0 }
+        for (index, data) in resumedChunks.withLock({ $0 }) {
+            #expect(data == uninterrupted[index], "chunk \(index) differs from the uninterrupted run's")
+        }
+        // A state made for another job (another seed's prompt) is refused, saying why.
+        let other = await worker.run(
+            frames: 97, prompt: "another prompt", resume: WorkerResume(afterChunk: 0, firstFrame: 33, stateFile: kept.file("state")))
+        #expect(other.error?.message.contains("made for another job") == true, "\(String(describing: other.error))")
+        #expect(worker.trace.records("load").count == 1)
     }
 }

@@ -13,20 +13,22 @@ struct SharedQueueTests {
 
     func startHost(
         _ name: String, store: String, dir: TemporaryDirectory, slots: Int, extra: [String] = [], frameCostMs: Int,
-        environment: [String: String] = [:], dropFolder: Bool = false
+        environment: [String: String] = [:], dropFolder: Bool = false, pipelines: String = Self.pipelines
     ) throws -> DaemonProcess {
         try DaemonProcess(
             arguments: [
                 "--store", store, "--host", name, "--data", dir.file(name), "--videos", dir.file("videos"),
-                "--gpus", "none", "--virtual-slots", String(slots), "--pipelines", Self.pipelines,
+                "--gpus", "none", "--virtual-slots", String(slots), "--pipelines", pipelines,
                 "--listen", "127.0.0.1:0", "--preset", "ultrafast", "--log-level", "debug",
             ] + (dropFolder ? [] : ["--no-drop-folder"]) + extra,
             log: dir.file("\(name).log"),
             environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": String(frameCostMs), "SPOOL_SYNTHETIC_STEPS": "1"].merging(environment) { $1 })
     }
 
-    func enqueue(_ count: Int, frames: Int, pipeline: String = "synthetic", into store: any JobStore) async throws -> [JobID] {
-        let synthetic = try PipelineCatalog.load(folder: Self.pipelines)[pipeline]!
+    func enqueue(
+        _ count: Int, frames: Int, pipeline: String = "synthetic", catalog: String = Self.pipelines, into store: any JobStore
+    ) async throws -> [JobID] {
+        let synthetic = try PipelineCatalog.load(folder: catalog)[pipeline]!
         let requests = (0..<count).map { n in
             EnqueueRequest(
                 spec: JobSpec(prompt: "job \(n)", frames: frames, width: 64, height: 48, seed: UInt64(n)).resolved(pipeline: synthetic, seed: 0),
@@ -135,6 +137,57 @@ struct SharedQueueTests {
             #expect(charged <= ranFor + 0.01 && charged >= seenRenewal - 0.001, "lost attempt charged \(charged) s of the \(ranFor) s it ran; a heartbeat came \(seenRenewal) s in")
             #expect(abs(done.gpuSeconds - attempts.map(\.gpuSeconds).reduce(0, +)) < 1e-6)
             #expect(survivor.output.contains("took back a job whose host stopped renewing its lease"))
+        }
+    }
+
+    /// Each frame's MD5 as ffmpeg decodes it.
+    static func frameHashes(_ path: String) throws -> [String] {
+        let result = try runProcess(["ffmpeg", "-v", "error", "-i", path, "-map", "0:v", "-f", "framemd5", "-"])
+        return result.stdoutText.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { String($0.split(separator: ",").last ?? "") }
+    }
+
+    @Test func aKilledHostsJobResumesOnAnotherFromItsCheckpointToTheSameFrames() async throws {
+        try await withStore(.postgres) { t in
+            let dir = try TemporaryDirectory("shared-resume")
+            defer { dir.remove() }
+            // A pipeline that keeps checkpoints; the checkpoints folder is under the shared videos.
+            let pipelines = dir.file("pipelines")
+            try FileManager.default.createDirectory(atPath: pipelines, withIntermediateDirectories: true)
+            try """
+                {"name": "checkpointed", "command": ["{bin}/spool-synthetic-worker", "--checkpoints", "on"],
+                 "chunking": {"frames": 8, "overlap": 0, "overlapPolicy": "drop"}, "sizes": {"default": "64x48"},
+                 "checkpoints": true, "timeouts": {"startupSeconds": 30, "stallSeconds": 60}}
+                """.write(toFile: pipelines + "/checkpointed.json", atomically: true, encoding: .utf8)
+            let lease = ["--lease-seconds", "2", "--heartbeat-seconds", "0.25", "--default-pipeline", "checkpointed"]
+            // Workers wait before their fourth chunk until the victim is dead.
+            let gate = try WorkerGate()
+            let hosts = try ["a", "b"].map {
+                try startHost(
+                    $0, store: t.storeArgument, dir: dir, slots: 1, extra: lease, frameCostMs: 0,
+                    environment: ["SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 3)], pipelines: pipelines)
+            }
+            defer { for host in hosts { host.stop() } }
+            for host in hosts { try await host.waitForLog("dispatching") }
+            let id = try await enqueue(1, frames: 40, pipeline: "checkpointed", catalog: pipelines, into: t.store)[0]
+            try await until("the job's checkpoint is after chunk 2") { try await t.store.job(id)?.checkpoint?.chunk == 2 }
+            let victimName = try #require(try await t.store.job(id)?.host)
+            let victim = hosts[victimName == "a" ? 0 : 1]
+            let survivor = hosts[victimName == "a" ? 1 : 0]
+            victim.kill9()
+            _ = OrphanReaper.reap(workFolder: dir.file(victimName) + "/work")
+            gate.open()
+
+            let done = try await waitUntilFinal([id], store: t.store, timeout: 60, hosts: [survivor])[0]
+            #expect(done.state == .succeeded && done.host != victimName)
+            let attempts = try await t.store.attempts(of: id)
+            #expect(attempts.map(\.outcome) == [.lost, .generated], "\(attempts)")
+            #expect(attempts.last?.resumedFromFrame == 24, "\(attempts)")
+            // The same job, uninterrupted, on the survivor: the same frames.
+            let again = try await enqueue(1, frames: 40, pipeline: "checkpointed", catalog: pipelines, into: t.store)[0]
+            let whole = try await waitUntilFinal([again], store: t.store, timeout: 60, hosts: [survivor])[0]
+            let resumed = try Self.frameHashes(try #require(done.outputPath))
+            #expect(resumed.count == 40)
+            #expect(try resumed == Self.frameHashes(try #require(whole.outputPath)))
         }
     }
 
