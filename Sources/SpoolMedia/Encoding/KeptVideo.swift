@@ -109,10 +109,9 @@ public struct EncodedPrefix: Sendable, Hashable {
     /// the way the encoder gives it out (each after a 4-byte start code), in place: the MP4
     /// muxer takes an encoder's packets as Annex B and converts them back, byte for byte.
     static func annexB(_ packet: UnsafeMutablePointer<AVPacket>) throws(MediaError) {
-        guard let data = packet.pointee.data, av_packet_make_writable(packet) >= 0, let bytes = packet.pointee.data else {
+        guard av_packet_make_writable(packet) >= 0, let bytes = packet.pointee.data else {
             throw MediaError("reading the kept video", code: spool_averror(ENOMEM), message: "cannot rewrite a packet")
         }
-        _ = data
         let size = Int(packet.pointee.size)
         var offset = 0
         while offset + 4 <= size {

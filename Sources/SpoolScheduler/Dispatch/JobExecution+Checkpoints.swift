@@ -111,17 +111,17 @@ final class CheckpointKeeper: Sendable {
     }
 
     func kept(_ checkpoint: JobCheckpoint) {
-        ledger.withLock { ledger in carry(ledger.kept(checkpoint), first: ledger.committed == nil) }
+        ledger.withLock { ledger in carry(ledger.kept(checkpoint)) }
     }
 
     func segmentsDurable(frames: Int) {
-        ledger.withLock { ledger in carry(ledger.segmentsDurable(frames: frames), first: ledger.committed == nil) }
+        ledger.withLock { ledger in carry(ledger.segmentsDurable(frames: frames)) }
     }
 
     var committed: JobCheckpoint? { ledger.withLock { $0.committed } }
 
     /// Under the ledger's lock, so commits reach the writer in order.
-    private func carry(_ action: CheckpointLedger.Action, first _: Bool) {
+    private func carry(_ action: CheckpointLedger.Action) {
         guard case .commit(let checkpoint, let obsolete) = action else { return }
         // The poster (written at the first frame) goes with the first checkpoint: a resumed
         // attempt never encodes frame 0 again.
