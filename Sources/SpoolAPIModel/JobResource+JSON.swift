@@ -38,6 +38,7 @@ extension JobResource {
             }
             w.field("queuePosition", queuePosition)
             w.field("realTimeFactor", realTimeFactor)
+            w.field("sparedAttempts", sparedAttempts)
             w.object("spec") { w in
                 w.field("fps", spec.fps)
                 w.field("frames", spec.frames)

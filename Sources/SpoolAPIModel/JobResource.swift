@@ -44,6 +44,9 @@ public struct JobResource: Codable, Sendable, Hashable {
     public var realTimeFactor: Double?
     public var attempts: Int
     public var maxAttempts: Int
+    /// Attempts Spool stopped itself at a checkpoint (a drain, a preemption): not counted
+    /// against ``maxAttempts``.
+    public var sparedAttempts: Int
     public var gpu: String?
     public var host: String?
     public var gpuSeconds: Double
@@ -76,6 +79,7 @@ public struct JobResource: Codable, Sendable, Hashable {
         realTimeFactor = job.realTimeFactor
         attempts = job.attempts
         maxAttempts = job.maxAttempts
+        sparedAttempts = job.sparedAttempts
         gpu = job.gpu
         host = job.host
         gpuSeconds = job.gpuSeconds

@@ -46,7 +46,8 @@ extension Job {
                       let state = try row["checkpoint_state"].decode(String?.self)
                 else { return nil }
                 return JobCheckpoint(chunk: chunk, frame: frame, stateFile: state)
-            }()
+            }(),
+            sparedAttempts: try row["spared_attempts"].decode(Int.self)
         )
     }
 }

@@ -253,6 +253,15 @@ public final class PostgresJobStore: JobStore, Service {
         return JobPage(jobs: jobs, nextCursor: next)
     }
 
+    public func preemptionCandidate(_ query: PreemptionQuery) async throws -> Job? {
+        guard !query.pipelines.isEmpty else { return nil }
+        var sql = SQLWriter.postgres()
+        let filter = sql.conditions(query.conditions)
+        return try await rows(PostgresQuery(
+            unsafeSQL: "SELECT * FROM jobs WHERE \(filter) ORDER BY \(PreemptionQuery.order) LIMIT 1", binds: sql.bindings())
+        ).first.map { try Job(postgres: $0, specs: specs) }
+    }
+
     public func delete(_ id: JobID) async throws -> Job? {
         let logger = logger
         let specs = specs
@@ -343,7 +352,7 @@ public final class PostgresJobStore: JobStore, Service {
             let ended = try await rows(PostgresQuery(
                 unsafeSQL: "UPDATE attempts SET \(sets) WHERE job_id = \(job) AND number = \(number) AND outcome = 'running' RETURNING number",
                 binds: sql.bindings()), on: connection, logger)
-            if !ended.isEmpty && update.endAttempt != nil { assignments.append(update.chargeAssignment) }
+            if !ended.isEmpty && update.endAttempt != nil { assignments += update.endingAssignments }
         }
         var sql = SQLWriter.postgres()
         let statement = if assignments.isEmpty {
@@ -452,7 +461,7 @@ public final class PostgresJobStore: JobStore, Service {
         let restricted = sql.conditions(request.restrictions)
         let query = PostgresQuery(
             unsafeSQL: """
-                SELECT id, state, attempts, max_attempts, host FROM jobs
+                SELECT id, state, attempts, spared_attempts, max_attempts, host FROM jobs
                 WHERE state IN ('running', 'encoding') AND (\(which)) AND \(restricted)
                 ORDER BY seq FOR UPDATE SKIP LOCKED
                 """,
@@ -475,6 +484,7 @@ public final class PostgresJobStore: JobStore, Service {
         let id = JobID(try row["id"].decode(String.self))
         let attempts = try row["attempts"].decode(Int.self)
         let maxAttempts = try row["max_attempts"].decode(Int.self)
+        let spared = try row["spared_attempts"].decode(Int.self)
         let host = try row["host"].decode(String?.self) ?? "unknown"
         let state = try JobState(stored: try row["state"].decode(String.self), job: id.rawValue)
         var span: (startedAt: Double, heartbeatAt: Double?)?
@@ -484,7 +494,7 @@ public final class PostgresJobStore: JobStore, Service {
             span = (try attempt["started_at"].decode(Double.self), try attempt["heartbeat_at"].decode(Double?.self))
         }
         let (target, update) = request.takeBack(
-            state: state, attempts: attempts, maxAttempts: maxAttempts, host: host, lostAttemptSpan: span)
+            state: state, attempts: attempts, sparedAttempts: spared, maxAttempts: maxAttempts, host: host, lostAttemptSpan: span)
         return try await apply(update, to: target, id: id, on: connection, logger, specs: specs)
     }
 

@@ -145,5 +145,10 @@ enum PostgresSchema {
         ("v7-resume", [
             "ALTER TABLE attempts ADD COLUMN resumed_from_frame bigint, ADD COLUMN resume_note text",
         ]),
+        // Attempts Spool stopped at a checkpoint (drain, preemption): not counted against
+        // the job's --max-attempts.
+        ("v8-spared-attempts", [
+            "ALTER TABLE jobs ADD COLUMN spared_attempts bigint NOT NULL DEFAULT 0",
+        ]),
     ]
 }

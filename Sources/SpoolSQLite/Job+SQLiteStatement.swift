@@ -34,7 +34,8 @@ extension Job {
             loadSeconds: sqlite3_column_type(s, 25) == SQLITE_NULL ? nil : sqlite3_column_double(s, 25),
             checkpoint: optionalInt(26).flatMap { chunk in
                 optionalInt(27).flatMap { frame in text(28).map { JobCheckpoint(chunk: chunk, frame: frame, stateFile: $0) } }
-            })
+            },
+            sparedAttempts: int(29))
     }
 }
 

@@ -132,6 +132,17 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         try jobWithPositionNow(id)
     }
 
+    public func preemptionCandidate(_ query: PreemptionQuery) async throws -> Job? {
+        guard !query.pipelines.isEmpty else { return nil }
+        return try await pool.read { db in
+            var sql = SQLWriter.sqlite()
+            let filter = sql.conditions(query.conditions)
+            return try db.fetchJob(
+                sql: "SELECT \(Job.sqliteColumns) FROM jobs INDEXED BY jobs_queue WHERE \(filter) ORDER BY \(PreemptionQuery.order) LIMIT 1",
+                arguments: StatementArguments(sql.values), specs: self.specs)
+        }
+    }
+
     public func delete(_ id: JobID) async throws -> Job? {
         try await writer.write { db in
             guard let job = try self.fetchJob(id, db) else { return nil }
@@ -230,7 +241,7 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
             try db.executeCached(
                 sql: "UPDATE attempts SET \(sets) WHERE job_id = ? AND number = ? AND outcome = 'running'",
                 arguments: StatementArguments(sql.values) + [id.rawValue, attempts])
-            if db.changesCount > 0 && update.endAttempt != nil { assignments.append(update.chargeAssignment) }
+            if db.changesCount > 0 && update.endAttempt != nil { assignments += update.endingAssignments }
         }
         if !assignments.isEmpty {
             var sql = SQLWriter.sqlite()
@@ -376,7 +387,7 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
             let rows = try Row.fetchAll(
                 cached: db,
                 sql: """
-                    SELECT id, state, attempts, max_attempts, host FROM jobs
+                    SELECT id, state, attempts, spared_attempts, max_attempts, host FROM jobs
                     WHERE state IN ('running', 'encoding') AND (\(which)) AND \(restricted)
                     ORDER BY seq
                     """,
@@ -389,6 +400,7 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         let id = JobID(row["id"])
         let attempts: Int = row["attempts"]
         let maxAttempts: Int = row["max_attempts"]
+        let spared: Int = row["spared_attempts"]
         let host: String = row["host"] ?? "unknown"
         let state = try JobState(stored: row["state"], job: id.rawValue)
         let attempt = try Row.fetchOne(
@@ -398,7 +410,7 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
             (row["outcome"] as String) == "running" ? (row["started_at"], row["heartbeat_at"]) : nil
         }
         let (target, update) = request.takeBack(
-            state: state, attempts: attempts, maxAttempts: maxAttempts, host: host, lostAttemptSpan: span)
+            state: state, attempts: attempts, sparedAttempts: spared, maxAttempts: maxAttempts, host: host, lostAttemptSpan: span)
         return try apply(update, to: target, id: id, db)
     }
 }

@@ -107,6 +107,11 @@ enum SQLiteSchema {
                 ALTER TABLE attempts ADD COLUMN resume_note TEXT;
                 """)
         }
+        // Attempts Spool stopped at a checkpoint (drain, preemption): not counted against
+        // the job's --max-attempts.
+        migrator.registerMigration("v7-spared-attempts") { db in
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN spared_attempts INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

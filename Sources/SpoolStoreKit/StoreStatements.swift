@@ -86,6 +86,12 @@ public enum ColumnCondition: Sendable, Hashable {
     case notOneOf(String, [StoreValue])
     /// `column IS NOT NULL AND column < value`
     case setAndBefore(String, StoreValue)
+    /// A queued job has been ready to run since `value` or before: since its `not_before`
+    /// (a retry, a requeue) or, when it has none, its submission.
+    case readySince(StoreValue)
+    /// `state = 'queued'`, written out rather than bound, so both stores' partial queue
+    /// index (`jobs_queue`) serves the query.
+    case queued
 }
 
 /// Renders conditions and assignments as SQL text with placeholders, collecting the values
@@ -147,6 +153,8 @@ public struct SQLWriter: Sendable {
             case .seqPast(let job, let oldestFirst):
                 "seq \(oldestFirst ? ">" : "<") (SELECT seq FROM jobs WHERE id = \(bind(.text(job))))"
             case .setAndBefore(let column, let value): "(\(column) IS NOT NULL AND \(column) < \(bind(value)))"
+            case .readySince(let value): "COALESCE(not_before, submitted_at) <= \(bind(value))"
+            case .queued: "state = '\(JobState.queued.rawValue)'"
             case .oneOf(let column, let values):
                 values.isEmpty ? "FALSE" : "\(column) IN (\(values.map { bind($0) }.joined(separator: ", ")))"
             case .notOneOf(let column, let values):
@@ -270,8 +278,13 @@ extension JobUpdate {
     /// Slot time the ended attempt adds to the job: never negative.
     public var attemptCharge: Double { max(0, attemptGPUSeconds ?? 0) }
 
-    /// What ending a still-running attempt adds to the job.
-    public var chargeAssignment: ColumnAssignment { .init("gpu_seconds", adding: .real(attemptCharge)) }
+    /// What ending a still-running attempt adds to the job: its slot time, and a spared
+    /// attempt when it ended in a way that does not count against the job's limit.
+    public var endingAssignments: [ColumnAssignment] {
+        var list: [ColumnAssignment] = [.init("gpu_seconds", adding: .real(attemptCharge))]
+        if let endAttempt, !endAttempt.countsAgainstLimit { list.append(.init("spared_attempts", adding: .integer(1))) }
+        return list
+    }
 }
 
 extension JobQuery {
@@ -298,6 +311,22 @@ extension JobQuery {
 
     /// The cursor of the page after one that ended with the job numbered `seq`.
     public static func cursor(afterSeq seq: Int) -> String { String(seq) }
+}
+
+extension PreemptionQuery {
+    /// The candidates: queued, of a pipeline the slots run, of higher priority, and ready
+    /// since ``waitingSince``.
+    public var conditions: [ColumnCondition] {
+        [
+            .queued,
+            .oneOf("pipeline", pipelines.sorted().map(StoreValue.text)),
+            .greaterThan("priority", .integer(abovePriority)),
+            .readySince(StoreValue(waitingSince)),
+        ]
+    }
+
+    /// The queue's own order: the job a free slot would claim first.
+    public static let order = "priority DESC, seq"
 }
 
 extension RecoveryRequest {

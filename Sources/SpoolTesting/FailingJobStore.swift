@@ -85,6 +85,9 @@ public final class FailingJobStore: JobStore {
     }
 
     public func countsByState() async throws -> [JobState: Int] { try await base.countsByState() }
+    public func preemptionCandidate(_ query: PreemptionQuery) async throws -> Job? {
+        try await base.preemptionCandidate(query)
+    }
     public func referencedInputs() async throws -> Set<String> { try await base.referencedInputs() }
 
     public func registerHost(_ host: HostRecord) async throws {

@@ -206,7 +206,7 @@ struct CheckpointTests {
             return try DaemonProcess.onOneSlot(
                 dir, pipelines: pipelines,
                 ["--default-pipeline", "checkpointed", "--checkpoints", dir.file("shared/checkpoints"), "--host", "host-a",
-                 "--shutdown-grace", "3600"],
+                 "--shutdown-grace", "3600", "--max-attempts", "1"],
                 environment: environment, log: log)
         }
         let first = try start("daemon-0.log", holdAt: 3)
@@ -227,8 +227,60 @@ struct CheckpointTests {
         let attempts = try await client2.attempts(job.id).attempts
         #expect(attempts.map(\.outcome) == [.interrupted, .generated], "\(attempts)")
         #expect(attempts.first?.error?.contains("interrupted") == true, "\(attempts)")
+        // One attempt allowed, two made: the interrupted one was not counted.
+        #expect(try await client2.job(job.id).sparedAttempts == 1)
         #expect(attempts.last?.resumedFromFrame == 32, "\(attempts)")
         let hashes = try Self.frameHashes(try #require(try await client2.job(job.id).videoPath))
         #expect(try await hashes == Self.uninterrupted(spec, client2))
+    }
+
+    /// `--preempt-after`: a high-priority job that waited while the only slot ran a
+    /// low-priority one takes the slot at that job's next checkpoint; the preempted job waits
+    /// saying why, then resumes from its checkpoint to the frames of an uninterrupted run. With
+    /// one attempt allowed, the preempted attempt is not counted.
+    @Test func aHighPriorityJobThatWaitedPreemptsTheRunningOneAtItsNextCheckpoint() async throws {
+        let dir = try TemporaryDirectory("preempt")
+        defer { dir.remove() }
+        let gate = try WorkerGate()
+        let later = try WorkerGate()
+        // Every worker stops before chunk 3 until `gate` opens, and before chunk 4 until `later` does.
+        let daemon = try DaemonProcess.onOneSlot(
+            dir, pipelines: try Self.pipelines(dir),
+            ["--default-pipeline", "checkpointed", "--checkpoints", dir.file("shared/checkpoints"), "--host", "host-a",
+             "--preempt-after", "1", "--max-attempts", "1"],
+            environment: [
+                "SPOOL_SYNTHETIC_FRAME_COST_MS": "0",
+                "SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 3) + ";" + later.environmentValue(fromChunk: 4),
+            ])
+        defer { daemon.stop() }
+        let client = SpoolClient(server: URL(string: try await daemon.httpURL())!)
+        let lowSpec = JobSpec(prompt: "a fox", frames: 40, seed: 7, pipeline: "checkpointed", priority: 0)
+        let low = try await client.submit(lowSpec).job
+        try await until("the low-priority job's checkpoint is after chunk 2") { try await client.job(low.id).checkpoint?.chunk == 2 }
+        let high = try await client.submit(JobSpec(prompt: "an owl", frames: 40, seed: 9, pipeline: "checkpointed", priority: 10)).job
+        try await daemon.waitForLog("preempting at the next checkpoint")
+        // Asked, not stopped: the running job goes on to its next checkpoint first.
+        #expect(try await client.job(low.id).state == .running)
+        #expect(try await client.job(high.id).state == .queued)
+        gate.open()
+        try await until("the high-priority job has the slot") { try await client.job(high.id).state == .running }
+        let waiting = try await client.job(low.id)
+        #expect(waiting.state == .queued, "\(waiting)")
+        #expect(waiting.waitingReason?.contains("preempted by job \(high.id) (priority 10)") == true, "\(waiting)")
+        #expect(waiting.checkpoint?.chunk == 3, "\(waiting)")
+        let status = try runProcess([CLITests.spool, "status", low.id, "--server", try await daemon.httpURL()]).stdoutText
+        #expect(status.contains("preempted by job \(high.id)") && status.contains("1 not counted"), "\(status)")
+        later.open()
+        try await until("the preempted job succeeded") { try await client.job(low.id).state == .succeeded }
+        let highDone = try await client.job(high.id)
+        #expect(highDone.state == .succeeded && highDone.attempts == 1, "\(highDone)")
+        let lowDone = try await client.job(low.id)
+        #expect(lowDone.attempts == 2 && lowDone.sparedAttempts == 1, "\(lowDone)")
+        let attempts = try await client.attempts(low.id).attempts
+        #expect(attempts.map(\.outcome) == [.preempted, .generated], "\(attempts)")
+        #expect(attempts.first?.error?.contains("preempted by job \(high.id)") == true, "\(attempts)")
+        #expect(attempts.last?.resumedFromFrame == 32, "\(attempts)")
+        let hashes = try Self.frameHashes(try #require(lowDone.videoPath))
+        #expect(try await hashes == Self.uninterrupted(lowSpec, client))
     }
 }

@@ -261,6 +261,71 @@ struct StoreConformanceTests {
         }
     }
 
+    /// An attempt Spool stopped at a checkpoint (a drain, a preemption) is spared: it does
+    /// not count against the job's limit, once, however often its ending is written; a lost
+    /// one counts.
+    @Test(arguments: StoreKind.available)
+    func interruptedAndPreemptedAttemptsAreNotCountedAgainstTheLimit(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            let id = try await store.enqueue(Fixtures.request(maxAttempts: 1)).job.id
+            for (number, outcome) in [(1, Attempt.Outcome.interrupted), (2, .preempted)] {
+                _ = try #require(try await t.claim())
+                let ending = JobUpdate(attempt: number, at: clock.now(), notBefore: clock.now(), endAttempt: outcome, attemptGPUSeconds: 1)
+                let requeued = try await store.update(id, to: .queued, ending)
+                #expect(requeued.sparedAttempts == number && requeued.countedAttempts == 0)
+                // The same ending again changes no attempt, so spares nothing more.
+                #expect(try await store.update(id, to: nil, JobUpdate(attempt: number, at: clock.now(), endAttempt: outcome)).sparedAttempts == number)
+            }
+            let third = try #require(try await t.claim())
+            #expect(third.attempts == 3 && third.sparedAttempts == 2 && third.countedAttempts == 1)
+            // Its host is lost: that attempt counts, and it was the one the job had.
+            clock.advance(by: 60)
+            let recovered = try await store.recoverLostJobs(RecoveryRequest(restartedHost: nil, expiredLeases: true, now: clock.now()))
+            #expect(recovered.map(\.state) == [.failed])
+            #expect(recovered.first?.error?.contains("all 1 attempts used") == true, "\(recovered)")
+            #expect(try await store.attempts(of: id).map(\.outcome) == [.interrupted, .preempted, .lost])
+            #expect(try await store.job(id)?.sparedAttempts == 2)
+        }
+    }
+
+    /// The job a preemption makes room for: queued, of a pipeline the slots run, of higher
+    /// priority than the lowest running one, ready since the threshold; the queue's own order.
+    @Test(arguments: StoreKind.available)
+    func aPreemptionCandidateIsTheFirstJobInQueueOrderThatWaitedLongEnough(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            let start = clock.now()
+            func enqueue(priority: Int, pipeline: String = "synthetic") async throws -> JobID {
+                try await store.enqueue(Fixtures.request(Fixtures.spec(priority: priority, pipeline: pipeline), at: clock.now())).job.id
+            }
+            _ = try await enqueue(priority: 1)
+            let other = try await enqueue(priority: 9, pipeline: "helios")
+            let high = try await enqueue(priority: 5)
+            clock.advance(by: 10)
+            let newest = try await enqueue(priority: 7)
+            func candidate(above: Int = 1, since: Date, pipelines: Set<String> = ["synthetic"]) async throws -> JobID? {
+                try await store.preemptionCandidate(PreemptionQuery(pipelines: pipelines, abovePriority: above, waitingSince: since))?.id
+            }
+            // Ready 10 s: the priority-5 job; the newer priority-7 one has not waited long enough.
+            #expect(try await candidate(since: start.addingTimeInterval(5)) == high)
+            #expect(try await candidate(since: clock.now()) == newest)
+            #expect(try await candidate(since: start.addingTimeInterval(-1)) == nil)
+            #expect(try await candidate(above: 7, since: clock.now()) == nil)
+            #expect(try await candidate(since: start, pipelines: ["synthetic", "helios"]) == other)
+            #expect(try await candidate(since: clock.now(), pipelines: []) == nil)
+            #expect(try await candidate(above: 0, since: start) == high)
+            #expect(try await candidate(above: 0, since: start, pipelines: ["nothing"]) == nil)
+            // A job requeued (a retry, a preemption) waits from its not_before, not its submission.
+            let claimed = try #require(try await t.claim())
+            #expect(claimed.id == newest)
+            try await store.update(newest, to: .queued, JobUpdate(
+                attempt: 1, at: clock.now(), notBefore: clock.now().addingTimeInterval(20), endAttempt: .preempted))
+            #expect(try await candidate(since: clock.now().addingTimeInterval(19)) == high)
+            #expect(try await candidate(since: clock.now().addingTimeInterval(20)) == newest)
+        }
+    }
+
     @Test(arguments: StoreKind.available)
     func aStoreReopenedAfterAnUncleanCloseRequeuesWhatItsHostLeftRunning(_ kind: StoreKind) async throws {
         try await withStore(kind) { t in

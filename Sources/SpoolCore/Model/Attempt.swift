@@ -15,6 +15,14 @@ public struct Attempt: Hashable, Sendable, Codable {
         case cancelled
         /// Requeued by a graceful shutdown before it could finish.
         case interrupted
+        /// Requeued at a checkpoint to give its slot to a higher-priority job that had waited
+        /// `--preempt-after` seconds.
+        case preempted
+
+        /// Whether an attempt that ended so counts against the job's `--max-attempts`: one
+        /// that Spool itself stopped at a checkpoint (a drain, a preemption) lost nothing
+        /// and says nothing about the job.
+        public var countsAgainstLimit: Bool { self != .interrupted && self != .preempted }
     }
 
     public var jobID: JobID

@@ -9,6 +9,9 @@ public struct Job: Hashable, Sendable, Codable, Identifiable {
     /// Attempts started so far (1 while the first attempt runs).
     public var attempts: Int
     public var maxAttempts: Int
+    /// Attempts that do not count against ``maxAttempts``: stopped by Spool at a checkpoint
+    /// (interrupted by a drain, preempted), see ``Attempt/Outcome/countsAgainstLimit``.
+    public var sparedAttempts: Int
     public var timings: JobTimings
     public var progress: JobProgress
     /// The slot of the latest attempt, e.g. `gpu0` or `virtual1`.
@@ -39,13 +42,14 @@ public struct Job: Hashable, Sendable, Codable, Identifiable {
         timings: JobTimings, progress: JobProgress, gpu: String? = nil, host: String? = nil,
         gpuSeconds: Double = 0, error: String? = nil, waitingReason: String? = nil, notBefore: Date? = nil,
         leaseExpiresAt: Date? = nil, outputPath: String? = nil, posterPath: String? = nil, coldStart: Bool? = nil,
-        loadSeconds: Double? = nil, checkpoint: JobCheckpoint? = nil
+        loadSeconds: Double? = nil, checkpoint: JobCheckpoint? = nil, sparedAttempts: Int = 0
     ) {
         self.id = id
         self.spec = spec
         self.state = state
         self.attempts = attempts
         self.maxAttempts = maxAttempts
+        self.sparedAttempts = sparedAttempts
         self.timings = timings
         self.progress = progress
         self.gpu = gpu
@@ -61,6 +65,9 @@ public struct Job: Hashable, Sendable, Codable, Identifiable {
         self.loadSeconds = loadSeconds
         self.checkpoint = checkpoint
     }
+
+    /// Attempts so far that count against ``maxAttempts``.
+    public var countedAttempts: Int { max(0, attempts - sparedAttempts) }
 
     /// The pipeline name of a resolved spec.
     public var pipeline: String { spec.pipeline ?? "" }

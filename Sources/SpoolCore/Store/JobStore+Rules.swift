@@ -32,7 +32,7 @@ extension RecoveryRequest {
     ///     1970), or nil when the attempt is no longer running; the slot time charged is
     ///     the span between them.
     public func takeBack(
-        state: JobState, attempts: Int, maxAttempts: Int, host: String,
+        state: JobState, attempts: Int, sparedAttempts: Int, maxAttempts: Int, host: String,
         lostAttemptSpan: (startedAt: Double, heartbeatAt: Double?)?
     ) -> (to: JobState, update: JobUpdate) {
         let stage = state == .running ? "generating" : "encoding"
@@ -45,7 +45,8 @@ extension RecoveryRequest {
         }
         // A lost attempt held its slot from its start until the host's last heartbeat.
         let seconds = lostAttemptSpan.map { max(0, ($0.heartbeatAt ?? $0.startedAt) - $0.startedAt) } ?? 0
-        let exhausted = attempts >= maxAttempts
+        // A lost attempt counts: a job that takes its host down with it must not do so for ever.
+        let exhausted = attempts - sparedAttempts >= maxAttempts
         let update = JobUpdate(
             at: now, error: exhausted ? "\(why); all \(maxAttempts) attempts used" : why,
             notBefore: exhausted ? nil : retryAfter, endAttempt: .lost, attemptGPUSeconds: seconds)

@@ -67,6 +67,12 @@ public protocol JobStore: Sendable {
     /// attempts are used up.
     func recoverLostJobs(_ request: RecoveryRequest) async throws -> [Job]
 
+    /// The job a preemption would make room for: the first in the queue's order (priority,
+    /// then age) among ``PreemptionQuery/pipelines`` whose priority is above
+    /// ``PreemptionQuery/abovePriority`` and that has been ready to run since
+    /// ``PreemptionQuery/waitingSince`` or earlier; nil when none.
+    func preemptionCandidate(_ query: PreemptionQuery) async throws -> Job?
+
     /// Counts of jobs by state.
     func countsByState() async throws -> [JobState: Int]
 
@@ -249,6 +255,23 @@ public struct ClaimRequest: Sendable, Hashable {
         self.deferredBefore = deferredBefore ?? now
         self.now = now
         self.leaseUntil = leaseUntil
+    }
+}
+
+/// Which queued job may take a running job's slot (see ``JobStore/preemptionCandidate(_:)``).
+public struct PreemptionQuery: Sendable, Hashable {
+    /// Pipelines the slots that could be taken can run.
+    public var pipelines: Set<String>
+    /// Only a job of higher priority than this (the lowest-priority job that could be
+    /// preempted) may preempt.
+    public var abovePriority: Int
+    /// Only a job ready since this moment or before: `--preempt-after` seconds ago.
+    public var waitingSince: Date
+
+    public init(pipelines: Set<String>, abovePriority: Int, waitingSince: Date) {
+        self.pipelines = pipelines
+        self.abovePriority = abovePriority
+        self.waitingSince = waitingSince
     }
 }
 

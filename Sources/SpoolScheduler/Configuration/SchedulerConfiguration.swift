@@ -50,6 +50,11 @@ public struct SchedulerConfiguration: Sendable {
     /// job of that model's pipeline to a host that holds it ready on a free slot.
     public var affinityGraceSeconds: Double
 
+    /// A queued job that has been ready this long while no slot could take it preempts the
+    /// lowest-priority running job with checkpoints, at that job's next checkpoint
+    /// (`--preempt-after`); nil: never.
+    public var preemptAfterSeconds: Double?
+
     /// How large jobs' images and clips may be.
     public var inputLimits: InputLimits
     /// An input no job refers to any more is removed once unused for this long.

@@ -4,13 +4,16 @@ import SpoolMedia
 import Synchronization
 
 /// Lets the dispatcher stop a running attempt from outside: a cancellation, a shutdown,
-/// or the discovery that another host took the job over.
+/// a preemption, or the discovery that another host took the job over.
 final class AttemptControl: Sendable {
     enum StopReason: Sendable, Equatable {
         /// The job was cancelled; the store already says so.
         case cancelled
         /// This host is shutting down; the job goes back to the queue.
         case interrupted
+        /// A higher-priority job that waited too long takes the slot; the job goes back to
+        /// the queue with its checkpoint.
+        case preempted(Preemptor)
         /// The store no longer gives this attempt the job (its lease was taken over).
         case stale
         /// This host could not renew its lease before it ran out: another host may take the
@@ -18,14 +21,37 @@ final class AttemptControl: Sendable {
         case fenced
     }
 
+    /// The waiting job a preempted attempt makes room for.
+    struct Preemptor: Sendable, Hashable {
+        var job: JobID
+        var priority: Int
+    }
+
+    /// Why an attempt is to stop at its next checkpoint; a shutdown outranks a preemption.
+    enum CheckpointStop: Sendable, Equatable {
+        case shutdown
+        case preemption(Preemptor)
+    }
+
     private struct State {
         var run: WorkerRun?
         var encoder: StreamingEncoder?
         var reason: StopReason?
-        var stopAtCheckpoint = false
+        var atCheckpoint: CheckpointStop?
+        /// Whether the attempt keeps checkpoints: only such an attempt can stop at one.
+        var keepsCheckpoints = false
     }
 
     private let state = Mutex(State())
+
+    /// The job's priority and pipeline, for choosing whom to preempt.
+    let priority: Int
+    let pipeline: String
+
+    init(priority: Int = 0, pipeline: String = "") {
+        self.priority = priority
+        self.pipeline = pipeline
+    }
 
     /// Registers what to stop. Returns false if the attempt was stopped already, in which
     /// case the caller must stop them itself.
@@ -47,16 +73,47 @@ final class AttemptControl: Sendable {
         encoder?.cancel()
     }
 
-    /// The host is draining: the attempt goes back to the queue as soon as its next
-    /// checkpoint is in the store (a pipeline without checkpoints is stopped at the grace's end).
-    func stopAtNextCheckpoint() {
-        state.withLock { $0.stopAtCheckpoint = true }
+    /// The attempt keeps checkpoints (said once, before it starts its worker).
+    func keepingCheckpoints() {
+        state.withLock { $0.keepsCheckpoints = true }
     }
 
-    /// A checkpoint is in the store: a draining host stops the attempt here, losing nothing.
+    /// Whether the attempt can be preempted now: it keeps checkpoints, and nothing has asked
+    /// it to stop yet.
+    var preemptible: Bool {
+        state.withLock { $0.keepsCheckpoints && $0.atCheckpoint == nil && $0.reason == nil }
+    }
+
+    /// Whether a preemption is flagged and not yet carried out.
+    var preemptionPending: Preemptor? {
+        state.withLock { state in
+            if case .preemption(let by) = state.atCheckpoint, state.reason == nil { return by }
+            return nil
+        }
+    }
+
+    /// The attempt is to go back to the queue as soon as its next checkpoint is in the
+    /// store: the host drains (a pipeline without checkpoints is stopped at the grace's end),
+    /// or a waiting job preempts it.
+    func stopAtNextCheckpoint(_ why: CheckpointStop = .shutdown) {
+        state.withLock { state in
+            if state.atCheckpoint == nil || why == .shutdown { state.atCheckpoint = why }
+        }
+    }
+
+    /// A checkpoint is in the store: a draining host, or a preemption, stops the attempt
+    /// here, losing nothing.
     func checkpointCommitted(_ checkpoint: JobCheckpoint) {
-        guard state.withLock({ $0.stopAtCheckpoint }) else { return }
-        stop(.interrupted, message: "the host is shutting down; the job goes back to the queue at its checkpoint after chunk \(checkpoint.chunk)")
+        // Only a checkpoint committed after the flag: the attempt makes a chunk first, so a
+        // job preempted once is not preempted again before it has made one.
+        switch state.withLock({ $0.atCheckpoint }) {
+        case nil:
+            return
+        case .shutdown:
+            stop(.interrupted, message: "the host is shutting down; the job goes back to the queue at its checkpoint after chunk \(checkpoint.chunk)")
+        case .preemption(let by):
+            stop(.preempted(by), message: "job \(by.job) (priority \(by.priority)) takes the slot; the job goes back to the queue at its checkpoint after chunk \(checkpoint.chunk)")
+        }
     }
 
     /// Holds the worker (or lets it go on) while the encoder catches up.

@@ -27,6 +27,10 @@ public actor Dispatcher: Service {
     var busySince: [String: ContinuousClock.Instant] = [:]
     var releasedAt: [String: ContinuousClock.Instant] = [:]
     var running: [JobID: AttemptControl] = [:]
+    /// When each running job was claimed, on ``clockSeconds``.
+    var claimTimes: [JobID: Double] = [:]
+    /// When a busy host next asks the store for a job to preempt for.
+    var nextPreemptionCheck = 0.0
     /// The resident worker of each slot that has one.
     var residents: [String: Worker] = [:]
     /// Workers of a pipeline that died before they were ready, in a row, per slot: past a
@@ -111,6 +115,7 @@ public actor Dispatcher: Service {
                     for execution in await claimForFreeSlots() {
                         group.addTask { await execution.run() }
                     }
+                    await preemptIfDue()
                     stopIdleResidents()
                     await advertiseReadyModels()
                     await wake.wait(seconds: configuration.pollSeconds)
@@ -263,8 +268,9 @@ public actor Dispatcher: Service {
     }
 
     private func startExecution(job: Job, slot: GPUSlot, claimedAt: ContinuousClock.Instant) -> JobExecution {
-        let control = AttemptControl()
+        let control = AttemptControl(priority: job.spec.priority, pipeline: job.pipeline)
         running[job.id] = control
+        claimTimes[job.id] = clockSeconds
         return JobExecution(
             job: job, slot: slot, claimedAt: claimedAt, slotFreedAt: releasedAt[slot.name], control: control, context: context,
             slotAccess: SlotAccess(
@@ -290,6 +296,7 @@ public actor Dispatcher: Service {
 
     private func finished(_ id: JobID) {
         running.removeValue(forKey: id)
+        claimTimes.removeValue(forKey: id)
     }
 
     private func drain() async {

@@ -94,6 +94,7 @@ struct JobExecution: Sendable {
                 posterSource: plan.posterPartialPath, writer: writer, attempt: attempt, clock: context.clock, logger: logger,
                 onCommitted: { [control] checkpoint in control.checkpointCommitted(checkpoint) })
             : nil
+        if keeper != nil { control.keepingCheckpoints() }
         let encoder = makeEncoder(plan, leadingFrames: inputs.leadingFrames, keeper: keeper, resume: start.encoder)
         switch await generate(plan, conditioning: inputs.conditioning, start: start, writer: writer, keeper: keeper, into: encoder) {
         case .failed(let error, let held, let load):
@@ -364,18 +365,32 @@ struct JobExecution: Sendable {
                 attempt: attempt, at: now, error: "attempt \(attempt) interrupted: host \(context.configuration.host) shut down",
                 notBefore: now, endAttempt: .interrupted, attemptGPUSeconds: held, load: load))
             logger.info("requeued: the host is shutting down")
-        case nil where retryable && attempt < job.maxAttempts:
-            let delay = context.configuration.retry.delay(afterAttempt: attempt)
+        case .preempted(let by):
             await record(.queued, JobUpdate(
                 attempt: attempt, at: now,
-                error: "attempt \(attempt) of \(job.maxAttempts) failed: \(error); retrying in \(Self.format(delay))",
+                error: "attempt \(attempt) preempted by job \(by.job) (priority \(by.priority)), which had waited longer than --preempt-after",
+                waitingReason: "preempted by job \(by.job) (priority \(by.priority)); goes on from its checkpoint when a slot is free",
+                notBefore: now, endAttempt: .preempted, attemptGPUSeconds: held, load: load))
+            logger.info("requeued: preempted", metadata: ["by": "\(by.job)", "priority": "\(by.priority)"])
+        case nil where retryable && job.countedAttempts < job.maxAttempts:
+            let delay = context.configuration.retry.delay(afterAttempt: job.countedAttempts)
+            await record(.queued, JobUpdate(
+                attempt: attempt, at: now,
+                error: "\(attemptOfLimit) failed: \(error); retrying in \(Self.format(delay))",
                 notBefore: now.addingTimeInterval(delay), endAttempt: ending, attemptGPUSeconds: held, load: load))
             logger.warning("attempt failed; will retry", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
         case nil:
-            let message = retryable ? "attempt \(attempt) of \(job.maxAttempts) failed: \(error)" : "\(error)"
+            let message = retryable ? "\(attemptOfLimit) failed: \(error)" : "\(error)"
             await record(.failed, JobUpdate(attempt: attempt, at: now, error: message, endAttempt: ending, attemptGPUSeconds: held, load: load))
             logger.error("failed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// "attempt 2 of 3", or "attempt 4 (2 of 3 counted)" after attempts Spool stopped itself.
+    var attemptOfLimit: String {
+        job.sparedAttempts == 0
+            ? "attempt \(attempt) of \(job.maxAttempts)"
+            : "attempt \(attempt) (\(job.countedAttempts) of \(job.maxAttempts) counted)"
     }
 
     /// Writes an outcome through the ledger. Returns whether the attempt still owns the job:

@@ -23,6 +23,8 @@ public final class SchedulerStatistics: Sendable {
         /// have cost at each attempt's own pace.
         public var resumes = 0
         public var secondsSavedByResume = 0.0
+        /// Running jobs asked to give their slot up at their next checkpoint (`--preempt-after`).
+        public var preemptions = 0
     }
 
     private let state = Mutex(Snapshot(slotGaps: [], heldSeconds: [:], attemptsStarted: 0, framesEncoded: 0, encodeBusySeconds: 0))
@@ -64,6 +66,10 @@ public final class SchedulerStatistics: Sendable {
             $0.resumes += 1
             $0.secondsSavedByResume += max(0, savedSeconds)
         }
+    }
+
+    func recordPreemption() {
+        state.withLock { $0.preemptions += 1 }
     }
 
     func recordOrphansSettled(_ count: Int) {

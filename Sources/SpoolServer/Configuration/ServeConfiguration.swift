@@ -120,6 +120,10 @@ public struct ServeConfiguration: Sendable {
             residentIdleSeconds: values[S.residentIdleSeconds] ?? SchedulerConfiguration.defaultResidentIdleSeconds,
             affinityGraceSeconds: values[S.affinityGraceSeconds] ?? 1,
             inputLimits: inputLimits, inputRetentionSeconds: retentionHours * 3_600)
+        if let after = values[S.preemptAfter] {
+            guard after >= 0, after.isFinite else { throw SettingsError("--preempt-after takes seconds, 0 or more, not \(after)") }
+            scheduler.preemptAfterSeconds = after
+        }
         let live = values[S.livePreview] ?? "on"
         guard live == "on" || live == "off" else { throw SettingsError("--live-preview takes on or off, not \(live)") }
         scheduler.livePreview = live == "on"

@@ -93,6 +93,10 @@ public enum ServeSettings {
     public static let shutdownGrace = SettingKey<Double>(
         "shutdown-grace", placeholder: "SECONDS", default: "30", help: "On SIGTERM, how long running jobs may take to finish before they are requeued.")
 
+    public static let preemptAfter = SettingKey<Double>(
+        "preempt-after", placeholder: "SECONDS", default: "off",
+        help: "A queued job that has waited this long while no slot could run it takes the slot of the lowest-priority running job whose pipeline keeps checkpoints, at that job's next checkpoint; the preempted job goes back to the queue with its checkpoint.")
+
     // MARK: HTTP and the drop folder
 
     public static let listen = SettingKey<String>(
@@ -139,7 +143,7 @@ public enum ServeSettings {
         codec.setting, crf.setting, preset.setting, lookahead.setting, encoderPriority.setting, rawBacklog.setting,
         livePreview.setting, liveRetentionMinutes.setting,
         maxAttempts.setting, timeLimit.setting, leaseSeconds.setting, heartbeatSeconds.setting, shutdownGrace.setting,
-        listen.setting, tokenFile.setting, requestHeadTimeout.setting, keepAliveTimeout.setting, eventKeepAlive.setting, dropFolder.setting, logLevel.setting,
+        preemptAfter.setting, listen.setting, tokenFile.setting, requestHeadTimeout.setting, keepAliveTimeout.setting, eventKeepAlive.setting, dropFolder.setting, logLevel.setting,
         webhook.setting, webhookSecretFile.setting, webhookAllowPrivate.setting, webhookRetryDelays.setting,
         webhookMaxAgeHours.setting, webhookTimeout.setting,
     ]

@@ -307,7 +307,8 @@ func describe(_ job: JobResource) -> String {
     lines.append("prompt   \(job.spec.prompt)")
     lines.append("video    \(job.spec.frames) frames (\(String(format: "%.3f", Double(job.spec.frames) / 24)) s) at \(job.spec.width ?? 0)x\(job.spec.height ?? 0), pipeline \(job.spec.pipeline ?? "?"), seed \(job.spec.seed ?? 0)")
     lines.append("progress \(job.progress.framesDone)/\(job.progress.framesTotal) frames, \(job.progress.chunksDone)/\(job.progress.chunksTotal.map(String.init) ?? "?") chunks (\(job.progress.percent)%)")
-    lines.append("attempts \(job.attempts) of \(job.maxAttempts)\(job.gpu.map { " on \($0)" } ?? "")\(job.host.map { " at \($0)" } ?? "")")
+    let spared = job.sparedAttempts > 0 ? " (\(job.sparedAttempts) not counted: interrupted or preempted)" : ""
+    lines.append("attempts \(job.attempts) of \(job.maxAttempts)\(spared)\(job.gpu.map { " on \($0)" } ?? "")\(job.host.map { " at \($0)" } ?? "")")
     if let checkpoint = job.checkpoint {
         lines.append("checkpoint after chunk \(checkpoint.chunk) (frames 0-\(checkpoint.frame - 1) final)")
     }
