@@ -88,7 +88,8 @@ struct CheckpointLedger {
 /// store in the ledger's order, under its lock.
 final class CheckpointKeeper: Sendable {
     private let ledger = Mutex(CheckpointLedger())
-    private let files: CheckpointFiles
+    /// Where this attempt's checkpoint files go.
+    let files: CheckpointFiles
     private let posterSource: String
     private let writer: ProgressWriter
     private let attempt: Int

@@ -150,7 +150,7 @@ struct JobExecution: Sendable {
         resume: StreamingEncoder.Resume? = nil
     ) -> StreamingEncoder {
         let kept = keeper.map { keeper in
-            let folder = CheckpointFiles(folder: context.configuration.data.checkpoints(job.id), attempt: attempt).segments
+            let folder = keeper.files.segments
             try? FileManager.default.removeItem(atPath: folder)
             return KeptSegments(folder: folder, segmentFrames: plan.pipeline.chunking.stride) { _, frames in
                 keeper.segmentsDurable(frames: frames)
