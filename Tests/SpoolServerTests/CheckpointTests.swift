@@ -263,15 +263,23 @@ struct CheckpointTests {
         #expect(try await client.job(low.id).state == .running)
         #expect(try await client.job(high.id).state == .queued)
         gate.open()
-        try await until("the high-priority job has the slot") { try await client.job(high.id).state == .running }
+        // The slot is released when generation ends, before the preempted attempt's ending is
+        // written: for a moment both jobs read `running`. Wait for both states.
+        try await until("the high-priority job has the slot and the preempted one waits") {
+            let (h, l) = (try await client.job(high.id).state, try await client.job(low.id).state)
+            return h == .running && l == .queued
+        }
         let waiting = try await client.job(low.id)
-        #expect(waiting.state == .queued, "\(waiting)")
         #expect(waiting.waitingReason?.contains("preempted by job \(high.id) (priority 10)") == true, "\(waiting)")
         #expect(waiting.checkpoint?.chunk == 3, "\(waiting)")
         let status = try runProcess([CLITests.spool, "status", low.id, "--server", try await daemon.httpURL()]).stdoutText
         #expect(status.contains("preempted by job \(high.id)") && status.contains("1 not counted"), "\(status)")
         later.open()
-        try await until("the preempted job succeeded") { try await client.job(low.id).state == .succeeded }
+        // Both: the high-priority job's encode tail may still run when the preempted one ends.
+        try await until("both jobs succeeded") {
+            let (l, h) = (try await client.job(low.id).state, try await client.job(high.id).state)
+            return l == .succeeded && h == .succeeded
+        }
         let highDone = try await client.job(high.id)
         #expect(highDone.state == .succeeded && highDone.attempts == 1, "\(highDone)")
         let lowDone = try await client.job(low.id)
