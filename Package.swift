@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "SpoolPostgres",
             dependencies: [
-                "SpoolCore", "SpoolStoreKit",
+                "SpoolCore", "SpoolStoreKit", "SpoolSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -216,7 +216,8 @@ let package = Package(
             name: "SpoolServerTests",
             dependencies: [
                 "SpoolCore", "SpoolAPIModel", "SpoolServer", "SpoolScheduler", "SpoolSQLite", "SpoolTesting", "SpoolClient",
-                "spool-synthetic-worker", "spool",
+                "SpoolWebhooks", "spool-synthetic-worker", "spool",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

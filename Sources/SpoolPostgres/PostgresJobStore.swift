@@ -4,6 +4,7 @@ import PostgresNIO
 import ServiceLifecycle
 import SpoolCore
 import SpoolStoreKit
+import SpoolSupport
 import Synchronization
 
 /// The shared job store: one PostgreSQL database that many Spool hosts use at once.
@@ -23,6 +24,27 @@ import Synchronization
 public final class PostgresJobStore: JobStore, Service {
     /// Every host of the fleet takes jobs from it.
     public var isShared: Bool { true }
+
+    /// The server is down, restarting or cut off: the connection failed or closed, or the
+    /// server said it cannot take connections now (SQLSTATE class 08, connection exception,
+    /// or 57, operator intervention: "the database system is starting up" and its kin).
+    /// Anything else the server reports (a constraint, a syntax error) is an answer.
+    public func isUnreachable(_ error: any Error) -> Bool {
+        if error is StoreUnavailable { return true }
+        if let transaction = error as? PostgresTransactionError {
+            return [transaction.closureError, transaction.commitError].contains { $0.map(isUnreachable) ?? false }
+        }
+        guard let error = error as? PSQLError else { return false }
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed:
+            return true
+        case .server:
+            let state = error.serverInfo?[.sqlState] ?? ""
+            return state.hasPrefix("08") || state.hasPrefix("57")
+        default:
+            return false
+        }
+    }
     public let address: PostgresStoreAddress
     private let client: PostgresClient
     private let logger: Logger
@@ -36,8 +58,18 @@ public final class PostgresJobStore: JobStore, Service {
     /// claim instead of reading the queue index: 534 claims/s against 1,475/s, 8,000 jobs.
     static let analyzeEvery = 1_000
 
-    private init(address: PostgresStoreAddress, logger: Logger) {
+    /// How long a query waits for a pooled connection before it fails with
+    /// ``StoreUnavailable``. The pool retries a server that went away for ever, and a query
+    /// would wait with it: a door must answer, and a heartbeat must fail, for the host to
+    /// fence its attempts in time (issue 27).
+    public let connectionWait: Double
+    public static let defaultConnectionWait = 5.0
+    /// The longest a statement may take once it has its connection.
+    static let statementLimit = 60.0
+
+    private init(address: PostgresStoreAddress, connectionWait: Double, logger: Logger) {
         self.address = address
+        self.connectionWait = connectionWait
         self.logger = logger
         client = PostgresClient(configuration: address.clientConfiguration, backgroundLogger: logger)
     }
@@ -46,7 +78,9 @@ public final class PostgresJobStore: JobStore, Service {
     /// by an advisory lock), on one direct connection. The store's pool serves queries once
     /// ``run()`` runs; queries made before wait for it.
     /// - Throws: ``PostgresStoreError`` naming the server when it cannot be reached.
-    public static func connect(_ address: PostgresStoreAddress, logger: Logger = Logger(label: "spool.postgres")) async throws -> PostgresJobStore {
+    public static func connect(
+        _ address: PostgresStoreAddress, connectionWait: Double = defaultConnectionWait, logger: Logger = Logger(label: "spool.postgres")
+    ) async throws -> PostgresJobStore {
         // The pool retries a dead server forever; one direct connection first turns
         // "refused", "no such database" or a bad password into an error right away.
         do {
@@ -64,7 +98,7 @@ public final class PostgresJobStore: JobStore, Service {
         }
         var background = logger
         background.logLevel = max(logger.logLevel, .notice)
-        return PostgresJobStore(address: address, logger: background)
+        return PostgresJobStore(address: address, connectionWait: connectionWait, logger: background)
     }
 
     /// Runs the connection pool until the task is cancelled or its service group shuts down.
@@ -117,13 +151,18 @@ public final class PostgresJobStore: JobStore, Service {
     /// Runs `body` in a transaction, retrying it when PostgreSQL aborts it for a deadlock or
     /// a serialization failure: both say "try again", and a job update must not be lost to one.
     private func transaction<Result: Sendable>(
-        _ body: @Sendable (PostgresConnection) async throws -> Result
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+                return try await pooled { client, logger, deadline in
+                    try await client.withTransaction(logger: logger) { connection in
+                        deadline.disarm()
+                        return try await body(connection)
+                    }
+                }
             } catch let error as PostgresTransactionError {
                 if let spool = error.closureError as? SpoolError { throw spool }
                 guard attempt < 5, Self.isTransient(error) else { throw error }
@@ -138,8 +177,39 @@ public final class PostgresJobStore: JobStore, Service {
         return codes.contains { $0 == "40P01" || $0 == "40001" }
     }
 
+    /// Runs `body` with the pool, failing with ``StoreUnavailable`` when no connection is
+    /// had within ``connectionWait`` (the work disarms the deadline once it has one).
+    private func pooled<R: Sendable>(
+        _ body: @escaping @Sendable (PostgresClient, Logger, Deadline) async throws -> R
+    ) async throws -> R {
+        let (client, logger, address, wait) = (client, logger, address, connectionWait)
+        do {
+            // A connection the pool handed out may be dead without its socket saying so yet
+            // (a server killed outright): the statement, too, has a limit, far above any it
+            // takes, so that no caller (a heartbeat) waits on it for ever.
+            return try await withDeadline(seconds: wait + Self.statementLimit) { _ in
+                try await withDeadline(seconds: wait) { deadline in try await body(client, logger, deadline) }
+            }
+        } catch let error as DeadlinePassed where error.seconds == wait {
+            throw StoreUnavailable(reason: "no connection to PostgreSQL at \(address.host):\(address.port) (\(error))")
+        } catch let error as DeadlinePassed {
+            throw StoreUnavailable(reason: "PostgreSQL at \(address.host):\(address.port) did not answer (\(error))")
+        }
+    }
+
+    /// One statement in its own commit, through ``pooled(_:)``.
+    @discardableResult
+    private func query(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
+        try await pooled { client, logger, deadline in
+            try await client.withConnection { connection in
+                deadline.disarm()
+                return try await connection.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+            }
+        }
+    }
+
     private func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
-        try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+        try await self.query(query)
     }
 
     private static func rows(_ query: PostgresQuery, on connection: PostgresConnection, _ logger: Logger) async throws -> [PostgresRandomAccessRow] {
@@ -148,7 +218,7 @@ public final class PostgresJobStore: JobStore, Service {
 
     /// Runs one statement in its own commit (benchmarks and maintenance).
     public func execute(_ sql: String) async throws {
-        try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        try await query(PostgresQuery(unsafeSQL: sql))
     }
 
     /// Runs one statement and reads every row it returns; the number of rows (benchmarks).
@@ -302,8 +372,14 @@ public final class PostgresJobStore: JobStore, Service {
         guard !request.pipelines.isEmpty else { return nil }
         // One statement, one round trip, one commit.
         let statement = ClaimStatement(request: request)
-        var found: [PostgresRandomAccessRow] = []
-        for try await row in try await client.execute(statement, logger: logger) { found.append(row.makeRandomAccess()) }
+        let found = try await pooled { client, logger, deadline in
+            try await client.withConnection { connection in
+                deadline.disarm()
+                var found: [PostgresRandomAccessRow] = []
+                for try await row in try await connection.execute(statement, logger: logger) { found.append(row.makeRandomAccess()) }
+                return found
+            }
+        }
         guard let row = found.first else { return nil }
         let job = try Job(postgres: row, specs: specs)
         // The claim is one statement; a `job.started` it owes is stored right after it.
@@ -323,7 +399,7 @@ public final class PostgresJobStore: JobStore, Service {
     public func update(_ id: JobID, to newState: JobState?, _ update: JobUpdate) async throws -> Job {
         let logger = logger
         return try await transaction { connection in
-            try await Self.apply(update, to: newState, id: id, on: connection, logger, specs: specs)
+            try await Self.apply(update, to: newState, id: id, on: connection, logger, specs: self.specs)
         }
     }
 
@@ -437,7 +513,7 @@ public final class PostgresJobStore: JobStore, Service {
     public func releaseWebhookLeases(host: String) async throws {
         var sql = SQLWriter.postgres()
         let statement = WebhookStatements.releaseLeases(host: host, &sql)
-        try await client.query(PostgresQuery(unsafeSQL: statement, binds: sql.bindings()), logger: logger)
+        try await query(PostgresQuery(unsafeSQL: statement, binds: sql.bindings()))
     }
 
     // MARK: Leases and recovery
@@ -446,12 +522,9 @@ public final class PostgresJobStore: JobStore, Service {
         // Three statements, each its own commit: one statement touching both a host's jobs
         // and its attempts would lock them in the opposite order to `update` and deadlock.
         let now = now.timeIntervalSince1970
-        try await client.query(
-            "UPDATE jobs SET lease_expires_at = \(until.timeIntervalSince1970) WHERE host = \(host) AND state IN ('running', 'encoding')",
-            logger: logger)
-        try await client.query(
-            "UPDATE attempts SET heartbeat_at = \(now) WHERE host = \(host) AND outcome = 'running'", logger: logger)
-        try await client.query("UPDATE hosts SET heartbeat_at = \(now) WHERE name = \(host)", logger: logger)
+        try await query("UPDATE jobs SET lease_expires_at = \(until.timeIntervalSince1970) WHERE host = \(host) AND state IN ('running', 'encoding')")
+        try await query("UPDATE attempts SET heartbeat_at = \(now) WHERE host = \(host) AND outcome = 'running'")
+        try await query("UPDATE hosts SET heartbeat_at = \(now) WHERE name = \(host)")
     }
 
     public func recoverLostJobs(_ request: RecoveryRequest) async throws -> [Job] {
@@ -502,15 +575,15 @@ public final class PostgresJobStore: JobStore, Service {
 
     public func registerHost(_ host: HostRecord) async throws {
         let record = String(decoding: try JSONEncoder().encode(host), as: UTF8.self)
-        try await client.query(
+        try await query(
             """
             INSERT INTO hosts (name, record, heartbeat_at) VALUES (\(host.name), \(record), \(host.heartbeatAt.timeIntervalSince1970))
             ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record, heartbeat_at = EXCLUDED.heartbeat_at
-            """, logger: logger)
+            """)
     }
 
     public func deregisterHost(_ name: String) async throws {
-        try await client.query("DELETE FROM hosts WHERE name = \(name)", logger: logger)
+        try await query("DELETE FROM hosts WHERE name = \(name)")
     }
 
     public func referencedInputs() async throws -> Set<String> {

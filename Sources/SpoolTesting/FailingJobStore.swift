@@ -22,6 +22,9 @@ public final class FailingJobStore: JobStore {
         isShared = shared
     }
 
+    /// A refused write stands for a database that went away when the store is shared.
+    public func isUnreachable(_ error: any Error) -> Bool { isShared && error is WriteRefused }
+
     /// Refuse every write from now on (`true`), or accept them again.
     public func failWrites(_ on: Bool) {
         failing.withLock { $0 = on }

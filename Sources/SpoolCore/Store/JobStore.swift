@@ -131,6 +131,26 @@ public protocol JobStore: Sendable {
     /// store of one host (SQLite) has no one to fence against: an outage there is a full
     /// disk, and running attempts go on while their outcomes wait.
     var isShared: Bool { get }
+
+    /// Whether `error`, thrown by this store, means it cannot be reached now (a server down
+    /// or cut off) rather than that it refused the request: a door then answers "try again
+    /// later" instead of failing the request for good.
+    func isUnreachable(_ error: any Error) -> Bool
+}
+
+/// The job queue did not answer: a door's request fails fast with this instead of hanging
+/// (HTTP answers 503 with `Retry-After`; the drop folder keeps the file and tries again).
+public struct StoreUnavailable: Error, CustomStringConvertible, Sendable {
+    public var reason: String
+    /// How long a client should wait before it tries again.
+    public var retryAfterSeconds: Int
+
+    public init(reason: String, retryAfterSeconds: Int = 5) {
+        self.reason = reason
+        self.retryAfterSeconds = retryAfterSeconds
+    }
+
+    public var description: String { "the job queue cannot be reached (\(reason)); try again in a few seconds" }
 }
 
 /// A change to a job seen by the store: enough to tell whether this host already knows of
@@ -177,6 +197,7 @@ public enum JobChangeNotice: Sendable, Hashable {
 extension JobStore {
     public var synchronousReads: (any SynchronousJobReading)? { nil }
     public var isShared: Bool { false }
+    public func isUnreachable(_ error: any Error) -> Bool { false }
 
     /// Two reads; stores override it with one.
     public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {

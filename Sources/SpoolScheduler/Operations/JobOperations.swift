@@ -91,7 +91,8 @@ public struct JobOperations: Sendable {
     public func submit(_ spec: JobSpec, files: [File] = []) async throws -> EnqueueResult {
         let (taken, issues) = await take(files, into: spec)
         guard issues.isEmpty else { throw SpoolError.invalidSpec(issues) }
-        return try await submitter.submit(taken)
+        let submitter = submitter
+        return try await reach("submitting the job") { try await submitter.submit(taken) }
     }
 
     /// The spec's problems, without submitting it.
@@ -103,37 +104,45 @@ public struct JobOperations: Sendable {
 
     /// - Throws: ``SpoolError/jobNotFound(_:)``.
     public func job(_ id: JobID) async throws -> Job {
-        guard let job = try await store.job(id) else { throw SpoolError.jobNotFound(id) }
+        guard let job = try await reach("reading the job", { try await store.job(id) }) else { throw SpoolError.jobNotFound(id) }
         return job
     }
 
     /// A job and its place in the queue while it waits.
     /// - Throws: ``SpoolError/jobNotFound(_:)``.
     public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?) {
-        guard let found = try await store.jobWithPosition(id) else { throw SpoolError.jobNotFound(id) }
+        guard let found = try await reach("reading the job", { try await store.jobWithPosition(id) }) else { throw SpoolError.jobNotFound(id) }
         return found
     }
 
     /// A page of jobs, each queued one with its place in the queue.
     public func list(_ query: JobQuery) async throws -> (jobs: [(job: Job, queuePosition: Int?)], nextCursor: String?) {
-        let page = try await store.list(query)
-        var jobs: [(Job, Int?)] = []
-        for job in page.jobs {
-            jobs.append((job, job.state == .queued ? try await store.queuePosition(of: job.id) : nil))
+        let store = store
+        return try await reach("listing jobs") {
+            let page = try await store.list(query)
+            var jobs: [(Job, Int?)] = []
+            for job in page.jobs {
+                jobs.append((job, job.state == .queued ? try await store.queuePosition(of: job.id) : nil))
+            }
+            return (jobs, page.nextCursor)
         }
-        return (jobs, page.nextCursor)
     }
 
     public func queuePosition(of id: JobID) async throws -> Int? {
-        try await store.queuePosition(of: id)
+        try await reach("reading the queue") { try await store.queuePosition(of: id) }
     }
 
     public func attempts(of id: JobID) async throws -> [Attempt] {
-        try await store.attempts(of: id)
+        try await reach("reading the job's attempts") { try await store.attempts(of: id) }
     }
 
     public func webhookDeliveries(of id: JobID) async throws -> [WebhookDelivery] {
-        try await store.webhookDeliveries(of: id)
+        try await reach("reading the job's webhooks") { try await store.webhookDeliveries(of: id) }
+    }
+
+    /// How many jobs are in each state.
+    public func countsByState() async throws -> [JobState: Int] {
+        try await reach("counting jobs") { try await store.countsByState() }
     }
 
     // MARK: Ending
@@ -142,7 +151,8 @@ public struct JobOperations: Sendable {
     /// - Throws: ``SpoolError/illegalTransition(job:from:to:)`` for a job already finished.
     @discardableResult
     public func cancel(_ id: JobID) async throws -> Job {
-        try await dispatcher.cancel(id)
+        let dispatcher = dispatcher
+        return try await reach("cancelling the job") { try await dispatcher.cancel(id) }
     }
 
     /// Removes a finished job: its record, attempts and webhook deliveries, then its files (the
@@ -151,7 +161,7 @@ public struct JobOperations: Sendable {
     ///   stopping; ``SpoolError/jobNotFound(_:)``.
     @discardableResult
     public func delete(_ id: JobID) async throws -> Job {
-        guard let deleted = try await store.delete(id) else { throw SpoolError.jobNotFound(id) }
+        guard let deleted = try await reach("deleting the job", { try await store.delete(id) }) else { throw SpoolError.jobNotFound(id) }
         // On a thread of its own: unlinking a large video holds its thread (11–35 ms for a
         // 90 MB file on this kernel), and a door's task runs on an event loop.
         let paths = [deleted.outputPath, deleted.posterPath, data.live(id)].compactMap { $0 }
@@ -159,5 +169,25 @@ public struct JobOperations: Sendable {
             for path in paths { try? FileManager.default.removeItem(atPath: path) }
         }
         return deleted
+    }
+
+    // MARK: Reaching the store
+
+    /// How long a door waits for a shared store before it answers "unavailable": a request
+    /// never hangs on a database that went away (issue 27: a submission waited more than 20 s).
+    public static let storeDeadlineSeconds = 5.0
+
+    /// Runs `call` on the store. On a shared store, a call that has no answer within
+    /// ``storeDeadlineSeconds``, or that fails because the store cannot be reached, throws
+    /// ``StoreUnavailable``; a store of one host (SQLite) keeps its own errors and timing.
+    func reach<T: Sendable>(_ what: String, _ call: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard store.isShared else { return try await call() }
+        do {
+            return try await withDeadline(seconds: Self.storeDeadlineSeconds, call)
+        } catch let error as DeadlinePassed {
+            throw StoreUnavailable(reason: "\(what): \(error)")
+        } catch let error where store.isUnreachable(error) {
+            throw StoreUnavailable(reason: "\(what): \(error)")
+        }
     }
 }

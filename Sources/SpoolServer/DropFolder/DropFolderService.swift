@@ -62,6 +62,8 @@ public final class DropFolderService: Service, Sendable {
     /// Jobs submitted from the folder whose result is not written yet: job id -> file name.
     private let pending = Mutex<[JobID: String]>([:])
     private let scanCount = Mutex(0)
+    /// Claimed job files the store could not take: when each is tried again, and its backoff.
+    private let retries = Mutex<[String: (at: Date, delay: Double)]>([:])
 
     public init(host: SpoolHost, configuration: Configuration = .init(), logger: Logger = Logger(label: "spool.inbox")) {
         self.host = host
@@ -121,6 +123,18 @@ public final class DropFolderService: Service, Sendable {
     func scan(watcher: InboxWatcher) async {
         defer { scanCount.withLock { $0 += 1 } }
         let now = Date()
+        // Claimed files the store could not take last time, whose wait is over.
+        let due = retries.withLock { retries in
+            let due = retries.filter { $0.value.at <= now }.keys.sorted()
+            for name in due { retries[name]?.at = .distantFuture }
+            return due
+        }
+        for name in due {
+            await submit(name)
+            retries.withLock { retries in
+                if retries[name]?.at == .distantFuture { retries[name] = nil }
+            }
+        }
         for name in files(in: data.inbox) {
             if Task.isCancelled { return }
             let path = data.inbox + "/" + name
@@ -276,8 +290,17 @@ public final class DropFolderService: Service, Sendable {
         } catch SpoolError.invalidSpec(let issues) {
             reject(name, inputs: inputs, message: "the job is invalid: \(issues.count) problem(s)", issues: issues)
         } catch {
-            // The store failed (a full disk, say): leave the file claimed for the next start.
-            logger.error("could not submit from the drop folder; will retry at the next start", metadata: ["file": "\(name)", "error": "\(error)"])
+            // The store failed (a queue that went away, a full disk): the file stays claimed
+            // and is submitted again at a later scan, backing off to once every 30 s; its
+            // idempotency key makes a submission that did land the first time a no-op.
+            let delay = retries.withLock { retries in
+                let delay = min(30, max(1, (retries[name]?.delay ?? 0.5) * 2))
+                retries[name] = (Date().addingTimeInterval(delay), delay)
+                return delay
+            }
+            logger.error("could not submit from the drop folder; will try again", metadata: [
+                "file": "\(name)", "retryIn": "\(Int(delay)) s", "error": "\(error)",
+            ])
         }
     }
 

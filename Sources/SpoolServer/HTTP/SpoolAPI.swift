@@ -40,6 +40,7 @@ public struct SpoolAPI: Sendable {
             router.add(middleware: BearerTokenMiddleware(access: access, openPaths: Self.dashboardPaths.union(["/healthz"])))
         }
         router.add(middleware: MethodNotAllowedMiddleware(routes: Self.routes))
+        router.add(middleware: StoreUnavailableMiddleware())
         let document = OpenAPIDocument.served(pipelines: host.pipelines, defaultPipeline: host.configuration.defaultPipeline)
         router.post("/v1/jobs") { request, context in try await submit(request, context) }
         router.get("/v1/jobs") { request, _ in try await list(request) }

@@ -62,7 +62,9 @@ public final class SpoolMetrics: Service, Sendable {
         var out = ""
         func line(_ text: String) { out += text + "\n" }
 
-        let counts = (try? await host.store.countsByState()) ?? [:]
+        // Through the operations layer: a queue that went away costs /metrics its deadline,
+        // not a hang, and the host's own figures are still served.
+        let counts = (try? await host.operations.countsByState()) ?? [:]
         line("# HELP spool_jobs Jobs in the store by state.")
         line("# TYPE spool_jobs gauge")
         for s in JobState.allCases { line("spool_jobs{state=\"\(s)\"} \(counts[s] ?? 0)") }

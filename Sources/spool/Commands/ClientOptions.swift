@@ -48,6 +48,9 @@ enum SpoolExit {
     static let unreachable = ExitCode(69)
     /// The daemon wants a (different) token.
     static let unauthorized = ExitCode(77)
+    /// The daemon is up but its job queue is not (a shared database that went away): try
+    /// again later; nothing was done (EX_TEMPFAIL).
+    static let queueUnavailable = ExitCode(75)
 
     /// Prints a client error the way a person can act on and returns its exit code.
     static func report(_ error: ClientError) -> ExitCode {
@@ -59,6 +62,7 @@ enum SpoolExit {
             case 400, 413, 422: return invalidJob
             case 404: return notFound
             case 401, 403: return unauthorized
+            case 503: return queueUnavailable
             default: return internalError
             }
         case .invalidResponse: return internalError

@@ -111,7 +111,10 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("--store: \(error)")
             }
             do {
-                let postgres = try await PostgresJobStore.connect(address, logger: logger)
+                // A third of a lease: a heartbeat that cannot get a connection fails in time for
+                // the host to fence its attempts before another host may take them.
+                let wait = min(PostgresJobStore.defaultConnectionWait, max(0.5, configuration.leaseSeconds / 3))
+                let postgres = try await PostgresJobStore.connect(address, connectionWait: wait, logger: logger)
                 (store, storeService) = (postgres, postgres)
             } catch {
                 logger.critical("\(error)")
