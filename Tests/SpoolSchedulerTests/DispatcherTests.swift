@@ -138,7 +138,7 @@ struct DispatcherTests {
         try await until("the worker is stopped (SIGSTOP)") { processState(group) == "T" }
         let stoppedAt = ContinuousClock.now
         workerGate.open()
-        let workDir = "\(host.host.configuration.data.work)/\(job.id)/attempt-1"
+        let workDir = attemptFolder(host, job.id) + "/attempt-1"
         let chunksThen = try FileManager.default.contentsOfDirectory(atPath: workDir).filter { $0.hasPrefix("chunk-") }
         // The encoder cannot catch up while its gate is shut, so nothing lets the worker go
         // on: it is still stopped, and has written nothing more.
@@ -250,10 +250,15 @@ struct DispatcherTests {
         host.directory.remove()
     }
 
+    /// An attempt's own folder under the work folder: `<job>.<host>.a<N>`.
+    func attemptFolder(_ host: TestHost, _ id: JobID, attempt: Int = 1) -> String {
+        "\(host.host.configuration.data.work)/\(id).\(DataDirectory.attemptName(host: host.host.configuration.host, attempt: attempt))"
+    }
+
     /// The process group of a job's running worker (its first attempt), read from the
     /// record the dispatcher keeps for the orphan reaper.
     func workerGroup(_ host: TestHost, _ id: JobID, attempt: Int = 1) throws -> Int32 {
-        let file = "\(host.host.configuration.data.work)/\(id)/attempt-\(attempt).pgid"
+        let file = attemptFolder(host, id, attempt: attempt) + "/attempt-\(attempt).pgid"
         return try #require(Int32(try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
     }
 }

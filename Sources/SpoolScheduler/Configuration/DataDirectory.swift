@@ -56,8 +56,21 @@ public struct DataDirectory: Sendable, Hashable {
     /// any host sharing them can serve them.
     public var live: String { videos + "/.live" }
 
-    /// The live preview folder of a job.
+    /// The live preview folder of a job: one subfolder per attempt, removed whole.
     public func live(_ job: JobID) -> String { live + "/" + job.rawValue }
+
+    /// The live preview of one attempt, its own until the attempt wins: an attempt another
+    /// host took over never writes into, or removes, the preview of the one that replaced it.
+    public func live(_ job: JobID, host: String, attempt: Int) -> String {
+        live(job) + "/" + Self.attemptName(host: host, attempt: attempt)
+    }
+
+    /// What names one attempt's own files and folders: `<host>.a<N>`, the host's name made
+    /// safe as a file name (a name is not checked for "/").
+    public static func attemptName(host: String, attempt: Int) -> String {
+        let safe = String(host.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+        return "\(safe).a\(attempt)"
+    }
 
     /// The checkpoint folder of a job.
     public func checkpoints(_ job: JobID) -> String { checkpoints + "/" + job.rawValue }

@@ -66,10 +66,10 @@ extension Dispatcher {
         nextPreemptionCheck = now + Self.preemptionCheckSeconds(after: after, poll: configuration.pollSeconds)
         let plan = PreemptionPlan(
             running: slots.entries.compactMap { entry in
-                guard let id = entry.job, let control = running[id] else { return nil }
+                guard let id = entry.job, let (key, control) = newestAttempt(of: id) else { return nil }
                 return PreemptionPlan.Running(
                     job: id, slot: entry.slot, priority: control.priority, preemptible: control.preemptible,
-                    pending: control.preemptionPending != nil, claimedAt: claimTimes[id] ?? 0)
+                    pending: control.preemptionPending != nil, claimedAt: claimTimes[key] ?? 0)
             },
             free: slots.free, pipelines: Array(context.pipelines.definitions.values))
         guard let query = plan.query else { return }
@@ -87,7 +87,7 @@ extension Dispatcher {
         // The slots may have changed while the store answered.
         guard let pipeline = context.pipelines[candidate.pipeline],
               let victim = plan.victim(for: candidate, pipeline: pipeline),
-              let control = running[victim.job], control.preemptible
+              let control = newestAttempt(of: victim.job)?.control, control.preemptible
         else { return }
         control.stopAtNextCheckpoint(.preemption(.init(job: candidate.id, priority: candidate.spec.priority)))
         context.statistics.recordPreemption()

@@ -26,9 +26,15 @@ public actor Dispatcher: Service {
     let epoch = ContinuousClock.now
     var busySince: [String: ContinuousClock.Instant] = [:]
     var releasedAt: [String: ContinuousClock.Instant] = [:]
-    var running: [JobID: AttemptControl] = [:]
-    /// When each running job was claimed, on ``clockSeconds``.
-    var claimTimes: [JobID: Double] = [:]
+    /// Every attempt this host runs, in any stage (generating, or encoding off its slot),
+    /// from its claim until its execution ends. Keyed by attempt, not by job: a host may run
+    /// a job's new attempt while the attempt the store took from it is still stopping, and
+    /// the end of the old one must not unregister the new one (issue 27).
+    var running: [AttemptKey: AttemptControl] = [:]
+    /// When each running attempt was claimed, on ``clockSeconds``.
+    var claimTimes: [AttemptKey: Double] = [:]
+    /// Until when each running attempt's claim leased its job (before any renewal).
+    var claimLeases: [AttemptKey: Date] = [:]
     /// When a busy host next asks the store for a job to preempt for.
     var nextPreemptionCheck = 0.0
     /// The resident worker of each slot that has one.
@@ -68,7 +74,12 @@ public actor Dispatcher: Service {
     public nonisolated func wakeUp() { wake.signal() }
 
     /// Jobs this host is running (generating or encoding).
-    public var runningJobs: [JobID] { Array(running.keys) }
+    public var runningJobs: [JobID] { Array(Set(running.keys.map(\.job))) }
+
+    /// The newest attempt of `job` this host runs: the one on its slot, if it still has one.
+    func newestAttempt(of job: JobID) -> (key: AttemptKey, control: AttemptControl)? {
+        running.filter { $0.key.job == job }.max { $0.key.attempt < $1.key.attempt }.map { ($0.key, $0.value) }
+    }
 
     /// Slots not running a job.
     public var freeSlots: [GPUSlot] { slots.free }
@@ -141,7 +152,7 @@ public actor Dispatcher: Service {
     @discardableResult
     public func cancel(_ id: JobID) async throws -> Job {
         let job = try await context.writes.update(id, to: .cancelled, JobUpdate(at: context.clock.now(), error: "cancelled"))
-        running[id]?.stop(.cancelled, message: "the job was cancelled")
+        for (key, control) in running where key.job == id { control.stop(.cancelled, message: "the job was cancelled") }
         context.logger.info("cancelled", metadata: ["job": "\(id)"])
         return job
     }
@@ -165,7 +176,7 @@ public actor Dispatcher: Service {
         // only at jobs claimed before now.
         guard claimsInFlight == 0, !draining else { return }
         let now = context.clock.now()
-        let keeping = Set(running.keys).union(await context.outcomes.pendingJobs)
+        let keeping = Set(running.keys.map(\.job)).union(await context.outcomes.pendingJobs)
         do {
             let settled = try await context.writes.recoverLostJobs(RecoveryRequest(
                 restartedHost: configuration.host, expiredLeases: false, now: now,
@@ -182,24 +193,25 @@ public actor Dispatcher: Service {
         }
     }
 
-    /// Stops every local attempt: this host's leases have run out unrenewed, so another host
-    /// may take its jobs at any moment, and two attempts must never both publish.
-    public func fence(reason: String) {
-        for (id, control) in running {
+    /// Stops every local attempt whose lease has run out unrenewed by `now`: the later of
+    /// the host's last renewal (`renewedUntil`) and the lease its claim was given. Another
+    /// host may take such a job at any moment, and two attempts must never both publish.
+    public func fence(reason: String, renewedUntil: Date, now: Date) {
+        for (key, control) in running where control.reason == nil && now >= max(renewedUntil, claimLeases[key] ?? renewedUntil) {
             control.stop(.fenced, message: reason)
-            context.logger.warning("stopped an attempt whose lease ran out", metadata: ["job": "\(id)", "reason": "\(reason)"])
+            context.logger.warning("stopped an attempt whose lease ran out", metadata: ["job": "\(key.job)", "attempt": "\(key.attempt)", "reason": "\(reason)"])
         }
     }
 
     /// Stops local attempts the store no longer gives this host: cancelled by another
-    /// process, or taken over by another host after a lease expired.
+    /// process, or taken over (by another host, or by a newer attempt) after a lease expired.
     public func reconcile() async {
-        for (id, control) in running {
-            guard let job = try? await context.store.job(id) else { continue }
+        for (key, control) in running {
+            guard let job = try? await context.store.job(key.job) else { continue }
             if job.state == .cancelled {
                 control.stop(.cancelled, message: "the job was cancelled")
-            } else if job.host != configuration.host || !job.state.isActive {
-                control.stop(.stale, message: "another host took the job over")
+            } else if job.host != configuration.host || !job.state.isActive || job.attempts != key.attempt {
+                control.stop(.stale, message: "the store took attempt \(key.attempt) back; the job is now attempt \(job.attempts) on host \(job.host ?? "none")")
             }
         }
     }
@@ -269,14 +281,16 @@ public actor Dispatcher: Service {
 
     private func startExecution(job: Job, slot: GPUSlot, claimedAt: ContinuousClock.Instant) -> JobExecution {
         let control = AttemptControl(priority: job.spec.priority, pipeline: job.pipeline)
-        running[job.id] = control
-        claimTimes[job.id] = clockSeconds
+        let key = AttemptKey(job: job.id, attempt: job.attempts)
+        running[key] = control
+        claimTimes[key] = clockSeconds
+        claimLeases[key] = job.leaseExpiresAt
         return JobExecution(
             job: job, slot: slot, claimedAt: claimedAt, slotFreedAt: releasedAt[slot.name], control: control, context: context,
             slotAccess: SlotAccess(
                 startWorker: { request in try await self.startWorker(on: slot, request) },
                 release: { load in await self.release(slot, perJobLoad: load) }),
-            finished: { id in await self.finished(id) })
+            finished: { await self.finished(key) })
     }
 
     private func release(_ slot: GPUSlot, perJobLoad: Double?) {
@@ -294,9 +308,10 @@ public actor Dispatcher: Service {
         wake.signal()
     }
 
-    private func finished(_ id: JobID) {
-        running.removeValue(forKey: id)
-        claimTimes.removeValue(forKey: id)
+    private func finished(_ key: AttemptKey) {
+        running.removeValue(forKey: key)
+        claimTimes.removeValue(forKey: key)
+        claimLeases.removeValue(forKey: key)
     }
 
     private func drain() async {
@@ -311,4 +326,10 @@ public actor Dispatcher: Service {
             control.stop(.interrupted, message: "the host is shutting down")
         }
     }
+}
+
+/// One attempt at one job: what the dispatcher registers a running execution under.
+struct AttemptKey: Hashable, Sendable {
+    var job: JobID
+    var attempt: Int
 }

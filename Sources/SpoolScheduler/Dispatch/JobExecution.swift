@@ -25,7 +25,8 @@ struct JobExecution: Sendable {
     let control: AttemptControl
     let context: ExecutionContext
     let slotAccess: SlotAccess
-    let finished: @Sendable (JobID) async -> Void
+    /// Unregisters this attempt from the dispatcher: called once, when nothing of it runs.
+    let finished: @Sendable () async -> Void
 
     var attempt: Int { job.attempts }
     var logger: Logger {
@@ -40,7 +41,7 @@ struct JobExecution: Sendable {
     struct Plan {
         var pipeline: PipelineDefinition
         var size: FrameSize
-        /// `<work>/<job>`: removed when the attempt ends, whatever happened.
+        /// `<work>/<job>.<host>.a<N>`: the attempt's own, removed when it ends, whatever happened.
         var jobFolder: String
         /// `<job folder>/attempt-N`: the worker's chunks.
         var workDir: String
@@ -69,7 +70,7 @@ struct JobExecution: Sendable {
                 attempt: attempt, at: context.clock.now(),
                 error: "pipeline \(job.pipeline) is not configured on host \(context.configuration.host)",
                 endAttempt: .failed, attemptGPUSeconds: 0))
-            await finished(job.id)
+            await finished()
             return
         }
         defer { try? FileManager.default.removeItem(atPath: plan.jobFolder) }
@@ -79,7 +80,7 @@ struct JobExecution: Sendable {
         } catch {
             await slotAccess.release(nil)
             await recordFailure(error, heldSeconds: 0, load: nil, retryable: false)
-            await finished(job.id)
+            await finished()
             return
         }
         let start = await startingPoint(plan, leadingFrames: inputs.leadingFrames)
@@ -118,7 +119,7 @@ struct JobExecution: Sendable {
             await finishEncoding(plan, encoder, progress: progress)
         }
         await removeCheckpointsIfEnded()
-        await finished(job.id)
+        await finished()
     }
 
     // MARK: Stage 1: the plan
@@ -126,10 +127,10 @@ struct JobExecution: Sendable {
     func plan() -> Plan? {
         guard let pipeline = context.pipelines[job.pipeline], let size = job.spec.size else { return nil }
         let data = context.configuration.data
-        let jobFolder = "\(data.work)/\(job.id)"
-        // The host's name as a file name can hold it (a name is not checked for "/").
-        let hostName = String(context.configuration.host.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
-        let own = "\(hostName).a\(attempt)"
+        let own = DataDirectory.attemptName(host: context.configuration.host, attempt: attempt)
+        // The attempt's own folder: a job's attempt that is still stopping when the next one
+        // starts on this host (or on another host sharing the work folder) removes only its own.
+        let jobFolder = "\(data.work)/\(job.id).\(own)"
         return Plan(
             pipeline: pipeline, size: size, jobFolder: jobFolder, workDir: "\(jobFolder)/attempt-\(attempt)",
             partialPath: "\(data.videos)/.\(job.id).\(own).mp4.part", videoPath: "\(data.videos)/\(job.id).mp4",
@@ -140,7 +141,7 @@ struct JobExecution: Sendable {
     /// The job's live preview, about one segment a chunk; a retry starts it afresh.
     func livePreview(_ plan: Plan) -> LivePreview? {
         guard context.configuration.livePreview else { return nil }
-        let folder = context.configuration.data.live(job.id)
+        let folder = context.configuration.data.live(job.id, host: context.configuration.host, attempt: attempt)
         try? FileManager.default.removeItem(atPath: folder)
         return LivePreview(folder: folder, segmentFrames: plan.pipeline.chunking.stride)
     }
@@ -307,6 +308,14 @@ struct JobExecution: Sendable {
         var progress = progress
         do {
             let outcome = try await encoder.finish()
+            guard await stillHoldsTheJob() else {
+                // Another attempt has the job, or may have it by now: this one publishes
+                // nothing and removes only its own files.
+                try? FileManager.default.removeItem(atPath: plan.partialPath)
+                try? FileManager.default.removeItem(atPath: plan.posterPartialPath)
+                if control.reason == .fenced { await recordFailure(CancellationError(), heldSeconds: nil, load: nil, retryable: true) }
+                return
+            }
             try moveIntoPlace(plan.partialPath, plan.videoPath)
             var poster: String?
             if let written = outcome.posterPath {
@@ -331,6 +340,39 @@ struct JobExecution: Sendable {
             try? FileManager.default.removeItem(atPath: plan.jobFolder)
             await recordFailure(error, heldSeconds: nil, load: nil, retryable: true)
         }
+    }
+
+    /// Whether this attempt may publish its video now. On a shared store, the store must say
+    /// so in the step before the rename: this host's leases are renewed (until now plus
+    /// `--lease-seconds`, so no host can take the job over for that long), then the job read
+    /// back must still be this attempt's, encoding here. While the store cannot be reached
+    /// the video waits, until the store answers or the lease keeper fences the attempt.
+    /// A store of one host (SQLite) has no one to lose the job to: it always may.
+    func stillHoldsTheJob() async -> Bool {
+        guard context.store.isShared else { return true }
+        let host = context.configuration.host
+        var told = false
+        while control.reason == nil {
+            do {
+                let now = context.clock.now()
+                try await context.store.renewLeases(host: host, until: now.addingTimeInterval(context.configuration.leaseSeconds), now: now)
+                guard let current = try await context.store.job(job.id),
+                      current.state == .encoding, current.host == host, current.attempts == attempt
+                else {
+                    if control.reason == nil { control.stop(.stale, message: "the store took the job back before its video was published") }
+                    logger.warning("the store took the job back before this attempt published its video; it publishes nothing")
+                    return false
+                }
+                return true
+            } catch {
+                if !told {
+                    logger.warning("the store cannot confirm that this attempt still holds the job; its video waits", metadata: ["error": "\(error)"])
+                    told = true
+                }
+                try? await Task.sleep(for: .seconds(min(1, context.configuration.heartbeatSeconds)))
+            }
+        }
+        return false
     }
 
     // MARK: Stage 4: recording
@@ -358,7 +400,7 @@ struct JobExecution: Sendable {
             await record(.queued, JobUpdate(
                 attempt: attempt, at: now,
                 error: "attempt \(attempt) stopped: host \(context.configuration.host) could not renew its lease before it ran out",
-                notBefore: now, endAttempt: .lost, attemptGPUSeconds: held, load: load))
+                notBefore: now, endAttempt: .interrupted, attemptGPUSeconds: held, load: load))
             logger.warning("stopped: this host could not renew its lease before it ran out")
         case .interrupted:
             await record(.queued, JobUpdate(

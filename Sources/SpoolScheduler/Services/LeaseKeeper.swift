@@ -14,12 +14,23 @@ public struct LeaseKeeper: Service {
     let configuration: SchedulerConfiguration
     let clock: any WallClock
     let logger: Logger
-    /// Until when the last renewal the store accepted holds this host's leases.
-    private let renewedUntil = RenewedUntil()
+    /// Until when the last renewal the store accepted holds this host's leases, and when
+    /// this host may take other hosts' expired jobs again after it was cut off itself.
+    private let renewals = Renewals()
 
-    private final class RenewedUntil: Sendable {
-        private let date = Mutex<Date?>(nil)
-        func withLock<T: Sendable>(_ body: (inout Date?) -> T) -> T { date.withLock { body(&$0) } }
+    private struct RenewalState {
+        var renewedUntil: Date?
+        /// Set by a failed heartbeat; cleared by the first one the store accepts after it,
+        /// which sets ``takeOversFrom``.
+        var cutOff = false
+        var takeOversFrom: Date?
+        /// Since when a renewal has been on its way to the store, if one is.
+        var renewing: Date?
+    }
+
+    private final class Renewals: Sendable {
+        private let state = Mutex(RenewalState())
+        func withLock<T: Sendable>(_ body: (inout RenewalState) -> T) -> T { state.withLock { body(&$0) } }
     }
 
     public init(
@@ -37,13 +48,40 @@ public struct LeaseKeeper: Service {
     /// Beats until its service group stops it, which `SpoolHost` does only after the
     /// dispatcher has drained: leases are renewed as long as any job may still finish here.
     public func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            await beat()
-            // The pause ends early for a graceful shutdown, so stopping takes no heartbeat's wait.
-            await cancelWhenGracefulShutdown {
-                try? await Task.sleep(for: .seconds(configuration.heartbeatSeconds))
+        await withDiscardingTaskGroup { group in
+            if store.isShared {
+                // Self-fencing by the clock, apart from the beat: a heartbeat held up by the
+                // store (a query waiting for its deadline, a retry) must not keep an attempt
+                // running past its lease.
+                group.addTask {
+                    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                        await fenceIfLeasesRanOut()
+                        await cancelWhenGracefulShutdown {
+                            try? await Task.sleep(for: .seconds(min(0.5, configuration.heartbeatSeconds)))
+                        }
+                    }
+                }
             }
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                await beat()
+                // The pause ends early for a graceful shutdown, so stopping takes no heartbeat's wait.
+                await cancelWhenGracefulShutdown {
+                    try? await Task.sleep(for: .seconds(configuration.heartbeatSeconds))
+                }
+            }
+            group.cancelAll()
         }
+    }
+
+    /// Stops every local attempt once the last lease the store accepted has run out: another
+    /// host may take their jobs from then on, and going on would run them twice (issue 27).
+    /// Only while renewing fails or hangs: a heartbeat that renews late but does renew is a
+    /// slow host, not a cut-off one, and its leases are renewed before another host's
+    /// recovery would look (that host must have heard nothing for a whole lease).
+    func fenceIfLeasesRanOut() async {
+        let now = clock.now()
+        guard let until = renewals.withLock({ $0.cutOff || $0.renewing != nil ? $0.renewedUntil : nil }), now >= until else { return }
+        await dispatcher.fence(reason: "host \(configuration.host) could not renew its leases, which ran out at \(until)", renewedUntil: until, now: now)
     }
 
     /// One heartbeat.
@@ -51,20 +89,34 @@ public struct LeaseKeeper: Service {
         let now = clock.now()
         do {
             let until = now.addingTimeInterval(configuration.leaseSeconds)
+            renewals.withLock { $0.renewing = now }
+            defer { renewals.withLock { $0.renewing = nil } }
             try await store.renewLeases(host: configuration.host, until: until, now: now)
-            renewedUntil.withLock { $0 = until }
-            let recovered = try await writes.recoverLostJobs(RecoveryRequest(restartedHost: nil, expiredLeases: true, now: now))
-            for job in recovered {
-                logger.warning("took back a job whose host stopped renewing its lease", metadata: ["job": "\(job.id)", "state": "\(job.state)"])
+            // A lease that ran out while this host could not reach the store either is no
+            // evidence that its host is gone: it may have been as cut off as this one (the
+            // store itself was down). Take over only once every host has had a lease's time
+            // to renew since this one is back (issue 27).
+            let takeOversFrom = renewals.withLock { state in
+                state.renewedUntil = until
+                if state.cutOff {
+                    state.cutOff = false
+                    state.takeOversFrom = now.addingTimeInterval(configuration.leaseSeconds)
+                }
+                return state.takeOversFrom
             }
-            if !recovered.isEmpty { dispatcher.wakeUp() }
+            if let takeOversFrom, now < takeOversFrom {
+                logger.debug("not taking over expired leases yet: this host was cut off too", metadata: ["until": "\(takeOversFrom)"])
+            } else {
+                let recovered = try await writes.recoverLostJobs(RecoveryRequest(restartedHost: nil, expiredLeases: true, now: now))
+                for job in recovered {
+                    logger.warning("took back a job whose host stopped renewing its lease", metadata: ["job": "\(job.id)", "state": "\(job.state)"])
+                }
+                if !recovered.isEmpty { dispatcher.wakeUp() }
+            }
         } catch {
             logger.error("heartbeat failed", metadata: ["error": "\(error)"])
-            // Self-fencing: past the last lease the store accepted, another host may take this
-            // host's jobs; going on would run them twice (issue 27).
-            if store.isShared, let until = renewedUntil.withLock({ $0 }), now >= until {
-                await dispatcher.fence(reason: "host \(configuration.host) could not renew its leases, which ran out at \(until): \(error)")
-            }
+            renewals.withLock { $0.cutOff = true }
+            if store.isShared { await fenceIfLeasesRanOut() }
         }
         await dispatcher.flushOutcomes()
         await dispatcher.advertiseReadyModels()

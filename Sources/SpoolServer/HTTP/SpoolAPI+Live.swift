@@ -16,7 +16,7 @@ extension SpoolAPI {
 
     func livePlaylist(_ context: Context) async throws -> Response {
         let job = try await job(context)
-        let path = host.configuration.data.live(job.id) + "/" + LivePreview.playlistName
+        let path = liveFolder(job) + "/" + LivePreview.playlistName
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             // A job still to run, or not past its first segment: a playlist with nothing in it
             // yet, which a player polls until segments come (RFC 8216 §6.3.4).
@@ -35,12 +35,18 @@ extension SpoolAPI {
         let job = try await job(context)
         let name = try context.parameters.require("name")
         guard LivePreview.isFileName(name), name != LivePreview.playlistName,
-              let data = FileManager.default.contents(atPath: host.configuration.data.live(job.id) + "/" + name)
+              let data = FileManager.default.contents(atPath: liveFolder(job) + "/" + name)
         else { throw APIError(.notFound, "segment_not_found", "job \(job.id)'s live preview has no \(name)") }
         return Response(
             status: .ok,
             headers: [.contentType: name.hasSuffix(".m4s") ? "video/iso.segment" : "video/mp4", .cacheControl: "max-age=3600"],
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The preview of the job's current (or last) attempt, on whichever host ran it: each
+    /// attempt writes its own, so a stale attempt's segments are never served as the job's.
+    func liveFolder(_ job: Job) -> String {
+        host.configuration.data.live(job.id, host: job.host ?? host.configuration.host, attempt: job.attempts)
     }
 
     /// Why there is no playlist: 410 for a job that has ended (its preview, if it had one, is
