@@ -2,6 +2,8 @@
 # A throwaway PostgreSQL server on loopback for the tests and benchmarks.
 #   scripts/postgres-test-server.sh start   # prints its URL; reuses one already running
 #   scripts/postgres-test-server.sh stop
+#   scripts/postgres-test-server.sh crash   # stops it the way a crash does (immediate: no
+#                                           # checkpoint, connections cut); start recovers it
 # The cluster lives in $SPOOL_PG_DIR (default /tmp/spool-postgres-$UID) on port
 # $SPOOL_PG_PORT (default 54329), with trust authentication on 127.0.0.1 only, and
 # durable commits (fsync on, as in production). Run as root, it runs the server as
@@ -42,8 +44,11 @@ start)
 stop)
     [ -d "$dir/data" ] && "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
     ;;
+crash)
+    [ -d "$dir/data" ] && "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    ;;
 *)
-    echo "usage: $0 start|stop" >&2
+    echo "usage: $0 start|stop|crash" >&2
     exit 64
     ;;
 esac
