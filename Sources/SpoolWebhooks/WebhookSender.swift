@@ -27,6 +27,9 @@ public struct WebhookSenderConfiguration: Sendable {
     /// How often due retries (and deliveries owed by other hosts' jobs) are looked for
     /// when nothing wakes the sender sooner.
     public var pollSeconds: Double
+    /// Looks a receiver's name up for the private-address check: the system's resolver
+    /// (getaddrinfo) unless a test puts one it controls here.
+    public var resolve: @Sendable (String) async throws -> [String] = WebhookSender.resolve
 
     public init(
         host: String, secret: WebhookSecret, policy: WebhookRetryPolicy = .standard, targets: WebhookTargetRule = WebhookTargetRule(),
@@ -74,7 +77,8 @@ public final class WebhookSender: Service {
         self.logger = logger
     }
 
-    public func run() async throws {
+    /// How every try's client behaves; `pinning` a name to the address that was checked.
+    func clientSettings(pinning: [String: String] = [:]) -> HTTPClient.Configuration {
         var settings = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(Int64(configuration.timeoutSeconds)), read: .seconds(Int64(configuration.timeoutSeconds))))
@@ -82,7 +86,12 @@ public final class WebhookSender: Service {
         // A receiver that refuses connections has answered: the try fails now and waits for
         // its retry, rather than being retried inside the client until its deadline.
         settings.connectionPool.retryConnectionEstablishment = false
-        let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: settings)
+        settings.dnsOverride = pinning
+        return settings
+    }
+
+    public func run() async throws {
+        let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: clientSettings())
         // A job's change of state may owe a delivery: look at once rather than at the next poll.
         let listener = Task { [events, wake] in
             for await event in events.subscribe() {
@@ -205,12 +214,26 @@ public final class WebhookSender: Service {
         if configuration.targets.mustCheckAddresses(of: delivery.url), let host = WebhookTarget.host(of: delivery.url) {
             let addresses: [String]
             do {
-                addresses = try await Self.resolve(host)
+                addresses = try await configuration.resolve(host)
             } catch {
                 return .noAnswer("\(error)")
             }
             if let refusal = configuration.targets.refusal(host: host, addresses: addresses) { return .refused(refusal) }
+            // DNS rebinding: a name that answers a public address to the check and a private
+            // one to the client's own lookup would get through. The try connects to the address
+            // that was checked (the client's DNS override); the URL keeps the name, so the Host
+            // header and TLS's server name and certificate check are the name's (issue 27).
+            guard let checked = addresses.first else { return .noAnswer("\(host) resolves to no address") }
+            let pinned = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: clientSettings(pinning: [host: checked]))
+            let answer = await post(delivery, payload: payload, pinned)
+            try? await pinned.shutdown()
+            return answer
         }
+        return await post(delivery, payload: payload, client)
+    }
+
+    /// POSTs the signed message with `client` and reads the answer.
+    func post(_ delivery: WebhookDelivery, payload: String, _ client: HTTPClient) async -> WebhookRetryPolicy.Answer {
         let timestamp = Int(clock.now().timeIntervalSince1970)
         var request = HTTPClientRequest(url: delivery.url)
         request.method = .POST
@@ -245,7 +268,7 @@ public final class WebhookSender: Service {
     }
 
     /// The addresses a name resolves to, looked up on a thread of its own (getaddrinfo blocks).
-    static func resolve(_ host: String) async throws -> [String] {
+    @Sendable public static func resolve(_ host: String) async throws -> [String] {
         try await onOwnThread("spool-resolve") {
             var hints = addrinfo()
             hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
