@@ -240,6 +240,7 @@ extension JobUpdate {
         if let notBefore { list.append(.init("not_before", StoreValue(notBefore))) }
         if let outputPath { list.append(.init("output_path", .text(outputPath))) }
         if let posterPath { list.append(.init("poster_path", .text(posterPath))) }
+        if spareAttempt { list.append(.init("spared_attempts", adding: .integer(1))) }
         if let load {
             list += [.init("cold_start", StoreValue(load.coldStart)), .init("load_seconds", StoreValue(load.seconds))]
         }

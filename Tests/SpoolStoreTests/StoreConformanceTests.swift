@@ -289,6 +289,24 @@ struct StoreConformanceTests {
         }
     }
 
+    /// An attempt stopped by Spool after its generation had ended (in its encode tail: a
+    /// drain, self-fencing) is spared by the update that requeues it, since its own ending
+    /// (generated) was written already.
+    @Test(arguments: StoreKind.available)
+    func anAttemptStoppedInItsEncodeTailIsSparedByItsRequeue(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            let id = try await store.enqueue(Fixtures.request(maxAttempts: 1)).job.id
+            _ = try #require(try await t.claim())
+            _ = try await store.update(id, to: .encoding, JobUpdate(attempt: 1, at: clock.now(), endAttempt: .generated, attemptGPUSeconds: 1))
+            let requeued = try await store.update(id, to: .queued, JobUpdate(
+                attempt: 1, at: clock.now(), notBefore: clock.now(), endAttempt: .interrupted, spareAttempt: true))
+            #expect(requeued.sparedAttempts == 1 && requeued.countedAttempts == 0)
+            #expect(try await store.attempts(of: id).map(\.outcome) == [.generated])
+            #expect(requeued.gpuSeconds == 1, "the generation's slot time is charged once")
+        }
+    }
+
     /// The job a preemption makes room for: queued, of a pipeline the slots run, of higher
     /// priority than the lowest running one, ready since the threshold; the queue's own order.
     @Test(arguments: StoreKind.available)

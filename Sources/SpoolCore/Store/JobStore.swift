@@ -337,13 +337,18 @@ public struct JobUpdate: Sendable, Hashable {
     public var resume: AttemptResume?
     /// Forgets the job's checkpoint: a resume from it came to nothing.
     public var clearCheckpoint: Bool
+    /// Spares the job an attempt that had ended already (its generation done) when Spool
+    /// itself stopped it afterwards, in its encode tail (a drain, self-fencing): it does not
+    /// count against the job's limit. An attempt still running is spared by ``endAttempt``.
+    public var spareAttempt: Bool
 
     public init(
         attempt: Int? = nil, at: Date, progress: JobProgress? = nil, firstChunkAt: Date? = nil,
         generatedAt: Date? = nil, encodedAt: Date? = nil, error: String? = nil, clearError: Bool = false,
         waitingReason: String? = nil, notBefore: Date? = nil, outputPath: String? = nil,
         posterPath: String? = nil, endAttempt: Attempt.Outcome? = nil, attemptGPUSeconds: Double? = nil,
-        load: ModelLoad? = nil, checkpoint: JobCheckpoint? = nil, resume: AttemptResume? = nil, clearCheckpoint: Bool = false
+        load: ModelLoad? = nil, checkpoint: JobCheckpoint? = nil, resume: AttemptResume? = nil, clearCheckpoint: Bool = false,
+        spareAttempt: Bool = false
     ) {
         self.attempt = attempt
         self.at = at
@@ -363,6 +368,7 @@ public struct JobUpdate: Sendable, Hashable {
         self.checkpoint = checkpoint
         self.resume = resume
         self.clearCheckpoint = clearCheckpoint
+        self.spareAttempt = spareAttempt
     }
 }
 

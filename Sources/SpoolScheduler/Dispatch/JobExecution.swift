@@ -400,12 +400,12 @@ struct JobExecution: Sendable {
             await record(.queued, JobUpdate(
                 attempt: attempt, at: now,
                 error: "attempt \(attempt) stopped: host \(context.configuration.host) could not renew its lease before it ran out",
-                notBefore: now, endAttempt: .interrupted, attemptGPUSeconds: held, load: load))
+                notBefore: now, endAttempt: .interrupted, attemptGPUSeconds: held, load: load, spareAttempt: held == nil))
             logger.warning("stopped: this host could not renew its lease before it ran out")
         case .interrupted:
             await record(.queued, JobUpdate(
                 attempt: attempt, at: now, error: "attempt \(attempt) interrupted: host \(context.configuration.host) shut down",
-                notBefore: now, endAttempt: .interrupted, attemptGPUSeconds: held, load: load))
+                notBefore: now, endAttempt: .interrupted, attemptGPUSeconds: held, load: load, spareAttempt: held == nil))
             logger.info("requeued: the host is shutting down")
         case .preempted(let by):
             await record(.queued, JobUpdate(
