@@ -32,6 +32,7 @@ struct StoreOutageTests {
         let server = try PrivatePostgresServer()
         defer { server.remove() }
         let dir = try TemporaryDirectory("outage")
+        // SPOOL_KEEP_OUTAGE=1 keeps the hosts' logs and files for reading after a failure.
         defer { if ProcessInfo.processInfo.environment["SPOOL_KEEP_OUTAGE"] == nil { dir.remove() } else { print("kept \(dir.path)") } }
         // Every worker waits before its third chunk (of four) until the gate opens: each host holds a
         // job mid-generation when the database goes away.
