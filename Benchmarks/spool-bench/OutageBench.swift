@@ -17,6 +17,7 @@ struct OutageBench: AsyncParsableCommand {
     @Option(help: "--heartbeat-seconds of the hosts.") var heartbeat = 0.5
     @Option(help: "Frames a job.") var frames = 132
     @Option(help: "Generation time a frame, in milliseconds.") var frameCost = 10.0
+    @Option(help: "Seconds the database stays down at least (it returns once both hosts have fenced, and not before).") var down = 0.0
 
     static let pipelines = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Pipelines").path
@@ -51,7 +52,10 @@ struct OutageBench: AsyncParsableCommand {
             Set(try await client.list(states: [.running]).jobs.compactMap(\.host)) == ["a", "b"]
         }
         try server.crash()
+        let crashed = ContinuousClock.now
         for host in hosts { try await host.waitForLog("stopped an attempt whose lease ran out", timeout: 120) }
+        let left = down - (ContinuousClock.now - crashed).seconds
+        if left > 0 { try await Task.sleep(for: .seconds(left)) }
         let offsets = hosts.map { $0.output.utf8.count }
         try server.start()
         let back = ContinuousClock.now
