@@ -295,6 +295,12 @@ public final class PostgresJobStore: JobStore, Service {
         try await rows("SELECT * FROM jobs WHERE id = \(id.rawValue)").first.map { try Job(postgres: $0, specs: specs) }
     }
 
+    public func jobs(_ ids: Set<JobID>) async throws -> [Job] {
+        guard !ids.isEmpty else { return [] }
+        let list = ids.map(\.rawValue).sorted()
+        return try await rows("SELECT * FROM jobs WHERE id = ANY(\(list))").map { try Job(postgres: $0, specs: specs) }
+    }
+
     public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
         guard let row = try await rows(
             """
@@ -520,11 +526,21 @@ public final class PostgresJobStore: JobStore, Service {
 
     public func renewLeases(host: String, until: Date, now: Date) async throws {
         // Three statements, each its own commit: one statement touching both a host's jobs
-        // and its attempts would lock them in the opposite order to `update` and deadlock.
+        // and its attempts would lock them in the opposite order to `update` and deadlock,
+        // and one transaction holding all of a host's job rows across three statements makes
+        // every write to those jobs queue behind it (measured: a pool of 20 connections ran
+        // dry under three hosts' 200 jobs).
         let now = now.timeIntervalSince1970
         try await query("UPDATE jobs SET lease_expires_at = \(until.timeIntervalSince1970) WHERE host = \(host) AND state IN ('running', 'encoding')")
         try await query("UPDATE attempts SET heartbeat_at = \(now) WHERE host = \(host) AND outcome = 'running'")
         try await query("UPDATE hosts SET heartbeat_at = \(now) WHERE name = \(host)")
+    }
+
+    public func confirmPublishing(_ id: JobID, attempt: Int, host: String, leaseUntil: Date) async throws -> Bool {
+        !(try await query("""
+            UPDATE jobs SET lease_expires_at = \(leaseUntil.timeIntervalSince1970)
+            WHERE id = \(id.rawValue) AND host = \(host) AND attempts = \(attempt) AND state = 'encoding' RETURNING id
+            """)).isEmpty
     }
 
     public func recoverLostJobs(_ request: RecoveryRequest) async throws -> [Job] {

@@ -100,6 +100,19 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         try jobWithPositionNow(id)?.job
     }
 
+    public func jobs(_ ids: Set<JobID>) async throws -> [Job] {
+        guard !ids.isEmpty else { return [] }
+        return try await pool.read { db in
+            var jobs: [Job] = []
+            let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+            try db.forEachRow(
+                sql: "SELECT \(Job.sqliteColumns) FROM jobs WHERE id IN (\(marks))",
+                arguments: StatementArguments(ids.map(\.rawValue).sorted())
+            ) { s in jobs.append(try Job(statement: s, specs: self.specs)) }
+            return jobs
+        }
+    }
+
     private func fetchJob(_ id: JobID, _ db: Database) throws -> Job? {
         try db.fetchJob(sql: "SELECT \(Job.sqliteColumns) FROM jobs WHERE id = ?", arguments: [id.rawValue], specs: specs)
     }
@@ -321,6 +334,15 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
     }
 
     // MARK: Leases and recovery
+
+    public func confirmPublishing(_ id: JobID, attempt: Int, host: String, leaseUntil: Date) async throws -> Bool {
+        try await writer.write { db in
+            try db.executeCached(
+                sql: "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND host = ? AND attempts = ? AND state = 'encoding'",
+                arguments: [leaseUntil.epoch, id.rawValue, host, attempt])
+            return db.changesCount > 0
+        }
+    }
 
     public func renewLeases(host: String, until: Date, now: Date) async throws {
         try await writer.write { db in

@@ -52,6 +52,8 @@ public final class FailingJobStore: JobStore {
 
     public func job(_ id: JobID) async throws -> Job? { try await base.job(id) }
 
+    public func jobs(_ ids: Set<JobID>) async throws -> [Job] { try await base.jobs(ids) }
+
     public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
         try await base.jobWithPosition(id)
     }
@@ -76,6 +78,11 @@ public final class FailingJobStore: JobStore {
     }
 
     public func attempts(of id: JobID) async throws -> [Attempt] { try await base.attempts(of: id) }
+
+    public func confirmPublishing(_ id: JobID, attempt: Int, host: String, leaseUntil: Date) async throws -> Bool {
+        try write()
+        return try await base.confirmPublishing(id, attempt: attempt, host: host, leaseUntil: leaseUntil)
+    }
 
     public func renewLeases(host: String, until: Date, now: Date) async throws {
         try write()

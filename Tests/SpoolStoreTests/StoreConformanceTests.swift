@@ -289,6 +289,40 @@ struct StoreConformanceTests {
         }
     }
 
+    /// The step before publishing: the job's lease is extended only for the attempt that
+    /// holds it, encoding on its host; anyone else is told no and changes nothing.
+    @Test(arguments: StoreKind.available)
+    func onlyTheAttemptThatHoldsAnEncodingJobMayPublish(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            let id = try await store.enqueue(Fixtures.request()).job.id
+            let claimed = try #require(try await t.claim(host: "h1"))
+            let later = clock.now().addingTimeInterval(600)
+            #expect(try await !store.confirmPublishing(id, attempt: 1, host: "h1", leaseUntil: later), "still generating")
+            _ = try await store.update(id, to: .encoding, JobUpdate(attempt: 1, at: clock.now(), endAttempt: .generated, attemptGPUSeconds: 1))
+            #expect(try await !store.confirmPublishing(id, attempt: 2, host: "h1", leaseUntil: later), "another attempt")
+            #expect(try await !store.confirmPublishing(id, attempt: 1, host: "h2", leaseUntil: later), "another host")
+            #expect(try await store.job(id)?.leaseExpiresAt == claimed.leaseExpiresAt, "a refusal changes nothing")
+            #expect(try await store.confirmPublishing(id, attempt: 1, host: "h1", leaseUntil: later))
+            let lease = try #require(try await store.job(id)?.leaseExpiresAt)
+            #expect(abs(lease.timeIntervalSince(later)) < 0.001)
+        }
+    }
+
+    /// Many jobs in one read: those that exist, whatever else is asked for.
+    @Test(arguments: StoreKind.available)
+    func manyJobsAreReadAtOnce(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store
+            var ids: [JobID] = []
+            for _ in 0..<3 { ids.append(try await store.enqueue(Fixtures.request()).job.id) }
+            let found = try await store.jobs([ids[0], ids[2], JobID("no-such-job")])
+            #expect(Set(found.map(\.id)) == [ids[0], ids[2]])
+            #expect(found.allSatisfy { $0.state == .queued && $0.spec.prompt == Fixtures.request().spec.prompt })
+            #expect(try await store.jobs([]).isEmpty)
+        }
+    }
+
     /// An attempt stopped by Spool after its generation had ended (in its encode tail: a
     /// drain, self-fencing) is spared by the update that requeues it, since its own ending
     /// (generated) was written already.

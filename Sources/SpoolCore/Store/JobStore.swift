@@ -15,6 +15,10 @@ public protocol JobStore: Sendable {
 
     func job(_ id: JobID) async throws -> Job?
 
+    /// The jobs of `ids` that exist, in no particular order: one read for many (a host's
+    /// reconciler reads all its running jobs at each heartbeat).
+    func jobs(_ ids: Set<JobID>) async throws -> [Job]
+
     /// A job and, while it is queued, its queue position, read together.
     func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)?
 
@@ -60,6 +64,12 @@ public protocol JobStore: Sendable {
     /// Extends the lease of every job this host is running and refreshes the host's
     /// registry entry, proving it is alive.
     func renewLeases(host: String, until: Date, now: Date) async throws
+
+    /// The step before an attempt publishes its video: extends the job's lease to
+    /// `leaseUntil` only if the job is still `attempt`'s, encoding on `host`. Returns whether
+    /// it was: true means no other host can take the job before `leaseUntil`; false means the
+    /// attempt is stale and must publish nothing (issue 27).
+    func confirmPublishing(_ id: JobID, attempt: Int, host: String, leaseUntil: Date) async throws -> Bool
 
     /// Takes back jobs whose host is gone: those whose lease expired, and, at a host's
     /// start-up, every job the previous run of that host left active. Each lost attempt
@@ -198,6 +208,15 @@ extension JobStore {
     public var synchronousReads: (any SynchronousJobReading)? { nil }
     public var isShared: Bool { false }
     public func isUnreachable(_ error: any Error) -> Bool { false }
+
+    /// A read per job; the stores override it with one.
+    public func jobs(_ ids: Set<JobID>) async throws -> [Job] {
+        var found: [Job] = []
+        for id in ids.sorted(by: { $0.rawValue < $1.rawValue }) {
+            if let job = try await job(id) { found.append(job) }
+        }
+        return found
+    }
 
     /// Two reads; stores override it with one.
     public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {

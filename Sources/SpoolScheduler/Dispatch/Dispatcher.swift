@@ -206,8 +206,15 @@ public actor Dispatcher: Service {
     /// Stops local attempts the store no longer gives this host: cancelled by another
     /// process, or taken over (by another host, or by a newer attempt) after a lease expired.
     public func reconcile() async {
-        for (key, control) in running {
-            guard let job = try? await context.store.job(key.job) else { continue }
+        // The attempts registered before the read: one claimed while the store answers is
+        // newer than what the read saw, and is left for the next heartbeat.
+        let keys = Array(running.keys)
+        guard !keys.isEmpty else { return }
+        // One read for all of them, not one a job (issue 33: a fleet's heartbeats).
+        guard let found = try? await context.store.jobs(Set(keys.map(\.job))) else { return }
+        let jobs = Dictionary(found.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for key in keys {
+            guard let control = running[key], let job = jobs[key.job] else { continue }
             if job.state == .cancelled {
                 control.stop(.cancelled, message: "the job was cancelled")
             } else if job.host != configuration.host || !job.state.isActive || job.attempts != key.attempt {

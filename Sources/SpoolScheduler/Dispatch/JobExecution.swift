@@ -343,22 +343,19 @@ struct JobExecution: Sendable {
     }
 
     /// Whether this attempt may publish its video now. On a shared store, the store must say
-    /// so in the step before the rename: this host's leases are renewed (until now plus
-    /// `--lease-seconds`, so no host can take the job over for that long), then the job read
-    /// back must still be this attempt's, encoding here. While the store cannot be reached
-    /// the video waits, until the store answers or the lease keeper fences the attempt.
-    /// A store of one host (SQLite) has no one to lose the job to: it always may.
+    /// so in the step before the rename, in one statement: the job's lease is extended (to now
+    /// plus `--lease-seconds`, so no host can take it over for that long) only if the job is
+    /// still this attempt's, encoding here. While the store cannot be reached the video
+    /// waits, until the store answers or the lease keeper fences the attempt. A store of one
+    /// host (SQLite) has no one to lose the job to: it always may.
     func stillHoldsTheJob() async -> Bool {
         guard context.store.isShared else { return true }
         let host = context.configuration.host
         var told = false
         while control.reason == nil {
             do {
-                let now = context.clock.now()
-                try await context.store.renewLeases(host: host, until: now.addingTimeInterval(context.configuration.leaseSeconds), now: now)
-                guard let current = try await context.store.job(job.id),
-                      current.state == .encoding, current.host == host, current.attempts == attempt
-                else {
+                let until = context.clock.now().addingTimeInterval(context.configuration.leaseSeconds)
+                guard try await context.store.confirmPublishing(job.id, attempt: attempt, host: host, leaseUntil: until) else {
                     if control.reason == nil { control.stop(.stale, message: "the store took the job back before its video was published") }
                     logger.warning("the store took the job back before this attempt published its video; it publishes nothing")
                     return false
