@@ -12,6 +12,7 @@ public final class GatedEncoderFactory: VideoEncoderFactory, @unchecked Sendable
     private let condition = NSCondition()
     private var isOpen: Bool
     private var waiting = 0
+    private var passed = 0
 
     public init(wrapping inner: any VideoEncoderFactory, open: Bool = false) {
         self.inner = inner
@@ -33,11 +34,19 @@ public final class GatedEncoderFactory: VideoEncoderFactory, @unchecked Sendable
         return waiting
     }
 
+    /// Frames that went through the gate to the real encoder so far.
+    public var framesPassed: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return passed
+    }
+
     fileprivate func waitUntilOpen() {
         condition.lock()
         waiting += 1
         while !isOpen { condition.wait() }
         waiting -= 1
+        passed += 1
         condition.unlock()
     }
 

@@ -188,6 +188,28 @@ struct StreamingEncoderTests {
         #expect(seen == [.hold(true), .progress(12), .progress(24), .hold(false), .progress(36), .progress(48)])
     }
 
+    /// A cancel (a job cancelled, a host draining, an attempt fenced) does not wait its turn
+    /// behind the chunks queued for the encoder: they are dropped, and the chunk being encoded
+    /// stops at its next frame. Encoding runs at idle priority, so behind a backlog a busy
+    /// host's SIGTERM once waited for every queued frame to be encoded for nothing.
+    @Test func aCancelGoesAheadOfTheQueuedChunksAndStopsAtTheNextFrame() async throws {
+        let gate = GatedEncoderFactory(wrapping: FFmpegEncoderFactory(settings: .init(preset: "ultrafast")))
+        let chunks = try ChunkFiles.write(plan: ChunkPlan(chunkFrames: 10, overlap: 0), frames: 100, size: size, into: dir.path)
+        let encoder = StreamingEncoder(
+            .init(workDir: dir.path, outputPath: dir.file("out.mp4"), posterPath: dir.file("poster.png"), size: size, targetFrames: 100),
+            encoders: gate)
+        for chunk in chunks { try encoder.add(chunk) }
+        // The first frame is inside the encoder (held at the gate), nine chunks queued behind it.
+        try await until("the first frame is at the gate") { gate.framesWaiting == 1 }
+        encoder.cancel()
+        gate.open()
+        await encoder.cancelAndWait()
+        #expect(encoder.error is CancellationError)
+        #expect(gate.framesPassed == 1, "only the frame already in the encoder; nothing after the cancel")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("out.mp4")))
+        #expect(!FileManager.default.fileExists(atPath: dir.file("poster.png")))
+    }
+
     @Test func theProducerIsNeverHeldForAChunkTheEncoderWaitsFor() async throws {
         // The second chunk arrives first and cannot be placed; holding the producer now would
         // keep the first from ever being written.

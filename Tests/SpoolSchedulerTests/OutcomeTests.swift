@@ -59,9 +59,12 @@ struct OutcomeTests {
         failing.failWrites(false)
         gate.open()
         let done = try await host.wait(for: job.id, state: .succeeded)
-        // Stopped by this host itself, the attempt is not counted against the job's limit.
-        #expect(try await host.store.attempts(of: job.id).map(\.outcome) == [.interrupted, .generated])
-        #expect(done.attempts == 2 && done.sparedAttempts == 1)
+        // Stopped by this host itself, the attempt is not counted against the job's limit. (A
+        // later attempt may be fenced too: with a 1 s lease, a renewal a loaded machine holds up
+        // for a second is a lease run out. Each such attempt is spared the same way.)
+        let outcomes = try await host.store.attempts(of: job.id).map(\.outcome)
+        #expect(outcomes.count >= 2 && outcomes.dropLast().allSatisfy { $0 == .interrupted } && outcomes.last == .generated, "\(outcomes)")
+        #expect(done.attempts == outcomes.count && done.sparedAttempts == outcomes.count - 1)
         #expect(try MediaProbe(path: try #require(done.outputPath)).frames == 24)
     }
 

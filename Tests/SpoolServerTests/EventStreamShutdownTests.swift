@@ -62,7 +62,7 @@ struct EventStreamShutdownTests {
         let events = Task { try await onThread { try follower.rest() } }
         daemon.send(SIGTERM)
         let rest = try await events.value
-        #expect(rest.last?.name == "shutdown", "\(rest.map(\.name))")
+        #expect(rest.last?.name == "shutdown", "\(rest.map(\.name)): \(daemon.output.suffix(4_000))")
         #expect(rest.last?.json["job"] as? String == running.id)
         #expect(follower.keepAlives > 0, "the open stream had keep-alive comments while the job was held")
         #expect(daemon.stop(timeout: 60), "the daemon exits on SIGTERM: \(daemon.output.suffix(3_000))")
