@@ -78,6 +78,7 @@ extension JobResource {
                 w.field("width", spec.width)
             }
             w.field("state", state.rawValue)
+            w.field("tenant", tenant)
             w.object("timings") { w in
                 w.field("encodeTail", timings.encodeTail)
                 w.field("encodedAt", timings.encodedAt)

@@ -49,6 +49,8 @@ public struct JobResource: Codable, Sendable, Hashable {
     public var sparedAttempts: Int
     public var gpu: String?
     public var host: String?
+    /// The tenant that submitted the job (`spool serve --tokens`), if any.
+    public var tenant: String?
     public var gpuSeconds: Double
     /// Whether the latest attempt waited for its model to load, and how long (not part of
     /// ``gpuSeconds``).
@@ -82,6 +84,7 @@ public struct JobResource: Codable, Sendable, Hashable {
         sparedAttempts = job.sparedAttempts
         gpu = job.gpu
         host = job.host
+        tenant = job.tenant
         gpuSeconds = job.gpuSeconds
         coldStart = job.coldStart
         loadSeconds = job.loadSeconds

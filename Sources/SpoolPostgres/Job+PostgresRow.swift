@@ -47,7 +47,8 @@ extension Job {
                 else { return nil }
                 return JobCheckpoint(chunk: chunk, frame: frame, stateFile: state)
             }(),
-            sparedAttempts: try row["spared_attempts"].decode(Int.self)
+            sparedAttempts: try row["spared_attempts"].decode(Int.self),
+            tenant: try row["tenant"].decode(String?.self)
         )
     }
 }

@@ -243,15 +243,15 @@ public final class PostgresJobStore: JobStore, Service {
                 let inserted = try await Self.rows(
                     """
                     INSERT INTO jobs (id, idempotency_key, spec, pipeline, priority, state, max_attempts,
-                                      submitted_at, frames_total, chunks_total, waiting_reason, webhooks)
-                    VALUES (\(request.id.rawValue), \(spec.idempotencyKey), \(specJSON), \(spec.pipeline ?? ""),
+                                      submitted_at, frames_total, chunks_total, waiting_reason, webhooks, tenant)
+                    VALUES (\(request.id.rawValue), \(request.storedIdempotencyKey), \(specJSON), \(spec.pipeline ?? ""),
                             \(spec.priority), 'queued', \(request.maxAttempts), \(request.submittedAt.timeIntervalSince1970),
                             \(spec.frames), \(request.chunksTotal), \(request.waitingReason),
-                            \(WebhookSubscription.stored(request.webhooks)))
+                            \(WebhookSubscription.stored(request.webhooks)), \(request.tenant))
                     ON CONFLICT (idempotency_key) DO NOTHING
                     RETURNING seq
                     """, on: connection, logger)
-                if inserted.isEmpty, let key = spec.idempotencyKey {
+                if inserted.isEmpty, let key = request.storedIdempotencyKey {
                     guard let row = try await Self.rows("SELECT * FROM jobs WHERE idempotency_key = \(key)", on: connection, logger).first
                     else { throw PostgresStoreError("job with idempotency key \(key) vanished while enqueuing") }
                     results.append(EnqueueResult(job: try Job(postgres: row, specs: specs), created: false))
@@ -261,7 +261,7 @@ public final class PostgresJobStore: JobStore, Service {
                     id: request.id, spec: spec, maxAttempts: request.maxAttempts,
                     timings: JobTimings(submittedAt: request.submittedAt),
                     progress: JobProgress(framesTotal: spec.frames, chunksTotal: request.chunksTotal),
-                    waitingReason: request.waitingReason)
+                    waitingReason: request.waitingReason, tenant: request.tenant)
                 results.append(EnqueueResult(job: job, created: true))
             }
             return results
@@ -370,6 +370,13 @@ public final class PostgresJobStore: JobStore, Service {
             if let state = JobState(rawValue: try row["state"].decode(String.self)) { counts[state] = try row["n"].decode(Int.self) }
         }
         return counts
+    }
+
+    public func count(_ query: JobQuery) async throws -> Int {
+        var sql = SQLWriter.postgres()
+        let filter = sql.conditions(query.conditions)
+        return try await rows(PostgresQuery(unsafeSQL: "SELECT COUNT(*) AS n FROM jobs WHERE \(filter)", binds: sql.bindings()))
+            .first.map { try $0["n"].decode(Int.self) } ?? 0
     }
 
     // MARK: Claim

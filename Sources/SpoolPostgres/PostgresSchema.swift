@@ -150,5 +150,10 @@ enum PostgresSchema {
         ("v8-spared-attempts", [
             "ALTER TABLE jobs ADD COLUMN spared_attempts bigint NOT NULL DEFAULT 0",
         ]),
+        // The tenant that submitted a job (`--tokens`), and its jobs newest first.
+        ("v9-tenants", [
+            "ALTER TABLE jobs ADD COLUMN tenant text",
+            "CREATE INDEX jobs_tenant ON jobs (tenant, seq)",
+        ]),
     ]
 }

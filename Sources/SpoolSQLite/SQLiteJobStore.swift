@@ -71,26 +71,26 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
 
     private func insert(_ request: EnqueueRequest, specJSON: String, _ db: Database) throws -> EnqueueResult {
         let spec = request.spec
-        if let key = spec.idempotencyKey,
+        if let key = request.storedIdempotencyKey,
            let job = try db.fetchJob(sql: "SELECT \(Job.sqliteColumns) FROM jobs WHERE idempotency_key = ?", arguments: [key], specs: specs) {
             return EnqueueResult(job: job, created: false)
         }
         try db.executeCached(
             sql: """
                 INSERT INTO jobs (id, idempotency_key, spec, pipeline, priority, state, max_attempts,
-                                  submitted_at, frames_total, chunks_total, waiting_reason, webhooks)
-                VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)
+                                  submitted_at, frames_total, chunks_total, waiting_reason, webhooks, tenant)
+                VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                request.id.rawValue, spec.idempotencyKey, specJSON, spec.pipeline ?? "", spec.priority,
+                request.id.rawValue, request.storedIdempotencyKey, specJSON, spec.pipeline ?? "", spec.priority,
                 request.maxAttempts, request.submittedAt.epoch, spec.frames, request.chunksTotal,
-                request.waitingReason, WebhookSubscription.stored(request.webhooks),
+                request.waitingReason, WebhookSubscription.stored(request.webhooks), request.tenant,
             ])
         let job = Job(
             id: request.id, spec: spec, maxAttempts: request.maxAttempts,
             timings: JobTimings(submittedAt: request.submittedAt),
             progress: JobProgress(framesTotal: spec.frames, chunksTotal: request.chunksTotal),
-            waitingReason: request.waitingReason)
+            waitingReason: request.waitingReason, tenant: request.tenant)
         return EnqueueResult(job: job, created: true)
     }
 
@@ -192,6 +192,14 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
                 if let state = JobState(rawValue: row["state"]) { counts[state] = row["n"] }
             }
             return counts
+        }
+    }
+
+    public func count(_ query: JobQuery) async throws -> Int {
+        try await pool.read { db in
+            var sql = SQLWriter.sqlite()
+            let filter = sql.conditions(query.conditions)
+            return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE \(filter)", arguments: StatementArguments(sql.values)) ?? 0
         }
     }
 

@@ -112,6 +112,11 @@ enum SQLiteSchema {
         migrator.registerMigration("v7-spared-attempts") { db in
             try db.execute(sql: "ALTER TABLE jobs ADD COLUMN spared_attempts INTEGER NOT NULL DEFAULT 0")
         }
+        // The tenant that submitted a job (`--tokens`), and its jobs newest first.
+        migrator.registerMigration("v8-tenants") { db in
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN tenant TEXT")
+            try db.execute(sql: "CREATE INDEX jobs_tenant ON jobs (tenant, seq)")
+        }
         return migrator
     }
 }

@@ -300,6 +300,7 @@ extension JobQuery {
         var list: [ColumnCondition] = []
         if let states { list.append(.oneOf("state", states.map(\.rawValue).sorted().map(StoreValue.text))) }
         if let pipeline { list.append(.equals("pipeline", .text(pipeline))) }
+        if let tenant { list.append(.equals("tenant", .text(tenant))) }
         if let cursor, let seq = Int(cursor) {
             list.append(oldestFirst ? .greaterThan("seq", .integer(seq)) : .lessThan("seq", .integer(seq)))
         }
@@ -367,5 +368,16 @@ extension Attempt.Outcome {
             throw SpoolError.unreadableJob(job: JobID(job), reason: "an attempt's outcome \"\(text)\" is not one this version of Spool knows")
         }
         self = outcome
+    }
+}
+
+extension EnqueueRequest {
+    /// The idempotency key as stored: a tenant's keys are its own, so the same key from two
+    /// tenants makes two jobs. A key without a tenant is stored as given (as before tenants);
+    /// a tenant's is prefixed with its name and a unit separator, a character validation
+    /// refuses in a key, so no key of one can be another's.
+    public var storedIdempotencyKey: String? {
+        guard let key = spec.idempotencyKey else { return nil }
+        return tenant.map { "\($0)\u{1F}\(key)" } ?? key
     }
 }

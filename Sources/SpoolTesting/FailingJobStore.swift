@@ -95,6 +95,7 @@ public final class FailingJobStore: JobStore {
     }
 
     public func countsByState() async throws -> [JobState: Int] { try await base.countsByState() }
+    public func count(_ query: JobQuery) async throws -> Int { try await base.count(query) }
     public func preemptionCandidate(_ query: PreemptionQuery) async throws -> Job? {
         try await base.preemptionCandidate(query)
     }

@@ -45,6 +45,34 @@ struct StoreConformanceTests {
         }
     }
 
+    /// Tenants (issue 31): a job records its tenant, a list and a count filter by it, and an
+    /// idempotency key is each tenant's own (and the host's own apart from both).
+    @Test(arguments: StoreKind.available)
+    func aTenantsJobsAreItsOwnInListsCountsAndIdempotencyKeys(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store
+            func submit(_ tenant: String?, key: String) async throws -> EnqueueResult {
+                var request = Fixtures.request(Fixtures.spec(idempotencyKey: key))
+                request.tenant = tenant
+                return try await store.enqueue(request)
+            }
+            let ana = try await submit("ana", key: "k")
+            let bo = try await submit("bo", key: "k")
+            let host = try await submit(nil, key: "k")
+            let anaAgain = try await submit("ana", key: "k")
+            #expect(ana.created && bo.created && host.created && !anaAgain.created)
+            #expect(Set([ana.job.id, bo.job.id, host.job.id]).count == 3 && anaAgain.job.id == ana.job.id)
+            #expect(try await store.job(ana.job.id)?.tenant == "ana")
+            let hostJob = try await store.job(host.job.id)
+            #expect(hostJob != nil && hostJob?.tenant == nil)
+            #expect(try await store.list(JobQuery(tenant: "ana")).jobs.map(\.id) == [ana.job.id])
+            #expect(try await store.list(JobQuery()).jobs.count == 3)
+            #expect(try await store.count(JobQuery(states: [.queued], tenant: "bo")) == 1)
+            #expect(try await store.count(JobQuery(states: [.running], tenant: "bo")) == 0)
+            #expect(try await store.count(JobQuery(states: [.queued])) == 3)
+        }
+    }
+
     @Test(arguments: StoreKind.available)
     func claimsTakeHighestPriorityThenOldest(_ kind: StoreKind) async throws {
         try await withStore(kind) { t in
@@ -431,6 +459,31 @@ struct StoreConformanceTests {
             #expect(recovered.map(\.id) == [id])
             #expect(recovered[0].state == .queued)
             #expect(recovered[0].error?.contains("dead-host stopped renewing its lease") == true)
+        }
+    }
+
+    /// A lease that ran out while the store was out of reach of the host taking the job back
+    /// too: the outage lost the attempt, which is not counted (issue 27); one lost after the
+    /// taker was back is.
+    @Test(arguments: StoreKind.available)
+    func anAttemptLostToAnOutageIsNotCountedAgainstTheLimit(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            let lostToOutage = try await store.enqueue(Fixtures.request(maxAttempts: 1, at: clock.now())).job.id
+            _ = try await t.claim(host: "cut-off-host")
+            let lostAfter = try await store.enqueue(Fixtures.request(maxAttempts: 1, at: clock.now())).job.id
+            // The outage ends (for the taker) after the first claim's last sign, before the second's.
+            clock.advance(by: 1)
+            let outageEnded = clock.now()
+            clock.advance(by: 1)
+            _ = try await t.claim(host: "dead-host")
+            clock.advance(by: 31)
+            let recovered = try await store.recoverLostJobs(RecoveryRequest(
+                restartedHost: nil, expiredLeases: true, now: clock.now(), outageEndedAt: outageEnded))
+            let byID = Dictionary(uniqueKeysWithValues: recovered.map { ($0.id, $0) })
+            #expect(byID[lostToOutage]?.state == .queued && byID[lostToOutage]?.sparedAttempts == 1)
+            #expect(byID[lostToOutage]?.error?.contains("while the store was out of reach (not counted)") == true)
+            #expect(byID[lostAfter]?.state == .failed && byID[lostAfter]?.sparedAttempts == 0)
         }
     }
 

@@ -36,14 +36,18 @@ public struct Job: Hashable, Sendable, Codable, Identifiable {
     public var loadSeconds: Double?
     /// The latest checkpoint an attempt kept, if its pipeline makes them.
     public var checkpoint: JobCheckpoint?
+    /// The tenant that submitted the job (`--tokens`); nil for a job of the host's own token,
+    /// of loopback without tokens, or from before tenants.
+    public var tenant: String?
 
     public init(
         id: JobID, spec: JobSpec, state: JobState = .queued, attempts: Int = 0, maxAttempts: Int,
         timings: JobTimings, progress: JobProgress, gpu: String? = nil, host: String? = nil,
         gpuSeconds: Double = 0, error: String? = nil, waitingReason: String? = nil, notBefore: Date? = nil,
         leaseExpiresAt: Date? = nil, outputPath: String? = nil, posterPath: String? = nil, coldStart: Bool? = nil,
-        loadSeconds: Double? = nil, checkpoint: JobCheckpoint? = nil, sparedAttempts: Int = 0
+        loadSeconds: Double? = nil, checkpoint: JobCheckpoint? = nil, sparedAttempts: Int = 0, tenant: String? = nil
     ) {
+        self.tenant = tenant
         self.id = id
         self.spec = spec
         self.state = state

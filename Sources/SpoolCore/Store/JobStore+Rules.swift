@@ -46,10 +46,16 @@ extension RecoveryRequest {
         // A lost attempt held its slot from its start until the host's last heartbeat.
         let seconds = lostAttemptSpan.map { max(0, ($0.heartbeatAt ?? $0.startedAt) - $0.startedAt) } ?? 0
         // A lost attempt counts: a job that takes its host down with it must not do so for ever.
-        let exhausted = attempts - sparedAttempts >= maxAttempts
+        // Unless its host last renewed while the store was out of reach (of the host taking
+        // it back too): then the outage lost it, and a job must not fail for an outage
+        // (issue 27; a host slow to reconnect after PostgreSQL's return lost its attempts so).
+        let lastSign = lostAttemptSpan.map { $0.heartbeatAt ?? $0.startedAt }
+        let outage = outageEndedAt.flatMap { end in lastSign.map { $0 < end.timeIntervalSince1970 } } ?? false
+        let exhausted = attempts - sparedAttempts - (outage ? 1 : 0) >= maxAttempts
+        let reason = outage ? "\(why) while the store was out of reach (not counted)" : why
         let update = JobUpdate(
-            at: now, error: exhausted ? "\(why); all \(maxAttempts) attempts used" : why,
-            notBefore: exhausted ? nil : retryAfter, endAttempt: .lost, attemptGPUSeconds: seconds)
+            at: now, error: exhausted ? "\(reason); all \(maxAttempts) attempts used" : reason,
+            notBefore: exhausted ? nil : retryAfter, endAttempt: .lost, attemptGPUSeconds: seconds, spareAttempt: outage)
         return (exhausted ? .failed : .queued, update)
     }
 }

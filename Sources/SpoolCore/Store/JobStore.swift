@@ -86,6 +86,9 @@ public protocol JobStore: Sendable {
     /// Counts of jobs by state.
     func countsByState() async throws -> [JobState: Int]
 
+    /// How many jobs match the query's filter (its paging aside): a tenant's queued jobs.
+    func count(_ query: JobQuery) async throws -> Int
+
     /// The SHA-256 of every input any stored job refers to (see ``InputReferences``).
     func referencedInputs() async throws -> Set<String>
 
@@ -238,11 +241,14 @@ public struct EnqueueRequest: Sendable, Hashable {
     public var chunksTotal: Int?
     /// Who is told of the job's events: the spec's own webhook and the host's.
     public var webhooks: [WebhookSubscription]
+    /// The tenant submitting it, if any: its idempotency keys are its own.
+    public var tenant: String?
 
     public init(
         id: JobID = .random(), spec: JobSpec, maxAttempts: Int, submittedAt: Date,
-        waitingReason: String? = nil, chunksTotal: Int? = nil, webhooks: [WebhookSubscription]? = nil
+        waitingReason: String? = nil, chunksTotal: Int? = nil, webhooks: [WebhookSubscription]? = nil, tenant: String? = nil
     ) {
+        self.tenant = tenant
         self.webhooks = webhooks ?? spec.webhookSubscriptions
         self.id = id
         self.spec = spec
@@ -429,11 +435,14 @@ public struct JobQuery: Sendable, Hashable {
     public var after: JobID?
     /// Oldest first instead of newest first.
     public var oldestFirst: Bool
+    /// Only this tenant's jobs; nil: everyone's.
+    public var tenant: String?
 
     public init(
         states: Set<JobState>? = nil, pipeline: String? = nil, limit: Int = 50, cursor: String? = nil, after: JobID? = nil,
-        oldestFirst: Bool = false
+        oldestFirst: Bool = false, tenant: String? = nil
     ) {
+        self.tenant = tenant
         self.states = states
         self.pipeline = pipeline
         self.limit = limit
@@ -471,11 +480,16 @@ public struct RecoveryRequest: Sendable, Hashable {
     /// Only jobs claimed before this moment: a claim still on its way to the execution
     /// that will hold it is not an orphan.
     public var startedBefore: Date?
+    /// The host taking jobs back could not reach the store itself until then (the store went
+    /// away): an attempt whose host last renewed before it may have been as cut off as this
+    /// host was, its loss the outage's, so it is not counted against the job's limit.
+    public var outageEndedAt: Date?
 
     public init(
         restartedHost: String?, expiredLeases: Bool, now: Date, retryAfter: Date? = nil, keeping: Set<JobID> = [],
-        startedBefore: Date? = nil
+        startedBefore: Date? = nil, outageEndedAt: Date? = nil
     ) {
+        self.outageEndedAt = outageEndedAt
         self.restartedHost = restartedHost
         self.expiredLeases = expiredLeases
         self.now = now

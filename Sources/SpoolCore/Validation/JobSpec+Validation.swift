@@ -212,7 +212,11 @@ extension JobSpec {
 
     /// Why `key` cannot be an idempotency key (in a body or the `Idempotency-Key` header).
     public static func idempotencyKeyProblem(_ key: String) -> String? {
-        key.isEmpty || key.unicodeScalars.count > maxIdempotencyKeyLength ? "must be 1…\(maxIdempotencyKeyLength) characters" : nil
+        if key.isEmpty || key.unicodeScalars.count > maxIdempotencyKeyLength { return "must be 1…\(maxIdempotencyKeyLength) characters" }
+        // A control character has no place in a key, and the unit separator scopes a
+        // tenant's keys in the store.
+        if key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return "must not contain control characters" }
+        return nil
     }
 
     /// Why `name` cannot be an output file's base name, or nil when it can.

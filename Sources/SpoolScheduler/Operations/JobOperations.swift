@@ -13,12 +13,24 @@ public struct JobOperations: Sendable {
     public let submitter: JobSubmitter
     public let dispatcher: Dispatcher
     public let data: DataDirectory
+    /// Whom the calls are made for: the host itself unless a door says otherwise
+    /// (``acting(for:)``).
+    public private(set) var principal: Principal = .host
 
     public init(store: any JobStore, submitter: JobSubmitter, dispatcher: Dispatcher, data: DataDirectory) {
         self.store = store
         self.submitter = submitter
         self.dispatcher = dispatcher
         self.data = data
+    }
+
+    /// The same operations for `principal`: a user sees, watches, downloads, cancels and
+    /// deletes only its own tenant's jobs (another's is ``SpoolError/jobNotFound(_:)``), lists
+    /// only them, and submits within its limits, its jobs recorded as its tenant's.
+    public func acting(for principal: Principal) -> JobOperations {
+        var scoped = self
+        scoped.principal = principal
+        return scoped
     }
 
     /// Jobs' images and clips.
@@ -88,11 +100,27 @@ public struct JobOperations: Sendable {
 
     /// Takes the job's files and submits it; a repeated idempotency key returns the first job.
     /// - Throws: ``SpoolError/invalidSpec(_:)`` naming every problem, its files' included.
+    /// - Throws: ``QuotaExceeded`` past the tenant's `maxQueued`, before its files are taken.
     public func submit(_ spec: JobSpec, files: [File] = []) async throws -> EnqueueResult {
+        var spec = spec
+        if let maxQueued = principal.limits.maxQueued, let tenant = principal.tenant {
+            let store = store
+            let queued = try await reach("counting the tenant's jobs") { try await store.count(JobQuery(states: [.queued], tenant: tenant)) }
+            if queued >= maxQueued {
+                for file in files { file.abandon() }
+                throw QuotaExceeded(
+                    "tenant \(tenant) has \(queued) jobs queued, its limit (maxQueued \(maxQueued)); submit again once some have started",
+                    retryAfterSeconds: 10)
+            }
+        }
+        if let most = principal.limits.maxGpuSecondsPerJob {
+            spec.timeLimitSeconds = min(spec.timeLimitSeconds ?? most, most)
+        }
         let (taken, issues) = await take(files, into: spec)
         guard issues.isEmpty else { throw SpoolError.invalidSpec(issues) }
         let submitter = submitter
-        return try await reach("submitting the job") { try await submitter.submit(taken) }
+        let tenant = principal.tenant
+        return try await reach("submitting the job") { try await submitter.submit(taken, tenant: tenant) }
     }
 
     /// The spec's problems, without submitting it.
@@ -104,19 +132,32 @@ public struct JobOperations: Sendable {
 
     /// - Throws: ``SpoolError/jobNotFound(_:)``.
     public func job(_ id: JobID) async throws -> Job {
-        guard let job = try await reach("reading the job", { try await store.job(id) }) else { throw SpoolError.jobNotFound(id) }
+        guard let job = try await reach("reading the job", { try await store.job(id) }), principal.maySee(job) else {
+            throw SpoolError.jobNotFound(id)
+        }
         return job
+    }
+
+    /// Throws ``SpoolError/jobNotFound(_:)`` unless the principal may see the job (one read,
+    /// and none for an admin).
+    func checkVisible(_ id: JobID) async throws {
+        if !principal.seesEveryone { _ = try await job(id) }
     }
 
     /// A job and its place in the queue while it waits.
     /// - Throws: ``SpoolError/jobNotFound(_:)``.
     public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?) {
-        guard let found = try await reach("reading the job", { try await store.jobWithPosition(id) }) else { throw SpoolError.jobNotFound(id) }
+        guard let found = try await reach("reading the job", { try await store.jobWithPosition(id) }), principal.maySee(found.job) else {
+            throw SpoolError.jobNotFound(id)
+        }
         return found
     }
 
     /// A page of jobs, each queued one with its place in the queue.
     public func list(_ query: JobQuery) async throws -> (jobs: [(job: Job, queuePosition: Int?)], nextCursor: String?) {
+        var scoped = query
+        if !principal.seesEveryone { scoped.tenant = principal.tenant ?? "" }
+        let query = scoped
         let store = store
         return try await reach("listing jobs") {
             let page = try await store.list(query)
@@ -133,11 +174,13 @@ public struct JobOperations: Sendable {
     }
 
     public func attempts(of id: JobID) async throws -> [Attempt] {
-        try await reach("reading the job's attempts") { try await store.attempts(of: id) }
+        try await checkVisible(id)
+        return try await reach("reading the job's attempts") { try await store.attempts(of: id) }
     }
 
     public func webhookDeliveries(of id: JobID) async throws -> [WebhookDelivery] {
-        try await reach("reading the job's webhooks") { try await store.webhookDeliveries(of: id) }
+        try await checkVisible(id)
+        return try await reach("reading the job's webhooks") { try await store.webhookDeliveries(of: id) }
     }
 
     /// How many jobs are in each state.
@@ -151,6 +194,7 @@ public struct JobOperations: Sendable {
     /// - Throws: ``SpoolError/illegalTransition(job:from:to:)`` for a job already finished.
     @discardableResult
     public func cancel(_ id: JobID) async throws -> Job {
+        try await checkVisible(id)
         let dispatcher = dispatcher
         return try await reach("cancelling the job") { try await dispatcher.cancel(id) }
     }
@@ -161,6 +205,7 @@ public struct JobOperations: Sendable {
     ///   stopping; ``SpoolError/jobNotFound(_:)``.
     @discardableResult
     public func delete(_ id: JobID) async throws -> Job {
+        try await checkVisible(id)
         guard let deleted = try await reach("deleting the job", { try await store.delete(id) }) else { throw SpoolError.jobNotFound(id) }
         // On a thread of its own: unlinking a large video holds its thread (11–35 ms for a
         // 90 MB file on this kernel), and a door's task runs on an event loop.

@@ -24,6 +24,8 @@ public struct LeaseKeeper: Service {
         /// which sets ``takeOversFrom``.
         var cutOff = false
         var takeOversFrom: Date?
+        /// When the last time this host was cut off ended.
+        var reconnectedAt: Date?
         /// Since when a renewal has been on its way to the store, if one is.
         var renewing: Date?
     }
@@ -96,18 +98,20 @@ public struct LeaseKeeper: Service {
             // evidence that its host is gone: it may have been as cut off as this one (the
             // store itself was down). Take over only once every host has had a lease's time
             // to renew since this one is back (issue 27).
-            let takeOversFrom = renewals.withLock { state in
+            let (takeOversFrom, reconnectedAt) = renewals.withLock { state in
                 state.renewedUntil = until
                 if state.cutOff {
                     state.cutOff = false
+                    state.reconnectedAt = now
                     state.takeOversFrom = now.addingTimeInterval(configuration.leaseSeconds)
                 }
-                return state.takeOversFrom
+                return (state.takeOversFrom, state.reconnectedAt)
             }
             if let takeOversFrom, now < takeOversFrom {
                 logger.debug("not taking over expired leases yet: this host was cut off too", metadata: ["until": "\(takeOversFrom)"])
             } else {
-                let recovered = try await writes.recoverLostJobs(RecoveryRequest(restartedHost: nil, expiredLeases: true, now: now))
+                let recovered = try await writes.recoverLostJobs(RecoveryRequest(
+                    restartedHost: nil, expiredLeases: true, now: now, outageEndedAt: reconnectedAt))
                 for job in recovered {
                     logger.warning("took back a job whose host stopped renewing its lease", metadata: ["job": "\(job.id)", "state": "\(job.state)"])
                 }

@@ -68,14 +68,18 @@ public struct JobSubmitter: Sendable {
 
     /// Stores a job, or returns the existing one for a repeated idempotency key.
     /// - Throws: ``SpoolError/invalidSpec(_:)`` listing every problem.
-    public func submit(_ spec: JobSpec) async throws -> EnqueueResult {
-        try await submitAll([spec])[0]
+    public func submit(_ spec: JobSpec, tenant: String? = nil) async throws -> EnqueueResult {
+        try await submitAll([spec], tenant: tenant)[0]
     }
 
     /// Submits many specs in one durable commit; all are validated first, and one
     /// invalid spec rejects the batch.
-    public func submitAll(_ specs: [JobSpec]) async throws -> [EnqueueResult] {
-        var requests = try specs.map(request(for:))
+    public func submitAll(_ specs: [JobSpec], tenant: String? = nil) async throws -> [EnqueueResult] {
+        var requests = try specs.map { spec in
+            var request = try request(for: spec)
+            request.tenant = tenant
+            return request
+        }
         if requests.contains(where: { $0.waitingReason != nil }) {
             // This host cannot run them; another live host sharing the store may.
             let now = clock.now()

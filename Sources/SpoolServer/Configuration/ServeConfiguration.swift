@@ -22,6 +22,8 @@ public struct ServeConfiguration: Sendable {
     public var pipelines: String
     public var logLevel: Logger.Level
     public var dropFolder: Bool
+    /// Whom the drop folder submits for (`--drop-folder-tenant`); the host itself by default.
+    public var dropFolderPrincipal: Principal
     /// The webhook secret's file, and whether it is made when missing (the default file is).
     public var webhookSecretFile: String
     public var createsWebhookSecret: Bool
@@ -82,8 +84,23 @@ public struct ServeConfiguration: Sendable {
             }
             if token?.isEmpty != false { throw SettingsError("the token file \(path) is empty") }
         }
+        var tenants: TenantDirectory?
+        if let path = values[S.tokens] {
+            do {
+                tenants = try TenantDirectory(path: path)
+            } catch {
+                throw SettingsError("\(error)")
+            }
+        }
+        dropFolderPrincipal = .host
+        if let name = values[S.dropFolderTenant] {
+            guard let principal = tenants?.principal(named: name) else {
+                throw SettingsError("--drop-folder-tenant names \(name), which is no tenant of --tokens")
+            }
+            dropFolderPrincipal = principal
+        }
         http = HTTPServerConfiguration(
-            host: address.host, port: address.port, token: token,
+            host: address.host, port: address.port, token: token, tenants: tenants,
             answersPollsInPipeline: environment["SPOOL_POLL_PIPELINE"] != "0",
             requestHeadTimeout: values[S.requestHeadTimeout] ?? HTTPServerConfiguration.defaultRequestHeadTimeout,
             keepAliveTimeout: values[S.keepAliveTimeout] ?? HTTPServerConfiguration.defaultKeepAliveTimeout,

@@ -104,6 +104,12 @@ public enum ServeSettings {
     public static let tokenFile = SettingKey<String>(
         "token-file", placeholder: "PATH", default: "`$SPOOL_TOKEN_FILE`; none on loopback",
         help: "File holding the bearer token HTTP clients must send (every endpoint but /healthz).", isPath: true)
+    public static let tokens = SettingKey<String>(
+        "tokens", placeholder: "PATH", default: "none",
+        help: "Tenants file: named tenants, each with its tokens (SHA-256 hashes), role (admin or user) and limits; `spool tokens add` writes it, SIGHUP reads it again. A user sees only its own jobs.", isPath: true)
+    public static let dropFolderTenant = SettingKey<String>(
+        "drop-folder-tenant", placeholder: "NAME", default: "none (the host's own)",
+        help: "The tenant (of --tokens) whose jobs the drop folder submits.")
     public static let requestHeadTimeout = SettingKey<Double>(
         "request-head-timeout", placeholder: "SECONDS", default: "60", help: "How long an HTTP connection may take to send a whole request head before it is closed.")
     public static let keepAliveTimeout = SettingKey<Double>(
@@ -143,7 +149,7 @@ public enum ServeSettings {
         codec.setting, crf.setting, preset.setting, lookahead.setting, encoderPriority.setting, rawBacklog.setting,
         livePreview.setting, liveRetentionMinutes.setting,
         maxAttempts.setting, timeLimit.setting, leaseSeconds.setting, heartbeatSeconds.setting, shutdownGrace.setting,
-        preemptAfter.setting, listen.setting, tokenFile.setting, requestHeadTimeout.setting, keepAliveTimeout.setting, eventKeepAlive.setting, dropFolder.setting, logLevel.setting,
+        preemptAfter.setting, listen.setting, tokenFile.setting, tokens.setting, dropFolderTenant.setting, requestHeadTimeout.setting, keepAliveTimeout.setting, eventKeepAlive.setting, dropFolder.setting, logLevel.setting,
         webhook.setting, webhookSecretFile.setting, webhookAllowPrivate.setting, webhookRetryDelays.setting,
         webhookMaxAgeHours.setting, webhookTimeout.setting,
     ]

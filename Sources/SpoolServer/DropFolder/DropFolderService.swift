@@ -65,8 +65,14 @@ public final class DropFolderService: Service, Sendable {
     /// Claimed job files the store could not take: when each is tried again, and its backoff.
     private let retries = Mutex<[String: (at: Date, delay: Double)]>([:])
 
-    public init(host: SpoolHost, configuration: Configuration = .init(), logger: Logger = Logger(label: "spool.inbox")) {
+    /// The operations layer, acting for the tenant the folder submits as.
+    private let operations: JobOperations
+
+    public init(
+        host: SpoolHost, configuration: Configuration = .init(), principal: Principal = .host, logger: Logger = Logger(label: "spool.inbox")
+    ) {
         self.host = host
+        operations = host.operations.acting(for: principal)
         self.configuration = configuration
         self.logger = logger
         self.data = host.configuration.data
@@ -261,7 +267,7 @@ public final class DropFolderService: Service, Sendable {
             }
             files.append(JobOperations.File(kind: input.kind, field: input.field, name: input.file, source: .path(file)))
         }
-        let taken = await host.operations.take(files, into: spec)
+        let taken = await operations.take(files, into: spec)
         spec = taken.spec
         issues += taken.issues
         let digests = files.compactMap { ($0.kind == .image ? spec.image : spec.video)?.sha256 }
@@ -275,13 +281,13 @@ public final class DropFolderService: Service, Sendable {
         }
         spec.labels["spool.drop"] = name
         do {
-            let result = try await host.operations.submit(spec)
+            let result = try await operations.submit(spec)
             if result.job.state.isFinal {
                 writeResult(result.job, name: name)
             } else {
                 pending.withLock { $0[result.job.id] = name }
                 // It may have ended between the submission and the line above.
-                if let job = try? await host.operations.job(result.job.id), job.state.isFinal,
+                if let job = try? await operations.job(result.job.id), job.state.isFinal,
                    pending.withLock({ $0.removeValue(forKey: job.id) }) != nil {
                     writeResult(job, name: name)
                 }

@@ -1,21 +1,33 @@
 import Foundation
+import SpoolScheduler
 
-/// The one rule for who may use the API, applied by the router's middleware and by the
-/// poll handler in the channel pipeline alike, so both let in exactly the same requests:
-/// the host's token as `Authorization: Bearer <token>`, as every client sends it, or as the
-/// dashboard's sign-in cookie.
+/// The one rule for who may use the API and for whom a request acts, applied by the
+/// router's middleware and by the poll handler in the channel pipeline alike, so both let in
+/// exactly the same requests: a token as `Authorization: Bearer <token>`, as every client
+/// sends it, or as the dashboard's sign-in cookie. The token is the host's own
+/// (`--token-file`: every job, no limits) or a tenant's (`--tokens`: its role and limits).
 ///
-/// The cookie (HttpOnly, SameSite=Strict, set by `POST /login` for the right token) lets a
+/// The cookie (HttpOnly, SameSite=Strict, set by `POST /login` for a valid token) lets a
 /// browser use the API without the page ever holding the token. It does not weaken the
 /// bearer rule: it carries the same token, and a request that changes anything must also
 /// carry `X-Spool-Dashboard`, a header no other site's form or link can add, so a cookie
 /// alone can read but never act (cross-site request forgery).
-struct Access: Sendable {
-    /// The token requests must present.
-    let token: String
+public struct Access: Sendable {
+    /// The host's own token, if set.
+    let hostToken: String?
+    /// The tenants' tokens, if `--tokens` is set.
+    let tenants: TenantDirectory?
+
+    /// nil when authentication is off: no token and no tenants.
+    init?(hostToken: String?, tenants: TenantDirectory?) {
+        let hostToken = hostToken.flatMap { $0.isEmpty ? nil : $0 }
+        guard hostToken != nil || tenants != nil else { return nil }
+        self.hostToken = hostToken
+        self.tenants = tenants
+    }
 
     enum Decision: Equatable {
-        case allowed
+        case allowed(Principal)
         /// Signed in by cookie, but asking to change something without the dashboard's header.
         case forbidden(String)
         case unauthorized(String)
@@ -23,21 +35,26 @@ struct Access: Sendable {
 
     static let dashboardHeader = "X-Spool-Dashboard"
 
-    /// Whether a request with these headers may go on.
+    /// Whether a request with these headers may go on, and for whom.
     func decide(reads: Bool, authorization: String?, cookies: [String], dashboardHeader: Bool) -> Decision {
-        if Self.bearerToken(authorization).map(matches) == true { return .allowed }
-        if let cookie = DashboardCookie.token(in: cookies), matches(cookie) {
+        if let token = Self.bearerToken(authorization), let principal = principal(presenting: token) { return .allowed(principal) }
+        if let cookie = DashboardCookie.token(in: cookies), let principal = principal(presenting: cookie) {
             guard reads || dashboardHeader else {
                 return .forbidden("a request signed in by cookie must carry \(Self.dashboardHeader) to change anything")
             }
-            return .allowed
+            return .allowed(principal)
         }
         return .unauthorized("a bearer token is required: send Authorization: Bearer <token>")
     }
 
-    /// Whether `presented` is the token, compared without an early exit, so timing does not
-    /// reveal how much of a guess was right.
-    func matches(_ presented: String) -> Bool {
+    /// The principal `presented` stands for: the host's token compared without an early
+    /// exit (timing does not reveal how much of a guess was right), a tenant's by its hash.
+    func principal(presenting presented: String) -> Principal? {
+        if let hostToken, Self.equal(presented, hostToken) { return .host }
+        return tenants?.principal(presenting: presented)
+    }
+
+    static func equal(_ presented: String, _ token: String) -> Bool {
         let x = Array(presented.utf8)
         let y = Array(token.utf8)
         var difference = UInt8(x.count == y.count ? 0 : 1)

@@ -1,10 +1,10 @@
-import Foundation
 import HTTPTypes
 import Hummingbird
 
-/// Lets through only the requests ``Access`` allows, but on the open paths (the health
-/// check, the dashboard's page and its sign-in).
-struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+/// Lets a request through only with a token ``Access`` accepts (paths in `openPaths` are
+/// open), and puts whom it acts for in its context.
+struct BearerTokenMiddleware: RouterMiddleware {
+    typealias Context = SpoolRequestContext
     let access: Access
     let openPaths: Set<String>
 
@@ -14,7 +14,9 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
             reads: request.method == .get || request.method == .head, authorization: request.headers[.authorization],
             cookies: request.headers[values: .cookie], dashboardHeader: request.headers[HTTPField.Name(Access.dashboardHeader)!] != nil)
         {
-        case .allowed:
+        case .allowed(let principal):
+            var context = context
+            context.principal = principal
             return try await next(request, context)
         case .forbidden(let message):
             throw APIError(.forbidden, "forbidden", message)

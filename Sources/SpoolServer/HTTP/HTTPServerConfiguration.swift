@@ -5,8 +5,11 @@ public struct HTTPServerConfiguration: Sendable {
     public var host: String
     /// 0 picks a free port (tests).
     public var port: Int
-    /// Required for anything but a loopback address.
+    /// The host's own token: every job, no limits. This or ``tenants`` is required for
+    /// anything but a loopback address.
     public var token: String?
+    /// The tenants' tokens (`--tokens`), read again on SIGHUP.
+    public var tenants: TenantDirectory?
     /// Largest accepted request body.
     public var maxBodyBytes: Int
     /// Answer `GET /v1/jobs/{id}` in the channel pipeline when the store reads synchronously
@@ -32,7 +35,7 @@ public struct HTTPServerConfiguration: Sendable {
 
     public init(
         host: String = "127.0.0.1", port: Int = HTTPServerConfiguration.defaultPort, token: String? = nil,
-        maxBodyBytes: Int = 64 * 1024, answersPollsInPipeline: Bool = true,
+        tenants: TenantDirectory? = nil, maxBodyBytes: Int = 64 * 1024, answersPollsInPipeline: Bool = true,
         requestHeadTimeout: Double = HTTPServerConfiguration.defaultRequestHeadTimeout,
         keepAliveTimeout: Double = HTTPServerConfiguration.defaultKeepAliveTimeout,
         eventKeepAlive: Double = HTTPServerConfiguration.defaultEventKeepAlive
@@ -40,6 +43,7 @@ public struct HTTPServerConfiguration: Sendable {
         self.host = host
         self.port = port
         self.token = token
+        self.tenants = tenants
         self.maxBodyBytes = maxBodyBytes
         self.answersPollsInPipeline = answersPollsInPipeline
         self.requestHeadTimeout = requestHeadTimeout
@@ -62,9 +66,9 @@ public struct HTTPServerConfiguration: Sendable {
         return (host.isEmpty ? "127.0.0.1" : host, port)
     }
 
-    /// Who may use the API, or nil when authentication is off (no token, or an empty one).
+    /// Who may use the API, or nil when authentication is off (no token and no tenants).
     var access: Access? {
-        token.flatMap { $0.isEmpty ? nil : Access(token: $0) }
+        Access(hostToken: token, tenants: tenants)
     }
 
     /// Whether `host` is only reachable from this machine.
@@ -74,8 +78,8 @@ public struct HTTPServerConfiguration: Sendable {
 
     /// Why this configuration must not start, if so.
     public var problem: String? {
-        if !isLoopback && (token ?? "").isEmpty {
-            return "listening on \(host) reaches beyond this machine; pass --token-file with a bearer token first"
+        if !isLoopback && access == nil {
+            return "listening on \(host) reaches beyond this machine; pass --token-file with a bearer token, or --tokens, first"
         }
         if !(requestHeadTimeout > 0) || !(keepAliveTimeout > 0) {
             return "--request-head-timeout and --keep-alive-timeout take seconds greater than 0"

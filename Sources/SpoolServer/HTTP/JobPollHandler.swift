@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTPTypes
 import SpoolAPIModel
 import SpoolCore
+import SpoolScheduler
 
 /// Answers `GET /v1/jobs/{id}`, the request dashboards repeat all day, inside the channel
 /// pipeline, on the event loop that decoded it.
@@ -30,8 +31,8 @@ final class JobPollHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let serverName: String
     /// Requests handed to the router whose response has not been written yet.
     private var routed = 0
-    /// The poll being received: its head is held until its end arrives.
-    private var poll: (head: HTTPRequest, id: JobID)?
+    /// The poll being received, and whom it acts for: its head is held until its end arrives.
+    private var poll: (head: HTTPRequest, id: JobID, principal: Principal)?
     private var date = HTTPDate()
     private var flushPending = false
 
@@ -44,8 +45,8 @@ final class JobPollHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            if routed == 0, let id = pollID(head) {
-                poll = (head, id)
+            if routed == 0, let (id, principal) = pollID(head) {
+                poll = (head, id, principal)
             } else {
                 routed += 1
                 context.fireChannelRead(data)
@@ -54,12 +55,13 @@ final class JobPollHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // A GET carries no body the router would read; drop it with the poll.
             if poll == nil { context.fireChannelRead(data) }
         case .end:
-            guard let (head, id) = poll else {
+            guard let (head, id, principal) = poll else {
                 context.fireChannelRead(data)
                 return
             }
             poll = nil
-            if let found = try? store.jobWithPositionNow(id) {
+            // Another tenant's job is the router's to answer too: the same 404 as for none.
+            if let found = try? store.jobWithPositionNow(id), principal.maySee(found.job) {
                 respond(context: context, JobResource(found.job, queuePosition: found.queuePosition).jsonBytes())
             } else {
                 // Not found, or the store failed: the router says which, as it always does.
@@ -97,7 +99,7 @@ final class JobPollHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The job a request polls, when this handler may answer it.
-    private func pollID(_ head: HTTPRequest) -> JobID? {
+    private func pollID(_ head: HTTPRequest) -> (JobID, Principal)? {
         guard head.method == .get, head.headerFields[.connection] == nil, let path = head.path,
             path.hasPrefix(Self.prefix)
         else { return nil }
@@ -105,10 +107,15 @@ final class JobPollHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let query = id.firstIndex(of: UInt8(ascii: "?")) { id = id[..<query] }
         // Plain ids only: anything the router would decode or reject is its to answer.
         guard !id.isEmpty, id.count <= 128, id.allSatisfy(Self.isIDByte) else { return nil }
-        if let access, access.decide(
-            reads: true, authorization: head.headerFields[.authorization], cookies: head.headerFields[values: .cookie],
-            dashboardHeader: false) != .allowed { return nil }
-        return JobID(String(decoding: id, as: UTF8.self))
+        var principal = Principal.host
+        if let access {
+            guard case .allowed(let allowed) = access.decide(
+                reads: true, authorization: head.headerFields[.authorization], cookies: head.headerFields[values: .cookie],
+                dashboardHeader: false)
+            else { return nil }
+            principal = allowed
+        }
+        return (JobID(String(decoding: id, as: UTF8.self)), principal)
     }
 
     private static let prefix = "/v1/jobs/"

@@ -30,7 +30,8 @@ extension SpoolAPI {
         }
     }
 
-    /// Checks the token a sign-in form sent (`token=…`) and, when it is this host's, sets the cookie.
+    /// Checks the token a sign-in form sent (`token=…`) and, when it is the host's or a
+    /// tenant's, sets the cookie.
     func login(_ request: Request) async throws -> Response {
         let body = try await request.body.collect(upTo: 4_096)
         let form = String(decoding: body.readableBytesView, as: UTF8.self)
@@ -44,7 +45,7 @@ extension SpoolAPI {
         guard let access = configuration.access else {
             return Response(status: .seeOther, headers: [.location: "/"])  // nothing to sign in to
         }
-        guard access.matches(presented) else {
+        guard access.principal(presenting: presented) != nil else {
             return Response(status: .seeOther, headers: [.location: "/?login=failed"])
         }
         return Response(status: .seeOther, headers: [.location: "/", .setCookie: DashboardCookie.header(presented)])

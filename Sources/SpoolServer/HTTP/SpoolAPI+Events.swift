@@ -30,8 +30,8 @@ extension SpoolAPI {
         let id = try jobID(context)
         // Subscribe before reading the snapshot, so no change falls between the two.
         let stream = host.events.subscribe(job: id)
-        let snapshot = try await found { try await host.operations.job(id) }
-        let operations = host.operations
+        let operations = operations(context)
+        let snapshot = try await found { try await operations.job(id) }
         let keepAlive = configuration.eventKeepAlive
         let open = metrics.eventStreams
         let body = ResponseBody { writer in

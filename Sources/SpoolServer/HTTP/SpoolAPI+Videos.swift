@@ -21,14 +21,14 @@ extension SpoolAPI {
         fields: Set(VideoRequest.fields), files: ["input_reference": .image], required: [], what: "a video form")
 
     func addVideoRoutes(to router: Router<Context>) {
-        router.post("/v1/videos") { request, _ in try await createVideo(request) }
-        router.get("/v1/videos") { request, _ in try await listVideos(request) }
+        router.post("/v1/videos") { request, context in try await createVideo(request, context) }
+        router.get("/v1/videos") { request, context in try await listVideos(request, context) }
         router.get("/v1/videos/:id") { _, context in try await showVideo(context) }
         router.delete("/v1/videos/:id") { _, context in try await deleteVideo(context) }
         router.get("/v1/videos/:id/content") { request, context in try await videoContent(request, context) }
     }
 
-    func createVideo(_ request: Request) async throws -> Response {
+    func createVideo(_ request: Request, _ context: Context) async throws -> Response {
         var fields: [String: String]
         var bodyIssues: [ValidationIssue] = []
         var form: MultipartForm?
@@ -53,7 +53,7 @@ extension SpoolAPI {
                 for file in files { file.abandon() }
                 throw SpoolError.invalidSpec(issues)
             }
-            result = try await host.operations.submit(spec, files: files)
+            result = try await operations(context).submit(spec, files: files)
         } catch SpoolError.invalidSpec(let problems) {
             let renamed = problems.map { VideoRequest.renamed($0, numFramesGiven: asked.numFrames != nil) }
             throw Self.invalidVideo(renamed)
@@ -116,7 +116,7 @@ extension SpoolAPI {
         }
     }
 
-    func listVideos(_ request: Request) async throws -> Response {
+    func listVideos(_ request: Request, _ context: Context) async throws -> Response {
         let query = request.uri.queryParameters
         var limit = 20
         if let text = query["limit"] {
@@ -129,12 +129,12 @@ extension SpoolAPI {
         guard order == "asc" || order == "desc" else { throw APIError(.badRequest, "invalid_query", "order must be asc or desc") }
         var after: JobID?
         if let text = query["after"].map(String.init) {
-            guard (try? await host.operations.job(JobID(text))) != nil else {
+            guard (try? await operations(context).job(JobID(text))) != nil else {
                 throw APIError(.notFound, "video_not_found", "after names no video: no video with id \(text)")
             }
             after = JobID(text)
         }
-        let page = try await host.operations.list(JobQuery(limit: limit, after: after, oldestFirst: order == "asc"))
+        let page = try await operations(context).list(JobQuery(limit: limit, after: after, oldestFirst: order == "asc"))
         return try json(VideoList(data: page.jobs.map { VideoObject($0.job) }, hasMore: page.nextCursor != nil))
     }
 
@@ -146,7 +146,7 @@ extension SpoolAPI {
         let job = try await videoJob(context)
         let deleted: Job
         do {
-            deleted = try await host.operations.delete(job.id)
+            deleted = try await operations(context).delete(job.id)
         } catch SpoolError.jobNotFound {
             throw Self.videoNotFound(job.id.rawValue)
         } catch SpoolError.illegalTransition {
@@ -170,7 +170,7 @@ extension SpoolAPI {
     func videoJob(_ context: Context) async throws -> Job {
         let id = try jobID(context)
         do {
-            return try await host.operations.job(id)
+            return try await operations(context).job(id)
         } catch SpoolError.jobNotFound {
             throw Self.videoNotFound(id.rawValue)
         }

@@ -9,7 +9,7 @@ import SpoolScheduler
 
 /// The HTTP API's routes, over one ``SpoolHost``.
 public struct SpoolAPI: Sendable {
-    public typealias Context = BasicRequestContext
+    public typealias Context = SpoolRequestContext
 
     /// Every (method, path) this API serves, as the OpenAPI document lists them.
     public static let routes: [(method: String, path: String)] = [
@@ -43,7 +43,7 @@ public struct SpoolAPI: Sendable {
         router.add(middleware: StoreUnavailableMiddleware())
         let document = OpenAPIDocument.served(pipelines: host.pipelines, defaultPipeline: host.configuration.defaultPipeline)
         router.post("/v1/jobs") { request, context in try await submit(request, context) }
-        router.get("/v1/jobs") { request, _ in try await list(request) }
+        router.get("/v1/jobs") { request, context in try await list(request, context) }
         router.get("/v1/jobs/:id") { _, context in try await show(context) }
         router.delete("/v1/jobs/:id") { _, context in try await cancel(context) }
         router.get("/v1/jobs/:id/events") { _, context in try await events(context) }
@@ -54,9 +54,13 @@ public struct SpoolAPI: Sendable {
         addVideoRoutes(to: router)
         addLiveRoutes(to: router)
         addDashboardRoutes(to: router)
-        router.get("/v1/gpus") { _, _ in try await gpus() }
-        router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+        router.get("/v1/gpus") { _, context in try await gpus(context) }
+        router.get("/metrics") { _, context in
+            // Every tenant's figures: for admins (and the host's own token) only.
+            guard context.principal.seesEveryone else {
+                throw APIError(.forbidden, "admins_only", "/metrics shows every tenant's jobs; it takes an admin's token")
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: await metrics.render())))
         }
         router.get("/healthz") { _, _ in
@@ -102,13 +106,13 @@ public struct SpoolAPI: Sendable {
             // bad header needs the spec's problems listed beside it here.
             guard headerIssues.isEmpty else {
                 for file in files { file.abandon() }
-                throw SpoolError.invalidSpec(headerIssues + host.operations.validate(spec))
+                throw SpoolError.invalidSpec(headerIssues + operations(context).validate(spec))
             }
-            result = try await host.operations.submit(spec, files: files)
+            result = try await operations(context).submit(spec, files: files)
         } catch SpoolError.invalidSpec(let issues) {
             throw APIError(.unprocessableContent, "invalid_job", "the job is invalid: \(issues.count) problem(s)", issues: issues)
         }
-        let position = try await host.operations.queuePosition(of: result.job.id)
+        let position = try await operations(context).queuePosition(of: result.job.id)
         return json(
             JobResource(result.job, queuePosition: position), status: result.created ? .created : .ok,
             headers: [.location: "/v1/jobs/\(result.job.id)"])
@@ -149,7 +153,7 @@ public struct SpoolAPI: Sendable {
         return (spec, files)
     }
 
-    func list(_ request: Request) async throws -> Response {
+    func list(_ request: Request, _ context: Context) async throws -> Response {
         let query = request.uri.queryParameters
         var states: Set<JobState>?
         if let text = query["state"].map(String.init) {
@@ -169,30 +173,30 @@ public struct SpoolAPI: Sendable {
             }
             limit = value
         }
-        let page = try await host.operations.list(JobQuery(
+        let page = try await operations(context).list(JobQuery(
             states: states, pipeline: query["pipeline"].map(String.init), limit: limit, cursor: query["cursor"].map(String.init)))
         return json(JobList(jobs: page.jobs.map { JobResource($0.job, queuePosition: $0.queuePosition) }, nextCursor: page.nextCursor))
     }
 
     func show(_ context: Context) async throws -> Response {
-        let (job, position) = try await found { try await host.operations.jobWithPosition(try jobID(context)) }
+        let (job, position) = try await found { try await operations(context).jobWithPosition(try jobID(context)) }
         return json(JobResource(job, queuePosition: position))
     }
 
     func attempts(_ context: Context) async throws -> Response {
         let job = try await job(context)
-        return try json(AttemptList(job: job.id, attempts: try await host.operations.attempts(of: job.id)))
+        return try json(AttemptList(job: job.id, attempts: try await operations(context).attempts(of: job.id)))
     }
 
     func webhooks(_ context: Context) async throws -> Response {
         let job = try await job(context)
-        return try json(WebhookDeliveryList(job: job.id, deliveries: try await host.operations.webhookDeliveries(of: job.id)))
+        return try json(WebhookDeliveryList(job: job.id, deliveries: try await operations(context).webhookDeliveries(of: job.id)))
     }
 
     func cancel(_ context: Context) async throws -> Response {
         let job = try await job(context)
         do {
-            return json(JobResource(try await host.operations.cancel(job.id)))
+            return json(JobResource(try await operations(context).cancel(job.id)))
         } catch SpoolError.illegalTransition(_, let from, _) {
             throw APIError(.conflict, "job_finished", "job \(job.id) is already \(from)")
         }
@@ -236,16 +240,21 @@ public struct SpoolAPI: Sendable {
         return Response(status: .partialContent, headers: headers, body: body)
     }
 
-    func gpus() async throws -> Response {
+    func gpus(_ context: Context) async throws -> Response {
         let held = host.statistics.snapshot.heldSeconds
-        let slots = await host.dispatcher.slotReports.map { report in
+        let operations = operations(context)
+        var slots: [GPUList.Slot] = []
+        for report in await host.dispatcher.slotReports {
             let slot = report.slot
-            return GPUList.Slot(
+            // A slot busy with another tenant's job is busy, and says no more.
+            var job = report.job
+            if let id = job, !operations.principal.seesEveryone, (try? await operations.job(id)) == nil { job = nil }
+            slots.append(GPUList.Slot(
                 name: slot.name, kind: slot.kind.rawValue, index: slot.index, uuid: slot.uuid, model: slot.model,
-                memoryMiB: slot.memoryMiB, busy: report.job != nil, job: report.job?.rawValue,
+                memoryMiB: slot.memoryMiB, busy: report.job != nil, job: job?.rawValue,
                 gpuSeconds: held[slot.name] ?? 0, state: report.state.rawValue, holds: report.holds, workerPid: report.workerPID,
                 jobsServed: report.jobsServed, modelLoads: report.modelLoads, loadingSeconds: report.loadingSeconds,
-                generatingSeconds: report.generatingSeconds, idleResidentSeconds: report.idleResidentSeconds)
+                generatingSeconds: report.generatingSeconds, idleResidentSeconds: report.idleResidentSeconds))
         }
         let folders = DiskSpace(configuration: host.configuration).folders().map {
             GPUList.Folder(name: $0.name, path: $0.path, freeBytes: $0.freeBytes)
@@ -256,12 +265,18 @@ public struct SpoolAPI: Sendable {
 
     // MARK: Helpers
 
+    /// The operations layer acting for whom the request acts for: the one place a tenant's
+    /// view of the jobs is drawn.
+    func operations(_ context: Context) -> JobOperations {
+        host.operations.acting(for: context.principal)
+    }
+
     func jobID(_ context: Context) throws -> JobID {
         JobID(try context.parameters.require("id"))
     }
 
     func job(_ context: Context) async throws -> Job {
-        try await found { try await host.operations.job(try jobID(context)) }
+        try await found { try await operations(context).job(try jobID(context)) }
     }
 
     /// What `read` found, or the API's 404 for a job that is not there.

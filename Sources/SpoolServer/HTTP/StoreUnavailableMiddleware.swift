@@ -1,5 +1,6 @@
 import Hummingbird
 import SpoolCore
+import SpoolScheduler
 
 /// Answers a request the job queue could not serve because it cannot be reached (a shared
 /// PostgreSQL store that went away) with `503 Service Unavailable`, `Retry-After` and a
@@ -13,6 +14,9 @@ struct StoreUnavailableMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError(
                 .serviceUnavailable, "queue_unavailable", "\(error)",
                 headers: [.retryAfter: "\(error.retryAfterSeconds)"])
+        } catch let error as QuotaExceeded {
+            // Also an answer to try again later, for this tenant alone.
+            throw APIError(.tooManyRequests, "quota_exceeded", "\(error)", headers: [.retryAfter: "\(error.retryAfterSeconds)"])
         }
     }
 }

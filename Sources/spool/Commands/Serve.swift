@@ -141,7 +141,8 @@ struct Serve: AsyncParsableCommand {
         // The sender stops after the dispatcher and the doors: jobs that end while the host
         // drains get their webhooks' first try.
         var doors: [any Service] = [sender, metrics, server]
-        if serve.dropFolder { doors.append(DropFolderService(host: host, logger: logger)) }
+        if serve.dropFolder { doors.append(DropFolderService(host: host, principal: serve.dropFolderPrincipal, logger: logger)) }
+        if let tenants = serve.http.tenants { doors.append(TenantReloader(tenants: tenants, logger: logger)) }
         try await host.run(with: doors, logger: logger)
     }
 }
