@@ -217,7 +217,7 @@ let package = Package(
         .testTarget(
             name: "SpoolServerTests",
             dependencies: [
-                "SpoolCore", "SpoolAPIModel", "SpoolServer", "SpoolScheduler", "SpoolSQLite", "SpoolTesting", "SpoolClient",
+                "SpoolCore", "SpoolAPIModel", "SpoolServer", "SpoolScheduler", "SpoolSQLite", "SpoolPostgres", "SpoolTesting", "SpoolClient",
                 "SpoolWebhooks", "spool-synthetic-worker", "spool",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),

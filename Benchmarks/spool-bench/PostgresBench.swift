@@ -62,6 +62,33 @@ struct PostgresBench: AsyncParsableCommand {
         let running = try await store.countsByState()[.running]
         precondition(running == claimed, "the store counts every claim")
 
+        // The same under fair share (issue 31): the jobs spread over four tenants, each claim
+        // taking each tenant's best job (one probe each) in the tenants' order.
+        let tenants = ["t0", "t1", "t2", "t3"]
+        for batch in 0..<(jobs / 500) {
+            _ = try await store.enqueueAll((0..<500).map { n in
+                EnqueueRequest(spec: spec, maxAttempts: 3, submittedAt: Date(), tenant: tenants[(batch * 500 + n) % tenants.count])
+            })
+        }
+        let fairStart = ContinuousClock.now
+        let fairClaimed = try await withThrowingTaskGroup(of: Int.self) { group in
+            for claimer in 0..<claimers {
+                group.addTask {
+                    var count = 0
+                    while try await store.claimNext(ClaimRequest(
+                        host: "bench", gpu: "gpu\(claimer)", pipelines: ["synthetic"], now: Date(),
+                        leaseUntil: Date().addingTimeInterval(30), tenantOrder: tenants.shuffled())) != nil {
+                        count += 1
+                    }
+                    return count
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        report("claims under fair share, 4 tenants, \(claimers) concurrent claimers", Double(fairClaimed) / elapsed(since: fairStart),
+               unit: "/s", anchor: Double(claimed) / seconds, anchorName: "claims in queue order, same run", target: ">= 2000/s")
+        precondition(fairClaimed == jobs / 500 * 500, "every job claimed exactly once under fair share")
+
         // Submit to claim on an idle host: the host waits on LISTEN, and claims when told.
         let submittedAt = Mutex<[JobID: ContinuousClock.Instant]>([:])
         let latencies = Mutex<[Double]>([])

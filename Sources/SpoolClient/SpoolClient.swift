@@ -96,6 +96,12 @@ public struct SpoolClient: Sendable {
         try decode(GPUList.self, try await send("GET", "/v1/gpus").data)
     }
 
+    /// The tenants' use of the pool over the last day: the token's own tenant, or every
+    /// tenant for an admin's.
+    public func usage() async throws(ClientError) -> UsageReport {
+        try decode(UsageReport.self, try await send("GET", "/v1/usage").data)
+    }
+
     /// Polls a job until it reaches a final state, calling `update` whenever it changed.
     public func follow(
         _ id: String, interval: Duration = .milliseconds(250), update: (JobResource) -> Void

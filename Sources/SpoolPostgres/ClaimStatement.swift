@@ -34,16 +34,24 @@ struct ClaimStatement: PostgresPreparedStatement {
     /// `$1` is now, `$2` the pipelines, `$3` the deferred ones, `$4` when deferred jobs may
     /// be taken; the assignments follow.
     static func render(_ request: ClaimRequest) -> (sql: String, writer: SQLWriter) {
-        var writer = SQLWriter(dialect: .postgres) { "$\($0 + 4)" }
-        let sets = writer.assignments(request.assignments)
-        let sql = """
-            WITH next AS (
-                SELECT seq FROM jobs
+        render(request, next: """
+            SELECT seq FROM jobs
                 WHERE state = 'queued' AND (not_before IS NULL OR not_before <= $1)
                 AND pipeline = ANY($2)
                 AND (NOT pipeline = ANY($3) OR COALESCE(not_before, submitted_at) <= $4)
                 ORDER BY priority DESC, seq LIMIT 1
                 FOR UPDATE SKIP LOCKED
+            """, fixedBindings: 4)
+    }
+
+    /// The claim around `next`, the selection of the job's `seq`, which binds the first
+    /// `fixedBindings` placeholders.
+    static func render(_ request: ClaimRequest, next: String, fixedBindings: Int) -> (sql: String, writer: SQLWriter) {
+        var writer = SQLWriter(dialect: .postgres) { "$\($0 + fixedBindings)" }
+        let sets = writer.assignments(request.assignments)
+        let sql = """
+            WITH next AS (
+                \(next)
             ), claimed AS (
                 UPDATE jobs SET \(sets)
                 FROM next WHERE jobs.seq = next.seq
@@ -65,6 +73,52 @@ struct ClaimStatement: PostgresPreparedStatement {
         bindings.append(request.pipelines.sorted())
         bindings.append(request.deferredPipelines.sorted())
         bindings.append(request.deferredBefore.timeIntervalSince1970)
+        for value in writer.values { bindings.append(value) }
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}
+
+/// The claim under fair share (``ClaimRequest/tenantOrder``): each tenant's best runnable job,
+/// one probe of `jobs_tenant_queue` each and locked as it is found (a job another claim holds
+/// is skipped, that tenant's next taken instead), then the first of those by priority and the
+/// tenants' order. `$5` is the order.
+struct FairClaimStatement: PostgresPreparedStatement {
+    typealias Row = PostgresRow
+
+    static let name = "spool_claim_fair_v1"
+
+    static let selection = """
+        SELECT h.seq FROM unnest($5::text[]) WITH ORDINALITY AS o(name, rank)
+                CROSS JOIN LATERAL (
+                    SELECT seq, priority FROM jobs
+                    WHERE COALESCE(tenant, '') = o.name AND state = 'queued' AND (not_before IS NULL OR not_before <= $1)
+                    AND pipeline = ANY($2)
+                    AND (NOT pipeline = ANY($3) OR COALESCE(not_before, submitted_at) <= $4)
+                    ORDER BY priority DESC, seq LIMIT 1
+                    FOR UPDATE SKIP LOCKED
+                ) h
+                ORDER BY h.priority DESC, o.rank, h.seq LIMIT 1
+        """
+
+    static let sql = ClaimStatement.render(
+        ClaimRequest(host: "", gpu: "", pipelines: [], now: Date(), leaseUntil: Date()), next: selection, fixedBindings: 5).sql
+
+    static let bindingDataTypes: [PostgresDataType] = [.float8, .textArray, .textArray, .float8, .textArray]
+        + ClaimStatement.bindingDataTypes.dropFirst(4)
+
+    var request: ClaimRequest
+
+    func makeBindings() throws -> PostgresBindings {
+        let (sql, writer) = ClaimStatement.render(request, next: Self.selection, fixedBindings: 5)
+        precondition(sql == Self.sql, "a claim's statement never changes shape")
+        var bindings = PostgresBindings(capacity: 5 + writer.values.count)
+        bindings.append(request.now.timeIntervalSince1970)
+        bindings.append(request.pipelines.sorted())
+        bindings.append(request.deferredPipelines.sorted())
+        bindings.append(request.deferredBefore.timeIntervalSince1970)
+        bindings.append(request.tenantOrder)
         for value in writer.values { bindings.append(value) }
         return bindings
     }

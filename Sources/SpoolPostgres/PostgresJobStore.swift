@@ -379,18 +379,60 @@ public final class PostgresJobStore: JobStore, Service {
             .first.map { try $0["n"].decode(Int.self) } ?? 0
     }
 
+    public func tenantUsage(since: Date) async throws -> [TenantUsage] {
+        var binds = PostgresBindings()
+        binds.append(since.timeIntervalSince1970)
+        let seconds = try await rows(PostgresQuery(unsafeSQL: TenantUsageQueries.gpuSeconds(placeholder: "$1"), binds: binds)).map {
+            (tenant: try $0["tenant"].decode(String?.self), seconds: try $0["seconds"].decode(Double?.self) ?? 0)
+        }
+        let active = try await rows(PostgresQuery(unsafeSQL: TenantUsageQueries.active)).map {
+            (tenant: try $0["tenant"].decode(String?.self), state: try $0["state"].decode(String.self), count: try $0["n"].decode(Int.self))
+        }
+        return TenantUsageQueries.merge(gpuSeconds: seconds, active: active)
+    }
+
+    public func decayedUsage(now: Date, halfLife: Double) async throws -> [String: Double] {
+        var binds = PostgresBindings()
+        binds.append(FairShareUsage.since(now: now, halfLife: halfLife).timeIntervalSince1970)
+        let rows = try await rows(PostgresQuery(unsafeSQL: FairShareUsage.query(placeholder: "$1"), binds: binds)).map {
+            (tenant: try $0["tenant"].decode(String.self), hour: try $0["hour"].decode(Int.self), seconds: try $0["seconds"].decode(Double?.self) ?? 0)
+        }
+        var usage = FairShareUsage.decay(rows, now: now, halfLife: halfLife)
+        var running = PostgresBindings()
+        running.append(now.timeIntervalSince1970)
+        for row in try await self.rows(PostgresQuery(unsafeSQL: FairShareUsage.runningQuery(placeholder: "$1"), binds: running)) {
+            usage[try row["tenant"].decode(String.self), default: 0] += max(0, try row["seconds"].decode(Double?.self) ?? 0)
+        }
+        return usage
+    }
+
     // MARK: Claim
 
     public func claimNext(_ request: ClaimRequest) async throws -> Job? {
         guard !request.pipelines.isEmpty else { return nil }
-        // One statement, one round trip, one commit.
-        let statement = ClaimStatement(request: request)
-        let found = try await pooled { client, logger, deadline in
-            try await client.withConnection { connection in
-                deadline.disarm()
-                var found: [PostgresRandomAccessRow] = []
-                for try await row in try await connection.execute(statement, logger: logger) { found.append(row.makeRandomAccess()) }
-                return found
+        // One statement, one round trip, one commit. Under fair share, the fair statement
+        // first; nothing there (a tenant newer than the order), the queue's own order.
+        var found: [PostgresRandomAccessRow] = []
+        if request.tenantOrder.count >= 2 {
+            let fair = FairClaimStatement(request: request)
+            found = try await pooled { client, logger, deadline in
+                try await client.withConnection { connection in
+                    deadline.disarm()
+                    var found: [PostgresRandomAccessRow] = []
+                    for try await row in try await connection.execute(fair, logger: logger) { found.append(row.makeRandomAccess()) }
+                    return found
+                }
+            }
+        }
+        if found.isEmpty {
+            let statement = ClaimStatement(request: request)
+            found = try await pooled { client, logger, deadline in
+                try await client.withConnection { connection in
+                    deadline.disarm()
+                    var found: [PostgresRandomAccessRow] = []
+                    for try await row in try await connection.execute(statement, logger: logger) { found.append(row.makeRandomAccess()) }
+                    return found
+                }
             }
         }
         guard let row = found.first else { return nil }

@@ -154,6 +154,8 @@ enum PostgresSchema {
         ("v9-tenants", [
             "ALTER TABLE jobs ADD COLUMN tenant text",
             "CREATE INDEX jobs_tenant ON jobs (tenant, seq)",
+            "CREATE INDEX attempts_ended ON attempts (ended_at)",
+            "CREATE INDEX jobs_tenant_queue ON jobs ((COALESCE(tenant, '')), priority DESC, seq) WHERE state = 'queued'",
         ]),
     ]
 }

@@ -203,6 +203,32 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         }
     }
 
+    public func tenantUsage(since: Date) async throws -> [TenantUsage] {
+        try await pool.read { db in
+            let seconds = try Row.fetchAll(db, sql: TenantUsageQueries.gpuSeconds(placeholder: "?"), arguments: [since.epoch]).map {
+                (tenant: $0["tenant"] as String?, seconds: ($0["seconds"] as Double?) ?? 0)
+            }
+            let active = try Row.fetchAll(db, sql: TenantUsageQueries.active).map {
+                (tenant: $0["tenant"] as String?, state: $0["state"] as String, count: $0["n"] as Int)
+            }
+            return TenantUsageQueries.merge(gpuSeconds: seconds, active: active)
+        }
+    }
+
+    public func decayedUsage(now: Date, halfLife: Double) async throws -> [String: Double] {
+        try await pool.read { db in
+            let since = FairShareUsage.since(now: now, halfLife: halfLife)
+            let rows = try Row.fetchAll(db, sql: FairShareUsage.query(placeholder: "?"), arguments: [since.epoch]).map {
+                (tenant: $0["tenant"] as String, hour: $0["hour"] as Int, seconds: ($0["seconds"] as Double?) ?? 0)
+            }
+            var usage = FairShareUsage.decay(rows, now: now, halfLife: halfLife)
+            for row in try Row.fetchAll(db, sql: FairShareUsage.runningQuery(placeholder: "?"), arguments: [now.epoch]) {
+                usage[row["tenant"] as String, default: 0] += max(0, (row["seconds"] as Double?) ?? 0)
+            }
+            return usage
+        }
+    }
+
     // MARK: Claim
 
     public func claimNext(_ request: ClaimRequest) async throws -> Job? {
@@ -210,7 +236,30 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         return try await writer.write { db in
             let pipelines = request.pipelines.sorted()
             let deferred = request.deferredPipelines.sorted()
-            guard let claimed = try Row.fetchOne(
+            let runnable = StatementArguments([request.now.epoch]) + StatementArguments(pipelines) + StatementArguments(deferred)
+                + [request.deferredBefore.epoch]
+            // Fair share: each tenant's best job (one index probe each), then the first of
+            // those by priority and the tenants' order. Nothing there (a tenant newer than
+            // the order): the queue's own order.
+            var fair: Row?
+            if request.tenantOrder.count >= 2 {
+                let order = String(decoding: try JSONEncoder().encode(request.tenantOrder), as: UTF8.self)
+                fair = try Row.fetchOne(
+                    cached: db,
+                    sql: """
+                        SELECT seq, webhooks FROM jobs WHERE seq IN (
+                            SELECT (SELECT j.seq FROM jobs j INDEXED BY jobs_tenant_queue
+                                    WHERE COALESCE(j.tenant, '') = o.value AND j.state = 'queued'
+                                    AND (j.not_before IS NULL OR j.not_before <= ?)
+                                    AND j.pipeline IN (\(databaseQuestionMarks(count: pipelines.count)))
+                                    AND (j.pipeline NOT IN (\(databaseQuestionMarks(count: deferred.count))) OR COALESCE(j.not_before, j.submitted_at) <= ?)
+                                    ORDER BY j.priority DESC, j.seq LIMIT 1)
+                            FROM json_each(?) o)
+                        ORDER BY priority DESC, (SELECT o.key FROM json_each(?) o WHERE o.value = COALESCE(jobs.tenant, '')), seq LIMIT 1
+                        """,
+                    arguments: runnable + [order, order])
+            }
+            guard let claimed = try fair ?? Row.fetchOne(
                 cached: db,
                 sql: """
                     SELECT seq, webhooks FROM jobs INDEXED BY jobs_queue

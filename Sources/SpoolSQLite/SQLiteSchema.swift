@@ -116,6 +116,9 @@ enum SQLiteSchema {
         migrator.registerMigration("v8-tenants") { db in
             try db.execute(sql: "ALTER TABLE jobs ADD COLUMN tenant TEXT")
             try db.execute(sql: "CREATE INDEX jobs_tenant ON jobs (tenant, seq)")
+            try db.execute(sql: "CREATE INDEX attempts_ended ON attempts (ended_at)")
+            // Fair share: each tenant's best queued job, one probe (the claim's expression).
+            try db.execute(sql: "CREATE INDEX jobs_tenant_queue ON jobs (COALESCE(tenant, ''), priority DESC, seq) WHERE state = 'queued'")
         }
         return migrator
     }

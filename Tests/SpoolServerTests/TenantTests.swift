@@ -5,6 +5,7 @@ import FoundationNetworking
 import SpoolAPIModel
 import SpoolClient
 import SpoolCore
+import SpoolPostgres
 import SpoolTesting
 import Testing
 
@@ -66,29 +67,8 @@ struct TenantTests {
         let segment = try #require(playlist.body.split(separator: "\n").first { !$0.hasPrefix("#") && !$0.isEmpty }).split(separator: "/").last!
 
         // Every route of the served document, as bo.
-        let (_, document) = try await Self.call(base, "GET", "/openapi.json", token: bo)
-        let paths = try #require((try JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any])?["paths"] as? [String: [String: Any]])
-        var walked = 0
-        for (template, operations) in paths.sorted(by: { $0.key < $1.key }) {
-            for method in operations.keys.sorted() where ["get", "delete"].contains(method) {
-                for id in [done.id, running.id] {
-                    let path = template.replacingOccurrences(of: "{id}", with: id).replacingOccurrences(of: "{name}", with: String(segment))
-                    let asBo = try await Self.call(base, method.uppercased(), path, token: bo)
-                    if !template.contains("{id}") {
-                        // A list, the slots, the document: none names ana's jobs.
-                        #expect(!asBo.body.contains(done.id) && !asBo.body.contains(running.id), "\(method) \(path) as bo: \(asBo.body)")
-                    } else {
-                        // The same answer as for a job that never was: its existence does not leak.
-                        let none = try await Self.call(
-                            base, method.uppercased(), path.replacingOccurrences(of: id, with: "no-such-job"), token: bo)
-                        #expect(asBo.status == 404 && none.status == 404, "\(method) \(path) as bo: \(asBo.status) \(asBo.body)")
-                        #expect(asBo.body.replacingOccurrences(of: id, with: "no-such-job") == none.body, "\(method) \(path)")
-                    }
-                    walked += 1
-                }
-            }
-        }
-        #expect(walked >= 2 * 17, "every GET and DELETE route of openapi.json")
+        let walked = try await Self.walkEveryRoute(base, as: bo, ids: [done.id, running.id], segment: String(segment))
+        #expect(walked >= 2 * 18, "every GET and DELETE route of openapi.json")
         // Nothing bo did touched ana's jobs.
         #expect(try await anaClient.job(done.id).state == .succeeded)
         #expect(try await anaClient.job(running.id).state == .running)
@@ -110,9 +90,82 @@ struct TenantTests {
         let gpusAsBo = try await Self.call(base, "GET", "/v1/gpus", token: bo)
         #expect(gpusAsBo.body.contains("\"busy\":true") && !gpusAsBo.body.contains(running.id), "\(gpusAsBo.body)")
         #expect(try await Self.call(base, "GET", "/v1/gpus", token: ana).body.contains(running.id))
+        // Usage: bo sees his own tenant alone; an admin every tenant; the CLI says the same.
+        let usageAsBo = try JSONDecoder.spoolAPI.decode(UsageReport.self, from: Data(try await Self.call(base, "GET", "/v1/usage", token: bo).body.utf8))
+        #expect(usageAsBo.tenants.map(\.tenant) == ["bo"])
+        let usageAsOps = try JSONDecoder.spoolAPI.decode(UsageReport.self, from: Data(try await Self.call(base, "GET", "/v1/usage", token: ops).body.utf8))
+        let anaUsage = try #require(usageAsOps.tenants.first { $0.tenant == "ana" })
+        #expect(anaUsage.gpuSeconds > 0 && anaUsage.running == 1 && anaUsage.queued == 0, "\(anaUsage)")
+        try ana.write(toFile: dir.file("ana.token"), atomically: true, encoding: .utf8)
+        let cli = try runProcess([DaemonProcess.binary, "usage", "--server", base, "--token-file", dir.file("ana.token")])
+        #expect(cli.status == 0 && cli.stdoutText.contains("ana") && !cli.stdoutText.contains("bo "), "\(cli.stdoutText) \(cli.stderr)")
+        #expect(try await Self.call(base, "GET", "/metrics", token: ops).body.contains("spool_tenant_jobs{tenant=\"ana\",state=\"running\"} 1"))
+
         // An admin acts on anyone's job; a token that is no one's is refused.
         #expect(try await Self.call(base, "GET", "/v1/jobs/\(running.id)", token: ops).status == 200)
         #expect(try await Self.call(base, "GET", "/v1/jobs", token: "spool_nobody").status == 401)
+    }
+
+    /// Every GET and DELETE route of the server's own `openapi.json`, as `token`, with each of
+    /// `ids` (another tenant's jobs) and `segment` (a file of their live preview): an id route
+    /// answers 404, the same bytes as for a job that never was; any other names none of them.
+    /// Returns how many requests were made.
+    static func walkEveryRoute(_ base: String, as token: String, ids: [String], segment: String) async throws -> Int {
+        let (_, document) = try await call(base, "GET", "/openapi.json", token: token)
+        let paths = try #require((try JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any])?["paths"] as? [String: [String: Any]])
+        var walked = 0
+        for (template, operations) in paths.sorted(by: { $0.key < $1.key }) {
+            for method in operations.keys.sorted() where ["get", "delete"].contains(method) {
+                for id in ids {
+                    let path = template.replacingOccurrences(of: "{id}", with: id).replacingOccurrences(of: "{name}", with: segment)
+                    let answer = try await call(base, method.uppercased(), path, token: token)
+                    if !template.contains("{id}") {
+                        // A list, the slots, the usage, the document: none names the other's jobs.
+                        #expect(!ids.contains { answer.body.contains($0) }, "\(method) \(path): \(answer.body)")
+                    } else {
+                        // The same answer as for a job that never was: its existence does not leak.
+                        let none = try await call(base, method.uppercased(), path.replacingOccurrences(of: id, with: "no-such-job"), token: token)
+                        #expect(answer.status == 404 && none.status == 404, "\(method) \(path): \(answer.status) \(answer.body)")
+                        #expect(answer.body.replacingOccurrences(of: id, with: "no-such-job") == none.body, "\(method) \(path)")
+                    }
+                    walked += 1
+                }
+            }
+        }
+        return walked
+    }
+
+    /// The same walk on a shared PostgreSQL queue with two hosts: ana's jobs submitted and run
+    /// through one, bo walking the other.
+    @Test(.enabled(if: PostgresTestServer.isAvailable))
+    func anotherTenantsJobsDoNotExistOnAnyRouteOfAnyHostOfASharedQueue() async throws {
+        let dir = try TemporaryDirectory("tenants-pg")
+        defer { dir.remove() }
+        let file = dir.file("tokens.json")
+        let ana = try Self.addToken(["ana", "--tokens", file])
+        let bo = try Self.addToken(["bo", "--tokens", file])
+        let address = try await PostgresTestServer.createDatabase()
+        let hosts = try ["a", "b"].map { name in
+            try DaemonProcess(
+                arguments: [
+                    "--store", address.url, "--host", name, "--data", dir.file(name), "--videos", dir.file("videos"),
+                    "--gpus", "none", "--virtual-slots", "1", "--pipelines", ConditioningTests.pipelines, "--tokens", file,
+                    "--listen", "127.0.0.1:0", "--preset", "ultrafast", "--no-drop-folder",
+                ],
+                log: dir.file("\(name).log"), environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0"])
+        }
+        defer {
+            for host in hosts { host.stop() }
+        }
+        let (a, b) = (try await hosts[0].httpURL(), try await hosts[1].httpURL())
+        let anaClient = SpoolClient(server: URL(string: a)!, token: ana)
+        let job = try await anaClient.submit(JobSpec(prompt: "ana's fox", frames: 24, width: 64, height: 64)).job
+        try await until("ana's job succeeds") { try await anaClient.job(job.id).state == .succeeded }
+        // Seen from host b, ana's job is there for ana, and for bo it is not.
+        #expect(try await SpoolClient(server: URL(string: b)!, token: ana).job(job.id).tenant == "ana")
+        let walked = try await Self.walkEveryRoute(b, as: bo, ids: [job.id], segment: "seg00000.m4s")
+        #expect(walked >= 18)
+        await PostgresTestServer.dropDatabase(address)
     }
 
     @Test func aTenantPastItsQueueLimitIsRefusedAndARemovedTokenIsRefusedAfterSIGHUP() async throws {
@@ -153,6 +206,49 @@ struct TenantTests {
         gate.open()
         try await until("ana's running job finishes") {
             try await Self.call(base, "GET", "/v1/jobs/\(firstID)", token: ops).body.contains("\"state\":\"succeeded\"")
+        }
+    }
+}
+
+extension TenantTests {
+    /// Fair share: ana's burst of six jobs queued first does not hold bo's one job behind all
+    /// of them. One slot; ana's first job holds it (at the gate) while the rest are submitted.
+    /// Without fair share bo's job would run last; with it, it runs next.
+    @Test func aBurstOfOneTenantDoesNotHoldAnothersSingleJob() async throws {
+        let dir = try TemporaryDirectory("tenants")
+        defer { dir.remove() }
+        let file = dir.file("tokens.json")
+        let ana = try Self.addToken(["ana", "--tokens", file])
+        let bo = try Self.addToken(["bo", "--tokens", file])
+        let gate = try WorkerGate()
+        let daemon = try DaemonProcess.onOneSlot(
+            dir, pipelines: ConditioningTests.pipelines, ["--tokens", file],
+            environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0", "SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 1)])
+        defer {
+            gate.open()
+            daemon.stop()
+        }
+        let base = try await daemon.httpURL()
+        let anaClient = SpoolClient(server: URL(string: base)!, token: ana)
+        let spec = JobSpec(prompt: "a fox", frames: 66, width: 64, height: 64)
+        let first = try await anaClient.submit(spec).job
+        try await until("ana's first job holds the slot") { try await anaClient.job(first.id).state == .running }
+        var burst: [String] = []
+        for _ in 0..<5 { burst.append(try await anaClient.submit(spec).job.id) }
+        let single = try await SpoolClient(server: URL(string: base)!, token: bo).submit(spec).job
+        gate.open()
+        let admin = try Self.addToken(["ops", "--role", "admin", "--tokens", file])
+        daemon.send(SIGHUP)
+        try await until("the admin's token is in") { try await Self.call(base, "GET", "/v1/jobs", token: admin).status == 200 }
+        let opsClient = SpoolClient(server: URL(string: base)!, token: admin)
+        try await until("every job ends") {
+            var all: [JobResource] = []
+            for id in [first.id, single.id] + burst { all.append(try await opsClient.job(id)) }
+            return all.allSatisfy { $0.state == .succeeded }
+        }
+        let started = try await opsClient.job(single.id).timings.startedAt!
+        for id in burst {
+            #expect(try await opsClient.job(id).timings.startedAt! > started, "bo's job ran before the rest of ana's burst")
         }
     }
 }

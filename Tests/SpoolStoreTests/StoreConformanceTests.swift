@@ -70,6 +70,17 @@ struct StoreConformanceTests {
             #expect(try await store.count(JobQuery(states: [.queued], tenant: "bo")) == 1)
             #expect(try await store.count(JobQuery(states: [.running], tenant: "bo")) == 0)
             #expect(try await store.count(JobQuery(states: [.queued])) == 3)
+
+            // Usage: ana's job (the oldest) runs and ends an attempt of 2.5 GPU-seconds.
+            let since = t.clock.now().addingTimeInterval(-1)
+            let claimed = try #require(try await t.claim(host: "h1"))
+            #expect(claimed.id == ana.job.id)
+            _ = try await store.update(claimed.id, to: .encoding, JobUpdate(attempt: 1, at: t.clock.now(), endAttempt: .generated, attemptGPUSeconds: 2.5))
+            let usage = try await store.tenantUsage(since: since)
+            #expect(usage == [
+                TenantUsage(tenant: nil, queued: 1), TenantUsage(tenant: "ana", gpuSeconds: 2.5, running: 1), TenantUsage(tenant: "bo", queued: 1),
+            ])
+            #expect(try await store.tenantUsage(since: t.clock.now().addingTimeInterval(1)).map(\.gpuSeconds) == [0, 0, 0])
         }
     }
 
@@ -459,6 +470,46 @@ struct StoreConformanceTests {
             #expect(recovered.map(\.id) == [id])
             #expect(recovered[0].state == .queued)
             #expect(recovered[0].error?.contains("dead-host stopped renewing its lease") == true)
+        }
+    }
+
+    /// Fair share (issue 31): within a priority, the claim takes the oldest job of the first
+    /// tenant in the order that has one; priority still wins; a tenant not in the order is
+    /// still claimed once the order's have nothing; and usage decays with its half-life.
+    @Test(arguments: StoreKind.available)
+    func aClaimUnderFairShareTakesTheLeastServedTenantsJobWithinAPriority(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            func submit(_ tenant: String?, priority: Int = 0) async throws -> JobID {
+                clock.advance(by: 1)
+                var request = Fixtures.request(Fixtures.spec(priority: priority), at: clock.now())
+                request.tenant = tenant
+                return try await store.enqueue(request).job.id
+            }
+            let a1 = try await submit("ana"), a2 = try await submit("ana"), a3 = try await submit("ana")
+            let b1 = try await submit("bo"), h1 = try await submit(nil), c1 = try await submit("cy")
+            let urgent = try await submit("ana", priority: 5)
+            // Priority first, whatever the order.
+            #expect(try await t.claim(tenantOrder: ["bo", "ana"])?.id == urgent)
+            #expect(try await t.claim(tenantOrder: ["bo", "", "ana"])?.id == b1)
+            #expect(try await t.claim(tenantOrder: ["", "ana"])?.id == h1)
+            #expect(try await t.claim(tenantOrder: ["ana", "bo"])?.id == a1)
+            // Without an order (one tenant), queue order: ana's next.
+            #expect(try await t.claim()?.id == a2)
+            // The order's tenants have nothing left but ana's a3; cy is not in the order: a3 first.
+            #expect(try await t.claim(tenantOrder: ["bo", "ana"])?.id == a3)
+            // Only cy is left, not in the order: taken all the same.
+            #expect(try await t.claim(tenantOrder: ["bo", "ana"])?.id == c1)
+            #expect(try await t.claim(tenantOrder: ["bo", "ana"]) == nil)
+
+            // Usage: 100 s two half-lives ago weighs 25 s now.
+            let claimed = try await store.list(JobQuery(states: [.running], tenant: "bo")).jobs[0]
+            _ = try await store.update(claimed.id, to: .encoding, JobUpdate(attempt: 1, at: clock.now(), endAttempt: .generated, attemptGPUSeconds: 100))
+            clock.advance(by: 2 * 3_600)
+            let usage = try await store.decayedUsage(now: clock.now(), halfLife: 3_600)
+            #expect(abs((usage["bo"] ?? 0) - 25) < 25 * 0.5, "\(usage)")
+            // Ana's four jobs still run: their time so far counts, undecayed.
+            #expect((usage["ana"] ?? 0) >= 4 * 7_200, "\(usage)")
         }
     }
 

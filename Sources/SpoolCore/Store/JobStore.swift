@@ -89,6 +89,14 @@ public protocol JobStore: Sendable {
     /// How many jobs match the query's filter (its paging aside): a tenant's queued jobs.
     func count(_ query: JobQuery) async throws -> Int
 
+    /// Each tenant's use of the pool: the slot time of its attempts that ended since `since`,
+    /// and its jobs queued and running now. One entry per tenant with either.
+    func tenantUsage(since: Date) async throws -> [TenantUsage]
+
+    /// Each tenant's slot time, decayed with `halfLife` seconds to `now` (`""` for the host's
+    /// own jobs), counted from the attempts that ended in the last ten half-lives.
+    func decayedUsage(now: Date, halfLife: Double) async throws -> [String: Double]
+
     /// The SHA-256 of every input any stored job refers to (see ``InputReferences``).
     func referencedInputs() async throws -> Set<String>
 
@@ -228,6 +236,24 @@ extension JobStore {
     }
 }
 
+/// One tenant's use of the pool, as the store knows it.
+public struct TenantUsage: Sendable, Hashable {
+    /// nil: the host's own jobs (no tenant).
+    public var tenant: String?
+    /// Slot time of its attempts that ended in the window (attempts still running not yet).
+    public var gpuSeconds: Double
+    public var queued: Int
+    /// Running or encoding.
+    public var running: Int
+
+    public init(tenant: String?, gpuSeconds: Double = 0, queued: Int = 0, running: Int = 0) {
+        self.tenant = tenant
+        self.gpuSeconds = gpuSeconds
+        self.queued = queued
+        self.running = running
+    }
+}
+
 /// A job to store.
 public struct EnqueueRequest: Sendable, Hashable {
     public var id: JobID
@@ -288,11 +314,16 @@ public struct ClaimRequest: Sendable, Hashable {
     public var deferredBefore: Date
     public var now: Date
     public var leaseUntil: Date
+    /// Fair share: the tenants with jobs queued, least served first (`""` for the host's own
+    /// jobs). Within a priority, the job claimed is the oldest of the first tenant in this
+    /// order that has one this claim may take. With fewer than two tenants, queue order alone.
+    public var tenantOrder: [String]
 
     public init(
         host: String, gpu: String, pipelines: Set<String>, slotByPipeline: [String: String] = [:],
-        deferredPipelines: Set<String> = [], deferredBefore: Date? = nil, now: Date, leaseUntil: Date
+        deferredPipelines: Set<String> = [], deferredBefore: Date? = nil, now: Date, leaseUntil: Date, tenantOrder: [String] = []
     ) {
+        self.tenantOrder = tenantOrder
         self.host = host
         self.gpu = gpu
         self.pipelines = pipelines

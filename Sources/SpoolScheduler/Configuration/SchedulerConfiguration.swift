@@ -68,6 +68,8 @@ public struct SchedulerConfiguration: Sendable {
     /// asked for; `spool serve` asks for it unless given `--live-preview off`.
     public var livePreview = false
     public var liveRetentionSeconds: Double = 600
+    /// Fair share between tenants: seconds over which a GPU-second's weight halves.
+    public var fairShareHalfLifeSeconds: Double = 86_400
 
     /// The default free-space floor: 512 MiB.
     public static let defaultMinFreeSpaceBytes = 512 << 20

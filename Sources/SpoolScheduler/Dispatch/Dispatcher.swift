@@ -51,6 +51,8 @@ public actor Dispatcher: Service {
     private var claimsInFlight = 0
     /// Why the last job claimed could not start for lack of disk space; nil once one could.
     private var spaceShortage: String?
+    /// The order of tenants each claim follows within a priority.
+    public nonisolated let fairShare: FairShare
 
     public init(
         store: any JobStore, pipelines: PipelineCatalog, configuration: SchedulerConfiguration,
@@ -65,6 +67,7 @@ public actor Dispatcher: Service {
             clock: clock, logger: logger,
             outcomes: OutcomeLedger(writes: JobWrites(store: store, events: events), statistics: statistics, logger: logger))
         slots = SlotTable(slots: configuration.slots, now: 0)
+        fairShare = FairShare(halfLife: configuration.fairShareHalfLifeSeconds)
     }
 
     /// Seconds since the dispatcher was made: the clock of slot accounting.
@@ -243,14 +246,16 @@ public actor Dispatcher: Service {
             claimsInFlight += 1
             defer { claimsInFlight -= 1 }
             let job: Job
+            let tenantOrder = await fairShare.order(store: context.store, now: now)
             do {
                 guard let claimed = try await context.writes.claimNext(ClaimRequest(
                     host: configuration.host, gpu: fallback.name, pipelines: Set(choices.keys),
                     slotByPipeline: choices.mapValues(\.name), deferredPipelines: deferred,
                     deferredBefore: now.addingTimeInterval(-configuration.affinityGraceSeconds), now: now,
-                    leaseUntil: now.addingTimeInterval(configuration.leaseSeconds)))
+                    leaseUntil: now.addingTimeInterval(configuration.leaseSeconds), tenantOrder: tenantOrder))
                 else { break }
                 job = claimed
+                fairShare.claimed()
             } catch {
                 context.logger.error("claiming a job failed; retrying at the next poll", metadata: ["error": "\(error)"])
                 break

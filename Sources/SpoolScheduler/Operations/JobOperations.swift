@@ -183,6 +183,16 @@ public struct JobOperations: Sendable {
         return try await reach("reading the job's webhooks") { try await store.webhookDeliveries(of: id) }
     }
 
+    /// The tenants' use of the pool over the last `window` seconds: every tenant's for an
+    /// admin, a user's own alone (an entry of zeros when it has none).
+    public func usage(window: Double = 86_400) async throws -> [TenantUsage] {
+        let store = store
+        let since = Date().addingTimeInterval(-window)
+        let all = try await reach("reading the tenants' usage") { try await store.tenantUsage(since: since) }
+        if principal.seesEveryone { return all }
+        return [all.first { $0.tenant == principal.tenant } ?? TenantUsage(tenant: principal.tenant)]
+    }
+
     /// How many jobs are in each state.
     public func countsByState() async throws -> [JobState: Int] {
         try await reach("counting jobs") { try await store.countsByState() }

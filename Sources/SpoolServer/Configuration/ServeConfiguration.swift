@@ -147,6 +147,9 @@ public struct ServeConfiguration: Sendable {
         let liveMinutes = values[S.liveRetentionMinutes] ?? 10
         guard liveMinutes >= 0 else { throw SettingsError("--live-retention-minutes takes minutes, 0 or more") }
         scheduler.liveRetentionSeconds = liveMinutes * 60
+        let halfLife = values[S.fairShareHalfLife] ?? 24
+        guard halfLife > 0 else { throw SettingsError("--fair-share-half-life takes a positive number of hours") }
+        scheduler.fairShareHalfLifeSeconds = halfLife * 3_600
 
         let allowPrivate = values[S.webhookAllowPrivate] ?? false
         scheduler.webhookTargets = WebhookTargetRule(allowPrivate: allowPrivate)

@@ -107,6 +107,9 @@ public enum ServeSettings {
     public static let tokens = SettingKey<String>(
         "tokens", placeholder: "PATH", default: "none",
         help: "Tenants file: named tenants, each with its tokens (SHA-256 hashes), role (admin or user) and limits; `spool tokens add` writes it, SIGHUP reads it again. A user sees only its own jobs.", isPath: true)
+    public static let fairShareHalfLife = SettingKey<Double>(
+        "fair-share-half-life", placeholder: "HOURS", default: "24",
+        help: "Fair share between tenants (--tokens): within a priority, the next job is the tenant's whose GPU-seconds, decayed with this half-life, divided by its weight are lowest.")
     public static let dropFolderTenant = SettingKey<String>(
         "drop-folder-tenant", placeholder: "NAME", default: "none (the host's own)",
         help: "The tenant (of --tokens) whose jobs the drop folder submits.")
@@ -149,7 +152,7 @@ public enum ServeSettings {
         codec.setting, crf.setting, preset.setting, lookahead.setting, encoderPriority.setting, rawBacklog.setting,
         livePreview.setting, liveRetentionMinutes.setting,
         maxAttempts.setting, timeLimit.setting, leaseSeconds.setting, heartbeatSeconds.setting, shutdownGrace.setting,
-        preemptAfter.setting, listen.setting, tokenFile.setting, tokens.setting, dropFolderTenant.setting, requestHeadTimeout.setting, keepAliveTimeout.setting, eventKeepAlive.setting, dropFolder.setting, logLevel.setting,
+        preemptAfter.setting, listen.setting, tokenFile.setting, tokens.setting, fairShareHalfLife.setting, dropFolderTenant.setting, requestHeadTimeout.setting, keepAliveTimeout.setting, eventKeepAlive.setting, dropFolder.setting, logLevel.setting,
         webhook.setting, webhookSecretFile.setting, webhookAllowPrivate.setting, webhookRetryDelays.setting,
         webhookMaxAgeHours.setting, webhookTimeout.setting,
     ]

@@ -19,7 +19,7 @@ public struct SpoolAPI: Sendable {
         ("get", "/v1/jobs/{id}/live.m3u8"), ("get", "/v1/jobs/{id}/live/{name}"),
         ("post", "/v1/videos"), ("get", "/v1/videos"), ("get", "/v1/videos/{id}"), ("delete", "/v1/videos/{id}"),
         ("get", "/v1/videos/{id}/content"),
-        ("get", "/v1/gpus"), ("get", "/metrics"), ("get", "/healthz"), ("get", "/openapi.json"),
+        ("get", "/v1/gpus"), ("get", "/v1/usage"), ("get", "/metrics"), ("get", "/healthz"), ("get", "/openapi.json"),
     ]
 
     let host: SpoolHost
@@ -55,6 +55,7 @@ public struct SpoolAPI: Sendable {
         addLiveRoutes(to: router)
         addDashboardRoutes(to: router)
         router.get("/v1/gpus") { _, context in try await gpus(context) }
+        router.get("/v1/usage") { _, context in try await usage(context) }
         router.get("/metrics") { _, context in
             // Every tenant's figures: for admins (and the host's own token) only.
             guard context.principal.seesEveryone else {
@@ -261,6 +262,19 @@ public struct SpoolAPI: Sendable {
         }
         return try json(GPUList(
             host: host.configuration.host, slots: slots, folders: folders, waitingReason: await host.dispatcher.diskSpaceShortage))
+    }
+
+    /// Each tenant's use over the last day, against its limits (its own alone for a user).
+    func usage(_ context: Context) async throws -> Response {
+        let window = 86_400.0
+        let rows = try await operations(context).usage(window: window)
+        let tenants = rows.map { row in
+            let limits = row.tenant.flatMap { configuration.tenants?.principal(named: $0)?.limits }
+            return UsageReport.Tenant(
+                tenant: row.tenant, gpuSeconds: row.gpuSeconds, queued: row.queued, running: row.running,
+                limits: limits.map { UsageReport.Limits(maxQueued: $0.maxQueued, maxGpuSecondsPerJob: $0.maxGpuSecondsPerJob) })
+        }
+        return try json(UsageReport(windowSeconds: window, since: Date().addingTimeInterval(-window), tenants: tenants))
     }
 
     // MARK: Helpers

@@ -10,11 +10,16 @@ public final class TenantDirectory: Sendable {
     public let path: String
     /// Each token hash, and each tenant's name, to the tenant's principal.
     private let index: Mutex<(byHash: [String: Principal], byName: [String: Principal])>
+    /// Told each tenant's weight at start and at each reload (fair share).
+    private let onWeights: Mutex<(@Sendable ([String: Double]) -> Void)?> = Mutex(nil)
+    private let weights: Mutex<[String: Double]>
 
     /// - Throws: ``TenantsFileError`` for a file that cannot be used.
     public init(path: String) throws {
         self.path = path
-        index = Mutex(Self.index(try TenantsFile.load(path)))
+        let file = try TenantsFile.load(path)
+        index = Mutex(Self.index(file))
+        weights = Mutex(Self.weights(file))
     }
 
     /// Reads the file again; a file that cannot be used leaves the tenants as they were.
@@ -24,6 +29,9 @@ public final class TenantDirectory: Sendable {
         let file = try TenantsFile.load(path)
         let fresh = Self.index(file)
         index.withLock { $0 = fresh }
+        let weights = Self.weights(file)
+        self.weights.withLock { $0 = weights }
+        onWeights.withLock { $0 }?(weights)
         return file.tenants.count
     }
 
@@ -31,6 +39,16 @@ public final class TenantDirectory: Sendable {
     func principal(presenting token: String) -> Principal? {
         let hash = TenantsFile.hash(token)
         return index.withLock { $0.byHash[hash] }
+    }
+
+    /// Calls `body` with each tenant's weight now and after each reload.
+    public func followWeights(_ body: @escaping @Sendable ([String: Double]) -> Void) {
+        onWeights.withLock { $0 = body }
+        body(weights.withLock { $0 })
+    }
+
+    private static func weights(_ file: TenantsFile) -> [String: Double] {
+        Dictionary(uniqueKeysWithValues: file.tenants.map { ($0.name, $0.weight ?? 1) })
     }
 
     /// The principal of the tenant named `name`, if the file has one.

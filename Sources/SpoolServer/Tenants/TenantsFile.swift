@@ -25,8 +25,11 @@ public struct TenantsFile: Codable, Sendable, Hashable {
         /// `sha256:` and the hex digest of each token.
         public var tokens: [String]
         public var limits: TenantLimits?
+        /// Its share under fair share, against the others' (1 when not given).
+        public var weight: Double?
 
-        public init(name: String, role: Role, tokens: [String] = [], limits: TenantLimits? = nil) {
+        public init(name: String, role: Role, tokens: [String] = [], limits: TenantLimits? = nil, weight: Double? = nil) {
+            self.weight = weight
             self.name = name
             self.role = role
             self.tokens = tokens
@@ -76,6 +79,7 @@ public struct TenantsFile: Codable, Sendable, Hashable {
                 }
                 guard hashes.insert(token.lowercased()).inserted else { return "a token of tenant \(tenant.name) belongs to another tenant too" }
             }
+            if let weight = tenant.weight, !(weight > 0) { return "tenant \(tenant.name): weight must be more than 0" }
             if let limits = tenant.limits {
                 if let queued = limits.maxQueued, queued < 0 { return "tenant \(tenant.name): maxQueued must be 0 or more" }
                 if let seconds = limits.maxGpuSecondsPerJob, !(seconds > 0) { return "tenant \(tenant.name): maxGpuSecondsPerJob must be more than 0" }

@@ -239,6 +239,26 @@ struct GPUs: AsyncParsableCommand {
     }
 }
 
+struct Usage: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "usage", abstract: "Show GPU-seconds used over the last day, and jobs queued and running, by tenant.")
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        let client = try options.client()
+        let report = try await withClient { () throws(ClientError) in try await client.usage() }
+        if options.json { return try options.printJSON(report) }
+        print("TENANT          GPU-S (24 H)  QUEUED  RUNNING  LIMITS")
+        for row in report.tenants {
+            var limits: [String] = []
+            if let most = row.limits?.maxQueued { limits.append("max \(most) queued") }
+            if let most = row.limits?.maxGpuSecondsPerJob { limits.append("\(String(format: "%g", most)) GPU-s per job") }
+            let name = (row.tenant ?? "(host)").padding(toLength: 15, withPad: " ", startingAt: 0)
+            print("\(name) \(String(format: "%12.1f", row.gpuSeconds))  \(String(format: "%6d", row.queued))  \(String(format: "%7d", row.running))  \(limits.isEmpty ? "-" : limits.joined(separator: ", "))")
+        }
+    }
+}
+
 /// Follows a job with a live bar on a terminal, plain lines otherwise; exits 1 unless it succeeds.
 func follow(_ id: String, client: SpoolClient, options: ClientOptions) async throws {
     let live = isatty(STDERR_FILENO) == 1 && !options.json

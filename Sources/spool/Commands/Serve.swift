@@ -142,7 +142,10 @@ struct Serve: AsyncParsableCommand {
         // drains get their webhooks' first try.
         var doors: [any Service] = [sender, metrics, server]
         if serve.dropFolder { doors.append(DropFolderService(host: host, principal: serve.dropFolderPrincipal, logger: logger)) }
-        if let tenants = serve.http.tenants { doors.append(TenantReloader(tenants: tenants, logger: logger)) }
+        if let tenants = serve.http.tenants {
+            tenants.followWeights { host.dispatcher.fairShare.setWeights($0) }
+            doors.append(TenantReloader(tenants: tenants, logger: logger))
+        }
         try await host.run(with: doors, logger: logger)
     }
 }
