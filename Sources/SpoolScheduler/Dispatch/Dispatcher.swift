@@ -74,7 +74,11 @@ public actor Dispatcher: Service {
     var clockSeconds: Double { (ContinuousClock.now - epoch).seconds }
 
     /// Look for work now, rather than at the next poll.
-    public nonisolated func wakeUp() { wake.signal() }
+    public nonisolated func wakeUp() {
+        // New jobs may mean a new tenant in the queue: fair share reads its order again.
+        fairShare.claimed()
+        wake.signal()
+    }
 
     /// Jobs this host is running (generating or encoding).
     public var runningJobs: [JobID] { Array(Set(running.keys.map(\.job))) }
@@ -120,8 +124,11 @@ public actor Dispatcher: Service {
         warmUp()
         // Submissions and requeues by other processes sharing the store wake this one at once.
         let notifications = context.store.queueNotifications()
-        let listener = Task { [wake] in
-            for await _ in notifications { wake.signal() }
+        let listener = Task { [wake, fairShare] in
+            for await _ in notifications {
+                fairShare.claimed()
+                wake.signal()
+            }
         }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
