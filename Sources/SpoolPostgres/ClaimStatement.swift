@@ -66,14 +66,22 @@ struct ClaimStatement: PostgresPreparedStatement {
     }
 
     func makeBindings() throws -> PostgresBindings {
-        let (sql, writer) = Self.render(request)
-        precondition(sql == Self.sql, "a claim's statement never changes shape")
-        var bindings = PostgresBindings(capacity: 4 + writer.values.count)
+        try Self.bindings(request, rendered: Self.render(request), expected: Self.sql)
+    }
+
+    /// `$1`…`$4` (now, pipelines, deferred ones, when deferred jobs may be taken), the tenants'
+    /// order as `$5` when given, then the assignments: the values of either claim.
+    static func bindings(
+        _ request: ClaimRequest, rendered: (sql: String, writer: SQLWriter), expected: String, tenantOrder: [String]? = nil
+    ) throws -> PostgresBindings {
+        precondition(rendered.sql == expected, "a claim's statement never changes shape")
+        var bindings = PostgresBindings(capacity: 5 + rendered.writer.values.count)
         bindings.append(request.now.timeIntervalSince1970)
         bindings.append(request.pipelines.sorted())
         bindings.append(request.deferredPipelines.sorted())
         bindings.append(request.deferredBefore.timeIntervalSince1970)
-        for value in writer.values { bindings.append(value) }
+        if let tenantOrder { bindings.append(tenantOrder) }
+        for value in rendered.writer.values { bindings.append(value) }
         return bindings
     }
 
@@ -111,16 +119,9 @@ struct FairClaimStatement: PostgresPreparedStatement {
     var request: ClaimRequest
 
     func makeBindings() throws -> PostgresBindings {
-        let (sql, writer) = ClaimStatement.render(request, next: Self.selection, fixedBindings: 5)
-        precondition(sql == Self.sql, "a claim's statement never changes shape")
-        var bindings = PostgresBindings(capacity: 5 + writer.values.count)
-        bindings.append(request.now.timeIntervalSince1970)
-        bindings.append(request.pipelines.sorted())
-        bindings.append(request.deferredPipelines.sorted())
-        bindings.append(request.deferredBefore.timeIntervalSince1970)
-        bindings.append(request.tenantOrder)
-        for value in writer.values { bindings.append(value) }
-        return bindings
+        try ClaimStatement.bindings(
+            request, rendered: ClaimStatement.render(request, next: Self.selection, fixedBindings: 5), expected: Self.sql,
+            tenantOrder: request.tenantOrder)
     }
 
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }

@@ -20,6 +20,16 @@ struct TenantTests {
         return result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// `spool serve --tokens FILE` on one slot, its synthetic workers held before their second
+    /// chunk until the gate opens (a 24-frame job ends, a 66-frame one holds the slot).
+    static func startDaemon(_ dir: TemporaryDirectory, tokens file: String) throws -> (DaemonProcess, WorkerGate) {
+        let gate = try WorkerGate()
+        let daemon = try DaemonProcess.onOneSlot(
+            dir, pipelines: ConditioningTests.pipelines, ["--tokens", file],
+            environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0", "SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 1)])
+        return (daemon, gate)
+    }
+
     /// One request with `token`: its status and body.
     static func call(_ base: String, _ method: String, _ path: String, token: String?, body: String? = nil) async throws -> (status: Int, body: String) {
         var request = URLRequest(url: URL(string: base + path)!)
@@ -45,10 +55,7 @@ struct TenantTests {
         let stored = try String(contentsOfFile: file, encoding: .utf8)
         #expect(!stored.contains(ana) && stored.contains(String(TenantsFileHash.of(ana))))
 
-        let gate = try WorkerGate()
-        let daemon = try DaemonProcess.onOneSlot(
-            dir, pipelines: ConditioningTests.pipelines, ["--tokens", file],
-            environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0", "SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 1)])
+        let (daemon, gate) = try Self.startDaemon(dir, tokens: file)
         defer {
             gate.open()
             daemon.stop()
@@ -175,10 +182,7 @@ struct TenantTests {
         let ana = try Self.addToken(["ana", "--tokens", file, "--max-queued", "1"])
         let bo = try Self.addToken(["bo", "--tokens", file])
         let ops = try Self.addToken(["ops", "--role", "admin", "--tokens", file])
-        let gate = try WorkerGate()
-        let daemon = try DaemonProcess.onOneSlot(
-            dir, pipelines: ConditioningTests.pipelines, ["--tokens", file],
-            environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0", "SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 1)])
+        let (daemon, gate) = try Self.startDaemon(dir, tokens: file)
         defer {
             gate.open()
             daemon.stop()
@@ -220,10 +224,7 @@ extension TenantTests {
         let file = dir.file("tokens.json")
         let ana = try Self.addToken(["ana", "--tokens", file])
         let bo = try Self.addToken(["bo", "--tokens", file])
-        let gate = try WorkerGate()
-        let daemon = try DaemonProcess.onOneSlot(
-            dir, pipelines: ConditioningTests.pipelines, ["--tokens", file],
-            environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0", "SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 1)])
+        let (daemon, gate) = try Self.startDaemon(dir, tokens: file)
         defer {
             gate.open()
             daemon.stop()
