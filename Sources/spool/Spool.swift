@@ -9,6 +9,7 @@ struct SpoolCommand: AsyncParsableCommand {
         discussion: """
             Exit codes: 0 success; 1 the job failed or was cancelled (--wait, watch); 64 usage error;
             65 the daemon rejected the job as invalid; 66 no such job; 69 the daemon is unreachable;
+            75 try again later (the job queue is unreachable, or the tenant is at its maxQueued);
             77 a bearer token is missing or wrong; 70 anything else.
             """,
         version: Spool.version,

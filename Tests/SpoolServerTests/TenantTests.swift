@@ -197,6 +197,13 @@ struct TenantTests {
         #expect(try await Self.call(base, "POST", "/v1/jobs", token: ana, body: job).status == 201)
         let refused = try await Self.call(base, "POST", "/v1/jobs", token: ana, body: job)
         #expect(refused.status == 429 && refused.body.contains("maxQueued 1"), "\(refused.body)")
+        // The CLI says to try again later (75), naming the limit.
+        try ana.write(toFile: dir.file("ana.token"), atomically: true, encoding: .utf8)
+        let cli = try runProcess([
+            DaemonProcess.binary, "submit", "--prompt", "a fox", "--frames", "66", "--size", "64x64", "--server", base,
+            "--token-file", dir.file("ana.token"),
+        ])
+        #expect(cli.status == 75 && cli.stderr.contains("maxQueued 1"), "\(cli.status) \(cli.stderr)")
         // Another tenant's queue is its own.
         #expect(try await Self.call(base, "POST", "/v1/jobs", token: bo, body: job).status == 201)
 

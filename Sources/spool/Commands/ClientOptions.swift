@@ -62,7 +62,8 @@ enum SpoolExit {
             case 400, 413, 422: return invalidJob
             case 404: return notFound
             case 401, 403: return unauthorized
-            case 503: return queueUnavailable
+            // Try again later: the queue is down, or the tenant is at a limit (429).
+            case 503, 429: return queueUnavailable
             default: return internalError
             }
         case .invalidResponse: return internalError
