@@ -75,7 +75,7 @@ struct StoreOutageTests {
         #expect(rename(dir.file("a/inbox/outage.json.tmp"), dir.file("a/inbox/outage.json")) == 0)
         try await hosts[0].waitForLog("could not submit from the drop folder; will try again")
         // Past their last renewed lease, both hosts stop their attempts (self-fencing).
-        for host in hosts { try await host.waitForLog("stopped an attempt whose lease ran out") }
+        for host in hosts { try await host.waitForLog("stopped an attempt whose lease ran out", timeout: 90) }
         gate.open()
 
         try server.start()
