@@ -6,13 +6,16 @@ import Foundation
 /// Finds and kills workers a previous run of the daemon left behind (after `kill -9`,
 /// its workers live on in their own process groups, still holding their GPUs).
 ///
-/// Each attempt records its worker's process group in `<job folder>/attempt-N.pgid`.
-/// A group is killed only if one of its live processes still works inside that job
-/// folder, so a process group id reused by an unrelated program is never touched.
+/// Every worker's process group is recorded beside its working directory, in `<workDir>.pgid`,
+/// the moment it is spawned: `<job folder>/attempt-N.pgid` for a per-job worker,
+/// `<work>/slot-NAME.pgid` for a resident one. A group is killed only if one of its live
+/// processes still works inside the folder the record belongs to, so a process group id
+/// reused by an unrelated program is never touched.
 public enum OrphanReaper {
     /// Records a worker's process group for ``reap(workFolder:)``.
-    public static func record(processGroup: Int32, jobFolder: String, attempt: Int) {
-        try? String(processGroup).write(toFile: "\(jobFolder)/attempt-\(attempt).pgid", atomically: true, encoding: .utf8)
+    static func record(processGroup: Int32, workDir: String) {
+        let path = URL(fileURLWithPath: workDir).standardizedFileURL.path
+        try? String(processGroup).write(toFile: path + ".pgid", atomically: true, encoding: .utf8)
     }
 
     /// Kills every recorded worker group still alive under `workFolder`, then removes the
@@ -21,18 +24,27 @@ public enum OrphanReaper {
     public static func reap(workFolder: String) -> [Int32] {
         let fm = FileManager.default
         var killed: [Int32] = []
-        for job in (try? fm.contentsOfDirectory(atPath: workFolder)) ?? [] {
-            let jobFolder = "\(workFolder)/\(job)"
-            for file in (try? fm.contentsOfDirectory(atPath: jobFolder)) ?? [] where file.hasSuffix(".pgid") {
-                guard let text = try? String(contentsOfFile: "\(jobFolder)/\(file)", encoding: .utf8),
-                      let group = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), group > 1
-                else { continue }
-                if groupWorks(in: jobFolder, group: group) {
-                    kill(-group, SIGKILL)
-                    killed.append(group)
+        func reap(_ record: String, within folder: String) {
+            guard let text = try? String(contentsOfFile: record, encoding: .utf8),
+                  let group = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), group > 1
+            else { return }
+            if groupWorks(in: folder, group: group) {
+                kill(-group, SIGKILL)
+                killed.append(group)
+            }
+        }
+        for entry in (try? fm.contentsOfDirectory(atPath: workFolder)) ?? [] {
+            let path = "\(workFolder)/\(entry)"
+            if entry.hasSuffix(".pgid") {
+                // A resident worker's, beside its slot folder.
+                reap(path, within: String(path.dropLast(5)))
+            } else {
+                // A job's folder: its attempts' workers, each beside its attempt folder.
+                for file in (try? fm.contentsOfDirectory(atPath: path)) ?? [] where file.hasSuffix(".pgid") {
+                    reap("\(path)/\(file)", within: path)
                 }
             }
-            try? fm.removeItem(atPath: jobFolder)
+            try? fm.removeItem(atPath: path)
         }
         return killed
     }

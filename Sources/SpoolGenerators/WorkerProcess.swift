@@ -44,6 +44,10 @@ final class WorkerProcess: Sendable {
             throw GenerationError(.spawnFailed, "cannot start \(executable): \(String(cString: strerror(rc)))")
         }
         pid = child
+        // Recorded at once, before anything else can happen to the daemon: one killed between
+        // the spawn and a later record left a worker no restart could find (it hung, silent,
+        // for ever; seen under a loaded test run).
+        OrphanReaper.record(processGroup: child, workDir: workDir)
         stdout = outPipe[0]
         stderr = errPipe[0]
         guard let input else {

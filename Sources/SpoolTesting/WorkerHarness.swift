@@ -73,7 +73,9 @@ public struct WorkerHarness: Sendable {
         } catch {
             failure = GenerationError(.crashed, "unexpected error \(error)")
         }
-        let stray = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []).filter { $0 != "work" }
+        // `work.pgid` is the launcher's own record of the worker's process group (for the
+        // orphan reaper), written beside the work directory as it spawns; not the worker's.
+        let stray = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []).filter { $0 != "work" && $0 != "work.pgid" }
         return Outcome(events: events, error: failure, processGroup: group, seconds: Date().timeIntervalSince(started), strayFiles: stray)
     }
 }

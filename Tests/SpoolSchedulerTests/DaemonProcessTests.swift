@@ -51,7 +51,7 @@ struct DaemonProcessTests {
         }
         // "running" is stored when a job is claimed, before its worker is spawned: wait for
         // both workers (a loaded machine can take longer than any fixed pause).
-        while processesWorking(in: data + "/work").count < 2 {
+        while processesWorking(in: data + "/work").count < 2 || recordedGroups(in: data + "/work") < 2 {
             try #require(Date() < deadline, "the workers never started")
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -85,6 +85,15 @@ struct DaemonProcessTests {
             #expect(attempts.first?.outcome == .lost)
             #expect(attempts.first?.error?.contains("host daemon-test restarted") == true)
         }
+    }
+
+    /// Process groups recorded for the reaper under `folder` (the daemon writes each as it
+    /// spawns the worker: there is a moment, however short, when a worker runs unrecorded).
+    func recordedGroups(in folder: String) -> Int {
+        let enumerator = FileManager.default.enumerator(atPath: folder)
+        var count = 0
+        while let path = enumerator?.nextObject() as? String { if path.hasSuffix(".pgid") { count += 1 } }
+        return count
     }
 
     /// Live processes whose working directory is inside `folder`.

@@ -90,8 +90,6 @@ extension Dispatcher {
             slots.setHolding(slot.name, .cold, now: clockSeconds)
             throw error
         }
-        // The worker's process group, for the orphan reaper of a daemon that dies with it.
-        OrphanReaper.record(processGroup: worker.processGroup, jobFolder: folder, attempt: 0)
         residents[slot.name] = worker
         context.statistics.recordModelLoad(slot: slot.name)
         context.logger.info("starting a resident worker", metadata: ["slot": "\(slot.name)", "pipeline": "\(pipeline.name)"])

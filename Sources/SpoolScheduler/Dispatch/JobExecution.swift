@@ -228,7 +228,6 @@ struct JobExecution: Sendable {
                 }
             } else {
                 perJobRun = run
-                OrphanReaper.record(processGroup: run.processGroup, jobFolder: plan.jobFolder, attempt: attempt)
             }
             context.statistics.recordStart(gap: slotFreedAt.map { (ContinuousClock.now - $0).seconds })
             if !control.attach(run: run, encoder: encoder) {
