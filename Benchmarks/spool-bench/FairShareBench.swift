@@ -40,7 +40,7 @@ struct FairShareBench: AsyncParsableCommand {
         var logger = Logger(label: "bench")
         logger.logLevel = .error
         let host = try SpoolHost(store: store, pipelines: PipelineCatalog([pipeline]), configuration: configuration, logger: logger)
-        host.dispatcher.fairShare.setWeights(["a": 1, "b": 1, "c": weightA, "d": 1])
+        host.dispatcher.claimPolicy.setTenants(["a": .init(), "b": .init(), "c": .init(weight: weightA), "d": .init()])
         let group = ServiceGroup(configuration: .init(services: host.services().map { .init(service: $0) }, logger: logger))
         let running = Task { try await group.run() }
         let a = host.operations.acting(for: Principal(tenant: "a", seesEveryone: false))
@@ -53,8 +53,6 @@ struct FairShareBench: AsyncParsableCommand {
         while try await store.job(single)?.state.isFinal != true { try await Task.sleep(for: .milliseconds(20)) }
         let job = try await store.job(single)!
         let wait = try require2(job.timings.queueWait)
-        let stats = host.statistics.snapshot
-        _ = stats
         let measuredJob = job.gpuSeconds
         report("b's one job behind a's \(burst): submit to start", wait, unit: "s", anchor: measuredJob,
                anchorName: "one job's slot time (b's own)", target: "ratio <= 1")
@@ -75,7 +73,7 @@ struct FairShareBench: AsyncParsableCommand {
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-        let usage = try await store.tenantUsage(since: since)
+        let usage = try await store.tenantUsage(since: since, now: Date())
         let share = { (tenant: String) in usage.first { $0.tenant == tenant }?.gpuSeconds ?? 0 }
         let total = share("c") + share("d")
         let expected = weightA / (weightA + 1)

@@ -6,27 +6,42 @@ public struct UsageReport: Codable, Sendable, Hashable {
     public struct Tenant: Codable, Sendable, Hashable {
         /// nil: the host's own jobs (its `--token-file` token, loopback without tokens).
         public var tenant: String?
-        /// Slot time of its attempts that ended in the window.
+        /// Slot time in the window: attempts that ended in it, and its running jobs' so far
+        /// (what `gpuSecondsPerDay` counts).
         public var gpuSeconds: Double
         public var queued: Int
+        /// Jobs on a slot (what `maxRunning` counts).
         public var running: Int
+        /// Jobs off their slot, their video being finished.
+        public var encoding: Int
         public var limits: Limits?
+        /// Why its queued jobs wait, when a limit holds them.
+        public var waitingReason: String?
 
-        public init(tenant: String?, gpuSeconds: Double, queued: Int, running: Int, limits: Limits?) {
+        public init(
+            tenant: String?, gpuSeconds: Double, queued: Int, running: Int, encoding: Int = 0, limits: Limits?,
+            waitingReason: String? = nil
+        ) {
             self.tenant = tenant
             self.gpuSeconds = gpuSeconds
             self.queued = queued
             self.running = running
+            self.encoding = encoding
             self.limits = limits
+            self.waitingReason = waitingReason
         }
     }
 
     public struct Limits: Codable, Sendable, Hashable {
         public var maxQueued: Int?
+        public var maxRunning: Int?
+        public var gpuSecondsPerDay: Double?
         public var maxGpuSecondsPerJob: Double?
 
-        public init(maxQueued: Int?, maxGpuSecondsPerJob: Double?) {
+        public init(maxQueued: Int?, maxRunning: Int? = nil, gpuSecondsPerDay: Double? = nil, maxGpuSecondsPerJob: Double?) {
             self.maxQueued = maxQueued
+            self.maxRunning = maxRunning
+            self.gpuSecondsPerDay = gpuSecondsPerDay
             self.maxGpuSecondsPerJob = maxGpuSecondsPerJob
         }
     }

@@ -13,11 +13,11 @@ import SpoolStoreKit
 struct ClaimStatement: PostgresPreparedStatement {
     typealias Row = PostgresRow
 
-    static let name = "spool_claim_v4"
+    static let name = "spool_claim_v5"
 
     static let sql = render(ClaimRequest(host: "", gpu: "", pipelines: [], now: Date(), leaseUntil: Date())).sql
 
-    static let bindingDataTypes: [PostgresDataType] = [.float8, .textArray, .textArray, .float8] + render(
+    static let bindingDataTypes: [PostgresDataType] = [.float8, .textArray, .textArray, .float8, .textArray] + render(
         ClaimRequest(host: "", gpu: "", pipelines: [], now: Date(), leaseUntil: Date())
     ).writer.values.map { value in
         switch value {
@@ -32,16 +32,18 @@ struct ClaimStatement: PostgresPreparedStatement {
     var request: ClaimRequest
 
     /// `$1` is now, `$2` the pipelines, `$3` the deferred ones, `$4` when deferred jobs may
-    /// be taken; the assignments follow.
+    /// be taken, `$5` the tenants held at a limit (``ClaimRequest/heldTenants``); the
+    /// assignments follow.
     static func render(_ request: ClaimRequest) -> (sql: String, writer: SQLWriter) {
         render(request, next: """
             SELECT seq FROM jobs
                 WHERE state = 'queued' AND (not_before IS NULL OR not_before <= $1)
                 AND pipeline = ANY($2)
                 AND (NOT pipeline = ANY($3) OR COALESCE(not_before, submitted_at) <= $4)
+                AND NOT COALESCE(tenant, '') = ANY($5)
                 ORDER BY priority DESC, seq LIMIT 1
                 FOR UPDATE SKIP LOCKED
-            """, fixedBindings: 4)
+            """, fixedBindings: 5)
     }
 
     /// The claim around `next`, the selection of the job's `seq`, which binds the first
@@ -66,13 +68,14 @@ struct ClaimStatement: PostgresPreparedStatement {
     }
 
     func makeBindings() throws -> PostgresBindings {
-        try Self.bindings(request, rendered: Self.render(request), expected: Self.sql)
+        try Self.bindings(request, rendered: Self.render(request), expected: Self.sql, tenants: request.heldTenants)
     }
 
-    /// `$1`…`$4` (now, pipelines, deferred ones, when deferred jobs may be taken), the tenants'
-    /// order as `$5` when given, then the assignments: the values of either claim.
+    /// `$1`…`$4` (now, pipelines, deferred ones, when deferred jobs may be taken), `tenants` as
+    /// `$5` (the held ones, or the fair claim's order), then the assignments: the values of
+    /// either claim.
     static func bindings(
-        _ request: ClaimRequest, rendered: (sql: String, writer: SQLWriter), expected: String, tenantOrder: [String]? = nil
+        _ request: ClaimRequest, rendered: (sql: String, writer: SQLWriter), expected: String, tenants: [String]
     ) throws -> PostgresBindings {
         precondition(rendered.sql == expected, "a claim's statement never changes shape")
         var bindings = PostgresBindings(capacity: 5 + rendered.writer.values.count)
@@ -80,7 +83,7 @@ struct ClaimStatement: PostgresPreparedStatement {
         bindings.append(request.pipelines.sorted())
         bindings.append(request.deferredPipelines.sorted())
         bindings.append(request.deferredBefore.timeIntervalSince1970)
-        if let tenantOrder { bindings.append(tenantOrder) }
+        bindings.append(tenants)
         for value in rendered.writer.values { bindings.append(value) }
         return bindings
     }
@@ -91,7 +94,7 @@ struct ClaimStatement: PostgresPreparedStatement {
 /// The claim under fair share (``ClaimRequest/tenantOrder``): each tenant's best runnable job,
 /// one probe of `jobs_tenant_queue` each and locked as it is found (a job another claim holds
 /// is skipped, that tenant's next taken instead), then the first of those by priority and the
-/// tenants' order. `$5` is the order.
+/// tenants' order. `$5` is the order, which never names a held tenant.
 struct FairClaimStatement: PostgresPreparedStatement {
     typealias Row = PostgresRow
 
@@ -113,15 +116,14 @@ struct FairClaimStatement: PostgresPreparedStatement {
     static let sql = ClaimStatement.render(
         ClaimRequest(host: "", gpu: "", pipelines: [], now: Date(), leaseUntil: Date()), next: selection, fixedBindings: 5).sql
 
-    static let bindingDataTypes: [PostgresDataType] = [.float8, .textArray, .textArray, .float8, .textArray]
-        + ClaimStatement.bindingDataTypes.dropFirst(4)
+    static let bindingDataTypes = ClaimStatement.bindingDataTypes
 
     var request: ClaimRequest
 
     func makeBindings() throws -> PostgresBindings {
         try ClaimStatement.bindings(
             request, rendered: ClaimStatement.render(request, next: Self.selection, fixedBindings: 5), expected: Self.sql,
-            tenantOrder: request.tenantOrder)
+            tenants: request.tenantOrder)
     }
 
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }

@@ -379,31 +379,28 @@ public final class PostgresJobStore: JobStore, Service {
             .first.map { try $0["n"].decode(Int.self) } ?? 0
     }
 
-    public func tenantUsage(since: Date) async throws -> [TenantUsage] {
-        var binds = PostgresBindings()
-        binds.append(since.timeIntervalSince1970)
-        let seconds = try await rows(PostgresQuery(unsafeSQL: TenantUsageQueries.gpuSeconds(placeholder: "$1"), binds: binds)).map {
-            (tenant: try $0["tenant"].decode(String?.self), seconds: try $0["seconds"].decode(Double?.self) ?? 0)
+    public func tenantUsage(since: Date, now: Date) async throws -> [TenantUsage] {
+        func seconds(_ sql: String, _ bound: Date) async throws -> [(tenant: String?, seconds: Double)] {
+            var binds = PostgresBindings()
+            binds.append(bound.timeIntervalSince1970)
+            return try await rows(PostgresQuery(unsafeSQL: sql, binds: binds)).map {
+                (tenant: try $0["tenant"].decode(String?.self), seconds: try $0["seconds"].decode(Double?.self) ?? 0)
+            }
         }
         let active = try await rows(PostgresQuery(unsafeSQL: TenantUsageQueries.active)).map {
             (tenant: try $0["tenant"].decode(String?.self), state: try $0["state"].decode(String.self), count: try $0["n"].decode(Int.self))
         }
-        return TenantUsageQueries.merge(gpuSeconds: seconds, active: active)
+        return TenantUsageQueries.merge(
+            ended: try await seconds(TenantUsageQueries.gpuSeconds(placeholder: "$1"), since),
+            running: try await seconds(TenantUsageQueries.runningSeconds(placeholder: "$1"), now), active: active)
     }
 
-    public func decayedUsage(now: Date, halfLife: Double) async throws -> [String: Double] {
+    public func hourlyUsage(since: Date) async throws -> [TenantHour] {
         var binds = PostgresBindings()
-        binds.append(FairShareUsage.since(now: now, halfLife: halfLife).timeIntervalSince1970)
-        let rows = try await rows(PostgresQuery(unsafeSQL: FairShareUsage.query(placeholder: "$1"), binds: binds)).map {
-            (tenant: try $0["tenant"].decode(String.self), hour: try $0["hour"].decode(Int.self), seconds: try $0["seconds"].decode(Double?.self) ?? 0)
+        binds.append(since.timeIntervalSince1970)
+        return try await rows(PostgresQuery(unsafeSQL: FairShareUsage.query(placeholder: "$1"), binds: binds)).map {
+            TenantHour(tenant: try $0["tenant"].decode(String.self), hour: try $0["hour"].decode(Int.self), seconds: try $0["seconds"].decode(Double?.self) ?? 0)
         }
-        var usage = FairShareUsage.decay(rows, now: now, halfLife: halfLife)
-        var running = PostgresBindings()
-        running.append(now.timeIntervalSince1970)
-        for row in try await self.rows(PostgresQuery(unsafeSQL: FairShareUsage.runningQuery(placeholder: "$1"), binds: running)) {
-            usage[try row["tenant"].decode(String.self), default: 0] += max(0, try row["seconds"].decode(Double?.self) ?? 0)
-        }
-        return usage
     }
 
     // MARK: Claim
@@ -412,30 +409,21 @@ public final class PostgresJobStore: JobStore, Service {
         guard !request.pipelines.isEmpty else { return nil }
         // One statement, one round trip, one commit. Under fair share, the fair statement
         // first; nothing there (a tenant newer than the order), the queue's own order.
-        var found: [PostgresRandomAccessRow] = []
-        if request.tenantOrder.count >= 2 {
-            let fair = FairClaimStatement(request: request)
-            found = try await pooled { client, logger, deadline in
+        func claim<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> PostgresRandomAccessRow?
+        where Statement.Row == PostgresRow {
+            try await pooled { client, logger, deadline in
                 try await client.withConnection { connection in
                     deadline.disarm()
-                    var found: [PostgresRandomAccessRow] = []
-                    for try await row in try await connection.execute(fair, logger: logger) { found.append(row.makeRandomAccess()) }
+                    var found: PostgresRandomAccessRow?
+                    for try await row in try await connection.execute(statement, logger: logger) { found = row.makeRandomAccess() }
                     return found
                 }
             }
         }
-        if found.isEmpty {
-            let statement = ClaimStatement(request: request)
-            found = try await pooled { client, logger, deadline in
-                try await client.withConnection { connection in
-                    deadline.disarm()
-                    var found: [PostgresRandomAccessRow] = []
-                    for try await row in try await connection.execute(statement, logger: logger) { found.append(row.makeRandomAccess()) }
-                    return found
-                }
-            }
-        }
-        guard let row = found.first else { return nil }
+        var found: PostgresRandomAccessRow?
+        if request.tenantOrder.count >= 2 { found = try await claim(FairClaimStatement(request: request)) }
+        if found == nil { found = try await claim(ClaimStatement(request: request)) }
+        guard let row = found else { return nil }
         let job = try Job(postgres: row, specs: specs)
         // The claim is one statement; a `job.started` it owes is stored right after it.
         let stored = try row["webhooks"].decode(String?.self)

@@ -203,29 +203,25 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         }
     }
 
-    public func tenantUsage(since: Date) async throws -> [TenantUsage] {
+    public func tenantUsage(since: Date, now: Date) async throws -> [TenantUsage] {
         try await pool.read { db in
-            let seconds = try Row.fetchAll(db, sql: TenantUsageQueries.gpuSeconds(placeholder: "?"), arguments: [since.epoch]).map {
-                (tenant: $0["tenant"] as String?, seconds: ($0["seconds"] as Double?) ?? 0)
+            func seconds(_ sql: String, _ bound: Date) throws -> [(tenant: String?, seconds: Double)] {
+                try Row.fetchAll(db, sql: sql, arguments: [bound.epoch]).map { (tenant: $0["tenant"], seconds: ($0["seconds"] as Double?) ?? 0) }
             }
             let active = try Row.fetchAll(db, sql: TenantUsageQueries.active).map {
                 (tenant: $0["tenant"] as String?, state: $0["state"] as String, count: $0["n"] as Int)
             }
-            return TenantUsageQueries.merge(gpuSeconds: seconds, active: active)
+            return TenantUsageQueries.merge(
+                ended: try seconds(TenantUsageQueries.gpuSeconds(placeholder: "?"), since),
+                running: try seconds(TenantUsageQueries.runningSeconds(placeholder: "?"), now), active: active)
         }
     }
 
-    public func decayedUsage(now: Date, halfLife: Double) async throws -> [String: Double] {
+    public func hourlyUsage(since: Date) async throws -> [TenantHour] {
         try await pool.read { db in
-            let since = FairShareUsage.since(now: now, halfLife: halfLife)
-            let rows = try Row.fetchAll(db, sql: FairShareUsage.query(placeholder: "?"), arguments: [since.epoch]).map {
-                (tenant: $0["tenant"] as String, hour: $0["hour"] as Int, seconds: ($0["seconds"] as Double?) ?? 0)
+            try Row.fetchAll(db, sql: FairShareUsage.query(placeholder: "?"), arguments: [since.epoch]).map {
+                TenantHour(tenant: $0["tenant"], hour: $0["hour"], seconds: ($0["seconds"] as Double?) ?? 0)
             }
-            var usage = FairShareUsage.decay(rows, now: now, halfLife: halfLife)
-            for row in try Row.fetchAll(db, sql: FairShareUsage.runningQuery(placeholder: "?"), arguments: [now.epoch]) {
-                usage[row["tenant"] as String, default: 0] += max(0, (row["seconds"] as Double?) ?? 0)
-            }
-            return usage
         }
     }
 
@@ -259,6 +255,10 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
                         """,
                     arguments: runnable + [order, order])
             }
+            // Tenants held at a limit are left out (only then: the claim without them is the
+            // statement of a host without tenants).
+            let held = request.heldTenants.isEmpty ? ""
+                : "AND COALESCE(tenant, '') NOT IN (\(databaseQuestionMarks(count: request.heldTenants.count)))"
             guard let claimed = try fair ?? Row.fetchOne(
                 cached: db,
                 sql: """
@@ -266,10 +266,10 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
                     WHERE state = 'queued' AND (not_before IS NULL OR not_before <= ?)
                     AND pipeline IN (\(databaseQuestionMarks(count: pipelines.count)))
                     AND (pipeline NOT IN (\(databaseQuestionMarks(count: deferred.count))) OR COALESCE(not_before, submitted_at) <= ?)
+                    \(held)
                     ORDER BY priority DESC, seq LIMIT 1
                     """,
-                arguments: StatementArguments([request.now.epoch]) + StatementArguments(pipelines) + StatementArguments(deferred)
-                    + [request.deferredBefore.epoch])
+                arguments: runnable + StatementArguments(request.heldTenants))
             else { return nil }
             let seq: Int64 = claimed["seq"]
             var sql = SQLWriter.sqlite()

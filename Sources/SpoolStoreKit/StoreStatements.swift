@@ -382,7 +382,7 @@ extension EnqueueRequest {
     }
 }
 
-/// How both stores read tenants' use of the pool: two grouped reads, merged by one rule.
+/// How both stores read tenants' use of the pool: three grouped reads, merged by one rule.
 public enum TenantUsageQueries {
     /// Slot time of attempts ended since the one bound value (`placeholder`), by tenant.
     public static func gpuSeconds(placeholder: String) -> String {
@@ -392,26 +392,38 @@ public enum TenantUsageQueries {
         """
     }
 
+    /// The slot time so far of the jobs running now, by tenant (binds now): a burst counts as
+    /// it runs, not only once its attempts end.
+    public static func runningSeconds(placeholder: String) -> String {
+        "SELECT tenant, SUM(\(placeholder) - started_at) AS seconds FROM jobs WHERE state = 'running' GROUP BY tenant"
+    }
+
     /// Active jobs by tenant and state.
     public static let active = """
         SELECT tenant, state, COUNT(*) AS n FROM jobs WHERE state IN ('queued', 'running', 'encoding') GROUP BY tenant, state
         """
 
     /// One entry per tenant, ordered by name (the host's own jobs first).
-    public static func merge(gpuSeconds: [(tenant: String?, seconds: Double)], active: [(tenant: String?, state: String, count: Int)]) -> [TenantUsage] {
+    public static func merge(
+        ended: [(tenant: String?, seconds: Double)], running: [(tenant: String?, seconds: Double)],
+        active: [(tenant: String?, state: String, count: Int)]
+    ) -> [TenantUsage] {
         var byTenant: [String?: TenantUsage] = [:]
-        for (tenant, seconds) in gpuSeconds { byTenant[tenant, default: TenantUsage(tenant: tenant)].gpuSeconds += seconds }
+        for (tenant, seconds) in ended { byTenant[tenant, default: TenantUsage(tenant: tenant)].endedSeconds += seconds }
+        for (tenant, seconds) in running { byTenant[tenant, default: TenantUsage(tenant: tenant)].runningSeconds += max(0, seconds) }
         for (tenant, state, count) in active {
-            if state == "queued" { byTenant[tenant, default: TenantUsage(tenant: tenant)].queued += count }
-            else { byTenant[tenant, default: TenantUsage(tenant: tenant)].running += count }
+            switch state {
+            case "queued": byTenant[tenant, default: TenantUsage(tenant: tenant)].queued += count
+            case "running": byTenant[tenant, default: TenantUsage(tenant: tenant)].running += count
+            default: byTenant[tenant, default: TenantUsage(tenant: tenant)].encoding += count
+            }
         }
         return byTenant.values.sorted { ($0.tenant ?? "") < ($1.tenant ?? "") }
     }
 }
 
-/// Fair share's usage, for both stores: slot time by tenant and hour (ten half-lives back),
-/// decayed here. An hour's bucket is decayed from one instant in it, off by at most an hour of
-/// decay (3 % at a 24 h half-life): no SQL math function is needed, which SQLite lacks.
+/// Slot time by tenant and hour, for both stores (``JobStore/hourlyUsage(since:)``): what fair
+/// share decays and a daily quota's room is told from, by the scheduler's rules.
 public enum FairShareUsage {
     /// Binds the earliest `ended_at` counted.
     public static func query(placeholder: String) -> String {
@@ -420,24 +432,5 @@ public enum FairShareUsage {
         FROM attempts a JOIN jobs j ON j.id = a.job_id
         WHERE a.ended_at >= \(placeholder) GROUP BY COALESCE(j.tenant, ''), CAST(a.ended_at / 3600 AS INTEGER)
         """
-    }
-
-    public static func since(now: Date, halfLife: Double) -> Date { now.addingTimeInterval(-10 * halfLife) }
-
-    /// The slot time so far of the jobs running now, by tenant (binds now): a burst counts as
-    /// it runs, not only once its attempts end.
-    public static func runningQuery(placeholder: String) -> String {
-        "SELECT COALESCE(tenant, '') AS tenant, SUM(\(placeholder) - started_at) AS seconds FROM jobs WHERE state = 'running' GROUP BY COALESCE(tenant, '')"
-    }
-
-    /// The decayed sums of `rows` (tenant, hour since 1970, seconds).
-    public static func decay(_ rows: [(tenant: String, hour: Int, seconds: Double)], now: Date, halfLife: Double) -> [String: Double] {
-        var usage: [String: Double] = [:]
-        let t = now.timeIntervalSince1970
-        for row in rows {
-            let age = max(0, t - (Double(row.hour) * 3_600 + 1_800))
-            usage[row.tenant, default: 0] += row.seconds * pow(0.5, age / halfLife)
-        }
-        return usage
     }
 }

@@ -96,10 +96,8 @@ public final class FailingJobStore: JobStore {
 
     public func countsByState() async throws -> [JobState: Int] { try await base.countsByState() }
     public func count(_ query: JobQuery) async throws -> Int { try await base.count(query) }
-    public func tenantUsage(since: Date) async throws -> [TenantUsage] { try await base.tenantUsage(since: since) }
-    public func decayedUsage(now: Date, halfLife: Double) async throws -> [String: Double] {
-        try await base.decayedUsage(now: now, halfLife: halfLife)
-    }
+    public func tenantUsage(since: Date, now: Date) async throws -> [TenantUsage] { try await base.tenantUsage(since: since, now: now) }
+    public func hourlyUsage(since: Date) async throws -> [TenantHour] { try await base.hourlyUsage(since: since) }
     public func preemptionCandidate(_ query: PreemptionQuery) async throws -> Job? {
         try await base.preemptionCandidate(query)
     }

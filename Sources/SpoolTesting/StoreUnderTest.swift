@@ -83,11 +83,11 @@ public final class StoreUnderTest: Sendable {
     /// Claims on `gpu` at the clock's time with a 30 s lease.
     public func claim(
         _ gpu: String = "gpu0", host: String = "h1", pipelines: Set<String> = ["synthetic"], tenantOrder: [String] = [],
-        from store: (any JobStore)? = nil
+        held: [String] = [], from store: (any JobStore)? = nil
     ) async throws -> Job? {
         try await (store ?? self.store).claimNext(ClaimRequest(
             host: host, gpu: gpu, pipelines: pipelines, now: clock.now(), leaseUntil: clock.now().addingTimeInterval(30),
-            tenantOrder: tenantOrder))
+            tenantOrder: tenantOrder, heldTenants: held))
     }
 
     func tearDown() async {

@@ -15,6 +15,9 @@ public struct WebhookSenderConfiguration: Sendable {
     /// This host's name: it holds the leases of the deliveries it sends.
     public var host: String
     public var secret: WebhookSecret
+    /// A tenant's own secret (`webhookSecret` in `--tokens`), which signs its jobs' webhooks in
+    /// place of ``secret``; nil: every webhook is signed with the host's.
+    public var tenantSecret: (@Sendable (String) -> WebhookSecret?)?
     public var policy: WebhookRetryPolicy
     /// Where webhooks may go.
     public var targets: WebhookTargetRule
@@ -153,18 +156,19 @@ public final class WebhookSender: Service {
     /// One try of one delivery, recorded.
     func deliver(_ delivery: WebhookDelivery, _ client: HTTPClient) async {
         let payload: String
-        if let kept = delivery.payload {
-            payload = kept
-        } else {
-            do {
-                payload = try await render(delivery)
-            } catch {
-                logger.warning("could not read the job a webhook is about", metadata: ["job": "\(delivery.jobID)", "error": "\(error)"])
-                return  // the lease ends and it is tried again
-            }
+        let secret: WebhookSecret
+        do {
+            // The job is read for the first try's body, and for whose secret signs it (only
+            // when tenants may have their own: a retry without them sends the kept bytes unread).
+            let job = delivery.payload == nil || configuration.tenantSecret != nil ? try await store.job(delivery.jobID) : nil
+            payload = try delivery.payload ?? render(delivery, job: job)
+            secret = job?.tenant.flatMap { configuration.tenantSecret?($0) } ?? configuration.secret
+        } catch {
+            logger.warning("could not read the job a webhook is about", metadata: ["job": "\(delivery.jobID)", "error": "\(error)"])
+            return  // the lease ends and it is tried again
         }
         let started = clock.now()
-        let answer = await send(delivery, payload: payload, client)
+        let answer = await send(delivery, payload: payload, secret: secret, client)
         let ended = clock.now()
         let (state, next, error) = configuration.policy.decide(
             answer, triesBefore: delivery.tries.count, createdAt: delivery.createdAt, now: ended)
@@ -201,15 +205,15 @@ public final class WebhookSender: Service {
     }
 
     /// The body: `{"type", "timestamp", "data": <the job resource>}`.
-    func render(_ delivery: WebhookDelivery) async throws -> String {
+    func render(_ delivery: WebhookDelivery, job: Job?) throws -> String {
         // A job that started or ended has no place in the queue to read.
-        guard let job = try await store.job(delivery.jobID) else { throw SpoolError.jobNotFound(delivery.jobID) }
+        guard let job else { throw SpoolError.jobNotFound(delivery.jobID) }
         let body = WebhookBody(type: delivery.event.rawValue, timestamp: delivery.createdAt, data: JobResource(job))
         return String(decoding: try JSONEncoder.spoolAPI.encode(body), as: UTF8.self)
     }
 
     /// POSTs a signed message and reads the answer.
-    func send(_ delivery: WebhookDelivery, payload: String, _ client: HTTPClient) async -> WebhookRetryPolicy.Answer {
+    func send(_ delivery: WebhookDelivery, payload: String, secret: WebhookSecret, _ client: HTTPClient) async -> WebhookRetryPolicy.Answer {
         if let refusal = configuration.targets.problem(delivery.url) { return .refused(refusal) }
         if configuration.targets.mustCheckAddresses(of: delivery.url), let host = WebhookTarget.host(of: delivery.url) {
             let addresses: [String]
@@ -225,15 +229,15 @@ public final class WebhookSender: Service {
             // header and TLS's server name and certificate check are the name's (issue 27).
             guard let checked = addresses.first else { return .noAnswer("\(host) resolves to no address") }
             let pinned = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: clientSettings(pinning: [host: checked]))
-            let answer = await post(delivery, payload: payload, pinned)
+            let answer = await post(delivery, payload: payload, secret: secret, pinned)
             try? await pinned.shutdown()
             return answer
         }
-        return await post(delivery, payload: payload, client)
+        return await post(delivery, payload: payload, secret: secret, client)
     }
 
     /// POSTs the signed message with `client` and reads the answer.
-    func post(_ delivery: WebhookDelivery, payload: String, _ client: HTTPClient) async -> WebhookRetryPolicy.Answer {
+    func post(_ delivery: WebhookDelivery, payload: String, secret: WebhookSecret, _ client: HTTPClient) async -> WebhookRetryPolicy.Answer {
         let timestamp = Int(clock.now().timeIntervalSince1970)
         var request = HTTPClientRequest(url: delivery.url)
         request.method = .POST
@@ -241,7 +245,7 @@ public final class WebhookSender: Service {
         request.headers.add(name: "user-agent", value: "Spool/\(Spool.version)")
         request.headers.add(name: "webhook-id", value: delivery.id)
         request.headers.add(name: "webhook-timestamp", value: String(timestamp))
-        request.headers.add(name: "webhook-signature", value: configuration.secret.signature(id: delivery.id, timestamp: timestamp, body: payload))
+        request.headers.add(name: "webhook-signature", value: secret.signature(id: delivery.id, timestamp: timestamp, body: payload))
         request.body = .bytes(ByteBuffer(string: payload))
         do {
             let response = try await client.execute(request, timeout: .milliseconds(Int64(configuration.timeoutSeconds * 1_000)))

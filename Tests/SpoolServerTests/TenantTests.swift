@@ -22,11 +22,13 @@ struct TenantTests {
 
     /// `spool serve --tokens FILE` on one slot, its synthetic workers held before their second
     /// chunk until the gate opens (a 24-frame job ends, a 66-frame one holds the slot).
-    static func startDaemon(_ dir: TemporaryDirectory, tokens file: String) throws -> (DaemonProcess, WorkerGate) {
+    static func startDaemon(
+        _ dir: TemporaryDirectory, tokens file: String, _ extra: [String] = [], log: String = "daemon.log"
+    ) throws -> (DaemonProcess, WorkerGate) {
         let gate = try WorkerGate()
         let daemon = try DaemonProcess.onOneSlot(
-            dir, pipelines: ConditioningTests.pipelines, ["--tokens", file],
-            environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0", "SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 1)])
+            dir, pipelines: ConditioningTests.pipelines, ["--tokens", file] + extra,
+            environment: ["SPOOL_SYNTHETIC_FRAME_COST_MS": "0", "SPOOL_SYNTHETIC_GATE": gate.environmentValue(fromChunk: 1)], log: log)
         return (daemon, gate)
     }
 
@@ -258,6 +260,130 @@ extension TenantTests {
         for id in burst {
             #expect(try await opsClient.job(id).timings.startedAt! > started, "bo's job ran before the rest of ana's burst")
         }
+    }
+}
+
+extension TenantTests {
+    /// maxRunning: on two slots, ana's second job waits while her first holds a slot (saying
+    /// why, on the job and in /v1/usage), and bo's job takes the other slot ahead of it.
+    @Test func aTenantAtItsMaxRunningWaitsWhileAnothersJobTakesTheFreeSlot() async throws {
+        let dir = try TemporaryDirectory("tenants")
+        defer { dir.remove() }
+        let file = dir.file("tokens.json")
+        let ana = try Self.addToken(["ana", "--tokens", file, "--max-running", "1"])
+        let bo = try Self.addToken(["bo", "--tokens", file])
+        let (daemon, gate) = try Self.startDaemon(dir, tokens: file, ["--virtual-slots", "2"])
+        defer {
+            gate.open()
+            daemon.stop()
+        }
+        let base = try await daemon.httpURL()
+        let anaClient = SpoolClient(server: URL(string: base)!, token: ana)
+        let boClient = SpoolClient(server: URL(string: base)!, token: bo)
+        let spec = JobSpec(prompt: "a fox", frames: 66, width: 64, height: 64)
+        let first = try await anaClient.submit(spec).job
+        try await until("ana's first job holds a slot") { try await anaClient.job(first.id).state == .running }
+        let second = try await anaClient.submit(spec).job
+        let other = try await boClient.submit(spec).job
+        try await until("bo's job takes the other slot") { try await boClient.job(other.id).state == .running }
+        let waiting = try await anaClient.job(second.id)
+        #expect(waiting.state == .queued)
+        #expect(waiting.waitingReason?.contains("maxRunning 1") == true, "\(waiting.waitingReason ?? "no reason")")
+        let usage = try await anaClient.usage()
+        #expect(usage.tenants.map(\.tenant) == ["ana"])
+        #expect(usage.tenants.first?.running == 1 && usage.tenants.first?.limits?.maxRunning == 1)
+        #expect(usage.tenants.first?.waitingReason?.contains("maxRunning 1") == true)
+        gate.open()
+        try await until("ana's second job runs once her first leaves its slot, and every job ends") {
+            let anas = try await anaClient.job(second.id).state, bos = try await boClient.job(other.id).state
+            return anas == .succeeded && bos == .succeeded
+        }
+        let firstEnded = try await anaClient.job(first.id).timings.generatedAt!
+        #expect(try await anaClient.job(second.id).timings.startedAt! >= firstEnded)
+    }
+
+    /// gpuSecondsPerDay: once ana's day is spent her next job waits, saying until when, while
+    /// bo's runs on the free slot; a host with `--over-quota refuse` refuses her submission
+    /// (429, Retry-After) and stores nothing; a raised limit, read on SIGHUP, lets the waiting
+    /// job run.
+    @Test func aTenantPastItsGPUSecondsOfTheDayWaitsOrIsRefusedUntilItsLimitIsRaised() async throws {
+        let dir = try TemporaryDirectory("tenants")
+        defer { dir.remove() }
+        let file = dir.file("tokens.json")
+        let ana = try Self.addToken(["ana", "--tokens", file, "--gpu-seconds-per-day", "0.001"])
+        let bo = try Self.addToken(["bo", "--tokens", file])
+        let short = JobSpec(prompt: "a fox", frames: 24, width: 64, height: 64)
+        var (daemon, gate) = try Self.startDaemon(dir, tokens: file)
+        defer {
+            gate.open()
+            daemon.stop()
+        }
+        var base = try await daemon.httpURL()
+        var anaClient = SpoolClient(server: URL(string: base)!, token: ana)
+        let spent = try await anaClient.submit(short).job
+        try await until("ana's first job ends") { try await anaClient.job(spent.id).state == .succeeded }
+        let waiting = try await anaClient.submit(short).job
+        let boClient = SpoolClient(server: URL(string: base)!, token: bo)
+        let other = try await boClient.submit(short).job
+        try await until("bo's job runs and ends while ana's waits") { try await boClient.job(other.id).state == .succeeded }
+        let held = try await anaClient.job(waiting.id)
+        #expect(held.state == .queued)
+        #expect(held.waitingReason?.contains("of its 0.001 GPU-seconds in the last 24 h (gpuSecondsPerDay); room again by") == true,
+                "\(held.waitingReason ?? "no reason")")
+        daemon.stop()
+
+        // The same store under --over-quota refuse: a 429 naming the limit, nothing stored.
+        (daemon, gate) = try Self.startDaemon(dir, tokens: file, ["--over-quota", "refuse"], log: "refusing.log")
+        base = try await daemon.httpURL()
+        anaClient = SpoolClient(server: URL(string: base)!, token: ana)
+        var request = URLRequest(url: URL(string: base + "/v1/jobs")!)
+        request.httpMethod = "POST"
+        request.setValue("Bearer \(ana)", forHTTPHeaderField: "Authorization")
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(#"{"prompt": "a fox", "frames": 24, "width": 64, "height": 64}"#.utf8)
+        let (body, response) = try await URLSession.shared.data(for: request)
+        let http = try #require(response as? HTTPURLResponse)
+        #expect(http.statusCode == 429 && String(decoding: body, as: UTF8.self).contains("gpuSecondsPerDay"))
+        let retryAfter = Int(http.value(forHTTPHeaderField: "Retry-After") ?? "") ?? 0
+        #expect(retryAfter > 23 * 3_600 && retryAfter <= 25 * 3_600, "\(retryAfter)")
+        #expect(try await anaClient.list().jobs.count == 2)
+
+        // A raised limit, read on SIGHUP: the waiting job runs.
+        _ = try Self.addToken(["ana", "--tokens", file, "--gpu-seconds-per-day", "100000"])
+        daemon.send(SIGHUP)
+        try await until("ana's waiting job runs once her limit is raised") { try await anaClient.job(waiting.id).state == .succeeded }
+    }
+}
+
+extension TenantTests {
+    /// A tenant's own webhook secret (`spool tokens add --new-webhook-secret`) signs its jobs'
+    /// webhooks: the receiver, verifying with `standardwebhooks` and that secret alone, accepts
+    /// them (with the host's secret, which signed them before, it would not).
+    @Test func aTenantsJobsWebhooksAreSignedWithItsOwnSecret() async throws {
+        let dir = try TemporaryDirectory("tenants")
+        defer { dir.remove() }
+        let file = dir.file("tokens.json")
+        let added = try runProcess([DaemonProcess.binary, "tokens", "add", "ana", "--tokens", file, "--new-webhook-secret"])
+        let lines = added.stdoutText.split(separator: "\n").map(String.init)
+        try #require(added.status == 0 && lines.count == 2 && lines[1].hasPrefix("whsec_"), "\(added.stdoutText) \(added.stderr)")
+        try lines[1].write(toFile: dir.file("ana-secret"), atomically: true, encoding: .utf8)
+        let receiver = WebhookReceiver(script: WebhookTests.receiverScript, secretFile: dir.file("ana-secret"), log: dir.file("received.jsonl"))
+        try await onThread { try receiver.start() }
+        defer { receiver.stop() }
+        let (daemon, gate) = try Self.startDaemon(dir, tokens: file, ["--webhook-allow-private"])
+        defer {
+            gate.open()
+            daemon.stop()
+        }
+        let ana = SpoolClient(server: URL(string: try await daemon.httpURL())!, token: lines[0])
+        let job = try await ana.submit(JobSpec(
+            prompt: "a fox", frames: 24, width: 64, height: 64, webhook: receiver.url + "/hook", webhookEvents: [.started, .succeeded])).job
+        try await until("both deliveries are delivered") {
+            let deliveries = try await ana.webhooks(job.id).deliveries
+            return deliveries.count == 2 && deliveries.allSatisfy { $0.state == .delivered }
+        }
+        let entries = receiver.entries
+        #expect(entries.count == 2 && entries.allSatisfy { $0.verified && $0.job == job.id }, "\(entries)")
     }
 }
 

@@ -44,7 +44,7 @@ struct WebhookRebindingTests {
 
         // The check sees a public address: the try goes there (and gets no answer), not to
         // the receiver the client's own lookup would have found.
-        let answer = await sender(checkSees: [Self.checked]).send(delivery, payload: "{}", client)
+        let answer = await sender(checkSees: [Self.checked]).send(delivery, payload: "{}", secret: secret, client)
         guard case .noAnswer = answer else {
             Issue.record("the try was answered: \(answer); received \(receiver.entries)")
             return
@@ -52,7 +52,7 @@ struct WebhookRebindingTests {
         #expect(receiver.entries.isEmpty, "the request reached the address of a second lookup: \(receiver.entries)")
 
         // The check sees loopback: refused outright, nothing sent.
-        let refused = await sender(checkSees: ["127.0.0.1"]).send(delivery, payload: "{}", client)
+        let refused = await sender(checkSees: ["127.0.0.1"]).send(delivery, payload: "{}", secret: secret, client)
         guard case .refused(let why) = refused else {
             Issue.record("a target resolving to loopback was not refused: \(refused)")
             return

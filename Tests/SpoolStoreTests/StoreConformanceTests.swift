@@ -76,11 +76,16 @@ struct StoreConformanceTests {
             let claimed = try #require(try await t.claim(host: "h1"))
             #expect(claimed.id == ana.job.id)
             _ = try await store.update(claimed.id, to: .encoding, JobUpdate(attempt: 1, at: t.clock.now(), endAttempt: .generated, attemptGPUSeconds: 2.5))
-            let usage = try await store.tenantUsage(since: since)
-            #expect(usage == [
-                TenantUsage(tenant: nil, queued: 1), TenantUsage(tenant: "ana", gpuSeconds: 2.5, running: 1), TenantUsage(tenant: "bo", queued: 1),
+            #expect(try await store.tenantUsage(since: since, now: t.clock.now()) == [
+                TenantUsage(tenant: nil, queued: 1), TenantUsage(tenant: "ana", endedSeconds: 2.5, encoding: 1), TenantUsage(tenant: "bo", queued: 1),
             ])
-            #expect(try await store.tenantUsage(since: t.clock.now().addingTimeInterval(1)).map(\.gpuSeconds) == [0, 0, 0])
+            #expect(try await store.tenantUsage(since: t.clock.now().addingTimeInterval(1), now: t.clock.now()).map(\.gpuSeconds) == [0, 0, 0])
+            // bo's job runs: its time so far counts, and it is on a slot.
+            #expect(try await t.claim(host: "h1")?.tenant == "bo")
+            t.clock.advance(by: 10)
+            let boUsage = try await store.tenantUsage(since: since, now: t.clock.now()).first { $0.tenant == "bo" }
+            #expect(boUsage == TenantUsage(tenant: "bo", runningSeconds: 10, running: 1))
+            #expect(boUsage?.gpuSeconds == 10)
         }
     }
 
@@ -475,7 +480,8 @@ struct StoreConformanceTests {
 
     /// Fair share (issue 31): within a priority, the claim takes the oldest job of the first
     /// tenant in the order that has one; priority still wins; a tenant not in the order is
-    /// still claimed once the order's have nothing; and usage decays with its half-life.
+    /// still claimed once the order's have nothing, unless it is held at a limit; and usage is
+    /// read by the hour, for fair share to decay.
     @Test(arguments: StoreKind.available)
     func aClaimUnderFairShareTakesTheLeastServedTenantsJobWithinAPriority(_ kind: StoreKind) async throws {
         try await withStore(kind) { t in
@@ -498,18 +504,20 @@ struct StoreConformanceTests {
             #expect(try await t.claim()?.id == a2)
             // The order's tenants have nothing left but ana's a3; cy is not in the order: a3 first.
             #expect(try await t.claim(tenantOrder: ["bo", "ana"])?.id == a3)
-            // Only cy is left, not in the order: taken all the same.
+            // Only cy is left, not in the order: a tenant held at a limit is not claimed even
+            // then; cy is once it is not held.
+            #expect(try await t.claim(tenantOrder: ["bo", "ana"], held: ["cy"]) == nil)
             #expect(try await t.claim(tenantOrder: ["bo", "ana"])?.id == c1)
             #expect(try await t.claim(tenantOrder: ["bo", "ana"]) == nil)
 
-            // Usage: 100 s two half-lives ago weighs 25 s now.
+            // Usage by the hour an attempt ended in: what fair share decays.
             let claimed = try await store.list(JobQuery(states: [.running], tenant: "bo")).jobs[0]
-            _ = try await store.update(claimed.id, to: .encoding, JobUpdate(attempt: 1, at: clock.now(), endAttempt: .generated, attemptGPUSeconds: 100))
+            let endedAt = clock.now()
+            _ = try await store.update(claimed.id, to: .encoding, JobUpdate(attempt: 1, at: endedAt, endAttempt: .generated, attemptGPUSeconds: 100))
             clock.advance(by: 2 * 3_600)
-            let usage = try await store.decayedUsage(now: clock.now(), halfLife: 3_600)
-            #expect(abs((usage["bo"] ?? 0) - 25) < 25 * 0.5, "\(usage)")
-            // Ana's four jobs still run: their time so far counts, undecayed.
-            #expect((usage["ana"] ?? 0) >= 4 * 7_200, "\(usage)")
+            let hours = try await store.hourlyUsage(since: endedAt.addingTimeInterval(-1))
+            #expect(hours == [TenantHour(tenant: "bo", hour: Int(endedAt.timeIntervalSince1970 / 3_600), seconds: 100)])
+            #expect(try await store.hourlyUsage(since: endedAt.addingTimeInterval(1)).isEmpty)
         }
     }
 

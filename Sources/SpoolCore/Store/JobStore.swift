@@ -90,12 +90,14 @@ public protocol JobStore: Sendable {
     func count(_ query: JobQuery) async throws -> Int
 
     /// Each tenant's use of the pool: the slot time of its attempts that ended since `since`,
-    /// and its jobs queued and running now. One entry per tenant with either.
-    func tenantUsage(since: Date) async throws -> [TenantUsage]
+    /// that of its jobs running at `now` so far, and its jobs queued, running and encoding.
+    /// One entry per tenant with any.
+    func tenantUsage(since: Date, now: Date) async throws -> [TenantUsage]
 
-    /// Each tenant's slot time, decayed with `halfLife` seconds to `now` (`""` for the host's
-    /// own jobs), counted from the attempts that ended in the last ten half-lives.
-    func decayedUsage(now: Date, halfLife: Double) async throws -> [String: Double]
+    /// Each tenant's slot time by the hour its attempts ended in, since `since` (`""` for the
+    /// host's own jobs): what fair share decays, and what tells when a tenant over its daily
+    /// quota has room again.
+    func hourlyUsage(since: Date) async throws -> [TenantHour]
 
     /// The SHA-256 of every input any stored job refers to (see ``InputReferences``).
     func referencedInputs() async throws -> Set<String>
@@ -240,17 +242,43 @@ extension JobStore {
 public struct TenantUsage: Sendable, Hashable {
     /// nil: the host's own jobs (no tenant).
     public var tenant: String?
-    /// Slot time of its attempts that ended in the window (attempts still running not yet).
-    public var gpuSeconds: Double
+    /// Slot time of its attempts that ended in the window.
+    public var endedSeconds: Double
+    /// Slot time so far of its jobs running now.
+    public var runningSeconds: Double
     public var queued: Int
-    /// Running or encoding.
+    /// Jobs on a slot (generating).
     public var running: Int
+    /// Jobs off their slot, their video being finished.
+    public var encoding: Int
 
-    public init(tenant: String?, gpuSeconds: Double = 0, queued: Int = 0, running: Int = 0) {
+    public init(
+        tenant: String?, endedSeconds: Double = 0, runningSeconds: Double = 0, queued: Int = 0, running: Int = 0, encoding: Int = 0
+    ) {
         self.tenant = tenant
-        self.gpuSeconds = gpuSeconds
+        self.endedSeconds = endedSeconds
+        self.runningSeconds = runningSeconds
         self.queued = queued
         self.running = running
+        self.encoding = encoding
+    }
+
+    /// Its slot time in the window, the running jobs' so far included: what a daily quota counts.
+    public var gpuSeconds: Double { endedSeconds + runningSeconds }
+}
+
+/// A tenant's slot time in attempts that ended in one hour.
+public struct TenantHour: Sendable, Hashable {
+    /// `""`: the host's own jobs.
+    public var tenant: String
+    /// Hours since 1970.
+    public var hour: Int
+    public var seconds: Double
+
+    public init(tenant: String, hour: Int, seconds: Double) {
+        self.tenant = tenant
+        self.hour = hour
+        self.seconds = seconds
     }
 }
 
@@ -318,12 +346,17 @@ public struct ClaimRequest: Sendable, Hashable {
     /// jobs). Within a priority, the job claimed is the oldest of the first tenant in this
     /// order that has one this claim may take. With fewer than two tenants, queue order alone.
     public var tenantOrder: [String]
+    /// Tenants at a limit (their `maxRunning`, their GPU-seconds of the day): none of their
+    /// jobs is claimed, whatever the order. Never in ``tenantOrder``.
+    public var heldTenants: [String]
 
     public init(
         host: String, gpu: String, pipelines: Set<String>, slotByPipeline: [String: String] = [:],
-        deferredPipelines: Set<String> = [], deferredBefore: Date? = nil, now: Date, leaseUntil: Date, tenantOrder: [String] = []
+        deferredPipelines: Set<String> = [], deferredBefore: Date? = nil, now: Date, leaseUntil: Date, tenantOrder: [String] = [],
+        heldTenants: [String] = []
     ) {
         self.tenantOrder = tenantOrder
+        self.heldTenants = heldTenants
         self.host = host
         self.gpu = gpu
         self.pipelines = pipelines

@@ -70,6 +70,16 @@ public struct SchedulerConfiguration: Sendable {
     public var liveRetentionSeconds: Double = 600
     /// Fair share between tenants: seconds over which a GPU-second's weight halves.
     public var fairShareHalfLifeSeconds: Double = 86_400
+    /// What a tenant past its `gpuSecondsPerDay` meets (`--over-quota`).
+    public var overQuota: OverQuota = .wait
+
+    /// What a submission meets from a tenant whose GPU-seconds of the day are spent.
+    public enum OverQuota: String, Sendable, CaseIterable {
+        /// It is queued and waits, its `waitingReason` saying until when.
+        case wait
+        /// It is refused (HTTP 429, `Retry-After` when room comes back); nothing is stored.
+        case refuse
+    }
 
     /// The default free-space floor: 512 MiB.
     public static let defaultMinFreeSpaceBytes = 512 << 20

@@ -2,30 +2,52 @@ import Foundation
 import SpoolCore
 import Synchronization
 
-/// Fair share between tenants (issue 31, after Slurm's): within one priority, the next job
-/// goes to the tenant whose usage divided by its weight is lowest. Usage is slot time decayed
-/// with a half-life (`--fair-share-half-life`), read from the store, so every host sharing a
-/// queue orders the same tenants the same way; the running attempts' time so far counts too,
-/// so a tenant's burst is seen as it runs, not only as it ends.
+/// What each claim follows between tenants (issue 31): the order of fair share, and the
+/// tenants it leaves out because they are at a limit.
 ///
-/// The order is read again before a claim once it is older than ``refreshSeconds``, or once
-/// this host has claimed or heard of new jobs since (``claimed()``): two grouped reads of
-/// small results. (Kept for a second only while nothing changed: a single job submitted
-/// behind a burst waited for two slots to free, not one, while the order was cached across
-/// its submission: 1.007 s for 1 s jobs on 2 slots.) With fewer
-/// than two tenants queued the order is empty, and the claim is the plain queue order (its
-/// prepared statement and index, as without tenants).
-public final class FairShare: Sendable {
+/// Fair share, after Slurm's: within one priority, the next job goes to the tenant whose
+/// usage divided by its weight is lowest. Usage is slot time decayed with a half-life
+/// (`--fair-share-half-life`), read from the store, so every host sharing a queue orders the
+/// same tenants the same way; the running attempts' time so far counts too, so a tenant's
+/// burst is seen as it runs, not only as it ends.
+///
+/// Limits: a tenant with `maxRunning` jobs on slots, or whose slot time in the last 24 h
+/// (running jobs' so far included) reached its `gpuSecondsPerDay`, is held: its jobs wait,
+/// each saying why (``holdReason(for:now:)``), and the others' go ahead. The rule is
+/// ``TenantLimits/hold(_:hours:now:)``.
+///
+/// Both are read again before a claim once older than ``refreshSeconds``, or once this host
+/// has claimed, freed a slot or heard of new jobs since (``changed()``): at most three grouped
+/// reads of small results (counts and slot time by tenant; slot time by tenant and hour only
+/// when two tenants are queued or one is over its day). Kept for a second only while nothing
+/// changed: a single job submitted behind a burst waited for two slots to free, not one, while
+/// the order was cached across its submission (1.007 s for 1 s jobs on 2 slots). On one host
+/// a tenant's `maxRunning` is exact, every claim reading after the last; hosts sharing a queue
+/// read each other's claims within that second, so two claiming for the same tenant in the
+/// same instant may each start one.
+public final class ClaimPolicy: Sendable {
     /// Seconds over which a GPU-second's weight halves.
     public let halfLife: Double
-    /// How old the order may be before a claim reads it again.
+    /// How old the policy may be before a claim reads it again.
     public let refreshSeconds: Double
+
+    /// A tenant as fair share and its limits see it.
+    public struct Tenant: Sendable, Hashable {
+        public var weight: Double
+        public var limits: TenantLimits
+
+        public init(weight: Double = 1, limits: TenantLimits = TenantLimits()) {
+            self.weight = weight
+            self.limits = limits
+        }
+    }
 
     private struct State {
         /// Off until the host serves tenants: a host without them never reads usage.
         var enabled = false
-        var weights: [String: Double] = [:]
-        var order: [String] = []
+        var tenants: [String: Tenant] = [:]
+        var current = ClaimTenants()
+        var holds: [String: TenantHold] = [:]
         var readAt: ContinuousClock.Instant?
     }
 
@@ -36,59 +58,105 @@ public final class FairShare: Sendable {
         self.refreshSeconds = refreshSeconds
     }
 
-    /// Each tenant's weight (`--tokens`); a tenant not named has 1, as have the host's own
-    /// jobs (`""`). Takes effect from the next order read.
-    public func setWeights(_ weights: [String: Double]) {
+    /// Each tenant's weight and limits (`--tokens`); a tenant not named has weight 1 and no
+    /// limits, as have the host's own jobs (`""`). Takes effect from the next read.
+    public func setTenants(_ tenants: [String: Tenant]) {
         state.withLock {
             $0.enabled = true
-            $0.weights = weights
+            $0.tenants = tenants
             $0.readAt = nil
         }
     }
 
-    /// This host claimed a job, or jobs were submitted (here, or to the shared queue): the
-    /// next claim reads the order again.
-    func claimed() {
+    /// This host claimed a job or freed a slot, or jobs were submitted (here, or to the shared
+    /// queue): the next claim reads the policy again.
+    func changed() {
         state.withLock { $0.readAt = nil }
     }
 
-    /// The tenants with jobs queued, least served first; empty with fewer than two.
-    func order(store: any JobStore, now: Date) async -> [String] {
-        let (cached, fresh) = state.withLock { state -> ([String], Bool) in
-            guard state.enabled else { return ([], true) }
-            guard let readAt = state.readAt else { return (state.order, false) }
-            return (state.order, (ContinuousClock.now - readAt).seconds < refreshSeconds)
-        }
-        if fresh { return cached }
-        do {
-            let queued = try await store.tenantUsage(since: now).filter { $0.queued > 0 }.map { $0.tenant ?? "" }
-            guard queued.count >= 2 else {
-                state.withLock {
-                    $0.order = []
-                    $0.readAt = .now
-                }
-                return []
-            }
-            let usage = try await store.decayedUsage(now: now, halfLife: halfLife)
-            let order = state.withLock { state -> [String] in
-                let ranked = Self.rank(queued, usage: usage, weights: state.weights)
-                state.order = ranked
-                state.readAt = .now
-                return ranked
-            }
-            return order
-        } catch {
-            // The claim goes on in queue order; the next claim tries again.
-            return []
+    /// Why `tenant`'s queued jobs wait, if it is held at a limit: as of the last read, and
+    /// never past the time its quota said room comes back.
+    public func holdReason(for tenant: String?, now: Date) -> String? {
+        state.withLock { state in
+            guard let hold = state.holds[tenant ?? ""] else { return nil }
+            if let until = hold.until, until <= now { return nil }
+            return hold.reason
         }
     }
 
-    /// `tenants` ordered by usage over weight, then name: the rule, apart from its I/O.
-    static func rank(_ tenants: [String], usage: [String: Double], weights: [String: Double]) -> [String] {
-        tenants.sorted { a, b in
-            let x = (usage[a] ?? 0) / max(weights[a] ?? 1, 1e-9)
-            let y = (usage[b] ?? 0) / max(weights[b] ?? 1, 1e-9)
-            return x != y ? x < y : a < b
+    /// The order and the held tenants for the next claim.
+    func tenants(store: any JobStore, now: Date) async -> ClaimTenants {
+        let (cached, tenants, fresh) = state.withLock { state -> (ClaimTenants, [String: Tenant], Bool) in
+            guard state.enabled else { return (ClaimTenants(), [:], true) }
+            guard let readAt = state.readAt else { return (state.current, state.tenants, false) }
+            return (state.current, state.tenants, (ContinuousClock.now - readAt).seconds < refreshSeconds)
+        }
+        if fresh { return cached }
+        do {
+            let usage = try await store.tenantUsage(since: now.addingTimeInterval(-TenantLimits.quotaWindow), now: now)
+            let queued = usage.filter { $0.queued > 0 }
+            let overDay = queued.contains { entry in
+                tenants[entry.tenant ?? ""]?.limits.gpuSecondsPerDay.map { entry.gpuSeconds >= $0 } ?? false
+            }
+            // Ten half-lives back (what decays to under 0.1 %), and at least the quota's day.
+            let since = now.addingTimeInterval(-max(10 * halfLife, TenantLimits.quotaWindow))
+            let hours = queued.count >= 2 || overDay ? try await store.hourlyUsage(since: since) : []
+            let decided = Self.decide(usage: usage, hours: hours, tenants: tenants, now: now, halfLife: halfLife)
+            state.withLock {
+                $0.current = decided.claim
+                $0.holds = decided.holds
+                $0.readAt = .now
+            }
+            return decided.claim
+        } catch {
+            // The claim goes on as last read; the next claim tries again.
+            return cached
         }
     }
+
+    /// The policy from what the store says, apart from its I/O: the held tenants, and the
+    /// others with jobs queued ranked by decayed usage over weight, then name (empty when
+    /// fewer than two).
+    static func decide(
+        usage: [TenantUsage], hours: [TenantHour], tenants: [String: Tenant], now: Date, halfLife: Double
+    ) -> (claim: ClaimTenants, holds: [String: TenantHold]) {
+        var holds: [String: TenantHold] = [:]
+        var candidates: [String] = []
+        var decayed = decay(hours, now: now, halfLife: halfLife)
+        for entry in usage {
+            let name = entry.tenant ?? ""
+            decayed[name, default: 0] += entry.runningSeconds
+            guard entry.queued > 0 else { continue }
+            if let hold = tenants[name]?.limits.hold(entry, hours: hours.filter { $0.tenant == name }, now: now) {
+                holds[name] = hold
+            } else {
+                candidates.append(name)
+            }
+        }
+        let order = candidates.count < 2 ? [] : candidates.sorted { a, b in
+            let x = decayed[a, default: 0] / max(tenants[a]?.weight ?? 1, 1e-9)
+            let y = decayed[b, default: 0] / max(tenants[b]?.weight ?? 1, 1e-9)
+            return x != y ? x < y : a < b
+        }
+        return (ClaimTenants(order: order, held: holds.keys.sorted()), holds)
+    }
+
+    /// The decayed sums of `hours`, by tenant. An hour's bucket is decayed from its middle, off
+    /// by at most half an hour of decay (1.5 % at a 24 h half-life): no SQL math function is
+    /// needed, which SQLite lacks.
+    static func decay(_ hours: [TenantHour], now: Date, halfLife: Double) -> [String: Double] {
+        var usage: [String: Double] = [:]
+        let t = now.timeIntervalSince1970
+        for row in hours {
+            let age = max(0, t - (Double(row.hour) * 3_600 + 1_800))
+            usage[row.tenant, default: 0] += row.seconds * pow(0.5, age / halfLife)
+        }
+        return usage
+    }
+}
+
+/// The tenants' part of a claim: ``ClaimRequest/tenantOrder`` and ``ClaimRequest/heldTenants``.
+struct ClaimTenants: Sendable, Hashable {
+    var order: [String] = []
+    var held: [String] = []
 }

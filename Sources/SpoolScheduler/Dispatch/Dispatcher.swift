@@ -51,8 +51,8 @@ public actor Dispatcher: Service {
     private var claimsInFlight = 0
     /// Why the last job claimed could not start for lack of disk space; nil once one could.
     private var spaceShortage: String?
-    /// The order of tenants each claim follows within a priority.
-    public nonisolated let fairShare: FairShare
+    /// The order of tenants each claim follows within a priority, and those it leaves out.
+    public nonisolated let claimPolicy: ClaimPolicy
 
     public init(
         store: any JobStore, pipelines: PipelineCatalog, configuration: SchedulerConfiguration,
@@ -67,7 +67,7 @@ public actor Dispatcher: Service {
             clock: clock, logger: logger,
             outcomes: OutcomeLedger(writes: JobWrites(store: store, events: events), statistics: statistics, logger: logger))
         slots = SlotTable(slots: configuration.slots, now: 0)
-        fairShare = FairShare(halfLife: configuration.fairShareHalfLifeSeconds)
+        claimPolicy = ClaimPolicy(halfLife: configuration.fairShareHalfLifeSeconds)
     }
 
     /// Seconds since the dispatcher was made: the clock of slot accounting.
@@ -75,8 +75,8 @@ public actor Dispatcher: Service {
 
     /// Look for work now, rather than at the next poll.
     public nonisolated func wakeUp() {
-        // New jobs may mean a new tenant in the queue: fair share reads its order again.
-        fairShare.claimed()
+        // New jobs may mean a new tenant in the queue: the policy is read again.
+        claimPolicy.changed()
         wake.signal()
     }
 
@@ -124,9 +124,9 @@ public actor Dispatcher: Service {
         warmUp()
         // Submissions and requeues by other processes sharing the store wake this one at once.
         let notifications = context.store.queueNotifications()
-        let listener = Task { [wake, fairShare] in
+        let listener = Task { [wake, claimPolicy] in
             for await _ in notifications {
-                fairShare.claimed()
+                claimPolicy.changed()
                 wake.signal()
             }
         }
@@ -253,16 +253,17 @@ public actor Dispatcher: Service {
             claimsInFlight += 1
             defer { claimsInFlight -= 1 }
             let job: Job
-            let tenantOrder = await fairShare.order(store: context.store, now: now)
+            let tenants = await claimPolicy.tenants(store: context.store, now: now)
             do {
                 guard let claimed = try await context.writes.claimNext(ClaimRequest(
                     host: configuration.host, gpu: fallback.name, pipelines: Set(choices.keys),
                     slotByPipeline: choices.mapValues(\.name), deferredPipelines: deferred,
                     deferredBefore: now.addingTimeInterval(-configuration.affinityGraceSeconds), now: now,
-                    leaseUntil: now.addingTimeInterval(configuration.leaseSeconds), tenantOrder: tenantOrder))
+                    leaseUntil: now.addingTimeInterval(configuration.leaseSeconds), tenantOrder: tenants.order,
+                    heldTenants: tenants.held))
                 else { break }
                 job = claimed
-                fairShare.claimed()
+                claimPolicy.changed()
             } catch {
                 context.logger.error("claiming a job failed; retrying at the next poll", metadata: ["error": "\(error)"])
                 break
@@ -324,6 +325,8 @@ public actor Dispatcher: Service {
         }
         releasedAt[slot.name] = now
         retireIfDue(slot)
+        // A tenant at its maxRunning may have room now.
+        claimPolicy.changed()
         wake.signal()
     }
 

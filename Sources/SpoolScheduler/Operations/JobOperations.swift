@@ -100,18 +100,15 @@ public struct JobOperations: Sendable {
 
     /// Takes the job's files and submits it; a repeated idempotency key returns the first job.
     /// - Throws: ``SpoolError/invalidSpec(_:)`` naming every problem, its files' included.
-    /// - Throws: ``QuotaExceeded`` past the tenant's `maxQueued`, before its files are taken.
+    /// - Throws: ``QuotaExceeded`` past the tenant's `maxQueued`, or past its `gpuSecondsPerDay`
+    ///   under `--over-quota refuse`, before its files are taken.
     public func submit(_ spec: JobSpec, files: [File] = []) async throws -> EnqueueResult {
         var spec = spec
-        if let maxQueued = principal.limits.maxQueued, let tenant = principal.tenant {
-            let store = store
-            let queued = try await reach("counting the tenant's jobs") { try await store.count(JobQuery(states: [.queued], tenant: tenant)) }
-            if queued >= maxQueued {
-                for file in files { file.abandon() }
-                throw QuotaExceeded(
-                    "tenant \(tenant) has \(queued) jobs queued, its limit (maxQueued \(maxQueued)); submit again once some have started",
-                    retryAfterSeconds: 10)
-            }
+        do {
+            try await checkQuotas()
+        } catch {
+            for file in files { file.abandon() }
+            throw error
         }
         if let most = principal.limits.maxGpuSecondsPerJob {
             spec.timeLimitSeconds = min(spec.timeLimitSeconds ?? most, most)
@@ -121,6 +118,35 @@ public struct JobOperations: Sendable {
         let submitter = submitter
         let tenant = principal.tenant
         return try await reach("submitting the job") { try await submitter.submit(taken, tenant: tenant) }
+    }
+
+    /// Refuses a submission past the principal's `maxQueued`, or past its `gpuSecondsPerDay`
+    /// when the host refuses rather than queues (`--over-quota refuse`).
+    private func checkQuotas() async throws {
+        guard let tenant = principal.tenant else { return }
+        let store = store
+        if let maxQueued = principal.limits.maxQueued {
+            let queued = try await reach("counting the tenant's jobs") { try await store.count(JobQuery(states: [.queued], tenant: tenant)) }
+            if queued >= maxQueued {
+                throw QuotaExceeded(
+                    "tenant \(tenant) has \(queued) jobs queued, its limit (maxQueued \(maxQueued)); submit again once some have started",
+                    retryAfterSeconds: 10)
+            }
+        }
+        if principal.limits.gpuSecondsPerDay != nil, dispatcher.context.configuration.overQuota == .refuse {
+            let now = clock.now()
+            let since = now.addingTimeInterval(-TenantLimits.quotaWindow)
+            let (usage, hours) = try await reach("reading the tenant's usage") {
+                (try await store.tenantUsage(since: since, now: now), try await store.hourlyUsage(since: since.addingTimeInterval(-3_600)))
+            }
+            let mine = usage.first { $0.tenant == tenant } ?? TenantUsage(tenant: tenant)
+            var limits = principal.limits
+            limits.maxRunning = nil
+            if let hold = limits.hold(mine, hours: hours.filter { $0.tenant == tenant }, now: now) {
+                let wait = hold.until.map { Int($0.timeIntervalSince(now).rounded(.up)) } ?? 600
+                throw QuotaExceeded(hold.reason, retryAfterSeconds: max(1, wait))
+            }
+        }
     }
 
     /// The spec's problems, without submitting it.
@@ -135,8 +161,18 @@ public struct JobOperations: Sendable {
         guard let job = try await reach("reading the job", { try await store.job(id) }), principal.maySee(job) else {
             throw SpoolError.jobNotFound(id)
         }
+        return explained(job)
+    }
+
+    /// `job`, its wait explained by its tenant's limit while it is queued behind one.
+    private func explained(_ job: Job) -> Job {
+        guard job.state == .queued, let reason = dispatcher.claimPolicy.holdReason(for: job.tenant, now: clock.now()) else { return job }
+        var job = job
+        job.waitingReason = reason
         return job
     }
+
+    private var clock: any WallClock { dispatcher.context.clock }
 
     /// Throws ``SpoolError/jobNotFound(_:)`` unless the principal may see the job (one read,
     /// and none for an admin).
@@ -150,7 +186,7 @@ public struct JobOperations: Sendable {
         guard let found = try await reach("reading the job", { try await store.jobWithPosition(id) }), principal.maySee(found.job) else {
             throw SpoolError.jobNotFound(id)
         }
-        return found
+        return (explained(found.job), found.queuePosition)
     }
 
     /// A page of jobs, each queued one with its place in the queue.
@@ -159,7 +195,7 @@ public struct JobOperations: Sendable {
         if !principal.seesEveryone { scoped.tenant = principal.tenant ?? "" }
         let query = scoped
         let store = store
-        return try await reach("listing jobs") {
+        let page = try await reach("listing jobs") {
             let page = try await store.list(query)
             var jobs: [(Job, Int?)] = []
             for job in page.jobs {
@@ -167,6 +203,7 @@ public struct JobOperations: Sendable {
             }
             return (jobs, page.nextCursor)
         }
+        return (page.0.map { (explained($0.0), $0.1) }, page.1)
     }
 
     public func queuePosition(of id: JobID) async throws -> Int? {
@@ -185,12 +222,14 @@ public struct JobOperations: Sendable {
 
     /// The tenants' use of the pool over the last `window` seconds: every tenant's for an
     /// admin, a user's own alone (an entry of zeros when it has none).
-    public func usage(window: Double = 86_400) async throws -> [TenantUsage] {
+    /// Each with why its jobs wait, when a limit holds them.
+    public func usage(window: Double = TenantLimits.quotaWindow) async throws -> (since: Date, tenants: [(usage: TenantUsage, held: String?)]) {
         let store = store
-        let since = Date().addingTimeInterval(-window)
-        let all = try await reach("reading the tenants' usage") { try await store.tenantUsage(since: since) }
-        if principal.seesEveryone { return all }
-        return [all.first { $0.tenant == principal.tenant } ?? TenantUsage(tenant: principal.tenant)]
+        let now = clock.now()
+        let since = now.addingTimeInterval(-window)
+        let all = try await reach("reading the tenants' usage") { try await store.tenantUsage(since: since, now: now) }
+        let visible = principal.seesEveryone ? all : [all.first { $0.tenant == principal.tenant } ?? TenantUsage(tenant: principal.tenant)]
+        return (since, visible.map { ($0, $0.queued > 0 ? dispatcher.claimPolicy.holdReason(for: $0.tenant, now: now) : nil) })
     }
 
     /// How many jobs are in each state.

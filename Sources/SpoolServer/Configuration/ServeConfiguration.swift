@@ -150,6 +150,11 @@ public struct ServeConfiguration: Sendable {
         let halfLife = values[S.fairShareHalfLife] ?? 24
         guard halfLife > 0 else { throw SettingsError("--fair-share-half-life takes a positive number of hours") }
         scheduler.fairShareHalfLifeSeconds = halfLife * 3_600
+        let overQuota = values[S.overQuota] ?? "wait"
+        guard let rule = SchedulerConfiguration.OverQuota(rawValue: overQuota) else {
+            throw SettingsError("--over-quota takes wait or refuse, not \(overQuota)")
+        }
+        scheduler.overQuota = rule
 
         let allowPrivate = values[S.webhookAllowPrivate] ?? false
         scheduler.webhookTargets = WebhookTargetRule(allowPrivate: allowPrivate)

@@ -110,6 +110,9 @@ public enum ServeSettings {
     public static let fairShareHalfLife = SettingKey<Double>(
         "fair-share-half-life", placeholder: "HOURS", default: "24",
         help: "Fair share between tenants (--tokens): within a priority, the next job is the tenant's whose GPU-seconds, decayed with this half-life, divided by its weight are lowest.")
+    public static let overQuota = SettingKey<String>(
+        "over-quota", placeholder: "wait|refuse", default: "`wait`",
+        help: "A tenant past its gpuSecondsPerDay: its jobs wait until room comes back (their waitingReason says when), or its submissions are refused (HTTP 429 with Retry-After).")
     public static let dropFolderTenant = SettingKey<String>(
         "drop-folder-tenant", placeholder: "NAME", default: "none (the host's own)",
         help: "The tenant (of --tokens) whose jobs the drop folder submits.")
@@ -152,7 +155,7 @@ public enum ServeSettings {
         codec.setting, crf.setting, preset.setting, lookahead.setting, encoderPriority.setting, rawBacklog.setting,
         livePreview.setting, liveRetentionMinutes.setting,
         maxAttempts.setting, timeLimit.setting, leaseSeconds.setting, heartbeatSeconds.setting, shutdownGrace.setting,
-        preemptAfter.setting, listen.setting, tokenFile.setting, tokens.setting, fairShareHalfLife.setting, dropFolderTenant.setting, requestHeadTimeout.setting, keepAliveTimeout.setting, eventKeepAlive.setting, dropFolder.setting, logLevel.setting,
+        preemptAfter.setting, listen.setting, tokenFile.setting, tokens.setting, fairShareHalfLife.setting, overQuota.setting, dropFolderTenant.setting, requestHeadTimeout.setting, keepAliveTimeout.setting, eventKeepAlive.setting, dropFolder.setting, logLevel.setting,
         webhook.setting, webhookSecretFile.setting, webhookAllowPrivate.setting, webhookRetryDelays.setting,
         webhookMaxAgeHours.setting, webhookTimeout.setting,
     ]

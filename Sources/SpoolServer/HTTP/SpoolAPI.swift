@@ -266,15 +266,20 @@ public struct SpoolAPI: Sendable {
 
     /// Each tenant's use over the last day, against its limits (its own alone for a user).
     func usage(_ context: Context) async throws -> Response {
-        let window = 86_400.0
-        let rows = try await operations(context).usage(window: window)
-        let tenants = rows.map { row in
+        let window = TenantLimits.quotaWindow
+        let (since, rows) = try await operations(context).usage(window: window)
+        let tenants = rows.map { row, held in
             let limits = row.tenant.flatMap { configuration.tenants?.principal(named: $0)?.limits }
             return UsageReport.Tenant(
-                tenant: row.tenant, gpuSeconds: row.gpuSeconds, queued: row.queued, running: row.running,
-                limits: limits.map { UsageReport.Limits(maxQueued: $0.maxQueued, maxGpuSecondsPerJob: $0.maxGpuSecondsPerJob) })
+                tenant: row.tenant, gpuSeconds: row.gpuSeconds, queued: row.queued, running: row.running, encoding: row.encoding,
+                limits: limits.map {
+                    UsageReport.Limits(
+                        maxQueued: $0.maxQueued, maxRunning: $0.maxRunning, gpuSecondsPerDay: $0.gpuSecondsPerDay,
+                        maxGpuSecondsPerJob: $0.maxGpuSecondsPerJob)
+                },
+                waitingReason: held)
         }
-        return try json(UsageReport(windowSeconds: window, since: Date().addingTimeInterval(-window), tenants: tenants))
+        return try json(UsageReport(windowSeconds: window, since: since, tenants: tenants))
     }
 
     // MARK: Helpers

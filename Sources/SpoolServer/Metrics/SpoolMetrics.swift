@@ -69,15 +69,16 @@ public final class SpoolMetrics: Service, Sendable {
         line("# TYPE spool_jobs gauge")
         for s in JobState.allCases { line("spool_jobs{state=\"\(s)\"} \(counts[s] ?? 0)") }
         // Tenants (--tokens): jobs with no tenant are the host's own, labelled "".
-        let usage = (try? await host.operations.usage()) ?? []
-        line("# HELP spool_tenant_gpu_seconds Slot time of each tenant's attempts that ended in the last 24 hours.")
+        let usage = (try? await host.operations.usage())?.tenants.map(\.usage) ?? []
+        line("# HELP spool_tenant_gpu_seconds Slot time of each tenant in the last 24 hours: attempts that ended in them, and running jobs' so far.")
         line("# TYPE spool_tenant_gpu_seconds gauge")
         for row in usage { line("spool_tenant_gpu_seconds{tenant=\"\(row.tenant ?? "")\"} \(Self.format(row.gpuSeconds))") }
-        line("# HELP spool_tenant_jobs Each tenant's jobs queued and running now.")
+        line("# HELP spool_tenant_jobs Each tenant's jobs queued, running and encoding now.")
         line("# TYPE spool_tenant_jobs gauge")
         for row in usage {
             line("spool_tenant_jobs{tenant=\"\(row.tenant ?? "")\",state=\"queued\"} \(row.queued)")
             line("spool_tenant_jobs{tenant=\"\(row.tenant ?? "")\",state=\"running\"} \(row.running)")
+            line("spool_tenant_jobs{tenant=\"\(row.tenant ?? "")\",state=\"encoding\"} \(row.encoding)")
         }
 
         let snapshot = state.withLock { $0 }

@@ -1,5 +1,6 @@
 import Foundation
 import SpoolScheduler
+import SpoolWebhooks
 import Synchronization
 
 /// The tenants file as the server uses it: each stored token hash to its tenant's principal.
@@ -10,16 +11,18 @@ public final class TenantDirectory: Sendable {
     public let path: String
     /// Each token hash, and each tenant's name, to the tenant's principal.
     private let index: Mutex<(byHash: [String: Principal], byName: [String: Principal])>
-    /// Told each tenant's weight at start and at each reload (fair share).
-    private let onWeights: Mutex<(@Sendable ([String: Double]) -> Void)?> = Mutex(nil)
-    private let weights: Mutex<[String: Double]>
+    /// Told each tenant's weight and limits at start and at each reload (the claim's policy).
+    private let onPolicies: Mutex<(@Sendable ([String: ClaimPolicy.Tenant]) -> Void)?> = Mutex(nil)
+    private let policies: Mutex<[String: ClaimPolicy.Tenant]>
+    private let webhookSecrets: Mutex<[String: WebhookSecret]>
 
     /// - Throws: ``TenantsFileError`` for a file that cannot be used.
     public init(path: String) throws {
         self.path = path
         let file = try TenantsFile.load(path)
         index = Mutex(Self.index(file))
-        weights = Mutex(Self.weights(file))
+        policies = Mutex(Self.policies(file))
+        webhookSecrets = Mutex(Self.webhookSecrets(file))
     }
 
     /// Reads the file again; a file that cannot be used leaves the tenants as they were.
@@ -29,9 +32,11 @@ public final class TenantDirectory: Sendable {
         let file = try TenantsFile.load(path)
         let fresh = Self.index(file)
         index.withLock { $0 = fresh }
-        let weights = Self.weights(file)
-        self.weights.withLock { $0 = weights }
-        onWeights.withLock { $0 }?(weights)
+        let policies = Self.policies(file)
+        self.policies.withLock { $0 = policies }
+        let secrets = Self.webhookSecrets(file)
+        webhookSecrets.withLock { $0 = secrets }
+        onPolicies.withLock { $0 }?(policies)
         return file.tenants.count
     }
 
@@ -41,14 +46,28 @@ public final class TenantDirectory: Sendable {
         return index.withLock { $0.byHash[hash] }
     }
 
-    /// Calls `body` with each tenant's weight now and after each reload.
-    public func followWeights(_ body: @escaping @Sendable ([String: Double]) -> Void) {
-        onWeights.withLock { $0 = body }
-        body(weights.withLock { $0 })
+    /// Calls `body` with each tenant's weight and limits now and after each reload.
+    public func followPolicies(_ body: @escaping @Sendable ([String: ClaimPolicy.Tenant]) -> Void) {
+        onPolicies.withLock { $0 = body }
+        body(policies.withLock { $0 })
     }
 
-    private static func weights(_ file: TenantsFile) -> [String: Double] {
-        Dictionary(uniqueKeysWithValues: file.tenants.map { ($0.name, $0.weight ?? 1) })
+    private static func policies(_ file: TenantsFile) -> [String: ClaimPolicy.Tenant] {
+        Dictionary(uniqueKeysWithValues: file.tenants.map {
+            ($0.name, ClaimPolicy.Tenant(weight: $0.weight ?? 1, limits: $0.limits ?? TenantLimits()))
+        })
+    }
+
+    /// The secret `tenant`'s jobs' webhooks are signed with, if it has its own.
+    public func webhookSecret(of tenant: String) -> WebhookSecret? {
+        webhookSecrets.withLock { $0[tenant] }
+    }
+
+    private static func webhookSecrets(_ file: TenantsFile) -> [String: WebhookSecret] {
+        // The file's check (``TenantsFile/problem``) parsed each already.
+        Dictionary(uniqueKeysWithValues: file.tenants.compactMap { tenant in
+            tenant.webhookSecret.flatMap { try? WebhookSecret(parsing: $0) }.map { (tenant.name, $0) }
+        })
     }
 
     /// The principal of the tenant named `name`, if the file has one.

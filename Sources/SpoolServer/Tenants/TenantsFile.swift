@@ -1,13 +1,15 @@
 import Crypto
 import Foundation
 import SpoolScheduler
+import SpoolWebhooks
 
 /// The tenants a host serves (`--tokens FILE`): who they are, their role, their limits, and
 /// the SHA-256 of each of their tokens (a token itself is never stored). JSON:
 ///
 /// ```json
 /// {"tenants": [
-///   {"name": "ana", "role": "user", "tokens": ["sha256:…"], "limits": {"maxQueued": 20, "maxGpuSecondsPerJob": 300}},
+///   {"name": "ana", "role": "user", "tokens": ["sha256:…"], "weight": 2,
+///    "limits": {"maxQueued": 20, "maxRunning": 2, "gpuSecondsPerDay": 1500, "maxGpuSecondsPerJob": 300}},
 ///   {"name": "ops", "role": "admin", "tokens": ["sha256:…"]}
 /// ]}
 /// ```
@@ -27,9 +29,15 @@ public struct TenantsFile: Codable, Sendable, Hashable {
         public var limits: TenantLimits?
         /// Its share under fair share, against the others' (1 when not given).
         public var weight: Double?
+        /// The secret its jobs' webhooks are signed with (`whsec_…`), in place of the host's;
+        /// kept as given, since signing needs it (the file is its owner's alone).
+        public var webhookSecret: String?
 
-        public init(name: String, role: Role, tokens: [String] = [], limits: TenantLimits? = nil, weight: Double? = nil) {
+        public init(
+            name: String, role: Role, tokens: [String] = [], limits: TenantLimits? = nil, weight: Double? = nil, webhookSecret: String? = nil
+        ) {
             self.weight = weight
+            self.webhookSecret = webhookSecret
             self.name = name
             self.role = role
             self.tokens = tokens
@@ -80,9 +88,18 @@ public struct TenantsFile: Codable, Sendable, Hashable {
                 guard hashes.insert(token.lowercased()).inserted else { return "a token of tenant \(tenant.name) belongs to another tenant too" }
             }
             if let weight = tenant.weight, !(weight > 0) { return "tenant \(tenant.name): weight must be more than 0" }
+            if let secret = tenant.webhookSecret {
+                do {
+                    _ = try WebhookSecret(parsing: secret)
+                } catch {
+                    return "tenant \(tenant.name): webhookSecret: \(error.description)"
+                }
+            }
             if let limits = tenant.limits {
                 if let queued = limits.maxQueued, queued < 0 { return "tenant \(tenant.name): maxQueued must be 0 or more" }
                 if let seconds = limits.maxGpuSecondsPerJob, !(seconds > 0) { return "tenant \(tenant.name): maxGpuSecondsPerJob must be more than 0" }
+                if let running = limits.maxRunning, running < 0 { return "tenant \(tenant.name): maxRunning must be 0 or more" }
+                if let seconds = limits.gpuSecondsPerDay, !(seconds >= 0) { return "tenant \(tenant.name): gpuSecondsPerDay must be 0 or more" }
             }
         }
         return nil

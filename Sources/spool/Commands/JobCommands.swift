@@ -251,10 +251,13 @@ struct Usage: AsyncParsableCommand {
         print("TENANT          GPU-S (24 H)  QUEUED  RUNNING  LIMITS")
         for row in report.tenants {
             var limits: [String] = []
+            if let most = row.limits?.gpuSecondsPerDay { limits.append("\(String(format: "%g", most)) GPU-s a day") }
+            if let most = row.limits?.maxRunning { limits.append("max \(most) running") }
             if let most = row.limits?.maxQueued { limits.append("max \(most) queued") }
             if let most = row.limits?.maxGpuSecondsPerJob { limits.append("\(String(format: "%g", most)) GPU-s per job") }
             let name = (row.tenant ?? "(host)").padding(toLength: 15, withPad: " ", startingAt: 0)
             print("\(name) \(String(format: "%12.1f", row.gpuSeconds))  \(String(format: "%6d", row.queued))  \(String(format: "%7d", row.running))  \(limits.isEmpty ? "-" : limits.joined(separator: ", "))")
+            if let reason = row.waitingReason { print("                waiting: \(reason)") }
         }
     }
 }

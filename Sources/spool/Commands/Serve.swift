@@ -127,12 +127,11 @@ struct Serve: AsyncParsableCommand {
             "data": "\(configuration.data.root)", "videos": "\(configuration.data.videos)", "pipelines": "\(catalog.names.joined(separator: ","))",
             "slots": "\(configuration.slots.map(\.description).joined(separator: "; "))",
         ])
-        let sender = WebhookSender(
-            store: store, events: host.events,
-            configuration: WebhookSenderConfiguration(
-                host: configuration.host, secret: secret, policy: serve.webhookPolicy, targets: configuration.webhookTargets,
-                timeoutSeconds: serve.webhookTimeoutSeconds),
-            logger: logger)
+        var webhooks = WebhookSenderConfiguration(
+            host: configuration.host, secret: secret, policy: serve.webhookPolicy, targets: configuration.webhookTargets,
+            timeoutSeconds: serve.webhookTimeoutSeconds)
+        if let tenants = serve.http.tenants { webhooks.tenantSecret = { tenants.webhookSecret(of: $0) } }
+        let sender = WebhookSender(store: store, events: host.events, configuration: webhooks, logger: logger)
         let metrics = SpoolMetrics(host: host, webhooks: sender.statistics)
         let address = serve.http
         let server = try SpoolHTTPServer.make(
@@ -143,7 +142,7 @@ struct Serve: AsyncParsableCommand {
         var doors: [any Service] = [sender, metrics, server]
         if serve.dropFolder { doors.append(DropFolderService(host: host, principal: serve.dropFolderPrincipal, logger: logger)) }
         if let tenants = serve.http.tenants {
-            tenants.followWeights { host.dispatcher.fairShare.setWeights($0) }
+            tenants.followPolicies { host.dispatcher.claimPolicy.setTenants($0) }
             doors.append(TenantReloader(tenants: tenants, logger: logger))
         }
         try await host.run(with: doors, logger: logger)
