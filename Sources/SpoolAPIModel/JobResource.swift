@@ -37,7 +37,8 @@ public struct JobResource: Codable, Sendable, Hashable {
     public var state: JobState
     public var spec: JobSpec
     public var progress: Progress
-    /// 1 for the job that runs next; only while queued.
+    /// 1 for the job that runs next; only while queued. Counted over the whole queue for the
+    /// host and admins, over its own tenant's jobs for a user (`/v1/usage` has the pool's total).
     public var queuePosition: Int?
     public var timings: Timings
     /// Video seconds per generation second.

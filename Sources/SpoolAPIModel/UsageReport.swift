@@ -50,10 +50,14 @@ public struct UsageReport: Codable, Sendable, Hashable {
     public var windowSeconds: Double
     public var since: Date
     public var tenants: [Tenant]
+    /// Jobs queued in the pool, every tenant's: a user's queue positions count its own jobs
+    /// alone, and this says how busy the rest is (a number, naming no job).
+    public var queuedInPool: Int
 
-    public init(windowSeconds: Double, since: Date, tenants: [Tenant]) {
+    public init(windowSeconds: Double, since: Date, tenants: [Tenant], queuedInPool: Int) {
         self.windowSeconds = windowSeconds
         self.since = since
         self.tenants = tenants
+        self.queuedInPool = queuedInPool
     }
 }

@@ -301,12 +301,14 @@ public final class PostgresJobStore: JobStore, Service {
         return try await rows("SELECT * FROM jobs WHERE id = ANY(\(list))").map { try Job(postgres: $0, specs: specs) }
     }
 
-    public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
+    public func jobWithPosition(_ id: JobID, scope: QueueScope) async throws -> (job: Job, queuePosition: Int?)? {
+        let sameTenant = scope == .sameTenant
         guard let row = try await rows(
             """
             SELECT j.*, CASE WHEN j.state = 'queued' THEN (
                 SELECT COUNT(*) + 1 FROM jobs q WHERE q.state = 'queued'
                 AND (q.priority > j.priority OR (q.priority = j.priority AND q.seq < j.seq))
+                AND (NOT \(sameTenant) OR COALESCE(q.tenant, '') = COALESCE(j.tenant, ''))
             ) END AS queue_position
             FROM jobs j WHERE j.id = \(id.rawValue)
             """).first
@@ -314,8 +316,8 @@ public final class PostgresJobStore: JobStore, Service {
         return (try Job(postgres: row, specs: specs), try row["queue_position"].decode(Int?.self))
     }
 
-    public func queuePosition(of id: JobID) async throws -> Int? {
-        try await jobWithPosition(id)?.queuePosition
+    public func queuePosition(of id: JobID, scope: QueueScope) async throws -> Int? {
+        try await jobWithPosition(id, scope: scope)?.queuePosition
     }
 
     public func list(_ query: JobQuery) async throws -> JobPage {

@@ -24,19 +24,21 @@ final class JobPointReader: Sendable {
         self.specs = specs
     }
 
-    /// The job, and its 1-based queue position while queued.
-    func job(_ id: JobID) throws -> (job: Job, queuePosition: Int?)? {
+    /// The job, and its 1-based queue position among `scope`'s jobs while queued.
+    func job(_ id: JobID, scope: QueueScope) throws -> (job: Job, queuePosition: Int?)? {
         let connection = try idle.withLock { $0.popLast() } ?? Connection(path: path)
         defer { idle.withLock { $0.append(connection) } }
-        return try connection.job(id, specs: specs)
+        return try connection.job(id, scope: scope, specs: specs)
     }
 
-    /// One read-only connection and its two statements.
+    /// One read-only connection and its three statements.
     /// `@unchecked Sendable`: a SQLite connection is handed from thread to thread, never shared.
     private final class Connection: @unchecked Sendable {
         private var handle: OpaquePointer?
         private var byID: OpaquePointer?
         private var ahead: OpaquePointer?
+        /// The same count among the job's own tenant's jobs (the partial index `jobs_tenant_queue`).
+        private var aheadInTenant: OpaquePointer?
 
         init(path: String) throws {
             guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK else {
@@ -48,11 +50,16 @@ final class JobPointReader: Sendable {
             ahead = try prepare("""
                 SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND (priority > ?1 OR (priority = ?1 AND seq < ?2))
                 """)
+            aheadInTenant = try prepare("""
+                SELECT COUNT(*) FROM jobs INDEXED BY jobs_tenant_queue WHERE COALESCE(tenant, '') = ?3 AND state = 'queued'
+                AND (priority > ?1 OR (priority = ?1 AND seq < ?2))
+                """)
         }
 
         deinit {
             sqlite3_finalize(byID)
             sqlite3_finalize(ahead)
+            sqlite3_finalize(aheadInTenant)
             sqlite3_close_v2(handle)
         }
 
@@ -68,7 +75,8 @@ final class JobPointReader: Sendable {
             DatabaseError(message: "SQLite error \(doing): \(String(cString: sqlite3_errmsg(handle)))")
         }
 
-        func job(_ id: JobID, specs: JobSpecCache) throws -> (job: Job, queuePosition: Int?)? {
+        func job(_ id: JobID, scope: QueueScope, specs: JobSpecCache) throws -> (job: Job, queuePosition: Int?)? {
+            let ahead = scope == .everyone ? ahead : aheadInTenant
             defer {
                 sqlite3_reset(byID)
                 sqlite3_reset(ahead)
@@ -84,6 +92,7 @@ final class JobPointReader: Sendable {
             // priority and seq, selected after the job's columns.
             sqlite3_bind_int64(ahead, 1, sqlite3_column_int64(byID, Job.sqliteColumnCount))
             sqlite3_bind_int64(ahead, 2, sqlite3_column_int64(byID, Job.sqliteColumnCount + 1))
+            if scope == .sameTenant { sqlite3_bind_text(ahead, 3, job.tenant ?? "", -1, SQLITE_TRANSIENT) }
             guard sqlite3_step(ahead) == SQLITE_ROW else { throw error("counting the jobs ahead of \(id)") }
             return (job, Int(sqlite3_column_int64(ahead, 0)) + 1)
         }

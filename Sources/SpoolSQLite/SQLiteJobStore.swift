@@ -141,8 +141,8 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         }
     }
 
-    public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
-        try jobWithPositionNow(id)
+    public func jobWithPosition(_ id: JobID, scope: QueueScope) async throws -> (job: Job, queuePosition: Int?)? {
+        try jobWithPositionNow(id, scope: scope)
     }
 
     public func preemptionCandidate(_ query: PreemptionQuery) async throws -> Job? {
@@ -169,13 +169,13 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         }
     }
 
-    public func jobWithPositionNow(_ id: JobID) throws -> (job: Job, queuePosition: Int?)? {
+    public func jobWithPositionNow(_ id: JobID, scope: QueueScope) throws -> (job: Job, queuePosition: Int?)? {
         // The poll dashboards hammer; see `JobPointReader` for why it bypasses GRDB.
-        try pointReader.job(id)
+        try pointReader.job(id, scope: scope)
     }
 
-    public func queuePosition(of id: JobID) async throws -> Int? {
-        try jobWithPositionNow(id)?.queuePosition
+    public func queuePosition(of id: JobID, scope: QueueScope) async throws -> Int? {
+        try jobWithPositionNow(id, scope: scope)?.queuePosition
     }
 
     public func attempts(of id: JobID) async throws -> [Attempt] {

@@ -54,13 +54,13 @@ public final class FailingJobStore: JobStore {
 
     public func jobs(_ ids: Set<JobID>) async throws -> [Job] { try await base.jobs(ids) }
 
-    public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
-        try await base.jobWithPosition(id)
+    public func jobWithPosition(_ id: JobID, scope: QueueScope) async throws -> (job: Job, queuePosition: Int?)? {
+        try await base.jobWithPosition(id, scope: scope)
     }
 
     public func list(_ query: JobQuery) async throws -> JobPage { try await base.list(query) }
 
-    public func queuePosition(of id: JobID) async throws -> Int? { try await base.queuePosition(of: id) }
+    public func queuePosition(of id: JobID, scope: QueueScope) async throws -> Int? { try await base.queuePosition(of: id, scope: scope) }
 
     public func claimNext(_ request: ClaimRequest) async throws -> Job? {
         try write()

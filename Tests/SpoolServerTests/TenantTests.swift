@@ -233,6 +233,7 @@ extension TenantTests {
         let file = dir.file("tokens.json")
         let ana = try Self.addToken(["ana", "--tokens", file])
         let bo = try Self.addToken(["bo", "--tokens", file])
+        let admin = try Self.addToken(["ops", "--role", "admin", "--tokens", file])
         let (daemon, gate) = try Self.startDaemon(dir, tokens: file)
         defer {
             gate.open()
@@ -240,17 +241,33 @@ extension TenantTests {
         }
         let base = try await daemon.httpURL()
         let anaClient = SpoolClient(server: URL(string: base)!, token: ana)
+        let boClient = SpoolClient(server: URL(string: base)!, token: bo)
+        let opsClient = SpoolClient(server: URL(string: base)!, token: admin)
         let spec = JobSpec(prompt: "a fox", frames: 66, width: 64, height: 64)
         let first = try await anaClient.submit(spec).job
         try await until("ana's first job holds the slot") { try await anaClient.job(first.id).state == .running }
         var burst: [String] = []
         for _ in 0..<5 { burst.append(try await anaClient.submit(spec).job.id) }
-        let single = try await SpoolClient(server: URL(string: base)!, token: bo).submit(spec).job
+        let single = try await boClient.submit(spec).job
+
+        // Queue positions: a user's count its own tenant's jobs (bo's one job is his first, not
+        // the sixth); an admin's, the whole queue; /v1/usage gives a user the pool's total.
+        // The same through the router and through the poll answered in the channel pipeline.
+        #expect(single.queuePosition == 1)
+        #expect(try await boClient.job(single.id).queuePosition == 1)
+        #expect(try await anaClient.job(burst[4]).queuePosition == 5)
+        #expect(try await opsClient.job(single.id).queuePosition == 6)
+        let port = try #require(URL(string: base)?.port)
+        for (token, position) in [(bo, 1), (admin, 6)] {
+            let polled = try await onThread {
+                try RawHTTPConnection(port: port).get("/v1/jobs/\(single.id)", headers: "Authorization: Bearer \(token)\r\n")
+            }
+            let resource = try JSONSerialization.jsonObject(with: Data(polled.body)) as? [String: Any]
+            #expect(polled.status == 200 && resource?["queuePosition"] as? Int == position, "\(String(decoding: polled.body, as: UTF8.self))")
+        }
+        #expect(try await boClient.usage().queuedInPool == 6)
+        #expect(try await boClient.list().jobs.map(\.queuePosition) == [1])
         gate.open()
-        let admin = try Self.addToken(["ops", "--role", "admin", "--tokens", file])
-        daemon.send(SIGHUP)
-        try await until("the admin's token is in") { try await Self.call(base, "GET", "/v1/jobs", token: admin).status == 200 }
-        let opsClient = SpoolClient(server: URL(string: base)!, token: admin)
         try await until("every job ends") {
             var all: [JobResource] = []
             for id in [first.id, single.id] + burst { all.append(try await opsClient.job(id)) }

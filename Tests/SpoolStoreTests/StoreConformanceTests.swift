@@ -70,6 +70,15 @@ struct StoreConformanceTests {
             #expect(try await store.count(JobQuery(states: [.queued], tenant: "bo")) == 1)
             #expect(try await store.count(JobQuery(states: [.running], tenant: "bo")) == 0)
             #expect(try await store.count(JobQuery(states: [.queued])) == 3)
+            // Positions: in the whole queue, or among the job's own tenant's (the host's own jobs
+            // are a tenant of their own here).
+            #expect(try await store.queuePosition(of: host.job.id) == 3)
+            #expect(try await store.queuePosition(of: host.job.id, scope: .sameTenant) == 1)
+            #expect(try await store.jobWithPosition(bo.job.id, scope: .sameTenant)?.queuePosition == 1)
+            #expect(try await store.jobWithPosition(bo.job.id)?.queuePosition == 2)
+            if let reads = store.synchronousReads {
+                #expect(try reads.jobWithPositionNow(bo.job.id, scope: .sameTenant)?.queuePosition == 1)
+            }
 
             // Usage: ana's job (the oldest) runs and ends an attempt of 2.5 GPU-seconds.
             let since = t.clock.now().addingTimeInterval(-1)

@@ -19,8 +19,8 @@ public protocol JobStore: Sendable {
     /// reconciler reads all its running jobs at each heartbeat).
     func jobs(_ ids: Set<JobID>) async throws -> [Job]
 
-    /// A job and, while it is queued, its queue position, read together.
-    func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)?
+    /// A job and, while it is queued, its place among the queued jobs of `scope`, read together.
+    func jobWithPosition(_ id: JobID, scope: QueueScope) async throws -> (job: Job, queuePosition: Int?)?
 
     /// Newest first (or oldest first), filtered and paged.
     func list(_ query: JobQuery) async throws -> JobPage
@@ -32,8 +32,8 @@ public protocol JobStore: Sendable {
     ///   or whose last attempt has not yet closed its books (a cancelled job still stopping).
     func delete(_ id: JobID) async throws -> Job?
 
-    /// 1 for the job that runs next; nil unless the job is queued.
-    func queuePosition(of id: JobID) async throws -> Int?
+    /// 1 for the job that runs next (of `scope`'s jobs); nil unless the job is queued.
+    func queuePosition(of id: JobID, scope: QueueScope) async throws -> Int?
 
     /// Atomically takes the best runnable job, highest priority then oldest, and marks it
     /// running on the given slot with a new attempt. nil when nothing is runnable.
@@ -232,9 +232,19 @@ extension JobStore {
     }
 
     /// Two reads; stores override it with one.
-    public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
+    public func jobWithPosition(_ id: JobID, scope: QueueScope) async throws -> (job: Job, queuePosition: Int?)? {
         guard let job = try await job(id) else { return nil }
-        return (job, job.state == .queued ? try await queuePosition(of: id) : nil)
+        return (job, job.state == .queued ? try await queuePosition(of: id, scope: scope) : nil)
+    }
+
+    /// Its place in the whole queue.
+    public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?)? {
+        try await jobWithPosition(id, scope: .everyone)
+    }
+
+    /// Its place in the whole queue.
+    public func queuePosition(of id: JobID) async throws -> Int? {
+        try await queuePosition(of: id, scope: .everyone)
     }
 }
 

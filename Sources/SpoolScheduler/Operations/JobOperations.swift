@@ -180,14 +180,27 @@ public struct JobOperations: Sendable {
         if !principal.seesEveryone { _ = try await job(id) }
     }
 
-    /// A job and its place in the queue while it waits.
+    /// A job and its place in the queue while it waits (see ``queueScope``).
     /// - Throws: ``SpoolError/jobNotFound(_:)``.
     public func jobWithPosition(_ id: JobID) async throws -> (job: Job, queuePosition: Int?) {
-        guard let found = try await reach("reading the job", { try await store.jobWithPosition(id) }), principal.maySee(found.job) else {
-            throw SpoolError.jobNotFound(id)
-        }
+        let scope = queueScope
+        guard let found = try await reach("reading the job", { try await store.jobWithPosition(id, scope: scope) }), principal.maySee(found.job)
+        else { throw SpoolError.jobNotFound(id) }
         return (explained(found.job), found.queuePosition)
     }
+
+    /// ``jobWithPosition(_:)`` without suspending, from a store that reads a local file (the
+    /// HTTP poll answered in the channel pipeline): the same rule. nil: no job this principal
+    /// may see, or the store failed (the caller's slower path says which).
+    public func jobWithPositionNow(_ id: JobID, from reader: any SynchronousJobReading) -> (job: Job, queuePosition: Int?)? {
+        guard let found = try? reader.jobWithPositionNow(id, scope: queueScope), principal.maySee(found.job) else { return nil }
+        return (explained(found.job), found.queuePosition)
+    }
+
+    /// Whose jobs a position counts: a principal that sees only its own tenant's jobs is told
+    /// its place among them, so the other tenants' queue does not show through (the size of
+    /// the whole queue is in ``usage(window:)``'s total).
+    var queueScope: QueueScope { principal.seesEveryone ? .everyone : .sameTenant }
 
     /// A page of jobs, each queued one with its place in the queue.
     public func list(_ query: JobQuery) async throws -> (jobs: [(job: Job, queuePosition: Int?)], nextCursor: String?) {
@@ -195,11 +208,12 @@ public struct JobOperations: Sendable {
         if !principal.seesEveryone { scoped.tenant = principal.tenant ?? "" }
         let query = scoped
         let store = store
+        let scope = queueScope
         let page = try await reach("listing jobs") {
             let page = try await store.list(query)
             var jobs: [(Job, Int?)] = []
             for job in page.jobs {
-                jobs.append((job, job.state == .queued ? try await store.queuePosition(of: job.id) : nil))
+                jobs.append((job, job.state == .queued ? try await store.queuePosition(of: job.id, scope: scope) : nil))
             }
             return (jobs, page.nextCursor)
         }
@@ -207,7 +221,8 @@ public struct JobOperations: Sendable {
     }
 
     public func queuePosition(of id: JobID) async throws -> Int? {
-        try await reach("reading the queue") { try await store.queuePosition(of: id) }
+        let scope = queueScope
+        return try await reach("reading the queue") { try await store.queuePosition(of: id, scope: scope) }
     }
 
     public func attempts(of id: JobID) async throws -> [Attempt] {
@@ -222,14 +237,19 @@ public struct JobOperations: Sendable {
 
     /// The tenants' use of the pool over the last `window` seconds: every tenant's for an
     /// admin, a user's own alone (an entry of zeros when it has none).
-    /// Each with why its jobs wait, when a limit holds them.
-    public func usage(window: Double = TenantLimits.quotaWindow) async throws -> (since: Date, tenants: [(usage: TenantUsage, held: String?)]) {
+    /// Each with why its jobs wait, when a limit holds them; and how many jobs are queued in
+    /// the pool, every tenant's (a number only: a user's positions count its own jobs).
+    public func usage(window: Double = TenantLimits.quotaWindow) async throws -> (
+        since: Date, tenants: [(usage: TenantUsage, held: String?)], queuedInPool: Int
+    ) {
         let store = store
         let now = clock.now()
         let since = now.addingTimeInterval(-window)
         let all = try await reach("reading the tenants' usage") { try await store.tenantUsage(since: since, now: now) }
         let visible = principal.seesEveryone ? all : [all.first { $0.tenant == principal.tenant } ?? TenantUsage(tenant: principal.tenant)]
-        return (since, visible.map { ($0, $0.queued > 0 ? dispatcher.claimPolicy.holdReason(for: $0.tenant, now: now) : nil) })
+        return (
+            since, visible.map { ($0, $0.queued > 0 ? dispatcher.claimPolicy.holdReason(for: $0.tenant, now: now) : nil) },
+            all.reduce(0) { $0 + $1.queued })
     }
 
     /// How many jobs are in each state.

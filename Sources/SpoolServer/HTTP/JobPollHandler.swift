@@ -26,7 +26,10 @@ final class JobPollHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    private let store: any SynchronousJobReading
+    /// The read goes through the operations layer, as every door's does: the same isolation,
+    /// wait reasons and queue scope as the router's answer.
+    private let operations: JobOperations
+    private let reader: any SynchronousJobReading
     private let access: Access?
     private let serverName: String
     /// Requests handed to the router whose response has not been written yet.
@@ -36,8 +39,9 @@ final class JobPollHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var date = HTTPDate()
     private var flushPending = false
 
-    init(store: any SynchronousJobReading, access: Access?, serverName: String) {
-        self.store = store
+    init(operations: JobOperations, reader: any SynchronousJobReading, access: Access?, serverName: String) {
+        self.operations = operations
+        self.reader = reader
         self.access = access
         self.serverName = serverName
     }
@@ -61,7 +65,7 @@ final class JobPollHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             poll = nil
             // Another tenant's job is the router's to answer too: the same 404 as for none.
-            if let found = try? store.jobWithPositionNow(id), principal.maySee(found.job) {
+            if let found = operations.acting(for: principal).jobWithPositionNow(id, from: reader) {
                 respond(context: context, JobResource(found.job, queuePosition: found.queuePosition).jsonBytes())
             } else {
                 // Not found, or the store failed: the router says which, as it always does.

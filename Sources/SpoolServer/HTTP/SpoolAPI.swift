@@ -267,7 +267,7 @@ public struct SpoolAPI: Sendable {
     /// Each tenant's use over the last day, against its limits (its own alone for a user).
     func usage(_ context: Context) async throws -> Response {
         let window = TenantLimits.quotaWindow
-        let (since, rows) = try await operations(context).usage(window: window)
+        let (since, rows, queuedInPool) = try await operations(context).usage(window: window)
         let tenants = rows.map { row, held in
             let limits = row.tenant.flatMap { configuration.tenants?.principal(named: $0)?.limits }
             return UsageReport.Tenant(
@@ -279,7 +279,7 @@ public struct SpoolAPI: Sendable {
                 },
                 waitingReason: held)
         }
-        return try json(UsageReport(windowSeconds: window, since: since, tenants: tenants))
+        return try json(UsageReport(windowSeconds: window, since: since, tenants: tenants, queuedInPool: queuedInPool))
     }
 
     // MARK: Helpers

@@ -22,7 +22,7 @@ public enum SpoolHTTPServer {
             // Deadlines first, next to the codec: they see every request and every answer,
             // the poll handler's included.
             server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionDeadlines(timeouts: deadlines)] + (pollStore.map {
-                [JobPollHandler(store: $0, access: configuration.access, serverName: serverName)]
+                [JobPollHandler(operations: host.operations, reader: $0, access: configuration.access, serverName: serverName)]
             } ?? []))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },

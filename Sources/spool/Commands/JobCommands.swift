@@ -259,6 +259,7 @@ struct Usage: AsyncParsableCommand {
             print("\(name) \(String(format: "%12.1f", row.gpuSeconds))  \(String(format: "%6d", row.queued))  \(String(format: "%7d", row.running))  \(limits.isEmpty ? "-" : limits.joined(separator: ", "))")
             if let reason = row.waitingReason { print("                waiting: \(reason)") }
         }
+        print("\(report.queuedInPool) jobs queued in the pool, every tenant's")
     }
 }
 
