@@ -1,4 +1,7 @@
 import Foundation
+import SpoolAPIModel
+import SpoolClient
+import SpoolCore
 import SpoolTesting
 import Testing
 
@@ -63,5 +66,46 @@ struct DashboardTests {
         #expect((seen["slot"] as? String)?.contains("busy") == true, "\(seen["slot"] ?? "")")
         #expect(seen["console_errors"] as? [String] == [], "the page logged errors: \(seen["console_errors"] ?? "")")
         #expect(FileManager.default.fileExists(atPath: screenshot))
+    }
+
+    static let tenantScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("Dashboard/tenant_dashboard_test.py").path
+
+    /// Signed in with a tenant's token (the cookie sign-in), the page shows that tenant's jobs
+    /// alone and its own usage against its day's quota, with why its queued job waits; the
+    /// other tenant's job is a 404 to the page's own requests and appears nowhere in it.
+    @Test func aTenantSignedInSeesItsOwnJobsAndItsUsageAgainstItsQuota() async throws {
+        let dir = try TemporaryDirectory("dashboard")
+        defer { dir.remove() }
+        let file = dir.file("tokens.json")
+        let ana = try TenantTests.addToken(["ana", "--tokens", file, "--gpu-seconds-per-day", "0.001", "--max-queued", "5"])
+        let bo = try TenantTests.addToken(["bo", "--tokens", file])
+        let (daemon, gate) = try TenantTests.startDaemon(dir, tokens: file)
+        defer {
+            gate.open()
+            daemon.stop()
+        }
+        let base = try await daemon.httpURL()
+        let anaClient = SpoolClient(server: URL(string: base)!, token: ana)
+        let boClient = SpoolClient(server: URL(string: base)!, token: bo)
+        let short = JobSpec(prompt: "a fox", frames: 24, width: 64, height: 64)
+        let spent = try await anaClient.submit(short).job
+        try await until("ana's first job ends") { try await anaClient.job(spent.id).state == .succeeded }
+        let waiting = try await anaClient.submit(short).job
+        let other = try await boClient.submit(short).job
+        try await until("bo's job ends while ana's waits for her quota") { try await boClient.job(other.id).state == .succeeded }
+
+        let python = try #require(PythonTools.python)
+        let run = try await onThread { try runProcess([python, Self.tenantScript, base, ana, other.id]) }
+        try #require(run.status == 0, "the browser test failed: \(run.stderr.suffix(3_000))\n\(daemon.output.suffix(2_000))")
+        let seen = try #require(try JSONSerialization.jsonObject(with: run.stdout) as? [String: Any])
+        #expect(seen["tenants"] as? [String] == ["ana"], "\(seen)")
+        #expect(Set(seen["jobs"] as? [String] ?? []) == [spent.id, waiting.id], "\(seen)")
+        let usage = seen["usage"] as? String ?? ""
+        #expect(usage.contains("of 0.001 GPU-s") && usage.contains("(100 %)") && usage.contains("1 of 5 queued"), "\(usage)")
+        #expect(usage.contains("gpuSecondsPerDay") && usage.contains("room again by"), "\(usage)")
+        #expect(seen["pool"] as? String == "1 queued in the pool")
+        #expect(seen["other_job_status"] as? Int == 404)
+        #expect(seen["page_text_names_other_job"] as? Bool == false)
     }
 }
