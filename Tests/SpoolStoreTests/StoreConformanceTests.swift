@@ -289,18 +289,26 @@ struct StoreConformanceTests {
         try await withStore(kind) { t in
             let store = t.store
             let jobCount = 300
-            _ = try await store.enqueueAll((0..<jobCount).map { _ in Fixtures.request() })
+            // Four tenants' jobs: half the claimers claim under fair share (each its own order
+            // of the tenants), half in queue order, all at once.
+            let tenants = ["t0", "t1", "t2", "t3"]
+            _ = try await store.enqueueAll((0..<jobCount).map { n in
+                var request = Fixtures.request()
+                request.tenant = tenants[n % tenants.count]
+                return request
+            })
             // A second store on the same data stands in for a second process.
             let other = try await t.openAnother()
             let stores = [store, other]
             let claimed = try await withThrowingTaskGroup(of: [JobID].self) { group in
                 for claimer in 0..<8 {
                     let store = stores[claimer % 2]
+                    let order = claimer < 4 ? Array(tenants[claimer...] + tenants[..<claimer]) : []
                     group.addTask {
                         var mine: [JobID] = []
                         while let job = try await store.claimNext(ClaimRequest(
                             host: "h\(claimer)", gpu: "gpu\(claimer)", pipelines: ["synthetic"], now: Date(),
-                            leaseUntil: Date().addingTimeInterval(30))) {
+                            leaseUntil: Date().addingTimeInterval(30), tenantOrder: order)) {
                             mine.append(job.id)
                         }
                         return mine
