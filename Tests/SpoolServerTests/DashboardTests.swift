@@ -96,7 +96,7 @@ struct DashboardTests {
         try await until("bo's job ends while ana's waits for her quota") { try await boClient.job(other.id).state == .succeeded }
 
         let python = try #require(PythonTools.python)
-        let run = try await onThread { try runProcess([python, Self.tenantScript, base, ana, other.id]) }
+        let run = try await onThread { try runProcess([python, Self.tenantScript, base, ana, other.id, spent.id]) }
         try #require(run.status == 0, "the browser test failed: \(run.stderr.suffix(3_000))\n\(daemon.output.suffix(2_000))")
         let seen = try #require(try JSONSerialization.jsonObject(with: run.stdout) as? [String: Any])
         #expect(seen["tenants"] as? [String] == ["ana"], "\(seen)")
@@ -107,5 +107,6 @@ struct DashboardTests {
         #expect(seen["pool"] as? String == "1 queued in the pool")
         #expect(seen["other_job_status"] as? Int == 404)
         #expect(seen["page_text_names_other_job"] as? Bool == false)
+        #expect(seen["job_tenant"] as? String == "ana")
     }
 }

@@ -1,6 +1,6 @@
 """Signs in to the dashboard as one tenant, in Debian's Chromium, headless:
 
-    tenant_dashboard_test.py BASE_URL TOKEN OTHER_JOB
+    tenant_dashboard_test.py BASE_URL TOKEN OTHER_JOB OWN_JOB
 
 Prints one JSON object of what the page showed that tenant; the Swift test
 (DashboardTests.swift) judges it. Every wait is for a condition in the page.
@@ -18,7 +18,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 
 
 def main():
-    base, token, other_job = sys.argv[1:4]
+    base, token, other_job, own_job = sys.argv[1:5]
     options = webdriver.ChromeOptions()
     for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,900"]:
         options.add_argument(flag)
@@ -42,6 +42,10 @@ def main():
         seen["other_job_status"] = driver.execute_script(
             "const r = await fetch('/v1/jobs/' + arguments[0], {credentials: 'same-origin'}); return r.status;", other_job)
         seen["page_text_names_other_job"] = other_job in driver.page_source
+        # The job's own page names its tenant.
+        driver.get(base + f"/#/jobs/{own_job}")
+        seen["job_tenant"] = wait.until(lambda d: d.execute_script(
+            "const e = document.querySelector('dd[data-field=\"tenant\"]'); return e ? e.textContent : null;"))
     finally:
         driver.quit()
     print(json.dumps(seen))
