@@ -230,10 +230,25 @@ struct ConditioningTests {
         #expect(reason.contains("not-a-picture.png does not decode as an image"), "\(reason)")
         #expect(FileManager.default.fileExists(atPath: setup.data + "/failed/not-a-picture.png"), "the input moved with its job file")
 
-        // Nothing else was harmed: a good job still runs. What does not decode was never kept;
+        // A part header whose name is not ASCII is refused (400), at both doors that take
+        // multipart: the parser underneath (multipart-kit 4.7.1) traps on such a byte, and one
+        // such request used to take the whole daemon down (the schema fuzzer's find).
+        for path in ["/v1/jobs", "/v1/videos"] {
+            var request = URLRequest(url: URL(string: setup.url + path)!)
+            request.httpMethod = "POST"
+            request.setValue("multipart/form-data; boundary=b0", forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data("--b0\r\n".utf8) + Data([0xF3, 0x85, 0xB6, 0x97]) + Data("f: x\r\n\r\n{}\r\n--b0--\r\n".utf8)
+            let (data, response) = try await URLSession.shared.data(for: request)
+            let text = String(decoding: data, as: UTF8.self)
+            #expect((response as? HTTPURLResponse)?.statusCode == 400 && text.contains("not ASCII"), "\(path): \(text)")
+        }
+
+        // Nothing else was harmed: a good job still runs (its image's file name, raw UTF-8 in
+        // the part's header value, as browsers send it, is fine). What does not decode was never kept;
         // the short clip decoded and was refused by the job's rules, so it is kept unreferenced
         // like any input no job names, for the sweep to remove once its retention passes.
-        let good = try await run(Self.baseJob(frames: 24), files: ["image": setup.image], door: .http, setup: setup, name: "after")
+        try FileManager.default.copyItem(atPath: setup.image, toPath: dir.file("renard-é.png"))
+        let good = try await run(Self.baseJob(frames: 24), files: ["image": dir.file("renard-é.png")], door: .http, setup: setup, name: "after")
         #expect(good.state == .succeeded)
         let folder = setup.data + "/inputs"
         let kept = try FileManager.default.contentsOfDirectory(atPath: folder).filter { JobInput.isDigest($0) }

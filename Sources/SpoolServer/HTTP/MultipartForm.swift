@@ -59,6 +59,7 @@ struct MultipartForm {
         _ body: RequestBody, boundary: String, layout: Layout, library: InputLibrary, maxFieldBytes: Int
     ) async throws -> MultipartForm {
         let parser = MultipartParser(boundary: boundary)
+        var headerNames = MultipartHeaderNameGuard(boundary: boundary)
         var headers: [String: String] = [:]
         var current: String?
         var fields: [String: Data] = [:]
@@ -106,6 +107,9 @@ struct MultipartForm {
         }
         do {
             for try await buffer in body {
+                guard headerNames.admits(buffer) else {
+                    throw APIError(.badRequest, "invalid_multipart", "a part's header name holds a byte that is not ASCII")
+                }
                 try parser.execute(buffer)
                 if let failure { throw failure }
             }
