@@ -45,6 +45,34 @@ public enum PostgresTestServer {
         }
     }
 
+    /// The test server's log: `server.log` beside its data directory, where
+    /// `scripts/postgres-test-server.sh` starts it.
+    public static func serverLog() async throws -> String {
+        guard let url else { throw ProbeError(message: "SPOOL_TEST_POSTGRES names no server") }
+        var dataDirectory = ""
+        try await admin(try PostgresStoreAddress(url: url)) { connection, logger in
+            for try await (value) in try await connection.query("SELECT current_setting('data_directory')", logger: logger).decode(String.self) {
+                dataDirectory = value
+            }
+        }
+        let log = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().appendingPathComponent("server.log").path
+        guard FileManager.default.isReadableFile(atPath: log) else {
+            throw ProbeError(message: "no server log at \(log): start the server with scripts/postgres-test-server.sh")
+        }
+        return log
+    }
+
+    /// From now on, every new connection to `database` writes the plan of each statement it
+    /// runs to the server's log (`auto_explain`, shipped with PostgreSQL).
+    public static func explainEveryStatement(in database: String) async throws {
+        guard let url else { throw ProbeError(message: "SPOOL_TEST_POSTGRES names no server") }
+        try await admin(try PostgresStoreAddress(url: url)) { connection, logger in
+            for setting in ["session_preload_libraries = 'auto_explain'", "auto_explain.log_min_duration = 0"] {
+                try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(database) SET \(setting)"), logger: logger)
+            }
+        }
+    }
+
     private static func admin(_ address: PostgresStoreAddress, _ body: (PostgresConnection, Logger) async throws -> Void) async throws {
         let logger = Logger(label: "spool.test.postgres")
         let configuration = PostgresConnection.Configuration(
