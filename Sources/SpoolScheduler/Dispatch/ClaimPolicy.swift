@@ -17,9 +17,9 @@ import Synchronization
 /// ``TenantLimits/hold(_:hours:now:)``.
 ///
 /// Both are read again before a claim once older than ``refreshSeconds``, or once this host
-/// has claimed, freed a slot or heard of new jobs since (``changed()``): at most three grouped
-/// reads of small results (counts and slot time by tenant; slot time by tenant and hour only
-/// when two tenants are queued or one is over its day). Kept for a second only while nothing
+/// has claimed, freed a slot or heard of new jobs since (``changed()``): three grouped reads of
+/// small results (counts, ended and running slot time by tenant), and a fourth, slot time by
+/// tenant and hour, only when two tenants are queued or one is over its day. Kept for a second only while nothing
 /// changed: a single job submitted behind a burst waited for two slots to free, not one, while
 /// the order was cached across its submission (1.007 s for 1 s jobs on 2 slots). On one host
 /// a tenant's `maxRunning` is exact, every claim reading after the last; hosts sharing a queue
@@ -42,13 +42,43 @@ public final class ClaimPolicy: Sendable {
         }
     }
 
-    private struct State {
+    /// What the policy last read, and whether it may still be used: a plain value, the reads
+    /// around it in ``tenants(store:now:)``.
+    struct State {
         /// Off until the host serves tenants: a host without them never reads usage.
         var enabled = false
         var tenants: [String: Tenant] = [:]
         var current = ClaimTenants()
         var holds: [String: TenantHold] = [:]
         var readAt: ContinuousClock.Instant?
+        /// Counts ``changed()``: a read that began before a change is stored but not trusted,
+        /// so the change is never lost to a read already on its way (a submission heard while
+        /// the usage was being read once let a tenant at its maxRunning take a second slot).
+        var generation = 0
+
+        /// The cached claim, if still fresh; else the generation a new read starts at.
+        func cached(now: ContinuousClock.Instant, refreshSeconds: Double) -> Cached {
+            guard enabled else { return .fresh(ClaimTenants()) }
+            if let readAt, (now - readAt).seconds < refreshSeconds { return .fresh(current) }
+            return .stale(current, tenants: tenants, generation: generation)
+        }
+
+        enum Cached: Equatable {
+            case fresh(ClaimTenants)
+            case stale(ClaimTenants, tenants: [String: Tenant], generation: Int)
+        }
+
+        mutating func changed() {
+            generation += 1
+            readAt = nil
+        }
+
+        /// Stores a read begun at `generation`; fresh only if nothing changed meanwhile.
+        mutating func store(_ claim: ClaimTenants, holds: [String: TenantHold], readAt: ContinuousClock.Instant, generation: Int) {
+            current = claim
+            self.holds = holds
+            self.readAt = generation == self.generation ? readAt : nil
+        }
     }
 
     private let state = Mutex(State())
@@ -64,14 +94,14 @@ public final class ClaimPolicy: Sendable {
         state.withLock {
             $0.enabled = true
             $0.tenants = tenants
-            $0.readAt = nil
+            $0.changed()
         }
     }
 
     /// This host claimed a job or freed a slot, or jobs were submitted (here, or to the shared
     /// queue): the next claim reads the policy again.
     func changed() {
-        state.withLock { $0.readAt = nil }
+        state.withLock { $0.changed() }
     }
 
     /// Why `tenant`'s queued jobs wait, if it is held at a limit: as of the last read, and
@@ -86,27 +116,22 @@ public final class ClaimPolicy: Sendable {
 
     /// The order and the held tenants for the next claim.
     func tenants(store: any JobStore, now: Date) async -> ClaimTenants {
-        let (cached, tenants, fresh) = state.withLock { state -> (ClaimTenants, [String: Tenant], Bool) in
-            guard state.enabled else { return (ClaimTenants(), [:], true) }
-            guard let readAt = state.readAt else { return (state.current, state.tenants, false) }
-            return (state.current, state.tenants, (ContinuousClock.now - readAt).seconds < refreshSeconds)
+        let (cached, tenants, generation): (ClaimTenants, [String: Tenant], Int)
+        switch state.withLock({ $0.cached(now: .now, refreshSeconds: refreshSeconds) }) {
+        case .fresh(let claim): return claim
+        case .stale(let claim, let named, let at): (cached, tenants, generation) = (claim, named, at)
         }
-        if fresh { return cached }
         do {
             let usage = try await store.tenantUsage(since: now.addingTimeInterval(-TenantLimits.quotaWindow), now: now)
             let queued = usage.filter { $0.queued > 0 }
-            let overDay = queued.contains { entry in
+            let overDay = usage.contains { entry in
                 tenants[entry.tenant ?? ""]?.limits.gpuSecondsPerDay.map { entry.gpuSeconds >= $0 } ?? false
             }
             // Ten half-lives back (what decays to under 0.1 %), and at least the quota's day.
             let since = now.addingTimeInterval(-max(10 * halfLife, TenantLimits.quotaWindow))
             let hours = queued.count >= 2 || overDay ? try await store.hourlyUsage(since: since) : []
             let decided = Self.decide(usage: usage, hours: hours, tenants: tenants, now: now, halfLife: halfLife)
-            state.withLock {
-                $0.current = decided.claim
-                $0.holds = decided.holds
-                $0.readAt = .now
-            }
+            state.withLock { $0.store(decided.claim, holds: decided.holds, readAt: .now, generation: generation) }
             return decided.claim
         } catch {
             // The claim goes on as last read; the next claim tries again.
@@ -116,7 +141,8 @@ public final class ClaimPolicy: Sendable {
 
     /// The policy from what the store says, apart from its I/O: the held tenants, and the
     /// others with jobs queued ranked by decayed usage over weight, then name (empty when
-    /// fewer than two).
+    /// fewer than two). A tenant at a limit is held whether or not it has jobs queued as of
+    /// this read: one it submits before the next read must wait too.
     static func decide(
         usage: [TenantUsage], hours: [TenantHour], tenants: [String: Tenant], now: Date, halfLife: Double
     ) -> (claim: ClaimTenants, holds: [String: TenantHold]) {
@@ -126,10 +152,9 @@ public final class ClaimPolicy: Sendable {
         for entry in usage {
             let name = entry.tenant ?? ""
             decayed[name, default: 0] += entry.runningSeconds
-            guard entry.queued > 0 else { continue }
             if let hold = tenants[name]?.limits.hold(entry, hours: hours.filter { $0.tenant == name }, now: now) {
                 holds[name] = hold
-            } else {
+            } else if entry.queued > 0 {
                 candidates.append(name)
             }
         }
