@@ -55,4 +55,5 @@ export PYTHONPATH="$env_dir/site${PYTHONPATH:+:$PYTHONPATH}"
 python3 -c "import diffusers, transformers, ftfy; print(f'gpu-check: diffusers {diffusers.__version__}, transformers {transformers.__version__}')"
 echo "gpu-check: packages ready after $(( $(date +%s) - started )) s"
 python3 Pipelines/helios/make_tiny.py "$env_dir/tiny" --all >/dev/null
-python3 scripts/gpu_check.py "$env_dir/tiny" --out "$out" "${args[@]}"
+python3 Pipelines/wan/make_tiny.py "$env_dir/tiny-wan" --all >/dev/null
+python3 scripts/gpu_check.py "$env_dir/tiny" --wan "$env_dir/tiny-wan" --out "$out" "${args[@]}"

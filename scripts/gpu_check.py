@@ -32,6 +32,12 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "Pipelines", "helios", "worker.py")
+# Each family's worker, its trace variable, and the clip shape its tiny checkpoints run with.
+FAMILIES = {
+    "helios": {"worker": WORKER, "trace": "SPOOL_HELIOS_TRACE", "chunk_frames": 33, "overlap": 0},
+    "wan": {"worker": os.path.join(ROOT, "Pipelines", "wan", "worker.py"), "trace": "SPOOL_WAN_TRACE",
+            "chunk_frames": 33, "overlap": 1, "options": {"steps": "4"}},
+}
 FULL_SIZE = os.path.join(ROOT, "Pipelines", "helios", "full_size.py")
 FPS = 24
 
@@ -78,17 +84,19 @@ class Sampler:
             self.process.wait()
 
 
-def run_worker(name, model, jobs, gpu, width, height, device, sampler=None, checkpoints=False, keep_state=None):
+def run_worker(name, model, jobs, gpu, width, height, device, sampler=None, checkpoints=False, keep_state=None,
+               family="helios"):
     """One resident worker serving `jobs` ([(job id, frames)] or [(job id, frames, resume)]) in
     turn; what each cost. With `checkpoints`, the worker announces a checkpoint after each chunk;
     `keep_state` (chunk, path) copies the state after that chunk of the first job to `path`."""
+    shape = FAMILIES[family]
     work = tempfile.mkdtemp(prefix=f"spool-gpu-check-{name}-")
     trace = os.path.join(work, "trace.jsonl")
-    env = dict(os.environ, SPOOL_PROTOCOL="2", CUDA_VISIBLE_DEVICES=gpu, SPOOL_HELIOS_TRACE=trace,
-               PYTHONUNBUFFERED="1")
+    env = dict(os.environ, SPOOL_PROTOCOL="2", CUDA_VISIBLE_DEVICES=gpu, PYTHONUNBUFFERED="1")
+    env[shape["trace"]] = trace
     stderr = open(os.path.join(work, "stderr.txt"), "w+")
     started = time.monotonic()
-    worker = subprocess.Popen([sys.executable, WORKER, "--model", model, "--device", device]
+    worker = subprocess.Popen([sys.executable, shape["worker"], "--model", model, "--device", device]
                               + (["--checkpoints", "on"] if checkpoints else []),
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env, text=True,
                               cwd=work)
@@ -113,8 +121,9 @@ def run_worker(name, model, jobs, gpu, width, height, device, sampler=None, chec
             os.makedirs(job_dir)
             request = {"protocol": 2, "type": "job", "job_id": job, "attempt": 1,
                        "prompt": "a red fox trots through snow", "negative_prompt": None, "frames": frames,
-                       "width": width, "height": height, "fps": FPS, "seed": 42, "chunk_frames": 33,
-                       "overlap": 0, "work_dir": job_dir, "options": {}}
+                       "width": width, "height": height, "fps": FPS, "seed": 42,
+                       "chunk_frames": shape["chunk_frames"], "overlap": shape["overlap"], "work_dir": job_dir,
+                       "options": shape.get("options", {})}
             if resume:
                 request["resume"] = resume
             digests, states = {}, {}
@@ -289,6 +298,7 @@ def main():
     parser.add_argument("--full-size-frames", type=int, default=197,
                         help="frames of the measured full-size job (197: 6 chunks, 8.2 s)")
     parser.add_argument("--no-full-size", action="store_true")
+    parser.add_argument("--wan", help="tiny Wan checkpoints (Pipelines/wan/make_tiny.py --all), run as the Helios ones")
     parser.add_argument("--no-tiny", action="store_true", help="skip the tiny checkpoints")
     parser.add_argument("--resume-after", type=int, default=None,
                         help="also resume the measured full-size job after this chunk from its checkpoint, and compare")
@@ -301,11 +311,15 @@ def main():
     report = {"torch": f"torch {torch.__version__}, CUDA {torch.version.cuda}, "
                        f"{torch.cuda.device_count()} GPU(s) visible to this script",
               "size": arguments.size, "device": arguments.device, "tiny": {}}
-    for layout in () if arguments.no_tiny else ("base", "mid", "distilled"):
+    tiny = [("helios", layout, os.path.join(arguments.checkpoints, layout)) for layout in ("base", "mid", "distilled")]
+    if arguments.wan:
+        tiny += [("wan", f"wan-{layout}", os.path.join(arguments.wan, layout)) for layout in ("t2v", "ti2v")]
+    for family, layout, folder in () if arguments.no_tiny else tiny:
+        # A T2V Wan makes one clip: its jobs stay within it.
+        frames = 33 if layout == "wan-t2v" else arguments.frames
         try:
-            result = run_worker(layout, os.path.join(arguments.checkpoints, layout),
-                                [("first", arguments.frames), ("second", arguments.frames)],
-                                arguments.gpu, width, height, arguments.device)
+            result = run_worker(layout, folder, [("first", frames), ("second", frames)],
+                                arguments.gpu, width, height, arguments.device, family=family)
             if result["model_loads"] != 1 or result["exit_status"] != 0:
                 result["error"] = f"{result['model_loads']} loads, exit status {result['exit_status']}"
         except Failed as error:

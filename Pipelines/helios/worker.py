@@ -69,20 +69,6 @@ OPTION_NAMES = ("steps", "pyramid_steps", "guidance_scale", "amplify_first_chunk
 
 # -- output ---------------------------------------------------------------------------------
 
-class Trace:
-    """JSON lines describing what reached the pipeline ($SPOOL_HELIOS_TRACE), or nothing."""
-
-    def __init__(self, path):
-        self.handle = open(path, "a", buffering=1) if path else None
-
-    def __bool__(self):
-        return self.handle is not None
-
-    def write(self, record, **fields):
-        if self.handle:
-            self.handle.write(json.dumps({"record": record, **fields}, separators=(",", ":")) + "\n")
-
-
 def die(message, code=spoolkit.EX_CONFIG):
     spoolkit.die(message, code, name="helios")
 
@@ -90,37 +76,11 @@ def die(message, code=spoolkit.EX_CONFIG):
 # -- loading --------------------------------------------------------------------------------
 
 def choose_device(requested):
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
-    try:
-        import torch
-    except ImportError:
-        die("the helios pipeline needs PyTorch, and this host has none "
-            f"(CUDA_VISIBLE_DEVICES={visible}). Install torch, diffusers, transformers, accelerate and "
-            "ftfy (see Pipelines/README.md), or use the synthetic pipeline on hosts without a GPU.")
-    if requested == "cpu":
-        return "cpu"
-    if not torch.cuda.is_available():
-        die(f"the helios pipeline needs a CUDA GPU, and none is visible (CUDA_VISIBLE_DEVICES={visible}). "
-            "Run it on a GPU host, or use the synthetic pipeline on hosts without a GPU "
-            "(SPOOL_HELIOS_DEVICE=cpu runs it on the CPU, for tiny test checkpoints only).")
-    return "cuda"
+    return spoolkit.choose_device("helios", requested, "SPOOL_HELIOS_DEVICE")
 
 
 def resolve_model(model):
-    if not model:
-        die("no model given: pass --model (a checkpoint folder or a Hugging Face id in the local cache) "
-            "in the pipeline file's command, or set HELIOS_MODEL")
-    if os.path.isabs(model) or model.startswith("."):
-        if not os.path.isfile(os.path.join(model, "model_index.json")):
-            die(f"no Helios checkpoint at {model} (it has no model_index.json); point --model at the "
-                "downloaded folder")
-        return model
-    try:
-        from huggingface_hub import snapshot_download
-        return snapshot_download(model, local_files_only=True)
-    except Exception:
-        die(f"Helios weights for {model} are not in the Hugging Face cache; download them first with "
-            f"`hf download {model}`, or pass --model the folder they are in")
+    return spoolkit.resolve_checkpoint("Helios", model, "HELIOS_MODEL")
 
 
 def layout_of(model_path):
@@ -632,7 +592,7 @@ def main():
         except ImportError as error:
             die(f"{error.name} is not installed; the helios pipeline needs torch, diffusers, transformers, "
                 "accelerate and ftfy (see Pipelines/README.md)")
-        model = Model(model_path, device, arguments.dtype, Trace(os.environ.get("SPOOL_HELIOS_TRACE")),
+        model = Model(model_path, device, arguments.dtype, spoolkit.Trace(os.environ.get("SPOOL_HELIOS_TRACE")),
                       checkpoints=arguments.checkpoints == "on")
         model.trace.write("load", layout=model.layout, pipeline=type(model.pipe).__name__, device=device,
                           seconds=round(time.monotonic() - started, 3), pid=os.getpid(),

@@ -10,41 +10,11 @@ public enum TinyHelios {
         case base, mid, distilled
     }
 
-    /// The Python environment has PyTorch, diffusers and the rest of what the worker needs.
-    /// With `SPOOL_REQUIRE_PYTHON=1` (CI) a missing one fails the tests instead of skipping them.
-    public static var isAvailable: Bool {
-        if PythonTools.isRequired { return true }
-        guard let python = PythonTools.python else {
-            print("note: Helios worker tests skipped: no Python environment (run scripts/setup-python.sh)")
-            return false
-        }
-        let found = (try? runProcess([python, "-c", "import torch, diffusers, transformers, accelerate, ftfy"]).status) == 0
-        if !found { print("note: Helios worker tests skipped: \(python) lacks torch/diffusers (run scripts/setup-python.sh)") }
-        return found
-    }
-
-    private static let built = Mutex<Task<String, any Error>?>(nil)
+    /// The Python environment has what the worker needs (``TinyModels/isAvailable``).
+    public static var isAvailable: Bool { TinyModels.isAvailable }
 
     /// The folder holding `base/`, `mid/` and `distilled/`, built on first use.
-    public static func checkpoints() async throws -> String {
-        let task = built.withLock { task in
-            if let task { return task }
-            let made = Task<String, any Error> {
-                try await onThread {
-                    let folder = NSTemporaryDirectory() + "spool-tiny-helios-\(getpid())"
-                    guard let python = PythonTools.python else { throw ProbeError(message: "no Python environment for the Helios tests") }
-                    let result = try runProcess([python, Repository.pipelines + "/helios/make_tiny.py", folder, "--all"])
-                    guard result.status == 0 else {
-                        throw ProbeError(message: "make_tiny.py failed (\(result.status)): \(result.stderr.suffix(2_000))")
-                    }
-                    return folder
-                }
-            }
-            task = made
-            return made
-        }
-        return try await task.value
-    }
+    public static func checkpoints() async throws -> String { try await TinyModels.checkpoints("helios") }
 
     /// A benchmark checkpoint as `Pipelines/helios/full_size.py` writes one, at the tiny size: the
     /// Distilled layout with the transformer's and the VAE's weights removed and
@@ -87,8 +57,8 @@ public enum TinyHelios {
     }
 }
 
-/// The records of a Helios worker's trace file (`SPOOL_HELIOS_TRACE`), as JSON objects.
-public struct HeliosTrace: Sendable {
+/// The records of a model worker's trace file (`SPOOL_HELIOS_TRACE`, `SPOOL_WAN_TRACE`: spoolkit.Trace), as JSON objects.
+public struct WorkerTrace: Sendable {
     public let path: String
 
     public init(path: String) { self.path = path }

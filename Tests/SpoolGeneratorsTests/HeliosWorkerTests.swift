@@ -14,14 +14,14 @@ struct HeliosWorkerTests {
     /// A worker on `layout`, its trace, and the harness that runs its jobs.
     struct Worker {
         let harness: ResidentHarness
-        let trace: HeliosTrace
+        let trace: WorkerTrace
 
         init(
             _ layout: TinyHelios.Layout, options: [String: String] = [:], device: String? = "cpu", checkpoint: String? = nil,
             checkpoints: Bool = false
         ) async throws {
             let folder = try TemporaryDirectory("helios-trace")
-            trace = HeliosTrace(path: folder.file("trace.jsonl"))
+            trace = WorkerTrace(path: folder.file("trace.jsonl"))
             harness = try ResidentHarness(
                 try await TinyHelios.pipeline(
                     layout, options: options, trace: trace.path, device: device, folder: checkpoint, checkpoints: checkpoints))
@@ -173,7 +173,7 @@ struct HeliosWorkerTests {
 
     /// The text embeddings the transformer was called with while denoising `chunk` (guidance
     /// 1.0: no unconditional pass).
-    func seen(_ trace: HeliosTrace, job: String, chunk: Int) -> Set<Double> {
+    func seen(_ trace: WorkerTrace, job: String, chunk: Int) -> Set<Double> {
         Set(trace.records("transformer", job: job).filter { $0["chunk"] as? Int == chunk }.compactMap { $0["embeds"] as? Double })
     }
 

@@ -265,8 +265,8 @@ struct ShippedPipelineTests {
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Pipelines").path
 
-    @Test("the shipped Helios pipelines fail to load at once, saying what is missing, on a host without CUDA",
-          arguments: ["helios", "helios-distilled"])
+    @Test("the shipped model pipelines fail to load at once, saying what is missing, on a host without CUDA",
+          arguments: ["helios", "helios-distilled", "wan", "wan-t2v"])
     func heliosRefusesAHostWithoutCUDA(name: String) async throws {
         let catalog = try PipelineCatalog.load(folder: Self.folder)
         let pipeline = try #require(catalog[name])

@@ -31,10 +31,24 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         public var `default`: FrameSize
         /// nil: any even size within Spool's limits.
         public var allowed: [FrameSize]?
+        /// Both sides a multiple of this (a model's VAE stride times its patch: 16 or 32 for
+        /// Wan, 32 for LTX); nil: any even side.
+        public var multipleOf: Int?
 
-        public init(default: FrameSize, allowed: [FrameSize]? = nil) {
+        public init(default: FrameSize, allowed: [FrameSize]? = nil, multipleOf: Int? = nil) {
             self.default = `default`
             self.allowed = allowed
+            self.multipleOf = multipleOf
+        }
+
+        /// Why `width` or `height` is off the model's grid, naming the field; nil when on it.
+        public func gridProblem(width: Int, height: Int, pipeline: String) -> (field: String, reason: String)? {
+            guard let step = multipleOf else { return nil }
+            for (field, value) in [("width", width), ("height", height)] where value % step != 0 {
+                let below = value / step * step, above = below + step
+                return (field, "is \(value); pipeline \(pipeline) makes sides that are multiples of \(step) (\(below > 0 ? "\(below) or " : "")\(above))")
+            }
+            return nil
         }
     }
 
@@ -201,6 +215,13 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         }
         if let allowed = sizes.allowed, !allowed.contains(size) {
             problems.append("sizes.default \(size) is not among sizes.allowed")
+        }
+        if let step = sizes.multipleOf {
+            if step < 2 || step % 2 != 0 {
+                problems.append("sizes.multipleOf must be an even number of at least 2")
+            } else if sizes.gridProblem(width: size.width, height: size.height, pipeline: name) != nil {
+                problems.append("sizes.default \(size) must have sides that are multiples of sizes.multipleOf (\(step))")
+            }
         }
         return problems
     }

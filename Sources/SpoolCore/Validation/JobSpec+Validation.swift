@@ -192,6 +192,9 @@ extension JobSpec {
                 let list = allowed.map(\.description).joined(separator: ", ")
                 issues.append(.init(field: "width", reason: "\(w)x\(h) is not a size pipeline \(definition.name) supports; use one of \(list)"))
             }
+            if issues.isEmpty, let definition, let off = definition.sizes.gridProblem(width: w, height: h, pipeline: definition.name) {
+                issues.append(.init(field: off.field, reason: off.reason))
+            }
             return issues
         }
     }

@@ -136,6 +136,12 @@ enum OpenAPIDocument {
                     ? ["maxProperties": 0] : ["propertyNames": ["enum": definition.jobOptions.sorted()]],
             ]) { $1 },
         ]
+        if let step = definition.sizes.multipleOf, var properties = rule["properties"] as? [String: Any] {
+            // A number's multipleOf leaves null (the default size) alone.
+            properties["width"] = ["multipleOf": step]
+            properties["height"] = ["multipleOf": step]
+            rule["properties"] = properties
+        }
         if let allowed = definition.sizes.allowed {
             let sizes: [Any] = allowed.map { size in
                 ["properties": ["width": ["const": size.width], "height": ["const": size.height]]] as [String: Any]

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Builds a tiny, randomly initialised Wan checkpoint folder, offline.
+
+    python3 make_tiny.py OUT_DIR [--layout t2v|ti2v] [--seed N]
+    python3 make_tiny.py OUT_DIR --all        # OUT_DIR/t2v, OUT_DIR/ti2v
+
+The folder has the layout of the published Diffusers checkpoints (model_index.json,
+transformer/, vae/, text_encoder/, tokenizer/, scheduler/) and is loaded with the same
+`DiffusionPipeline.from_pretrained` call as the real ones: the pipeline class and
+`expand_timesteps` come from model_index.json, the UniPC flow scheduler from scheduler/, and
+clips of 4k+1 frames are decoded by the Wan VAE. Only the sizes are small (two transformer
+layers, a 3-channel-wide VAE, a 2-layer UMT5) and the pictures are noise.
+
+Layouts, as published:
+- t2v:  WanPipeline (Wan 2.1 T2V): text only, one clip a job
+- ti2v: WanPipeline with expand_timesteps (Wan 2.2 TI2V): text or a first image; the worker
+        chains clips through WanImageToVideoPipeline on the same components
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "helios"))
+from make_tiny import tokenizer  # noqa: E402  (the same offline UMT5 vocabulary as Helios's)
+
+LAYOUTS = ("t2v", "ti2v")
+
+
+def build(out_dir, layout="t2v", seed=0):
+    import torch
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}")
+    torch.manual_seed(seed)
+    tok = tokenizer()
+    text_dim = 32
+    text_encoder = UMT5EncoderModel(UMT5Config(
+        vocab_size=len(tok), d_model=text_dim, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+        relative_attention_num_buckets=8, relative_attention_max_distance=32,
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
+        out_channels=16, text_dim=text_dim, freq_dim=32, ffn_dim=32, num_layers=2, rope_max_seq_len=32)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])
+    for module in (text_encoder, transformer, vae):
+        module.eval()
+        with torch.no_grad():
+            for parameter in module.parameters():
+                parameter.mul_(0.5)
+    # The published checkpoints' scheduler: UniPC on flow sigmas, shift 3 (480p) or 5 (720p).
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                        num_train_timesteps=1000, flow_shift=3.0 if layout == "t2v" else 5.0)
+    pipe = WanPipeline(tokenizer=tok, text_encoder=text_encoder, vae=vae, scheduler=scheduler,
+                       transformer=transformer, expand_timesteps=(layout == "ti2v"))
+    pipe.save_pretrained(out_dir)
+    with open(os.path.join(out_dir, "spool-tiny.json"), "w") as handle:
+        json.dump({"layout": layout, "seed": seed, "note": "random weights, built by Pipelines/wan/make_tiny.py"}, handle)
+    return out_dir
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir")
+    parser.add_argument("--layout", choices=LAYOUTS, default="t2v")
+    parser.add_argument("--all", action="store_true", help="build every layout, each in a folder of its name")
+    parser.add_argument("--seed", type=int, default=0)
+    arguments = parser.parse_args()
+    if arguments.all:
+        for layout in LAYOUTS:
+            print(build(os.path.join(arguments.out_dir, layout), layout, arguments.seed))
+    else:
+        print(build(arguments.out_dir, arguments.layout, arguments.seed))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

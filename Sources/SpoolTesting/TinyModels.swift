@@ -1,0 +1,79 @@
+import Foundation
+import SpoolCore
+import Synchronization
+
+/// Tiny, randomly initialised checkpoints of each model family, built once per test process
+/// by the family's own `Pipelines/<family>/make_tiny.py --all`: loaded by the workers through
+/// the same `from_pretrained` as the published weights, at a size a CPU runs in seconds.
+public enum TinyModels {
+    /// The Python environment has PyTorch, diffusers and the rest of what the workers need.
+    /// With `SPOOL_REQUIRE_PYTHON=1` (CI) a missing one fails the tests instead of skipping them.
+    public static var isAvailable: Bool {
+        if PythonTools.isRequired { return true }
+        guard let python = PythonTools.python else {
+            print("note: model worker tests skipped: no Python environment (run scripts/setup-python.sh)")
+            return false
+        }
+        let found = (try? runProcess([python, "-c", "import torch, diffusers, transformers, accelerate, ftfy"]).status) == 0
+        if !found { print("note: model worker tests skipped: \(python) lacks torch/diffusers (run scripts/setup-python.sh)") }
+        return found
+    }
+
+    private static let built = Mutex<[String: Task<String, any Error>]>([:])
+
+    /// The folder holding one folder per layout of `family` (`helios`: base, mid, distilled;
+    /// `wan`: t2v, ti2v), built on first use.
+    public static func checkpoints(_ family: String) async throws -> String {
+        let task = built.withLock { tasks in
+            if let task = tasks[family] { return task }
+            let made = Task<String, any Error> {
+                try await onThread {
+                    let folder = NSTemporaryDirectory() + "spool-tiny-\(family)-\(getpid())"
+                    guard let python = PythonTools.python else { throw ProbeError(message: "no Python environment for the \(family) tests") }
+                    let result = try runProcess([python, Repository.pipelines + "/\(family)/make_tiny.py", folder, "--all"])
+                    guard result.status == 0 else {
+                        throw ProbeError(message: "\(family)/make_tiny.py failed (\(result.status)): \(result.stderr.suffix(2_000))")
+                    }
+                    return folder
+                }
+            }
+            tasks[family] = made
+            return made
+        }
+        return try await task.value
+    }
+}
+
+/// Tiny Wan checkpoints (`Pipelines/wan/make_tiny.py`) and pipelines that run
+/// `Pipelines/wan/worker.py` on them on the CPU.
+public enum TinyWan {
+    public enum Layout: String, Sendable, CaseIterable {
+        /// WanPipeline as Wan 2.1 T2V: text, one clip a job.
+        case t2v
+        /// WanPipeline with expand_timesteps as Wan 2.2 TI2V: text or an image, chained clips.
+        case ti2v
+    }
+
+    /// A resident pipeline on `layout`, in clips of `clipFrames` (4k+1), 64x48 by default;
+    /// `trace` names the worker's trace file (`SPOOL_WAN_TRACE`).
+    public static func pipeline(
+        _ layout: Layout, name: String? = nil, clipFrames: Int = 9, options: [String: String] = ["steps": "2"],
+        trace: String? = nil, device: String? = "cpu", checkpoints: Bool = false
+    ) async throws -> PipelineDefinition {
+        let folder = try await TinyModels.checkpoints("wan") + "/" + layout.rawValue
+        var command = [PythonTools.python ?? "python3", Repository.pipelines + "/wan/worker.py", "--model", folder]
+        if let device { command += ["--device", device] }
+        if checkpoints { command += ["--checkpoints", "on"] }
+        var environment: [String: String] = ["OMP_NUM_THREADS": "1"]
+        if let trace { environment["SPOOL_WAN_TRACE"] = trace }
+        let chains = layout == .ti2v
+        return PipelineDefinition(
+            name: name ?? "wan-\(layout.rawValue)-tiny", command: command, environment: environment,
+            chunking: .init(frames: clipFrames, overlap: chains ? 1 : 0, overlapPolicy: .drop),
+            sizes: .init(default: FrameSize(width: 64, height: 48), multipleOf: 16),
+            maxFrames: chains ? JobSpec.maxFrames : clipFrames,
+            timeouts: .init(startupSeconds: 300, stallSeconds: 120, cancelSeconds: 30),
+            options: options, jobOptions: ["steps", "guidance_scale"], inputs: .init(image: chains),
+            resident: true, checkpoints: checkpoints)
+    }
+}
