@@ -56,4 +56,5 @@ python3 -c "import diffusers, transformers, ftfy; print(f'gpu-check: diffusers {
 echo "gpu-check: packages ready after $(( $(date +%s) - started )) s"
 python3 Pipelines/helios/make_tiny.py "$env_dir/tiny" --all >/dev/null
 python3 Pipelines/wan/make_tiny.py "$env_dir/tiny-wan" --all >/dev/null
-python3 scripts/gpu_check.py "$env_dir/tiny" --wan "$env_dir/tiny-wan" --out "$out" "${args[@]}"
+python3 Pipelines/ltx/make_tiny.py "$env_dir/tiny-ltx" --all >/dev/null
+python3 scripts/gpu_check.py "$env_dir/tiny" --wan "$env_dir/tiny-wan" --ltx "$env_dir/tiny-ltx" --out "$out" "${args[@]}"

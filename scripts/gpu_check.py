@@ -37,6 +37,8 @@ FAMILIES = {
     "helios": {"worker": WORKER, "trace": "SPOOL_HELIOS_TRACE", "chunk_frames": 33, "overlap": 0},
     "wan": {"worker": os.path.join(ROOT, "Pipelines", "wan", "worker.py"), "trace": "SPOOL_WAN_TRACE",
             "chunk_frames": 33, "overlap": 1, "options": {"steps": "4"}},
+    "ltx": {"worker": os.path.join(ROOT, "Pipelines", "ltx", "worker.py"), "trace": "SPOOL_LTX_TRACE",
+            "chunk_frames": 33, "overlap": 9, "options": {"steps": "4"}},
 }
 FULL_SIZE = os.path.join(ROOT, "Pipelines", "helios", "full_size.py")
 FPS = 24
@@ -299,6 +301,7 @@ def main():
                         help="frames of the measured full-size job (197: 6 chunks, 8.2 s)")
     parser.add_argument("--no-full-size", action="store_true")
     parser.add_argument("--wan", help="tiny Wan checkpoints (Pipelines/wan/make_tiny.py --all), run as the Helios ones")
+    parser.add_argument("--ltx", help="the tiny LTX-Video checkpoint (Pipelines/ltx/make_tiny.py --all)")
     parser.add_argument("--no-tiny", action="store_true", help="skip the tiny checkpoints")
     parser.add_argument("--resume-after", type=int, default=None,
                         help="also resume the measured full-size job after this chunk from its checkpoint, and compare")
@@ -314,6 +317,8 @@ def main():
     tiny = [("helios", layout, os.path.join(arguments.checkpoints, layout)) for layout in ("base", "mid", "distilled")]
     if arguments.wan:
         tiny += [("wan", f"wan-{layout}", os.path.join(arguments.wan, layout)) for layout in ("t2v", "ti2v")]
+    if arguments.ltx:
+        tiny.append(("ltx", "ltx-video", os.path.join(arguments.ltx, "ltx")))
     for family, layout, folder in () if arguments.no_tiny else tiny:
         # A T2V Wan makes one clip: its jobs stay within it.
         frames = 33 if layout == "wan-t2v" else arguments.frames

@@ -50,5 +50,5 @@ def require_libraries(family, *extra):
         for name in extra:
             __import__(name)
     except ImportError as error:
-        die(f"{error.name} is not installed; the {family} pipeline needs torch, diffusers, transformers, "
-            f"{', '.join(extra) or 'and nothing else'} (see Pipelines/README.md)")
+        needed = ", ".join(("torch", "diffusers", "transformers") + extra)
+        die(f"{error.name} is not installed; the {family} pipeline needs {needed} (see Pipelines/README.md)")

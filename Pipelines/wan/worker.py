@@ -32,7 +32,6 @@ request that is not JSON.
 import argparse
 import hashlib
 import json
-import math
 import os
 import sys
 import time
@@ -44,7 +43,6 @@ from spoolkit import JobFailed  # noqa: E402
 VAE_TEMPORAL = 4
 PUBLISHED = {"steps": 50, "guidance_scale": 5.0}
 OPTION_NAMES = ("steps", "guidance_scale")
-STATE_VERSION = 1
 
 
 def layout_of(model_path):
@@ -77,22 +75,6 @@ def parse_settings(options):
         raise JobFailed("bad option value in " + json.dumps(options, sort_keys=True) +
                         ": steps 1…1000, guidance_scale 0…50")
     return settings
-
-
-def clip_plan(frames, clip_frames):
-    """The length of each clip of a chain making at least `frames` frames: full clips of
-    `clip_frames` (4k+1), each after the first repeating the last frame of the one before,
-    then the shortest clip on the grid that reaches `frames`."""
-    if clip_frames < 1 or (clip_frames - 1) % VAE_TEMPORAL != 0:
-        raise JobFailed(f"chunk_frames is {clip_frames}; a Wan clip is 4k+1 frames (the pipeline file's chunking.frames)")
-    lengths, made = [], 0
-    while made < frames:
-        first = not lengths
-        needed = frames - made + (0 if first else 1)
-        length = min(clip_frames, math.ceil((needed - 1) / VAE_TEMPORAL) * VAE_TEMPORAL + 1)
-        lengths.append(length)
-        made += length if first else length - 1
-    return lengths
 
 
 class Model(spoolkit.Model):
@@ -148,7 +130,9 @@ class Chain:
         if job.video_file or job.prompts:
             raise JobFailed("the wan worker takes a prompt and, where its model does, a first image; "
                             "not a clip to continue or a prompt schedule")
-        self.lengths = clip_plan(job.frames, job.chunk_frames or 81)
+        # A clip after the first starts on the last frame of the one before.
+        self.overlap = 1 if model.image else 0
+        self.lengths = spoolkit.chain.plan(job.frames, job.chunk_frames or 81, self.overlap, VAE_TEMPORAL)
         if len(self.lengths) > 1 and model.image is None:
             raise JobFailed(f"{job.frames} frames need {len(self.lengths)} clips of at most {job.chunk_frames}, and this "
                             f"Wan {model.layout.upper()} checkpoint cannot continue a clip from its last frame: at most "
@@ -169,29 +153,6 @@ class Chain:
                 "settings": json.dumps(self.settings, sort_keys=True),
                 "prompt": hashlib.sha256(json.dumps([job.prompt, job.negative_prompt]).encode()).hexdigest()}
 
-    def state(self, last_frame):
-        header = json.dumps({"version": STATE_VERSION, "identity": self.identity(), "after_chunk": self.clip}).encode()
-        return len(header).to_bytes(4, "big") + header + last_frame.tobytes()
-
-    def restore(self):
-        import numpy
-
-        data = self.job.read_state()
-        after = self.job.resume["after_chunk"]
-        try:
-            size = int.from_bytes(data[:4], "big")
-            header = json.loads(data[4:4 + size])
-            pixels = numpy.frombuffer(data[4 + size:], dtype=numpy.uint8)
-        except (ValueError, UnicodeDecodeError):
-            raise JobFailed(f"cannot resume after chunk {after}: the state file is not a Wan worker's state")
-        if header.get("version") != STATE_VERSION or pixels.size != self.job.width * self.job.height * 3:
-            raise JobFailed(f"cannot resume after chunk {after}: the state file is not a Wan worker's state")
-        if header.get("identity") != self.identity():
-            raise JobFailed(f"cannot resume after chunk {after}: the state was made for another job, model or setting")
-        if header.get("after_chunk") != after or after + 1 >= len(self.lengths):
-            raise JobFailed(f"cannot resume after chunk {after}: the state is after chunk {header.get('after_chunk')}")
-        return pixels.reshape(self.job.height, self.job.width, 3)
-
     # -- the clips ------------------------------------------------------------------------------
 
     def on_step(self, pipeline, step, timestep, callback_kwargs):
@@ -199,47 +160,35 @@ class Chain:
         self.job.progress(self.clip, self.step, self.settings["steps"])
         return {}
 
-    def run(self):
+    def make_clip(self, index, condition):
+        """Clip `index`, from `condition` (the job's image or the clip before's last frame) if any."""
         from PIL import Image
 
         job, model, torch = self.job, self.model, self.model.torch
-        start = 0
-        condition = None
-        if job.resume:
-            condition = self.restore()
-            start = job.resume["after_chunk"] + 1
-        elif job.image_file:
-            condition = job.read_frames(job.image_file, 1, "image_file")[0]
-        # Clip k starts on the last frame of clip k-1.
-        first_frame = sum(length - 1 for length in self.lengths[:start])
-        if job.resume and job.resume["first_frame"] != first_frame:
-            raise JobFailed(f"cannot resume after chunk {start - 1} at frame {job.resume['first_frame']}: "
-                            f"that chunk ends at frame {first_frame}")
+        self.clip, self.step = index, 0
         generator_device = "cuda" if model.device == "cuda" else "cpu"
-        for index in range(start, len(self.lengths)):
-            self.clip, self.step = index, 0
-            kwargs = dict(prompt=job.prompt, negative_prompt=job.negative_prompt, height=job.height, width=job.width,
-                          num_frames=self.lengths[index], num_inference_steps=self.settings["steps"],
-                          guidance_scale=self.settings["guidance_scale"], output_type="pt",
-                          generator=torch.Generator(device=generator_device).manual_seed((job.seed + index) % (2 ** 63)),
-                          callback_on_step_end=self.on_step)
-            pipe = model.text
-            if condition is not None:
-                pipe = model.image
-                kwargs["image"] = Image.fromarray(condition)
-            if model.trace:
-                model.trace.write("clip", job_id=job.id, clip=index, pipeline=type(pipe).__name__,
-                                  frames=self.lengths[index], steps=self.settings["steps"],
-                                  guidance_scale=self.settings["guidance_scale"],
-                                  image=None if condition is None else hashlib.sha256(condition.tobytes()).hexdigest())
-            video = pipe(**kwargs).frames[0]  # [T, C, H, W] in [0, 1]
-            pixels = (video.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
-            job.write_chunk(pixels, first_frame=first_frame, index=index)
-            condition = pixels[-1]
-            first_frame += len(pixels) - 1
-            if model.checkpoints and index + 1 < len(self.lengths):
-                job.checkpoint(index, self.state(condition))
-        job.done(frames=first_frame + 1, chunks=len(self.lengths))
+        kwargs = dict(prompt=job.prompt, negative_prompt=job.negative_prompt, height=job.height, width=job.width,
+                      num_frames=self.lengths[index], num_inference_steps=self.settings["steps"],
+                      guidance_scale=self.settings["guidance_scale"], output_type="pt",
+                      generator=torch.Generator(device=generator_device).manual_seed((job.seed + index) % (2 ** 63)),
+                      callback_on_step_end=self.on_step)
+        pipe = model.text
+        if condition is not None:
+            pipe = model.image
+            kwargs["image"] = Image.fromarray(condition[-1])
+        if model.trace:
+            model.trace.write("clip", job_id=job.id, clip=index, pipeline=type(pipe).__name__,
+                              frames=self.lengths[index], steps=self.settings["steps"],
+                              guidance_scale=self.settings["guidance_scale"],
+                              image=None if condition is None else hashlib.sha256(condition[-1].tobytes()).hexdigest())
+        video = pipe(**kwargs).frames[0]  # [T, C, H, W] in [0, 1]
+        return (video.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+    def run(self):
+        job = self.job
+        image = job.read_frames(job.image_file, 1, "image_file") if job.image_file and not job.resume else None
+        spoolkit.chain.run(job, self.lengths, self.overlap, self.make_clip, self.identity(), "Wan",
+                           self.model.checkpoints, condition=image)
 
 
 def main():

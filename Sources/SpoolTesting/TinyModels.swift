@@ -22,7 +22,7 @@ public enum TinyModels {
     private static let built = Mutex<[String: Task<String, any Error>]>([:])
 
     /// The folder holding one folder per layout of `family` (`helios`: base, mid, distilled;
-    /// `wan`: t2v, ti2v), built on first use.
+    /// `wan`: t2v, ti2v; `ltx`: ltx), built on first use.
     public static func checkpoints(_ family: String) async throws -> String {
         let task = built.withLock { tasks in
             if let task = tasks[family] { return task }
@@ -75,5 +75,30 @@ public enum TinyWan {
             timeouts: .init(startupSeconds: 300, stallSeconds: 120, cancelSeconds: 30),
             options: options, jobOptions: ["steps", "guidance_scale"], inputs: .init(image: chains),
             resident: true, checkpoints: checkpoints)
+    }
+}
+
+/// A tiny LTX-Video checkpoint (`Pipelines/ltx/make_tiny.py`) and pipelines that run
+/// `Pipelines/ltx/worker.py` on it on the CPU.
+public enum TinyLTX {
+    /// A resident pipeline in clips of `clipFrames` (8k+1), each after the first continuing
+    /// from the last `overlap` frames of the one before; 96x64 by default.
+    public static func pipeline(
+        name: String = "ltx-tiny", clipFrames: Int = 17, overlap: Int = 9, options: [String: String] = ["steps": "2"],
+        trace: String? = nil, checkpoints: Bool = false
+    ) async throws -> PipelineDefinition {
+        let folder = try await TinyModels.checkpoints("ltx") + "/ltx"
+        var command = [PythonTools.python ?? "python3", Repository.pipelines + "/ltx/worker.py", "--model", folder, "--device", "cpu"]
+        if checkpoints { command += ["--checkpoints", "on"] }
+        var environment: [String: String] = ["OMP_NUM_THREADS": "1"]
+        if let trace { environment["SPOOL_LTX_TRACE"] = trace }
+        return PipelineDefinition(
+            name: name, command: command, environment: environment,
+            chunking: .init(frames: clipFrames, overlap: overlap, overlapPolicy: .drop),
+            sizes: .init(default: FrameSize(width: 96, height: 64), multipleOf: 32),
+            timeouts: .init(startupSeconds: 300, stallSeconds: 120, cancelSeconds: 30),
+            options: options,
+            jobOptions: ["steps", "guidance_scale", "decode_timestep", "decode_noise_scale", "image_cond_noise_scale"],
+            inputs: .init(image: true), resident: true, checkpoints: checkpoints)
     }
 }

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Builds a tiny, randomly initialised LTX-Video checkpoint folder, offline.
+
+    python3 make_tiny.py OUT_DIR [--seed N]
+    python3 make_tiny.py OUT_DIR --all        # OUT_DIR/ltx (the one layout)
+
+The folder has the layout of Lightricks' published Diffusers checkpoints (model_index.json
+naming LTXPipeline; transformer/, vae/, text_encoder/ (T5), tokenizer/, scheduler/) and is
+loaded with the same `DiffusionPipeline.from_pretrained` call as the real ones; the worker
+builds LTXConditionPipeline on the same modules for images and chained clips. Only the sizes
+are small (one transformer layer, an 8-channel VAE, a 2-layer T5) and the pictures are noise;
+the VAE compresses as the published one does, 8x in time and 32x in space, so clips are 8k+1
+frames and sides multiples of 32.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "helios"))
+from make_tiny import tokenizer  # noqa: E402  (the same offline vocabulary as Helios's and Wan's)
+
+
+def build(out_dir, seed=0):
+    import torch
+    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline, LTXVideoTransformer3DModel
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    tok = tokenizer()
+    text_dim = 32
+    text_encoder = T5EncoderModel(T5Config(
+        vocab_size=len(tok), d_model=text_dim, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+        relative_attention_num_buckets=8, relative_attention_max_distance=32,
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))
+    # As published: 8x in time (three halvings), 32x in space (three halvings of 4x4 patches).
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, True, False),
+        decoder_spatio_temporal_scaling=(True, True, True, False),
+        decoder_inject_noise=(False, False, False, False, False), upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1), timestep_conditioning=False, patch_size=4, patch_size_t=1,
+        encoder_causal=True, decoder_causal=False)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=2, attention_head_dim=8,
+        cross_attention_dim=16, num_layers=1, caption_channels=text_dim)
+    for module in (text_encoder, transformer, vae):
+        module.eval()
+        with torch.no_grad():
+            for parameter in module.parameters():
+                parameter.mul_(0.5)
+    # Flow matching without dynamic shifting, as LTX-Video 0.9.5 on configures it: the
+    # LTXConditionPipeline passes its own timesteps, and raises where a scheduler shifts them
+    # (diffusers 0.42.1: "`mu` must be passed").
+    scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=False, base_shift=0.95, max_shift=2.05,
+                                                base_image_seq_len=1024, max_image_seq_len=4096, shift_terminal=0.1)
+    pipe = LTXPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tok, transformer=transformer)
+    pipe.save_pretrained(out_dir)
+    with open(os.path.join(out_dir, "spool-tiny.json"), "w") as handle:
+        json.dump({"layout": "ltx", "seed": seed, "note": "random weights, built by Pipelines/ltx/make_tiny.py"}, handle)
+    return out_dir
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir")
+    parser.add_argument("--all", action="store_true", help="build the layout in OUT_DIR/ltx")
+    parser.add_argument("--seed", type=int, default=0)
+    arguments = parser.parse_args()
+    print(build(os.path.join(arguments.out_dir, "ltx") if arguments.all else arguments.out_dir, arguments.seed))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Models that denoise a whole clip at once (Wan, LTX-Video) make a long video as a chain of
+clips, each conditioned on the last frames of the one before. The rules of the chain, once:
+the clips' lengths, where each starts, and the checkpoint between two clips (those frames)."""
+
+import json
+import math
+
+from .job import JobFailed
+
+STATE_VERSION = 1
+
+
+def plan(frames, clip_frames, overlap, grid):
+    """The length of each clip making at least `frames` frames: clips of `clip_frames`, each after
+    the first starting with the last `overlap` frames of the one before, the last the shortest
+    that reaches `frames`; every length is grid·k+1 (a VAE's temporal stride)."""
+    if clip_frames < 1 or (clip_frames - 1) % grid:
+        raise JobFailed(f"chunk_frames is {clip_frames}; a clip of this model is {grid}k+1 frames "
+                        "(the pipeline file's chunking.frames)")
+    if overlap and (overlap >= clip_frames or (overlap - 1) % grid):
+        raise JobFailed(f"overlap is {overlap}; this model continues a clip from {grid}k+1 frames, fewer than a clip's "
+                        f"{clip_frames} (the pipeline file's chunking.overlap)")
+    lengths, made = [], 0
+    while made < frames:
+        carried = overlap if lengths else 0
+        needed = frames - made + carried
+        lengths.append(min(clip_frames, max(carried + 1, math.ceil((needed - 1) / grid) * grid + 1)))
+        made += lengths[-1] - carried
+    return lengths
+
+
+def first_frames(lengths, overlap):
+    """Where each clip starts on the video's timeline."""
+    starts, at = [], 0
+    for length in lengths:
+        starts.append(at)
+        at += length - overlap
+    return starts
+
+
+def pack(identity, after_chunk, frames):
+    """A checkpoint: what it was made for, and the frames the next clip is conditioned on
+    (uint8 [T, H, W, 3])."""
+    header = json.dumps({"version": STATE_VERSION, "identity": identity, "after_chunk": after_chunk,
+                         "frames": int(frames.shape[0])}).encode()
+    return len(header).to_bytes(4, "big") + header + frames.tobytes()
+
+
+def unpack(data, identity, after_chunk, width, height, family):
+    """The frames a checkpoint holds, once it is known to be this job's, after this chunk; else
+    the job fails saying why (Spool then starts it afresh)."""
+    import numpy
+
+    try:
+        size = int.from_bytes(data[:4], "big")
+        header = json.loads(data[4:4 + size])
+        pixels = numpy.frombuffer(data[4 + size:], dtype=numpy.uint8)
+        count = int(header["frames"])
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+        raise JobFailed(f"cannot resume after chunk {after_chunk}: the state file is not a {family} worker's state")
+    if header.get("version") != STATE_VERSION or pixels.size != count * width * height * 3 or count < 1:
+        raise JobFailed(f"cannot resume after chunk {after_chunk}: the state file is not a {family} worker's state")
+    if header.get("identity") != identity:
+        raise JobFailed(f"cannot resume after chunk {after_chunk}: the state was made for another job, model or setting")
+    if header.get("after_chunk") != after_chunk:
+        raise JobFailed(f"cannot resume after chunk {after_chunk}: the state is after chunk {header.get('after_chunk')}")
+    return pixels.reshape(count, height, width, 3)
+
+
+def run(job, lengths, overlap, make_clip, identity, family, checkpoints, condition=None):
+    """Makes a job's clips in order, from its checkpoint when resumed, and ends it.
+
+    `make_clip(index, condition)` returns clip `index` as uint8 [T, H, W, 3], `condition` being
+    what it continues from: None, the job's first image (one frame), or the last `overlap` frames
+    of the clip before. Each clip is written as chunk `index`; with `checkpoints`, the frames the
+    next clip needs are its checkpoint."""
+    if len(lengths) > 1 and job.overlap != overlap:
+        raise JobFailed(f"the pipeline file's chunking.overlap is {job.overlap}; this {family} worker starts each clip on "
+                        f"the last {overlap} frame(s) of the one before: set it to {overlap}")
+    start = 0
+    starts = first_frames(lengths, overlap)
+    if job.resume:
+        after = job.resume["after_chunk"]
+        if after + 1 >= len(lengths):
+            raise JobFailed(f"cannot resume after chunk {after}: the job has {len(lengths)} clips")
+        if job.resume["first_frame"] != starts[after + 1]:
+            raise JobFailed(f"cannot resume after chunk {after} at frame {job.resume['first_frame']}: "
+                            f"clip {after + 1} starts at frame {starts[after + 1]}")
+        condition = unpack(job.read_state(), identity, after, job.width, job.height, family)
+        start = after + 1
+    for index in range(start, len(lengths)):
+        pixels = make_clip(index, condition)
+        if len(pixels) != lengths[index]:
+            raise JobFailed(f"the pipeline made {len(pixels)} frames for a clip of {lengths[index]}")
+        job.write_chunk(pixels, first_frame=starts[index], index=index)
+        condition = pixels[-overlap:] if overlap else None
+        if checkpoints and condition is not None and index + 1 < len(lengths):
+            job.checkpoint(index, pack(identity, index, condition))
+    job.done(frames=starts[-1] + lengths[-1], chunks=len(lengths))

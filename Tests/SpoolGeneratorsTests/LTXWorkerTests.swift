@@ -1,0 +1,123 @@
+import Crypto
+import Foundation
+import SpoolCore
+import SpoolGenerators
+import SpoolTesting
+import Testing
+
+/// `Pipelines/ltx/worker.py` run for real: a resident worker over protocol 2 on a tiny randomly
+/// initialised LTX-Video checkpoint, through diffusers' own `LTXPipeline` and
+/// `LTXConditionPipeline` on the CPU. What reached the pipeline is read from the worker's trace
+/// (`SPOOL_LTX_TRACE`).
+@Suite("LTX-Video worker on the real diffusers pipelines", .serialized, .enabled(if: TinyModels.isAvailable))
+struct LTXWorkerTests {
+    static let size = FrameSize(width: 96, height: 64)
+
+    struct Worker {
+        let harness: ResidentHarness
+        let trace: WorkerTrace
+
+        init(checkpoints: Bool = false) async throws {
+            let folder = try TemporaryDirectory("ltx-trace")
+            trace = WorkerTrace(path: folder.file("trace.jsonl"))
+            harness = try ResidentHarness(try await TinyLTX.pipeline(trace: trace.path, checkpoints: checkpoints))
+        }
+
+        func run(
+            frames: Int, size: FrameSize = LTXWorkerTests.size, prompt: String = "a fox runs through snow",
+            options: [String: String] = [:], conditioning: WorkerConditioning? = nil, resume: WorkerResume? = nil,
+            onEvent: ((WorkerEvent, String, WorkerRun) -> Void)? = nil
+        ) async -> ResidentHarness.Outcome {
+            await harness.run(
+                frames: frames, size: size, prompt: prompt, options: options, conditioning: conditioning, resume: resume,
+                onEvent: onEvent)
+        }
+
+        var lastClips: [[String: any Sendable]] {
+            guard let job = trace.records("clip").last?["job_id"] as? String else { return [] }
+            return trace.records("clip", job: job)
+        }
+    }
+
+    static func isDone(_ outcome: ResidentHarness.Outcome) -> Bool {
+        if case .done = outcome.events.last { return true }
+        return false
+    }
+
+    static func sha256(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    @Test func ltxChainsClipsFromTheLastFramesOfTheOneBeforeTakesAnImageAndLoadsOnce() async throws {
+        let worker = try await Worker()
+        let ready = try await worker.harness.worker.waitUntilReady()
+        #expect(ready.report.worker == "ltx-video LTXPipeline diffusers on cpu")
+        // 33 frames in clips of 17 carrying 9: 17 + 8 + 8, three clips.
+        let chunks = WanWorkerTests.KeptChunks()
+        let chained = await worker.run(frames: 33, onEvent: chunks.keep)
+        #expect(chained.error == nil && Self.isDone(chained), "\(String(describing: chained.error))")
+        #expect(chained.chunks.map(\.frames) == [17, 17, 17] && chained.chunks.map(\.firstFrame) == [0, 8, 16])
+        let clips = worker.lastClips
+        #expect(clips.map { $0["pipeline"] as? String } == ["LTXPipeline", "LTXConditionPipeline", "LTXConditionPipeline"])
+        let settings = clips.first?["settings"] as? [String: any Sendable]
+        #expect(settings?["guidance_scale"] as? Double == 3.0 && settings?["decode_timestep"] as? Double == 0.05)
+        let frameBytes = Self.size.rgb24FrameBytes
+        let written = chunks.all
+        for k in 1..<3 {
+            let lastNine = try #require(written[k - 1]).suffix(9 * frameBytes)
+            #expect(clips[k]["condition_frames"] as? Int == 9)
+            #expect(clips[k]["condition"] as? String == Self.sha256(Data(lastNine)), "clip \(k) did not continue clip \(k - 1)")
+        }
+
+        // I2V, with a job's options: the image, pixel for pixel, conditions the only clip.
+        let inputs = try TemporaryDirectory("ltx-inputs")
+        let image = Data((0..<frameBytes).map { UInt8(truncatingIfNeeded: $0 * 7) })
+        try image.write(to: URL(fileURLWithPath: inputs.file("first.rgb")))
+        let i2v = await worker.run(
+            frames: 9, options: ["guidance_scale": "1.0", "image_cond_noise_scale": "0"],
+            conditioning: WorkerConditioning(imageFile: inputs.file("first.rgb")))
+        #expect(i2v.error == nil && i2v.chunks.map(\.frames) == [9], "\(String(describing: i2v.error))")
+        let clip = try #require(worker.lastClips.first)
+        #expect(clip["pipeline"] as? String == "LTXConditionPipeline" && clip["condition"] as? String == Self.sha256(image))
+        #expect((clip["settings"] as? [String: any Sendable])?["guidance_scale"] as? Double == 1.0)
+        #expect(worker.trace.records("load").count == 1, "the second job did not load the model again")
+    }
+
+    @Test func aCancelKeepsTheModelBadRequestsFailAloneAndAResumeMakesTheUninterruptedFrames() async throws {
+        let worker = try await Worker(checkpoints: true)
+        let cancelled = await worker.run(frames: 33) { event, _, run in
+            if case .progress(1, 1, _) = event { Thread { run.cancel(reason: "cancelled by the test") }.start() }
+        }
+        #expect(cancelled.error?.kind == .cancelled, "\(String(describing: cancelled.error))")
+        #expect(cancelled.chunks.map(\.index) == [0])
+        for (size, options, message) in [
+            (FrameSize(width: 80, height: 64), [String: String](), "80x64: LTX-Video makes sides that are multiples of 32"),
+            (Self.size, ["steps": "0"], "bad option value steps='0'"),
+            (Self.size, ["shift": "1"], "unknown option shift"),
+        ] {
+            let outcome = await worker.run(frames: 9, size: size, options: options)
+            #expect(outcome.error?.kind == .jobFailed && outcome.error?.message.contains(message) == true,
+                    "\(outcome.error?.message ?? "no error")")
+        }
+
+        let kept = try TemporaryDirectory("ltx-state")
+        defer { kept.remove() }
+        let chunks = WanWorkerTests.KeptChunks()
+        let whole = await worker.run(frames: 33) { event, workDir, run in
+            chunks.keep(event, workDir, run)
+            if case .checkpoint(let checkpoint) = event, checkpoint.afterChunk == 0 {
+                try? FileManager.default.copyItem(atPath: workDir + "/" + checkpoint.stateFile, toPath: kept.file("state"))
+            }
+        }
+        #expect(whole.error == nil, "\(String(describing: whole.error))")
+        let resumed = WanWorkerTests.KeptChunks()
+        let again = await worker.run(
+            frames: 33, resume: WorkerResume(afterChunk: 0, firstFrame: 8, stateFile: kept.file("state")), onEvent: resumed.keep)
+        #expect(again.error == nil && again.chunks.map(\.index) == [1, 2], "\(String(describing: again.error))")
+        #expect(again.events.last == .done(frames: 33, chunks: 3))
+        for (index, data) in resumed.all {
+            #expect(data == chunks.all[index], "clip \(index) differs from the uninterrupted run's")
+        }
+        #expect(worker.trace.records("load").count == 1, "nothing above reloaded the model")
+    }
+}
