@@ -35,6 +35,12 @@ public final class ResidentHarness: Sendable {
             onExit: { _ in exits.value.withLock { $0 += 1 } })
     }
 
+    /// A harness let go of stops its worker (stdin closed, then its group killed after the
+    /// pipeline's cancel timeout): a test's model does not stay loaded beside the next test's.
+    deinit {
+        worker.stop()
+    }
+
     /// Times the worker's process has been seen to exit (0 or 1).
     public var exitsSeen: Int { exits.value.withLock { $0 } }
 

@@ -1,6 +1,7 @@
 import Foundation
 import SpoolCore
 import Synchronization
+import Testing
 
 /// Tiny, randomly initialised checkpoints of each model family, built once per test process
 /// by the family's own `Pipelines/<family>/make_tiny.py --all`: loaded by the workers through
@@ -100,5 +101,66 @@ public enum TinyLTX {
             options: options,
             jobOptions: ["steps", "guidance_scale", "decode_timestep", "decode_noise_scale", "image_cond_noise_scale"],
             inputs: .init(image: true), resident: true, checkpoints: checkpoints)
+    }
+}
+
+/// Runs each test it marks alone among the tests so marked, in this process: the suites that
+/// start real model workers (PyTorch and diffusers, hundreds of MB and seconds of import each)
+/// take turns instead of starting a dozen at once on a 2-core machine, where the import storm
+/// once starved a PostgreSQL connection of its 5 s (CI-sized runs of every family's tests).
+/// Within a suite, `.serialized` still orders its tests.
+public struct OneModelSuiteAtATime: SuiteTrait, TestTrait, TestScoping {
+    public var isRecursive: Bool { true }
+
+    public func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        // Suites are scoped too; only the test cases take the turn.
+        guard testCase != nil else { return try await function() }
+        await Self.turn.acquire()
+        defer { Self.turn.release() }
+        try await function()
+    }
+
+    static let turn = AsyncTurn()
+}
+
+extension Trait where Self == OneModelSuiteAtATime {
+    /// ``OneModelSuiteAtATime``.
+    public static var oneModelAtATime: Self { OneModelSuiteAtATime() }
+}
+
+/// A first-come, first-served lock for async code: `acquire` suspends (it never blocks a thread).
+final class AsyncTurn: Sendable {
+    private struct State {
+        var held = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func acquire() async {
+        await withCheckedContinuation { continuation in
+            let granted = state.withLock { state -> Bool in
+                if !state.held {
+                    state.held = true
+                    return true
+                }
+                state.waiting.append(continuation)
+                return false
+            }
+            if granted { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiting.isEmpty {
+                state.held = false
+                return nil
+            }
+            return state.waiting.removeFirst()
+        }
+        next?.resume()
     }
 }

@@ -10,7 +10,7 @@ import Testing
 /// randomly initialised Wan checkpoints, through diffusers' own `WanPipeline` and
 /// `WanImageToVideoPipeline` on the CPU. What reached the pipeline is read from the worker's
 /// trace (`SPOOL_WAN_TRACE`).
-@Suite("Wan worker on the real diffusers pipelines", .serialized, .enabled(if: TinyModels.isAvailable))
+@Suite("Wan worker on the real diffusers pipelines", .serialized, .enabled(if: TinyModels.isAvailable), .oneModelAtATime)
 struct WanWorkerTests {
     struct Worker {
         let harness: ResidentHarness
