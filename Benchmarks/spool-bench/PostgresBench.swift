@@ -41,6 +41,7 @@ struct PostgresBench: AsyncParsableCommand {
             _ = try await store.enqueueAll((0..<500).map { _ in EnqueueRequest(spec: spec, maxAttempts: 3, submittedAt: Date()) })
         }
         let start = ContinuousClock.now
+        let cpuBefore = ProcessCPU.sample()
         let claimed = try await withThrowingTaskGroup(of: Int.self) { group in
             for claimer in 0..<claimers {
                 group.addTask {
@@ -56,6 +57,7 @@ struct PostgresBench: AsyncParsableCommand {
             return try await group.reduce(0, +)
         }
         let seconds = elapsed(since: start)
+        let plainCPU = ProcessCPU.sample().since(cpuBefore)
         report("claims, \(claimers) concurrent claimers (SKIP LOCKED, one statement each)", Double(claimed) / seconds,
                unit: "/s", anchor: commits, anchorName: "durable commits", target: ">= 2000/s")
         precondition(claimed == jobs / 500 * 500, "every job claimed exactly once")
@@ -71,6 +73,7 @@ struct PostgresBench: AsyncParsableCommand {
             })
         }
         let fairStart = ContinuousClock.now
+        let fairCPUBefore = ProcessCPU.sample()
         let fairClaimed = try await withThrowingTaskGroup(of: Int.self) { group in
             for claimer in 0..<claimers {
                 group.addTask {
@@ -85,8 +88,17 @@ struct PostgresBench: AsyncParsableCommand {
             }
             return try await group.reduce(0, +)
         }
-        report("claims under fair share, 4 tenants, \(claimers) concurrent claimers", Double(fairClaimed) / elapsed(since: fairStart),
+        let fairSeconds = elapsed(since: fairStart)
+        let fairCPU = ProcessCPU.sample().since(fairCPUBefore)
+        report("claims under fair share, 4 tenants, \(claimers) concurrent claimers", Double(fairClaimed) / fairSeconds,
                unit: "/s", anchor: Double(claimed) / seconds, anchorName: "claims in queue order, same run", target: ">= 2000/s")
+        // Where a claim's time goes on this machine, whose cores the server and this client share.
+        report("PostgreSQL's CPU per claim under fair share", fairCPU.server / Double(fairClaimed) * 1e6, unit: "µs",
+               anchor: plainCPU.server / Double(claimed) * 1e6, anchorName: "per claim in queue order")
+        report("this client's CPU per claim under fair share", fairCPU.client / Double(fairClaimed) * 1e6, unit: "µs",
+               anchor: plainCPU.client / Double(claimed) * 1e6, anchorName: "per claim in queue order")
+        print("  CPU busy: \(String(format: "%.2f", (plainCPU.server + plainCPU.client) / seconds)) cores in queue order, "
+              + "\(String(format: "%.2f", (fairCPU.server + fairCPU.client) / fairSeconds)) under fair share, of \(ProcessInfo.processInfo.activeProcessorCount)")
         precondition(fairClaimed == jobs / 500 * 500, "every job claimed exactly once under fair share")
 
         // Submit to claim on an idle host: the host waits on LISTEN, and claims when told.
@@ -150,5 +162,35 @@ struct PostgresBench: AsyncParsableCommand {
             return try await group.reduce(0, +)
         }
         return Double(total) / elapsed(since: start)
+    }
+}
+
+/// CPU time of the PostgreSQL server's processes on this machine (every process named
+/// `postgres` in /proc) and of this process: where a claim's time goes.
+struct ProcessCPU {
+    var server: Double
+    var client: Double
+
+    static func sample() -> ProcessCPU {
+        let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var server = 0.0
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(entry) != nil {
+            guard let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")"),
+                  stat[stat.index(after: open)..<close] == "postgres"
+            else { continue }
+            // After the command: state is field 3; utime and stime are fields 14 and 15.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+            server += (user + system) / tick
+        }
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        let client = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        return ProcessCPU(server: server, client: client)
+    }
+
+    func since(_ earlier: ProcessCPU) -> ProcessCPU {
+        ProcessCPU(server: server - earlier.server, client: client - earlier.client)
     }
 }
