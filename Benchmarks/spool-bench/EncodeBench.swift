@@ -52,6 +52,8 @@ struct EncodeBench: AsyncParsableCommand {
             report("encode wall time", spoolSeconds, unit: "s", anchor: cliSeconds, anchorName: "ffmpeg CLI", target: "ratio <= 1.0")
             report("  encode rate", Double(frames) / spoolSeconds, unit: "frames/s", anchor: Double(frames) / cliSeconds, anchorName: "ffmpeg CLI")
             print("  sizes: spool \(outcome.video.bytes) bytes, CLI \(fileSize("\(dir)/cli.mp4")) bytes; duration \(ours.duration) s (CLI \(theirs.duration) s)")
+            report("  quality meter (seams, flicker, freezes, drift), every frame", try meterSeconds(chunks: chunks, dir: dir, size: size, frames: frames),
+                   unit: "s", anchor: spoolSeconds, anchorName: "the encode it runs inside", target: "ratio <= 0.03")
 
             // Peak memory, each in a fresh process: the full video against a tenth of it.
             let full = try peakMemory(dir: dir, size: size, frames: frames)
@@ -66,6 +68,28 @@ struct EncodeBench: AsyncParsableCommand {
                        anchor: twoChunks, anchorName: "time to encode two chunks", target: "ratio <= 1.0")
             }
         }
+    }
+
+    /// Time ``QualityMeter`` spends on the video's frames, the chunk files read beforehand (the
+    /// encoder has each frame in memory when it measures it).
+    func meterSeconds(chunks: [ChunkDescriptor], dir: String, size: FrameSize, frames: Int) throws -> Double {
+        var meter = QualityMeter(size: size)
+        var measured = 0
+        var seconds = 0.0
+        for chunk in chunks where measured < frames {
+            let data = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(chunk.file)"))
+            let count = min(chunk.frames, frames - measured)
+            let start = ContinuousClock.now
+            data.withUnsafeBytes { bytes in
+                for frame in 0..<count {
+                    meter.add(UnsafeRawBufferPointer(rebasing: bytes[(frame * size.rgb24FrameBytes)...].prefix(size.rgb24FrameBytes)), chunk: chunk.index)
+                }
+            }
+            seconds += elapsed(since: start)
+            measured += count
+        }
+        precondition(meter.result()?.frames == frames)
+        return seconds
     }
 
     func encode(chunks: [ChunkDescriptor], dir: String, size: FrameSize, frames: Int, settings: EncoderSettings) async throws -> StreamingEncoder.Outcome {

@@ -36,6 +36,22 @@ extension JobResource {
                 w.field("framesTotal", progress.framesTotal)
                 w.field("percent", progress.percent)
             }
+            if let quality {
+                w.object("quality") { w in
+                    w.object("drift") { w in
+                        w.field("brightness", quality.drift.brightness)
+                        w.field("colour", quality.drift.colour)
+                        w.field("contrast", quality.drift.contrast)
+                    }
+                    w.field("flicker", quality.flicker)
+                    w.field("frames", quality.frames)
+                    w.field("frozenFrames", quality.frozenFrames)
+                    w.field("longestFreeze", quality.longestFreeze)
+                    w.field("seamMean", quality.seamMean)
+                    w.field("seamWorst", quality.seamWorst)
+                    w.field("seamWorstFrame", quality.seamWorstFrame)
+                }
+            }
             w.field("queuePosition", queuePosition)
             w.field("realTimeFactor", realTimeFactor)
             w.field("sparedAttempts", sparedAttempts)

@@ -58,6 +58,8 @@ public struct JobResource: Codable, Sendable, Hashable {
     public var coldStart: Bool?
     public var loadSeconds: Double?
     public var checkpoint: Checkpoint?
+    /// What Spool measured of the video while encoding it (``VideoQuality``).
+    public var quality: VideoQuality?
     public var error: String?
     public var waitingReason: String?
     public var videoURL: String?
@@ -90,6 +92,7 @@ public struct JobResource: Codable, Sendable, Hashable {
         coldStart = job.coldStart
         loadSeconds = job.loadSeconds
         checkpoint = job.checkpoint.map { Checkpoint(chunk: $0.chunk, frame: $0.frame) }
+        quality = job.state == .succeeded ? job.quality : nil
         error = job.error
         waitingReason = job.state == .queued ? job.waitingReason : nil
         if job.state == .succeeded, job.outputPath != nil {

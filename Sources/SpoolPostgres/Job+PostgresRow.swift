@@ -48,7 +48,8 @@ extension Job {
                 return JobCheckpoint(chunk: chunk, frame: frame, stateFile: state)
             }(),
             sparedAttempts: try row["spared_attempts"].decode(Int.self),
-            tenant: try row["tenant"].decode(String?.self)
+            tenant: try row["tenant"].decode(String?.self),
+            quality: try row["quality"].decode(String?.self).flatMap(VideoQuality.init(stored:))
         )
     }
 }

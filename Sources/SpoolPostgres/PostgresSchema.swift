@@ -157,5 +157,9 @@ enum PostgresSchema {
             "CREATE INDEX attempts_ended ON attempts (ended_at)",
             "CREATE INDEX jobs_tenant_queue ON jobs ((COALESCE(tenant, '')), priority DESC, seq) WHERE state = 'queued'",
         ]),
+        // What the encoder measured of a published video (VideoQuality, as JSON).
+        ("v10-quality", [
+            "ALTER TABLE jobs ADD COLUMN quality text",
+        ]),
     ]
 }

@@ -120,6 +120,10 @@ enum SQLiteSchema {
             // Fair share: each tenant's best queued job, one probe (the claim's expression).
             try db.execute(sql: "CREATE INDEX jobs_tenant_queue ON jobs (COALESCE(tenant, ''), priority DESC, seq) WHERE state = 'queued'")
         }
+        // What the encoder measured of a published video (VideoQuality, as JSON).
+        migrator.registerMigration("v9-quality") { db in
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN quality TEXT")
+        }
         return migrator
     }
 }

@@ -124,6 +124,18 @@ public struct SyntheticWorker: Sendable {
     /// `resume`. Its frames depend only on the seed and their index, so a resumed job's frames
     /// are exactly an uninterrupted run's.
     public var checkpoints = false
+    /// A flaw a real model can show, made on purpose so that quality scores can be checked
+    /// against a clean run's.
+    public var artefact: Artefact?
+
+    /// The flaws ``artefact`` makes.
+    public enum Artefact: String, Sendable, CaseIterable {
+        /// A visible jump at every chunk boundary: the picture below the code band is 48
+        /// levels brighter in odd chunks than in even ones (as a chunk decoded on its own can be).
+        case seam
+        /// Each chunk holds its first frame: every frame after it repeats it.
+        case freeze
+    }
 
     public init(
         trim: ChunkPlan.Trim = .none, frameCostMilliseconds: Double = 0, stepsPerChunk: Int = 4, faults: [Fault] = [],
@@ -321,9 +333,16 @@ public struct SyntheticWorker: Sendable {
         defer { close(fd) }
         let frameBytes = width * height * 3
         for frame in 0..<frames {
-            TestPattern.render(index: firstFrame + frame, seed: seed, width: width, height: height, into: buffer)
+            let pictured = artefact == .freeze ? firstFrame : firstFrame + frame
+            TestPattern.render(index: pictured, seed: seed, width: width, height: height, into: buffer)
             if let conditioning, !conditioning.isEmpty {
                 conditioning.apply(frame: firstFrame + frame, chunk: index, width: width, height: height, to: buffer)
+            }
+            if artefact == .seam, index % 2 == 1 {
+                let picture = TestPattern.bandHeight(height) * width * 3
+                for offset in picture..<frameBytes {
+                    buffer[offset] = UInt8(min(255, Int(buffer[offset]) + 48))
+                }
             }
             var count = frameBytes
             if truncate && frame == frames - 1 { count /= 2 }

@@ -19,6 +19,8 @@ public final class WebhookReceiver: @unchecked Sendable {
         public var error: String?
         /// The status it answered.
         public var answered: Int
+        /// The video's worst seam, as the payload's job gave it (`data.quality.seamWorst`).
+        public var seamWorst: Double?
     }
 
     public let script: String

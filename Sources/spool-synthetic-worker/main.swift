@@ -6,7 +6,7 @@ import SpoolCore
 import SpoolSynthetic
 
 // spool-synthetic-worker [--trim none|helios] [--frame-cost-ms N] [--steps N] [--load-seconds S]
-//                        [--fault KIND[:N]]... [--gate PATH[@N]] [--checkpoints on|off]
+//                        [--fault KIND[:N]]... [--gate PATH[@N]] [--checkpoints on|off] [--seam | --freeze]
 // Protocol 1 (per job): reads one request on stdin and writes its test-pattern chunks.
 // Protocol 2 (resident, when $SPOOL_PROTOCOL is 2): loads once, then serves a job per
 // request line on stdin until it closes. See Pipelines/README.md.
@@ -19,6 +19,11 @@ func fail(_ message: String, code: Int32 = 64) -> Never {
 var worker = SyntheticWorker()
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
+    // Flags: a visible jump at every chunk boundary, or frozen chunks (SyntheticWorker.Artefact).
+    if let artefact = SyntheticWorker.Artefact(rawValue: String(argument.dropFirst(2))), argument.hasPrefix("--") {
+        worker.artefact = artefact
+        continue
+    }
     guard let value = arguments.popFirst() else { fail("\(argument) needs a value") }
     switch argument {
     case "--trim":

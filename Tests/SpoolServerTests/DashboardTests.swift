@@ -48,6 +48,8 @@ struct DashboardTests {
         // The job's page: its stages and GPU-seconds, and the MP4 playing: Debian's Chromium decodes H.264.
         #expect((seen["stages"] as? String)?.contains("generation") == true)
         #expect(Double(seen["gpu_seconds"] as? String ?? "") ?? 0 > 0)
+        // The encoder's measures of the video, as the API gives them.
+        #expect((seen["quality"] as? String)?.contains("flicker") == true, "\(seen["quality"] ?? "no quality line")")
         let video = try #require(seen["video"] as? [String: Any], "the video never played: \(seen)")
         #expect(video["error"] is NSNull && (video["t"] as? Double ?? 0) > 0, "\(video)")
         // The cancel button cancelled a running job (the script waited for the API to say so).

@@ -39,15 +39,20 @@ public struct Job: Hashable, Sendable, Codable, Identifiable {
     /// The tenant that submitted the job (`--tokens`); nil for a job of the host's own token,
     /// of loopback without tokens, or from before tenants.
     public var tenant: String?
+    /// What Spool measured of the video while encoding it; nil until it succeeded, and for
+    /// jobs from before it measured.
+    public var quality: VideoQuality?
 
     public init(
         id: JobID, spec: JobSpec, state: JobState = .queued, attempts: Int = 0, maxAttempts: Int,
         timings: JobTimings, progress: JobProgress, gpu: String? = nil, host: String? = nil,
         gpuSeconds: Double = 0, error: String? = nil, waitingReason: String? = nil, notBefore: Date? = nil,
         leaseExpiresAt: Date? = nil, outputPath: String? = nil, posterPath: String? = nil, coldStart: Bool? = nil,
-        loadSeconds: Double? = nil, checkpoint: JobCheckpoint? = nil, sparedAttempts: Int = 0, tenant: String? = nil
+        loadSeconds: Double? = nil, checkpoint: JobCheckpoint? = nil, sparedAttempts: Int = 0, tenant: String? = nil,
+        quality: VideoQuality? = nil
     ) {
         self.tenant = tenant
+        self.quality = quality
         self.id = id
         self.spec = spec
         self.state = state

@@ -440,6 +440,8 @@ public struct JobUpdate: Sendable, Hashable {
     /// itself stopped it afterwards, in its encode tail (a drain, self-fencing): it does not
     /// count against the job's limit. An attempt still running is spared by ``endAttempt``.
     public var spareAttempt: Bool
+    /// What the encoder measured of the published video.
+    public var quality: VideoQuality?
 
     public init(
         attempt: Int? = nil, at: Date, progress: JobProgress? = nil, firstChunkAt: Date? = nil,
@@ -447,8 +449,9 @@ public struct JobUpdate: Sendable, Hashable {
         waitingReason: String? = nil, notBefore: Date? = nil, outputPath: String? = nil,
         posterPath: String? = nil, endAttempt: Attempt.Outcome? = nil, attemptGPUSeconds: Double? = nil,
         load: ModelLoad? = nil, checkpoint: JobCheckpoint? = nil, resume: AttemptResume? = nil, clearCheckpoint: Bool = false,
-        spareAttempt: Bool = false
+        spareAttempt: Bool = false, quality: VideoQuality? = nil
     ) {
+        self.quality = quality
         self.attempt = attempt
         self.at = at
         self.progress = progress

@@ -31,4 +31,12 @@ public struct PlannedFrame: Hashable, Sendable {
         self.index = index
         self.pixels = pixels
     }
+
+    /// The chunk the frame belongs to: a cross-fade's belongs to the chunk it fades into.
+    public var chunk: Int {
+        switch pixels {
+        case .copy(let source): source.chunk.index
+        case .blend(_, let to, _): to.chunk.index
+        }
+    }
 }

@@ -89,6 +89,9 @@ public final class StreamingEncoder: @unchecked Sendable {
         public var posterPath: String?
         /// Time the encoding thread spent working (not waiting for chunks), in seconds.
         public var busySeconds: Double
+        /// What was measured of the frames this session encoded (a resumed attempt's: those
+        /// after its checkpoint; an included clip's are not the model's and are left out).
+        public var quality: VideoQuality?
     }
 
     private enum Message {
@@ -277,7 +280,7 @@ public final class StreamingEncoder: @unchecked Sendable {
                     limiter?.release()
                     busy += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
                     onProgress(work.framesEncoded)
-                    end(.success(Outcome(video: video, posterPath: work.posterWritten, busySeconds: busy)))
+                    end(.success(Outcome(video: video, posterPath: work.posterWritten, busySeconds: busy, quality: work.meter.result())))
                     return
                 case .cancel:
                     preconditionFailure("handled before the limiter")
@@ -326,11 +329,14 @@ private final class Work {
     var resumedStep: FrameAssembler.Step?
     /// Whether the session was cancelled: checked before each frame.
     let cancelled: () -> Bool
+    /// Seams, flicker, freezes and drift, measured on each generated frame as it is encoded.
+    var meter: QualityMeter
 
     init(configuration: StreamingEncoder.Configuration, factory: any VideoEncoderFactory, cancelled: @escaping () -> Bool) throws {
         self.configuration = configuration
         self.factory = factory
         self.cancelled = cancelled
+        meter = QualityMeter(size: configuration.size)
         assembler = FrameAssembler(
             targetFrames: configuration.targetFrames, overlap: configuration.overlap, policy: configuration.policy,
             frameSize: configuration.size)
@@ -355,6 +361,7 @@ private final class Work {
         for frame in step.frames {
             try reader.read(frame, into: buffer)
             try encodeBuffer()
+            meter.add(UnsafeRawBufferPointer(buffer), chunk: frame.chunk)
         }
         for chunk in step.consumed {
             reader.release(chunk, delete: configuration.deleteConsumedChunks)

@@ -328,7 +328,7 @@ struct JobExecution: Sendable {
             let encodedAt = context.clock.now()
             await record(.succeeded, JobUpdate(
                 attempt: attempt, at: encodedAt, progress: progress, encodedAt: encodedAt,
-                clearError: true, outputPath: plan.videoPath, posterPath: poster))
+                clearError: true, outputPath: plan.videoPath, posterPath: poster, quality: outcome.quality))
             logger.info("succeeded", metadata: ["video": "\(plan.videoPath)", "bytes": "\(outcome.video.bytes)"])
             if let failure = outcome.video.livePreviewFailure {
                 logger.warning("the live preview stopped early; the video is whole", metadata: ["error": "\(failure)"])

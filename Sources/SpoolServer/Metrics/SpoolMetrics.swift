@@ -19,6 +19,17 @@ public final class SpoolMetrics: Service, Sendable {
         var stages: [String: Histogram] = Dictionary(
             uniqueKeysWithValues: SpoolMetrics.stages.map { ($0, Histogram(bounds: SpoolMetrics.bounds)) })
         var finished: [JobState: Int] = [:]
+        /// Quality measures of succeeded videos, by pipeline then measure: (sum, videos).
+        var quality: [String: [String: (sum: Double, count: Int)]] = [:]
+    }
+
+    /// The measures `/metrics` sums per pipeline, from each video's ``VideoQuality``.
+    static func measures(_ quality: VideoQuality) -> [(String, Double?)] {
+        [
+            ("seam_worst", quality.seamWorst), ("seam_mean", quality.seamMean), ("flicker", quality.flicker),
+            ("frozen_frames", Double(quality.frozenFrames)), ("drift_brightness", quality.drift.brightness),
+            ("drift_contrast", quality.drift.contrast), ("drift_colour", quality.drift.colour),
+        ]
     }
 
     private let host: SpoolHost
@@ -54,6 +65,12 @@ public final class SpoolMetrics: Service, Sendable {
                 ("encode_tail", t.encodeTail), ("total", t.totalLatency),
             ]
             for case (let stage, let value?) in values { state.stages[stage]?.observe(value) }
+            if let quality = job.quality {
+                for case (let measure, let value?) in Self.measures(quality) {
+                    state.quality[job.pipeline, default: [:]][measure, default: (0, 0)].sum += value
+                    state.quality[job.pipeline, default: [:]][measure, default: (0, 0)].count += 1
+                }
+            }
         }
     }
 
@@ -96,6 +113,20 @@ public final class SpoolMetrics: Service, Sendable {
             line("spool_stage_seconds_bucket{stage=\"\(stage)\",le=\"+Inf\"} \(h.count)")
             line("spool_stage_seconds_sum{stage=\"\(stage)\"} \(Self.format(h.sum))")
             line("spool_stage_seconds_count{stage=\"\(stage)\"} \(h.count)")
+        }
+
+        line("# HELP spool_video_quality_sum Each quality measure summed over this host's succeeded videos, by pipeline: seams (worst and mean boundary against within-chunk motion, 1 is none), flicker (levels), frozen frames, drift (brightness in levels, contrast as a ratio, colour in levels).")
+        line("# TYPE spool_video_quality_sum counter")
+        let quality = snapshot.quality.sorted { $0.key < $1.key }.flatMap { pipeline, measures in
+            measures.sorted { $0.key < $1.key }.map { (pipeline: pipeline, measure: $0.key, sum: $0.value.sum, count: $0.value.count) }
+        }
+        for row in quality {
+            line("spool_video_quality_sum{pipeline=\"\(row.pipeline)\",measure=\"\(row.measure)\"} \(Self.format(row.sum))")
+        }
+        line("# HELP spool_video_quality_count Videos each measure was summed over (a one-chunk video has no seam).")
+        line("# TYPE spool_video_quality_count counter")
+        for row in quality {
+            line("spool_video_quality_count{pipeline=\"\(row.pipeline)\",measure=\"\(row.measure)\"} \(row.count)")
         }
 
         let stats = host.statistics.snapshot

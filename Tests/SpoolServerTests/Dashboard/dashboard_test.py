@@ -95,6 +95,7 @@ def main():
         seen["stages"] = driver.find_element(By.ID, "stages-legend").text
         # The details list is redrawn on every refresh: read it in one step, never by a held element.
         seen["gpu_seconds"] = driver.execute_script("return document.querySelector('dd[data-field=\"GPU-seconds\"]').textContent")
+        seen["quality"] = driver.execute_script("return document.querySelector('dd[data-field=\"quality\"]').textContent")
         # Until the video plays past 0.2 s, ends, or reports an error (which the Swift test
         # then names).
         played = wait.until(lambda d: (lambda v: v if v["error"] or v["t"] > 0.2 or v["ended"] else None)(d.execute_script(

@@ -38,7 +38,8 @@ def main():
             entry = {"path": self.path, "id": headers.get("webhook-id"), "timestamp": headers.get("webhook-timestamp")}
             try:
                 payload = verifier.verify(body, headers)
-                entry.update(verified=True, type=payload["type"], job=payload["data"]["id"], state=payload["data"]["state"])
+                entry.update(verified=True, type=payload["type"], job=payload["data"]["id"], state=payload["data"]["state"],
+                             seamWorst=(payload["data"].get("quality") or {}).get("seamWorst"))
             except (WebhookVerificationError, KeyError, ValueError) as error:
                 entry.update(verified=False, error=str(error))
             with lock:
