@@ -23,7 +23,7 @@ public enum TinyModels {
     private static let built = Mutex<[String: Task<String, any Error>]>([:])
 
     /// The folder holding one folder per layout of `family` (`helios`: base, mid, distilled;
-    /// `wan`: t2v, ti2v; `ltx`: ltx), built on first use.
+    /// `wan`: t2v, ti2v, i2v; `ltx`: ltx), built on first use.
     public static func checkpoints(_ family: String) async throws -> String {
         let task = built.withLock { tasks in
             if let task = tasks[family] { return task }
@@ -53,6 +53,8 @@ public enum TinyWan {
         case t2v
         /// WanPipeline with expand_timesteps as Wan 2.2 TI2V: text or an image, chained clips.
         case ti2v
+        /// WanImageToVideoPipeline as Wan 2.1 I2V, with a CLIP image encoder: an image, chained clips.
+        case i2v
     }
 
     /// A resident pipeline on `layout`, in clips of `clipFrames` (4k+1), 64x48 by default;
@@ -67,7 +69,7 @@ public enum TinyWan {
         if checkpoints { command += ["--checkpoints", "on"] }
         var environment: [String: String] = ["OMP_NUM_THREADS": "1"]
         if let trace { environment["SPOOL_WAN_TRACE"] = trace }
-        let chains = layout == .ti2v
+        let chains = layout != .t2v
         return PipelineDefinition(
             name: name ?? "wan-\(layout.rawValue)-tiny", command: command, environment: environment,
             chunking: .init(frames: clipFrames, overlap: chains ? 1 : 0, overlapPolicy: .drop),

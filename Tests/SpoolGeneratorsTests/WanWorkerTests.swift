@@ -121,6 +121,29 @@ struct WanWorkerTests {
         #expect(worker.trace.records("load").count == 1, "the second job did not load the model again")
     }
 
+    /// Wan 2.1 I2V: a CLIP vision tower encodes the image beside the VAE; every clip goes through
+    /// WanImageToVideoPipeline, the first from the job's image, and a job without one is refused.
+    @Test func wanI2VMakesEveryClipFromAnImageAndRefusesAJobWithoutOne() async throws {
+        let worker = try await Worker(.i2v)
+        let ready = try await worker.harness.worker.waitUntilReady()
+        #expect(ready.report.worker == "wan-i2v WanImageToVideoPipeline diffusers on cpu")
+        let frameBytes = 64 * 48 * 3
+        let inputs = try TemporaryDirectory("wan-i2v")
+        let image = Data((0..<frameBytes).map { UInt8(truncatingIfNeeded: $0 * 11) })
+        try image.write(to: URL(fileURLWithPath: inputs.file("first.rgb")))
+        let chunks = KeptChunks()
+        let chained = await worker.run(frames: 20, conditioning: WorkerConditioning(imageFile: inputs.file("first.rgb")), onEvent: chunks.keep)
+        #expect(chained.error == nil && chained.chunks.map(\.frames) == [9, 9, 5], "\(String(describing: chained.error))")
+        let clips = worker.lastClips
+        #expect(clips.allSatisfy { $0["pipeline"] as? String == "WanImageToVideoPipeline" } && clips.count == 3)
+        #expect(clips.first?["image"] as? String == Self.sha256(image))
+        #expect(clips[1]["image"] as? String == Self.sha256(Data(try #require(chunks.all[0]).suffix(frameBytes))))
+        let none = await worker.run(frames: 9)
+        #expect(none.error?.message.contains("makes video from a first image; the job gives none") == true,
+                "\(String(describing: none.error))")
+        #expect(worker.trace.records("load").count == 1)
+    }
+
     @Test func aCancelStopsAtTheNextStepAndBadRequestsFailAloneWithTheModelKept() async throws {
         let worker = try await Worker(.ti2v)
         let cancelled = await worker.run(frames: 20) { event, _, run in

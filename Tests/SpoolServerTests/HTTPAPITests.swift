@@ -242,29 +242,27 @@ struct HTTPAPITests {
             _ = try await submit(client, #"{"prompt": "ahead", "frames": 8, "pipeline": "gated"}"#)
             let id = try await submit(client, #"{"prompt": "a fox", "frames": 24}"#).1["id"] as! String
             let followers = host.host.events.subscriberCount
-            let stream = Task {
-                try await client.execute(uri: "/v1/jobs/\(id)/events", method: .get) { response in
-                    #expect(response.status == .ok)
-                    #expect(response.headers[.contentType] == "text/event-stream")
-                    return String(buffer: response.body)
-                }
-            }
+            // Followed over a raw connection: the test client gives each request 20 s in all, which
+            // two jobs under a full suite's load can outlast; this one only times out a silent read
+            // (the stream says `: keep-alive` every 2 s).
+            let port = try #require(client.port)
+            let stream = try await onThread { try EventStreamClient(port: port, path: "/v1/jobs/\(id)/events") }
+            #expect(stream.status == 200)
             try await until("the stream follows the job") { host.host.events.subscriberCount > followers }
             gate.open()
-            let text = try await stream.value
-            let events = text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
-            let names = events.compactMap { $0.split(separator: "\n").first?.replacingOccurrences(of: "event: ", with: "") }
-            let states = events.filter { $0.hasPrefix("event: state") }.compactMap { event -> String? in
-                let data = event.split(separator: "\n").last!.dropFirst("data: ".count)
-                return (try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any])?["state"] as? String
-            }
+            let events = try await onThread { try stream.rest() }
+            let names = events.map(\.name)
+            let states = events.filter { $0.name == "state" }.compactMap { $0.json["state"] as? String }
             #expect(states.first == "queued")
             #expect(states.last == "succeeded")
             #expect(states.contains("running") && states.contains("encoding"))
             #expect(names.filter { $0 == "chunk" }.count == 3)
             #expect(names.last == "state")
             // A finished job's stream is its final state, then the end.
-            let again = try await client.execute(uri: "/v1/jobs/\(id)/events", method: .get) { String(buffer: $0.body) }
+            let again = try await client.execute(uri: "/v1/jobs/\(id)/events", method: .get) { response in
+                #expect(response.headers[.contentType] == "text/event-stream")
+                return String(buffer: response.body)
+            }
             #expect(again.components(separatedBy: "\n\n").filter { !$0.isEmpty }.count == 1)
         }
     }
