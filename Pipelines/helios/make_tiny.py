@@ -98,18 +98,24 @@ def build(out_dir, layout="base", seed=0):
     return out_dir
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cli(description, build, layouts):
+    """The command line of every family's make_tiny.py: OUT_DIR [--layout L] [--seed N], or
+    --all for every layout, each in a folder of its name."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("out_dir")
-    parser.add_argument("--layout", choices=LAYOUTS, default="base")
+    parser.add_argument("--layout", choices=layouts, default=layouts[0])
     parser.add_argument("--all", action="store_true", help="build every layout, each in a folder of its name")
     parser.add_argument("--seed", type=int, default=0)
     arguments = parser.parse_args()
     if arguments.all:
-        for layout in LAYOUTS:
+        for layout in layouts:
             print(build(os.path.join(arguments.out_dir, layout), layout, arguments.seed))
     else:
         print(build(arguments.out_dir, arguments.layout, arguments.seed))
+
+
+def main():
+    cli(__doc__.splitlines()[0], build, LAYOUTS)
 
 
 if __name__ == "__main__":

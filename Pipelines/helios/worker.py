@@ -36,7 +36,6 @@ Exit codes: 0 stdin closed (or protocol 1 done); 78 (EX_CONFIG) no CUDA, PyTorch
 or weights; 65 (EX_DATAERR) a request that is not JSON or of another protocol.
 """
 
-import argparse
 import hashlib
 import json
 import math
@@ -570,14 +569,7 @@ def describe(kwargs):
 # -- serving --------------------------------------------------------------------------------
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=os.environ.get("HELIOS_MODEL"))
-    parser.add_argument("--device", choices=("cuda", "cpu"), default=os.environ.get("SPOOL_HELIOS_DEVICE", "cuda"))
-    parser.add_argument("--dtype", choices=("bfloat16", "float16", "float32"), default="bfloat16")
-    parser.add_argument("--checkpoints", choices=("on", "off"), default="off",
-                        help="announce a checkpoint after each chunk (the pipeline file says \"checkpoints\": true)")
-    arguments = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    arguments = spoolkit.model_arguments(__doc__.splitlines()[0], "HELIOS_MODEL", "SPOOL_HELIOS_DEVICE")
 
     def load():
         started = time.monotonic()

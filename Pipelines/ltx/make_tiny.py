@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds a tiny, randomly initialised LTX-Video checkpoint folder, offline.
 
-    python3 make_tiny.py OUT_DIR [--seed N]
+    python3 make_tiny.py OUT_DIR [--seed N]           # the checkpoint in OUT_DIR
     python3 make_tiny.py OUT_DIR --all        # OUT_DIR/ltx (the one layout)
 
 The folder has the layout of Lightricks' published Diffusers checkpoints (model_index.json
@@ -13,16 +13,15 @@ the VAE compresses as the published one does, 8x in time and 32x in space, so cl
 frames and sides multiples of 32.
 """
 
-import argparse
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "helios"))
-from make_tiny import tokenizer  # noqa: E402  (the same offline vocabulary as Helios's and Wan's)
+from make_tiny import cli, tokenizer  # noqa: E402  (Helios's command line and offline vocabulary)
 
 
-def build(out_dir, seed=0):
+def build(out_dir, layout="ltx", seed=0):
     import torch
     from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline, LTXVideoTransformer3DModel
     from transformers import T5Config, T5EncoderModel
@@ -64,12 +63,7 @@ def build(out_dir, seed=0):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir")
-    parser.add_argument("--all", action="store_true", help="build the layout in OUT_DIR/ltx")
-    parser.add_argument("--seed", type=int, default=0)
-    arguments = parser.parse_args()
-    print(build(os.path.join(arguments.out_dir, "ltx") if arguments.all else arguments.out_dir, arguments.seed))
+    cli(__doc__.splitlines()[0], build, ("ltx",))
 
 
 if __name__ == "__main__":

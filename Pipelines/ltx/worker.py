@@ -24,7 +24,6 @@ override `steps`, `guidance_scale`, `decode_timestep`, `decode_noise_scale` and
 loaded. $SPOOL_LTX_TRACE names a file of JSON lines saying what reached the pipeline.
 """
 
-import argparse
 import hashlib
 import json
 import os
@@ -153,24 +152,16 @@ class Chain:
             model.trace.write("clip", job_id=job.id, clip=index, pipeline=type(pipe).__name__, frames=self.lengths[index],
                               settings=settings, condition_frames=0 if condition is None else len(condition),
                               condition=digest)
-        video = pipe(**kwargs).frames[0]  # [T, C, H, W] in [0, 1]
-        return (video.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+        return spoolkit.chain.pixels(pipe(**kwargs).frames[0])
 
     def run(self):
-        job = self.job
-        image = job.read_frames(job.image_file, 1, "image_file") if job.image_file and not job.resume else None
-        spoolkit.chain.run(job, self.lengths, self.overlap, self.make_clip, self.identity(), "LTX-Video",
-                           self.model.checkpoints, condition=image)
+        spoolkit.chain.run(self.job, self.lengths, self.overlap, self.make_clip, self.identity(), "LTX-Video",
+                           self.model.checkpoints,
+                           condition=spoolkit.chain.first_image(self.job))
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=os.environ.get("LTX_MODEL"))
-    parser.add_argument("--device", choices=("cuda", "cpu"), default=os.environ.get("SPOOL_LTX_DEVICE", "cuda"))
-    parser.add_argument("--dtype", choices=("bfloat16", "float16", "float32"), default="bfloat16")
-    parser.add_argument("--checkpoints", choices=("on", "off"), default="off")
-    arguments = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    arguments = spoolkit.model_arguments(__doc__.splitlines()[0], "LTX_MODEL", "SPOOL_LTX_DEVICE")
 
     def load():
         started = time.monotonic()

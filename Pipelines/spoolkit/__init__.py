@@ -31,8 +31,8 @@ It needs only Python's standard library (numpy when a model hands it arrays or r
 from . import chain
 from .job import Job, JobCancelled, JobFailed
 from .serve import EX_CONFIG, EX_DATAERR, Model, die, main
-from .loading import choose_device, require_libraries, resolve_checkpoint
+from .loading import choose_device, model_arguments, require_libraries, resolve_checkpoint
 from .trace import Trace
 
 __all__ = ["chain", "Job", "JobCancelled", "JobFailed", "Model", "main", "die", "EX_CONFIG", "EX_DATAERR", "Trace",
-           "choose_device", "resolve_checkpoint", "require_libraries"]
+           "choose_device", "resolve_checkpoint", "require_libraries", "model_arguments"]

@@ -97,3 +97,19 @@ def run(job, lengths, overlap, make_clip, identity, family, checkpoints, conditi
         if checkpoints and condition is not None and index + 1 < len(lengths):
             job.checkpoint(index, pack(identity, index, condition))
     job.done(frames=starts[-1] + lengths[-1], chunks=len(lengths))
+
+
+def pixels(video):
+    """A clip as a pipeline returns it with output_type="pt" ([T, C, H, W] in [0, 1], on its
+    device) as the uint8 [T, H, W, 3] frames a chunk holds: converted on the device, then copied."""
+    import torch
+
+    return (video.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def first_image(job):
+    """The job's first image as one frame (uint8 [1, H, W, 3]), unless it has none or is resumed
+    (a resumed chain goes on from its checkpoint's frames instead)."""
+    if not job.image_file or job.resume:
+        return None
+    return job.read_frames(job.image_file, 1, "image_file")

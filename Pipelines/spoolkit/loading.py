@@ -52,3 +52,20 @@ def require_libraries(family, *extra):
     except ImportError as error:
         needed = ", ".join(("torch", "diffusers", "transformers") + extra)
         die(f"{error.name} is not installed; the {family} pipeline needs {needed} (see Pipelines/README.md)")
+
+
+def model_arguments(description, model_variable, device_variable):
+    """The command line every model worker takes: --model (or $MODEL_VARIABLE), --device
+    (cuda, or cpu when asked for; $DEVICE_VARIABLE), --dtype, --checkpoints. Nothing is fetched
+    from the network (HF_HUB_OFFLINE)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--model", default=os.environ.get(model_variable))
+    parser.add_argument("--device", choices=("cuda", "cpu"), default=os.environ.get(device_variable, "cuda"))
+    parser.add_argument("--dtype", choices=("bfloat16", "float16", "float32"), default="bfloat16")
+    parser.add_argument("--checkpoints", choices=("on", "off"), default="off",
+                        help="announce a checkpoint after each chunk (the pipeline file says \"checkpoints\": true)")
+    arguments = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return arguments

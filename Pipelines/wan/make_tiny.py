@@ -19,13 +19,12 @@ Layouts, as published:
         beside the VAE (a 36-channel transformer: noise, mask and the image's latents)
 """
 
-import argparse
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "helios"))
-from make_tiny import tokenizer  # noqa: E402  (the same offline UMT5 vocabulary as Helios's)
+from make_tiny import cli, tokenizer  # noqa: E402  (Helios's command line and offline UMT5 vocabulary)
 
 LAYOUTS = ("t2v", "ti2v", "i2v")
 
@@ -80,17 +79,7 @@ def build(out_dir, layout="t2v", seed=0):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir")
-    parser.add_argument("--layout", choices=LAYOUTS, default="t2v")
-    parser.add_argument("--all", action="store_true", help="build every layout, each in a folder of its name")
-    parser.add_argument("--seed", type=int, default=0)
-    arguments = parser.parse_args()
-    if arguments.all:
-        for layout in LAYOUTS:
-            print(build(os.path.join(arguments.out_dir, layout), layout, arguments.seed))
-    else:
-        print(build(arguments.out_dir, arguments.layout, arguments.seed))
+    cli(__doc__.splitlines()[0], build, LAYOUTS)
 
 
 if __name__ == "__main__":

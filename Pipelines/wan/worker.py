@@ -29,7 +29,6 @@ what reached the pipeline. Exit codes as the Helios worker's: 78 no GPU/library/
 request that is not JSON.
 """
 
-import argparse
 import hashlib
 import json
 import os
@@ -181,24 +180,16 @@ class Chain:
                               frames=self.lengths[index], steps=self.settings["steps"],
                               guidance_scale=self.settings["guidance_scale"],
                               image=None if condition is None else hashlib.sha256(condition[-1].tobytes()).hexdigest())
-        video = pipe(**kwargs).frames[0]  # [T, C, H, W] in [0, 1]
-        return (video.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+        return spoolkit.chain.pixels(pipe(**kwargs).frames[0])
 
     def run(self):
-        job = self.job
-        image = job.read_frames(job.image_file, 1, "image_file") if job.image_file and not job.resume else None
-        spoolkit.chain.run(job, self.lengths, self.overlap, self.make_clip, self.identity(), "Wan",
-                           self.model.checkpoints, condition=image)
+        spoolkit.chain.run(self.job, self.lengths, self.overlap, self.make_clip, self.identity(), "Wan",
+                           self.model.checkpoints,
+                           condition=spoolkit.chain.first_image(self.job))
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=os.environ.get("WAN_MODEL"))
-    parser.add_argument("--device", choices=("cuda", "cpu"), default=os.environ.get("SPOOL_WAN_DEVICE", "cuda"))
-    parser.add_argument("--dtype", choices=("bfloat16", "float16", "float32"), default="bfloat16")
-    parser.add_argument("--checkpoints", choices=("on", "off"), default="off")
-    arguments = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    arguments = spoolkit.model_arguments(__doc__.splitlines()[0], "WAN_MODEL", "SPOOL_WAN_DEVICE")
 
     def load():
         started = time.monotonic()

@@ -1,6 +1,7 @@
 import Foundation
 import SpoolCore
 import Synchronization
+import SpoolGenerators
 import Testing
 
 /// Tiny, randomly initialised checkpoints of each model family, built once per test process
@@ -164,5 +165,38 @@ final class AsyncTurn: Sendable {
             return state.waiting.removeFirst()
         }
         next?.resume()
+    }
+}
+
+/// A resident model worker on the CPU with its trace (`spoolkit.Trace`), and the harness that
+/// runs its jobs: what every model family's worker tests hold.
+public struct TracedWorker: Sendable {
+    public let harness: ResidentHarness
+    public let trace: WorkerTrace
+    /// The size its jobs are made at unless a run says otherwise.
+    public let size: FrameSize
+
+    /// `pipeline` makes the worker's pipeline, given the path its trace is to be written to.
+    public init(size: FrameSize, _ pipeline: (_ trace: String) async throws -> PipelineDefinition) async throws {
+        let folder = try TemporaryDirectory("model-trace")
+        trace = WorkerTrace(path: folder.file("trace.jsonl"))
+        harness = try ResidentHarness(try await pipeline(trace.path))
+        self.size = size
+    }
+
+    public func run(
+        frames: Int, size: FrameSize? = nil, prompt: String = "a fox runs through snow", options: [String: String] = [:],
+        conditioning: WorkerConditioning? = nil, resume: WorkerResume? = nil,
+        onEvent: ((WorkerEvent, String, WorkerRun) -> Void)? = nil
+    ) async -> ResidentHarness.Outcome {
+        await harness.run(
+            frames: frames, size: size ?? self.size, prompt: prompt, options: options, conditioning: conditioning,
+            resume: resume, onEvent: onEvent)
+    }
+
+    /// The trace's `clip` records of the last job it saw, in order.
+    public var lastClips: [[String: any Sendable]] {
+        guard let job = trace.records("clip").last?["job_id"] as? String else { return [] }
+        return trace.records("clip", job: job)
     }
 }

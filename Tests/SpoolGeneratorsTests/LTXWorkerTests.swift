@@ -13,30 +13,8 @@ import Testing
 struct LTXWorkerTests {
     static let size = FrameSize(width: 96, height: 64)
 
-    struct Worker {
-        let harness: ResidentHarness
-        let trace: WorkerTrace
-
-        init(checkpoints: Bool = false) async throws {
-            let folder = try TemporaryDirectory("ltx-trace")
-            trace = WorkerTrace(path: folder.file("trace.jsonl"))
-            harness = try ResidentHarness(try await TinyLTX.pipeline(trace: trace.path, checkpoints: checkpoints))
-        }
-
-        func run(
-            frames: Int, size: FrameSize = LTXWorkerTests.size, prompt: String = "a fox runs through snow",
-            options: [String: String] = [:], conditioning: WorkerConditioning? = nil, resume: WorkerResume? = nil,
-            onEvent: ((WorkerEvent, String, WorkerRun) -> Void)? = nil
-        ) async -> ResidentHarness.Outcome {
-            await harness.run(
-                frames: frames, size: size, prompt: prompt, options: options, conditioning: conditioning, resume: resume,
-                onEvent: onEvent)
-        }
-
-        var lastClips: [[String: any Sendable]] {
-            guard let job = trace.records("clip").last?["job_id"] as? String else { return [] }
-            return trace.records("clip", job: job)
-        }
+    static func worker(checkpoints: Bool = false) async throws -> TracedWorker {
+        try await TracedWorker(size: size) { trace in try await TinyLTX.pipeline(trace: trace, checkpoints: checkpoints) }
     }
 
     static func isDone(_ outcome: ResidentHarness.Outcome) -> Bool {
@@ -49,7 +27,7 @@ struct LTXWorkerTests {
     }
 
     @Test func ltxChainsClipsFromTheLastFramesOfTheOneBeforeTakesAnImageAndLoadsOnce() async throws {
-        let worker = try await Worker()
+        let worker = try await Self.worker()
         let ready = try await worker.harness.worker.waitUntilReady()
         #expect(ready.report.worker == "ltx-video LTXPipeline diffusers on cpu")
         // 33 frames in clips of 17 carrying 9: 17 + 8 + 8, three clips.
@@ -84,7 +62,7 @@ struct LTXWorkerTests {
     }
 
     @Test func aCancelKeepsTheModelBadRequestsFailAloneAndAResumeMakesTheUninterruptedFrames() async throws {
-        let worker = try await Worker(checkpoints: true)
+        let worker = try await Self.worker(checkpoints: true)
         let cancelled = await worker.run(frames: 33) { event, _, run in
             if case .progress(1, 1, _) = event { Thread { run.cancel(reason: "cancelled by the test") }.start() }
         }

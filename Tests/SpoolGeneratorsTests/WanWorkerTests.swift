@@ -12,31 +12,9 @@ import Testing
 /// trace (`SPOOL_WAN_TRACE`).
 @Suite("Wan worker on the real diffusers pipelines", .serialized, .enabled(if: TinyModels.isAvailable), .oneModelAtATime)
 struct WanWorkerTests {
-    struct Worker {
-        let harness: ResidentHarness
-        let trace: WorkerTrace
-
-        init(_ layout: TinyWan.Layout, options: [String: String] = ["steps": "2"], checkpoints: Bool = false) async throws {
-            let folder = try TemporaryDirectory("wan-trace")
-            trace = WorkerTrace(path: folder.file("trace.jsonl"))
-            harness = try ResidentHarness(
-                try await TinyWan.pipeline(layout, options: options, trace: trace.path, checkpoints: checkpoints))
-        }
-
-        func run(
-            frames: Int, size: FrameSize = FrameSize(width: 64, height: 48), prompt: String = "a fox runs through snow",
-            options: [String: String] = [:], conditioning: WorkerConditioning? = nil, resume: WorkerResume? = nil,
-            onEvent: ((WorkerEvent, String, WorkerRun) -> Void)? = nil
-        ) async -> ResidentHarness.Outcome {
-            await harness.run(
-                frames: frames, size: size, prompt: prompt, options: options, conditioning: conditioning, resume: resume,
-                onEvent: onEvent)
-        }
-
-        /// The clips the trace saw for the last job, in order.
-        var lastClips: [[String: any Sendable]] {
-            guard let job = trace.records("clip").last?["job_id"] as? String else { return [] }
-            return trace.records("clip", job: job)
+    static func worker(_ layout: TinyWan.Layout, options: [String: String] = ["steps": "2"], checkpoints: Bool = false) async throws -> TracedWorker {
+        try await TracedWorker(size: FrameSize(width: 64, height: 48)) { trace in
+            try await TinyWan.pipeline(layout, options: options, trace: trace, checkpoints: checkpoints)
         }
     }
 
@@ -63,7 +41,7 @@ struct WanWorkerTests {
     }
 
     @Test func wanT2VMakesOneClipAtItsPublishedSettingsAndRefusesWhatItCannotMake() async throws {
-        let worker = try await Worker(.t2v, options: [:])
+        let worker = try await Self.worker(.t2v, options: [:])
         let ready = try await worker.harness.worker.waitUntilReady()
         #expect(ready.report.worker == "wan-t2v WanPipeline diffusers on cpu")
 
@@ -90,7 +68,7 @@ struct WanWorkerTests {
     }
 
     @Test func wanTI2VChainsClipsEachFromTheLastFrameOfTheOneBefore() async throws {
-        let worker = try await Worker(.ti2v)
+        let worker = try await Self.worker(.ti2v)
         // 20 frames in clips of 9: 9 + 8 + 4 new frames, the last clip the shortest on the grid.
         let chunks = KeptChunks()
         let chained = await worker.run(frames: 20, onEvent: chunks.keep)
@@ -124,7 +102,7 @@ struct WanWorkerTests {
     /// Wan 2.1 I2V: a CLIP vision tower encodes the image beside the VAE; every clip goes through
     /// WanImageToVideoPipeline, the first from the job's image, and a job without one is refused.
     @Test func wanI2VMakesEveryClipFromAnImageAndRefusesAJobWithoutOne() async throws {
-        let worker = try await Worker(.i2v)
+        let worker = try await Self.worker(.i2v)
         let ready = try await worker.harness.worker.waitUntilReady()
         #expect(ready.report.worker == "wan-i2v WanImageToVideoPipeline diffusers on cpu")
         let frameBytes = 64 * 48 * 3
@@ -145,7 +123,7 @@ struct WanWorkerTests {
     }
 
     @Test func aCancelStopsAtTheNextStepAndBadRequestsFailAloneWithTheModelKept() async throws {
-        let worker = try await Worker(.ti2v)
+        let worker = try await Self.worker(.ti2v)
         let cancelled = await worker.run(frames: 20) { event, _, run in
             if case .progress(1, 1, _) = event { Thread { run.cancel(reason: "cancelled by the test") }.start() }
         }
@@ -175,7 +153,7 @@ struct WanWorkerTests {
     /// A clip depends on the frame before it and its own seed only: the state after clip k is
     /// that frame, and a resumed attempt makes exactly the uninterrupted run's clips k+1 on.
     @Test func aResumedWanJobMakesTheUninterruptedRunsFrames() async throws {
-        let worker = try await Worker(.ti2v, checkpoints: true)
+        let worker = try await Self.worker(.ti2v, checkpoints: true)
         let kept = try TemporaryDirectory("wan-state")
         defer { kept.remove() }
         let chunks = KeptChunks()
