@@ -232,10 +232,6 @@ class Model(spoolkit.Model):
         finally:
             self.job = None
 
-    def recover(self, error):
-        if self.device == "cuda":
-            self.torch.cuda.empty_cache()
-
 
 def fingerprint(tensor):
     """A number that identifies a text embedding (its sum), linear in the embedding."""

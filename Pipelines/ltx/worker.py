@@ -89,10 +89,6 @@ class Model(spoolkit.Model):
     def description(self):
         return f"ltx-video {type(self.loaded).__name__} diffusers on {self.device}"
 
-    def recover(self, error):
-        if self.device == "cuda":
-            self.torch.cuda.empty_cache()
-
     def run(self, job):
         Chain(self, job).run()
 
@@ -103,9 +99,7 @@ class Chain:
     def __init__(self, model, job):
         self.model, self.job = model, job
         self.settings = parse_settings(job.options)
-        step = model.side_step
-        if job.width % step or job.height % step:
-            raise JobFailed(f"{job.width}x{job.height}: LTX-Video makes sides that are multiples of {step}")
+        spoolkit.chain.check_sides(job, model.side_step, "LTX-Video")
         if job.video_file or job.prompts:
             raise JobFailed("the ltx worker takes a prompt and a first image; not a clip to continue or a prompt schedule")
         self.overlap = job.overlap

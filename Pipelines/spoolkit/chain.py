@@ -99,6 +99,13 @@ def run(job, lengths, overlap, make_clip, identity, family, checkpoints, conditi
     job.done(frames=starts[-1] + lengths[-1], chunks=len(lengths))
 
 
+def check_sides(job, step, family):
+    """Fails a job whose sides are not multiples of `step` (the VAE's spatial stride times the
+    transformer's patch), before any work."""
+    if job.width % step or job.height % step:
+        raise JobFailed(f"{job.width}x{job.height}: {family} makes sides that are multiples of {step}")
+
+
 def pixels(video):
     """A clip as a pipeline returns it with output_type="pt" ([T, C, H, W] in [0, 1], on its
     device) as the uint8 [T, H, W, 3] frames a chunk holds: converted on the device, then copied."""

@@ -36,7 +36,11 @@ class Model:
 
     def recover(self, error):
         """After a job failed with an unexpected error (out of GPU memory, say): tidy up
-        before the next job. Nothing by default."""
+        before the next job. By default, CUDA's cached memory is given back if the model uses
+        PyTorch on a GPU (what every diffusers worker needs); nothing otherwise."""
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
 
 
 class Requests:
