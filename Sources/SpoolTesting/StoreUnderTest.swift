@@ -31,6 +31,8 @@ public final class StoreUnderTest: Sendable {
         case database(PostgresStoreAddress)
     }
 
+    static let connectionWait = 30.0
+
     init(kind: StoreKind) async throws {
         self.kind = kind
         switch kind {
@@ -42,7 +44,9 @@ public final class StoreUnderTest: Sendable {
         case .postgres:
             let address = try await PostgresTestServer.createDatabase()
             location = .database(address)
-            let store = try await PostgresJobStore.connect(address)
+            // A deadline only for a hang: a loaded 2-core machine can take seconds to fork a
+            // backend, and these suites test the store's rules, not its 5 s connection wait.
+            let store = try await PostgresJobStore.connect(address, connectionWait: Self.connectionWait)
             self.store = store
             pools.withLock { $0.append(Task.immediate { await store.run() }) }
         }
@@ -55,7 +59,7 @@ public final class StoreUnderTest: Sendable {
         case .file(_, let path):
             other = try SQLiteJobStore(path: path)
         case .database(let address):
-            let store = try await PostgresJobStore.connect(address)
+            let store = try await PostgresJobStore.connect(address, connectionWait: Self.connectionWait)
             pools.withLock { $0.append(Task.immediate { await store.run() }) }
             other = store
         }

@@ -107,12 +107,14 @@ public enum TinyLTX {
     }
 }
 
-/// Runs each test it marks alone among the tests so marked, in this process: the suites that
-/// start real model workers (PyTorch and diffusers, hundreds of MB and seconds of import each)
-/// take turns instead of starting a dozen at once on a 2-core machine, where the import storm
-/// once starved a PostgreSQL connection of its 5 s (CI-sized runs of every family's tests).
-/// Within a suite, `.serialized` still orders its tests.
-public struct OneModelSuiteAtATime: SuiteTrait, TestTrait, TestScoping {
+/// Runs each test it marks alone among the tests so marked, in this process. Two kinds of suite
+/// take turns: those that start real model workers (PyTorch and diffusers, hundreds of MB and
+/// seconds of import each, a core busy for minutes), and those whose hosts run on real leases
+/// and drains (the outage and checkpoint suites), which a busy core beside them can make miss a
+/// renewal. On a 2-core machine the first once starved a PostgreSQL connection of its 5 s, and a
+/// host in the outage test stopped renewing while a Wan worker ran beside it. Within a suite,
+/// `.serialized` still orders its tests.
+public struct TakesTurns: SuiteTrait, TestTrait, TestScoping {
     public var isRecursive: Bool { true }
 
     public func provideScope(
@@ -128,9 +130,9 @@ public struct OneModelSuiteAtATime: SuiteTrait, TestTrait, TestScoping {
     static let turn = AsyncTurn()
 }
 
-extension Trait where Self == OneModelSuiteAtATime {
-    /// ``OneModelSuiteAtATime``.
-    public static var oneModelAtATime: Self { OneModelSuiteAtATime() }
+extension Trait where Self == TakesTurns {
+    /// ``TakesTurns``.
+    public static var takesTurns: Self { TakesTurns() }
 }
 
 /// A first-come, first-served lock for async code: `acquire` suspends (it never blocks a thread).

@@ -9,7 +9,7 @@ import Testing
 /// `Pipelines/helios/worker.py` run for real: a resident worker process over protocol 2, on
 /// tiny randomly initialised Helios checkpoints, through the real diffusers pipelines on the
 /// CPU. What reached the pipeline is read from the worker's trace (`SPOOL_HELIOS_TRACE`).
-@Suite("Helios worker on the real diffusers pipelines", .serialized, .enabled(if: TinyHelios.isAvailable), .oneModelAtATime)
+@Suite("Helios worker on the real diffusers pipelines", .serialized, .enabled(if: TinyHelios.isAvailable), .takesTurns)
 struct HeliosWorkerTests {
     /// A worker on `layout`, its trace, and the harness that runs its jobs.
     struct Worker {

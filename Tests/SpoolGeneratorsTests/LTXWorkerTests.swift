@@ -9,7 +9,7 @@ import Testing
 /// initialised LTX-Video checkpoint, through diffusers' own `LTXPipeline` and
 /// `LTXConditionPipeline` on the CPU. What reached the pipeline is read from the worker's trace
 /// (`SPOOL_LTX_TRACE`).
-@Suite("LTX-Video worker on the real diffusers pipelines", .serialized, .enabled(if: TinyModels.isAvailable), .oneModelAtATime)
+@Suite("LTX-Video worker on the real diffusers pipelines", .serialized, .enabled(if: TinyModels.isAvailable), .takesTurns)
 struct LTXWorkerTests {
     static let size = FrameSize(width: 96, height: 64)
 

@@ -10,7 +10,7 @@ import Testing
 /// randomly initialised Wan checkpoints, through diffusers' own `WanPipeline` and
 /// `WanImageToVideoPipeline` on the CPU. What reached the pipeline is read from the worker's
 /// trace (`SPOOL_WAN_TRACE`).
-@Suite("Wan worker on the real diffusers pipelines", .serialized, .enabled(if: TinyModels.isAvailable), .oneModelAtATime)
+@Suite("Wan worker on the real diffusers pipelines", .serialized, .enabled(if: TinyModels.isAvailable), .takesTurns)
 struct WanWorkerTests {
     static func worker(_ layout: TinyWan.Layout, options: [String: String] = ["steps": "2"], checkpoints: Bool = false) async throws -> TracedWorker {
         try await TracedWorker(size: FrameSize(width: 64, height: 48)) { trace in

@@ -11,7 +11,7 @@ import Testing
 /// Checkpoints kept by a real daemon: a pipeline with `"checkpoints": true` (the synthetic
 /// worker with `--checkpoints on`) has each state file copied durably into the job's
 /// checkpoint folder and recorded on the job, which shows it; all of it goes when the job ends.
-@Suite("Checkpoints, end to end", .serialized, .enabled(if: MediaProbe.toolsAvailable))
+@Suite("Checkpoints, end to end", .serialized, .enabled(if: MediaProbe.toolsAvailable), .takesTurns)
 struct CheckpointTests {
     static func pipelines(_ dir: TemporaryDirectory, overlap: Int = 0, policy: String = "drop") throws -> String {
         let folder = dir.file("pipelines")
@@ -229,7 +229,11 @@ struct CheckpointTests {
         #expect(attempts.first?.error?.contains("interrupted") == true, "\(attempts)")
         // One attempt allowed, two made: the interrupted one was not counted.
         #expect(try await client2.job(job.id).sparedAttempts == 1)
-        #expect(attempts.last?.resumedFromFrame == 32, "\(attempts)")
+        // The drain stops the attempt at the first checkpoint the attempt hears committed after
+        // SIGTERM: chunk 3's as a rule, or chunk 2's when its commit reached the store (and the
+        // test's read) but not yet the attempt when the signal came, as a fresh-clone run under
+        // load showed. Either is durable; the frames below are the uninterrupted run's either way.
+        #expect([24, 32].contains(attempts.last?.resumedFromFrame ?? -1), "\(attempts)")
         let hashes = try Self.frameHashes(try #require(try await client2.job(job.id).videoPath))
         #expect(try await hashes == Self.uninterrupted(spec, client2))
     }

@@ -6,7 +6,7 @@ import Testing
 /// A whole job through `spool serve` on a tiny Helios checkpoint: the CLI submits it, the
 /// daemon starts the resident Helios worker on the real diffusers pipeline, and the MP4 that
 /// comes out has exactly the frames asked for.
-@Suite("Helios through the daemon", .enabled(if: TinyHelios.isAvailable && MediaProbe.toolsAvailable), .oneModelAtATime)
+@Suite("Helios through the daemon", .enabled(if: TinyHelios.isAvailable && MediaProbe.toolsAvailable), .takesTurns)
 struct HeliosDaemonTests {
     @Test func aJobOnTheTinyDistilledCheckpointEndsAsAnMP4OfTheFramesAskedFor() async throws {
         let dir = try TemporaryDirectory("helios-daemon")

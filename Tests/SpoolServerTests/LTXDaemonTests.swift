@@ -5,7 +5,7 @@ import Testing
 
 /// A chained LTX-Video job through `spool serve` on a tiny checkpoint, from an image, ending as
 /// an MP4 of exactly the frames asked for.
-@Suite("LTX-Video through the daemon", .enabled(if: TinyModels.isAvailable && MediaProbe.toolsAvailable), .oneModelAtATime)
+@Suite("LTX-Video through the daemon", .enabled(if: TinyModels.isAvailable && MediaProbe.toolsAvailable), .takesTurns)
 struct LTXDaemonTests {
     @Test func aChainedLTXJobFromAnImageEndsAsAnMP4OfTheFramesAskedFor() async throws {
         let dir = try TemporaryDirectory("ltx-daemon")

@@ -9,7 +9,7 @@ import Testing
 /// immediate`) and comes back (issue 27): every job ends with exactly one video, its own
 /// frames, none fails for the outage; meanwhile doors answer "unavailable" fast, and a
 /// dropped job file waits and is taken once the queue is back.
-@Suite("A shared queue's outage", .serialized, .enabled(if: PostgresTestServer.isAvailable))
+@Suite("A shared queue's outage", .serialized, .enabled(if: PostgresTestServer.isAvailable), .takesTurns)
 struct StoreOutageTests {
     static let pipelines = CLITests.pipelines
 

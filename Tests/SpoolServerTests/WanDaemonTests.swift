@@ -6,7 +6,7 @@ import Testing
 /// Whole jobs through `spool serve` on tiny Wan checkpoints: the CLI submits them, the daemon
 /// starts the resident Wan worker on diffusers' own pipelines, and each MP4 that comes out has
 /// exactly the frames asked for.
-@Suite("Wan through the daemon", .enabled(if: TinyModels.isAvailable && MediaProbe.toolsAvailable), .oneModelAtATime)
+@Suite("Wan through the daemon", .enabled(if: TinyModels.isAvailable && MediaProbe.toolsAvailable), .takesTurns)
 struct WanDaemonTests {
     @Test func wanJobsOfOneClipAndOfAChainFromAnImageEndAsMP4sOfTheFramesAskedFor() async throws {
         let dir = try TemporaryDirectory("wan-daemon")
