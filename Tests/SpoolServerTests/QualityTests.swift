@@ -77,6 +77,10 @@ struct QualityTests {
         // as the clean one makes them, so the two drift alike.
         #expect(abs(seamed.drift.brightness - clean.drift.brightness) < 0.01 && abs(seamed.drift.colour - clean.drift.colour) < 0.01)
 
+        // `spool status` says it in words.
+        let status = try runProcess([DaemonProcess.binary, "status", try #require(jobs["seamed"]), "--server", try await daemon.httpURL()])
+        #expect(status.stdoutText.contains("quality  seams worst 4.10x at frame 33"), "\(status.stdoutText)\(status.stderr)")
+
         // /metrics sums each measure by pipeline.
         let (metrics, _) = try await URLSession.shared.data(from: URL(string: try await daemon.httpURL() + "/metrics")!)
         let text = String(decoding: metrics, as: UTF8.self)

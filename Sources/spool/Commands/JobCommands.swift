@@ -340,6 +340,14 @@ func describe(_ job: JobResource) -> String {
     func s(_ v: Double?) -> String { v.map { String(format: "%.3f s", $0) } ?? "-" }
     lines.append("timings  queue \(s(t.queueWait)), first chunk \(s(t.timeToFirstChunk)), generation \(s(t.generationTime)), encode tail \(s(t.encodeTail)), total \(s(t.totalLatency))")
     lines.append("cost     \(String(format: "%.3f", job.gpuSeconds)) GPU-seconds\(job.realTimeFactor.map { String(format: ", real-time factor %.2f", $0) } ?? "")")
+    if let quality = job.quality {
+        let seams = quality.seamWorst.map { worst in
+            String(format: "seams worst %.2fx at frame %d, mean %.2fx", worst, quality.seamWorstFrame ?? 0, quality.seamMean ?? worst)
+        } ?? "one chunk"
+        lines.append(
+            "quality  \(seams); flicker \(String(format: "%.2f", quality.flicker)); \(quality.frozenFrames) frozen frames"
+                + String(format: "; drift brightness %+.1f, contrast %.2fx, colour %.1f", quality.drift.brightness, quality.drift.contrast, quality.drift.colour))
+    }
     if let error = job.error { lines.append("error    \(error)") }
     if let path = job.videoPath { lines.append("output   \(path)") }
     return lines.joined(separator: "\n")
