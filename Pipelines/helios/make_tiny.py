@@ -41,28 +41,59 @@ def tokenizer():
     return T5TokenizerFast(vocab=vocab, extra_ids=0)
 
 
-def components(layout, vocab_size):
-    import torch
-    from diffusers import AutoencoderKLWan, HeliosDMDScheduler, HeliosScheduler, HeliosTransformer3DModel
-    from transformers import UMT5Config, UMT5EncoderModel
+# The width of every tiny text encoder (Helios', Wan's and LTX's transformers read it).
+TEXT_DIM = 32
 
-    text_dim = 32
-    text_encoder = UMT5EncoderModel(UMT5Config(
-        vocab_size=vocab_size, d_model=text_dim, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+
+def text_encoder(vocab_size, umt5=True):
+    """A 2-layer T5 encoder of width TEXT_DIM: UMT5, as Helios and Wan use, or T5, as LTX does."""
+    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
+
+    config, model = (UMT5Config, UMT5EncoderModel) if umt5 else (T5Config, T5EncoderModel)
+    return model(config(
+        vocab_size=vocab_size, d_model=TEXT_DIM, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
         relative_attention_num_buckets=8, relative_attention_max_distance=32,
         pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))
-    transformer = HeliosTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
-        out_channels=16, text_dim=text_dim, freq_dim=32, ffn_dim=32, num_layers=2,
-        rope_dim=(4, 4, 4))
-    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                           temperal_downsample=[False, True, True])
-    for module in (text_encoder, transformer, vae):
+
+
+def wan_vae():
+    """The Wan VAE (Helios' and Wan's), 3 channels wide: 4x in time, 8x in space, as published."""
+    from diffusers import AutoencoderKLWan
+
+    return AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                            temperal_downsample=[False, True, True])
+
+
+def shrink(*modules):
+    """Puts random-weight modules in eval mode with their weights halved: small weights keep the
+    noise finite through every layer in float32 and bf16."""
+    import torch
+
+    for module in modules:
         module.eval()
         with torch.no_grad():
             for parameter in module.parameters():
-                # Small weights keep the noise finite through every layer in float32 and bf16.
                 parameter.mul_(0.5)
+
+
+def save(pipe, out_dir, layout, seed, family):
+    """Writes the checkpoint as the published ones are laid out, and spool-tiny.json saying what it is."""
+    pipe.save_pretrained(out_dir)
+    with open(os.path.join(out_dir, "spool-tiny.json"), "w") as handle:
+        json.dump({"layout": layout, "seed": seed, "note": f"random weights, built by Pipelines/{family}/make_tiny.py"}, handle)
+    return out_dir
+
+
+def components(layout, vocab_size):
+    from diffusers import HeliosDMDScheduler, HeliosScheduler, HeliosTransformer3DModel
+
+    encoder = text_encoder(vocab_size)
+    transformer = HeliosTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
+        out_channels=16, text_dim=TEXT_DIM, freq_dim=32, ffn_dim=32, num_layers=2,
+        rope_dim=(4, 4, 4))
+    vae = wan_vae()
+    shrink(encoder, transformer, vae)
     # The schedulers as the published checkpoints configure them: one stage for Base, three
     # pyramid stages (gamma 1/3) for Mid and Distilled, dynamic shifting everywhere.
     if layout == "base":
@@ -72,7 +103,7 @@ def components(layout, vocab_size):
     else:
         scheduler = HeliosDMDScheduler(stages=3, gamma=1 / 3, use_dynamic_shifting=True,
                                        time_shift_type="linear")
-    return text_encoder, transformer, vae, scheduler
+    return encoder, transformer, vae, scheduler
 
 
 def build(out_dir, layout="base", seed=0):
@@ -83,19 +114,15 @@ def build(out_dir, layout="base", seed=0):
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}")
     torch.manual_seed(seed)
     tok = tokenizer()
-    text_encoder, transformer, vae, scheduler = components(layout, len(tok))
-    parts = dict(tokenizer=tok, text_encoder=text_encoder, vae=vae, scheduler=scheduler,
+    encoder, transformer, vae, scheduler = components(layout, len(tok))
+    parts = dict(tokenizer=tok, text_encoder=encoder, vae=vae, scheduler=scheduler,
                  transformer=transformer)
     if layout == "base":
         pipe = HeliosPipeline(**parts)
     else:
         pipe = HeliosPyramidPipeline(**parts, is_cfg_zero_star=(layout == "mid"),
                                      is_distilled=(layout == "distilled"))
-    pipe.save_pretrained(out_dir)
-    with open(os.path.join(out_dir, "spool-tiny.json"), "w") as handle:
-        json.dump({"layout": layout, "seed": seed,
-                   "note": "random weights, built by Pipelines/helios/make_tiny.py"}, handle)
-    return out_dir
+    return save(pipe, out_dir, layout, seed, "helios")
 
 
 def cli(description, build, layouts):

@@ -13,26 +13,20 @@ the VAE compresses as the published one does, 8x in time and 32x in space, so cl
 frames and sides multiples of 32.
 """
 
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "helios"))
-from make_tiny import cli, tokenizer  # noqa: E402  (Helios's command line and offline vocabulary)
+from make_tiny import TEXT_DIM, cli, save, shrink, text_encoder, tokenizer  # noqa: E402  (Helios' parts)
 
 
 def build(out_dir, layout="ltx", seed=0):
     import torch
     from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline, LTXVideoTransformer3DModel
-    from transformers import T5Config, T5EncoderModel
 
     torch.manual_seed(seed)
     tok = tokenizer()
-    text_dim = 32
-    text_encoder = T5EncoderModel(T5Config(
-        vocab_size=len(tok), d_model=text_dim, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-        relative_attention_num_buckets=8, relative_attention_max_distance=32,
-        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))
+    encoder = text_encoder(len(tok), umt5=False)
     # As published: 8x in time (three halvings), 32x in space (three halvings of 4x4 patches).
     vae = AutoencoderKLLTXVideo(
         in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
@@ -44,22 +38,15 @@ def build(out_dir, layout="ltx", seed=0):
         encoder_causal=True, decoder_causal=False)
     transformer = LTXVideoTransformer3DModel(
         in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=2, attention_head_dim=8,
-        cross_attention_dim=16, num_layers=1, caption_channels=text_dim)
-    for module in (text_encoder, transformer, vae):
-        module.eval()
-        with torch.no_grad():
-            for parameter in module.parameters():
-                parameter.mul_(0.5)
+        cross_attention_dim=16, num_layers=1, caption_channels=TEXT_DIM)
+    shrink(encoder, transformer, vae)
     # Flow matching without dynamic shifting, as LTX-Video 0.9.5 on configures it: the
     # LTXConditionPipeline passes its own timesteps, and raises where a scheduler shifts them
     # (diffusers 0.42.1: "`mu` must be passed").
     scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=False, base_shift=0.95, max_shift=2.05,
                                                 base_image_seq_len=1024, max_image_seq_len=4096, shift_terminal=0.1)
-    pipe = LTXPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tok, transformer=transformer)
-    pipe.save_pretrained(out_dir)
-    with open(os.path.join(out_dir, "spool-tiny.json"), "w") as handle:
-        json.dump({"layout": "ltx", "seed": seed, "note": "random weights, built by Pipelines/ltx/make_tiny.py"}, handle)
-    return out_dir
+    pipe = LTXPipeline(scheduler=scheduler, vae=vae, text_encoder=encoder, tokenizer=tok, transformer=transformer)
+    return save(pipe, out_dir, layout, seed, "ltx")
 
 
 def main():

@@ -19,43 +19,32 @@ Layouts, as published:
         beside the VAE (a 36-channel transformer: noise, mask and the image's latents)
 """
 
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "helios"))
-from make_tiny import cli, tokenizer  # noqa: E402  (Helios's command line and offline UMT5 vocabulary)
+from make_tiny import TEXT_DIM, cli, save, shrink, text_encoder, tokenizer, wan_vae  # noqa: E402  (Helios' parts)
 
 LAYOUTS = ("t2v", "ti2v", "i2v")
 
 
 def build(out_dir, layout="t2v", seed=0):
     import torch
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
-    from transformers import UMT5Config, UMT5EncoderModel
+    from diffusers import UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
 
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}")
     torch.manual_seed(seed)
     tok = tokenizer()
-    text_dim = 32
-    text_encoder = UMT5EncoderModel(UMT5Config(
-        vocab_size=len(tok), d_model=text_dim, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-        relative_attention_num_buckets=8, relative_attention_max_distance=32,
-        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))
+    encoder = text_encoder(len(tok))
     image_dim = 32
     i2v = layout == "i2v"
     transformer = WanTransformer3DModel(
         patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=36 if i2v else 16,
-        out_channels=16, text_dim=text_dim, freq_dim=32, ffn_dim=32, num_layers=2, rope_max_seq_len=32,
+        out_channels=16, text_dim=TEXT_DIM, freq_dim=32, ffn_dim=32, num_layers=2, rope_max_seq_len=32,
         image_dim=image_dim if i2v else None, added_kv_proj_dim=24 if i2v else None)
-    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                           temperal_downsample=[False, True, True])
-    for module in (text_encoder, transformer, vae):
-        module.eval()
-        with torch.no_grad():
-            for parameter in module.parameters():
-                parameter.mul_(0.5)
+    vae = wan_vae()
+    shrink(encoder, transformer, vae)
     # The published checkpoints' scheduler: UniPC on flow sigmas, shift 3 (480p) or 5 (720p).
     scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
                                         num_train_timesteps=1000, flow_shift=3.0 if layout == "t2v" else 5.0)
@@ -67,15 +56,12 @@ def build(out_dir, layout="t2v", seed=0):
             hidden_size=image_dim, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
             image_size=32, patch_size=8)).eval()
         processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-        pipe = WanImageToVideoPipeline(tokenizer=tok, text_encoder=text_encoder, vae=vae, scheduler=scheduler,
+        pipe = WanImageToVideoPipeline(tokenizer=tok, text_encoder=encoder, vae=vae, scheduler=scheduler,
                                        transformer=transformer, image_encoder=image_encoder, image_processor=processor)
     else:
-        pipe = WanPipeline(tokenizer=tok, text_encoder=text_encoder, vae=vae, scheduler=scheduler,
+        pipe = WanPipeline(tokenizer=tok, text_encoder=encoder, vae=vae, scheduler=scheduler,
                            transformer=transformer, expand_timesteps=(layout == "ti2v"))
-    pipe.save_pretrained(out_dir)
-    with open(os.path.join(out_dir, "spool-tiny.json"), "w") as handle:
-        json.dump({"layout": layout, "seed": seed, "note": "random weights, built by Pipelines/wan/make_tiny.py"}, handle)
-    return out_dir
+    return save(pipe, out_dir, layout, seed, "wan")
 
 
 def main():

@@ -39,7 +39,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import spoolkit  # noqa: E402
 from spoolkit import JobFailed  # noqa: E402
 
-VAE_TEMPORAL = 4
 PUBLISHED = {"steps": 50, "guidance_scale": 5.0}
 OPTION_NAMES = ("steps", "guidance_scale")
 
@@ -102,7 +101,9 @@ class Model(spoolkit.Model):
         else:
             self.image = pipe if self.layout == "i2v" else None
         self.pipe = pipe
-        # A side is a whole number of the transformer's patches of the VAE's latent pixels.
+        # A clip is a multiple of the VAE's temporal stride (4) plus one frame; a side is a whole number of the
+        # transformer's patches of the VAE's latent pixels. Both from the checkpoint, as LTX's.
+        self.temporal = pipe.vae_scale_factor_temporal
         self.side_step = pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size[1]
 
     @property
@@ -125,7 +126,7 @@ class Chain:
                             "not a clip to continue or a prompt schedule")
         # A clip after the first starts on the last frame of the one before.
         self.overlap = 1 if model.image else 0
-        self.lengths = spoolkit.chain.plan(job.frames, job.chunk_frames or 81, self.overlap, VAE_TEMPORAL)
+        self.lengths = spoolkit.chain.plan(job.frames, job.chunk_frames or 81, self.overlap, model.temporal)
         if len(self.lengths) > 1 and model.image is None:
             raise JobFailed(f"{job.frames} frames need {len(self.lengths)} clips of at most {job.chunk_frames}, and this "
                             f"Wan {model.layout.upper()} checkpoint cannot continue a clip from its last frame: at most "

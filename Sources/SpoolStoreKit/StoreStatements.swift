@@ -241,9 +241,7 @@ extension JobUpdate {
         if let outputPath { list.append(.init("output_path", .text(outputPath))) }
         if let posterPath { list.append(.init("poster_path", .text(posterPath))) }
         if spareAttempt { list.append(.init("spared_attempts", adding: .integer(1))) }
-        if let quality, let json = try? JSONEncoder().encode(quality) {
-            list.append(.init("quality", .text(String(decoding: json, as: UTF8.self))))
-        }
+        if let quality { list.append(.init("quality", .text(quality.stored))) }
         if let load {
             list += [.init("cold_start", StoreValue(load.coldStart)), .init("load_seconds", StoreValue(load.seconds))]
         }

@@ -22,6 +22,12 @@ public final class ResidentHarness: Sendable {
         public var chunks: [ChunkDescriptor] {
             events.compactMap { if case .chunk(let chunk) = $0 { chunk } else { nil } }
         }
+
+        /// Whether the job ended with `done`.
+        public var isDone: Bool {
+            if case .done = events.last { return true }
+            return false
+        }
     }
 
     /// `pipelineFolder`: what `{pipelines}` in the worker's command stands for; the scratch
@@ -76,5 +82,21 @@ public final class ResidentHarness: Sendable {
             return Outcome(events: events, error: GenerationError(.crashed, "unexpected error \(error)"))
         }
         return Outcome(events: events, error: nil)
+    }
+}
+
+/// Every chunk file of a job, by index, read as its `chunk` event arrives (`keep` is an `onEvent`
+/// for ``ResidentHarness/run(frames:size:prompt:options:conditioning:timeLimit:resume:onStart:onEvent:)``).
+public final class KeptChunks: Sendable {
+    private let chunks = Mutex<[Int: Data]>([:])
+
+    public init() {}
+
+    public var all: [Int: Data] { chunks.withLock { $0 } }
+
+    public func keep(_ event: WorkerEvent, _ workDir: String, _ run: WorkerRun) {
+        if case .chunk(let chunk) = event {
+            chunks.withLock { $0[chunk.index] = FileManager.default.contents(atPath: workDir + "/" + chunk.file) }
+        }
     }
 }

@@ -1,9 +1,7 @@
-import Crypto
 import Foundation
 import SpoolCore
 import SpoolGenerators
 import SpoolTesting
-import Synchronization
 import Testing
 
 /// `Pipelines/helios/worker.py` run for real: a resident worker process over protocol 2, on
@@ -50,10 +48,6 @@ struct HeliosWorkerTests {
         return steps
     }
 
-    static func isDone(_ outcome: ResidentHarness.Outcome) -> Bool {
-        if case .done = outcome.events.last { return true }
-        return false
-    }
 
     @Test func chunksStreamOutAtTheirDecodeTrimmedAsHeliosTrimsAndTheModelLoadsOnce() async throws {
         let worker = try await Worker(.base, options: ["steps": "2"])
@@ -132,18 +126,18 @@ struct HeliosWorkerTests {
         let image = Data((0..<frameBytes).map { UInt8(truncatingIfNeeded: $0 * 7) })
         try image.write(to: URL(fileURLWithPath: inputs.file("first.rgb")))
         let i2v = await worker.run(frames: 40, conditioning: WorkerConditioning(imageFile: inputs.file("first.rgb")))
-        #expect(i2v.error == nil && Self.isDone(i2v), "\(String(describing: i2v.error))")
+        #expect(i2v.error == nil && i2v.isDone, "\(String(describing: i2v.error))")
         let sentImage = worker.lastCall["image"] as? [String: any Sendable]
         #expect(sentImage?["size"] as? [Int] == [128, 64])
-        #expect(sentImage?["sha256"] as? String == Self.sha256(image))
+        #expect(sentImage?["sha256"] as? String == sha256Hex(image))
 
         // V2V: 40 frames of clip, all of them.
         let clip = Data((0..<(40 * frameBytes)).map { UInt8(truncatingIfNeeded: $0 &* 13) })
         try clip.write(to: URL(fileURLWithPath: inputs.file("clip.rgb")))
         let v2v = await worker.run(frames: 40, conditioning: WorkerConditioning(videoFile: inputs.file("clip.rgb"), videoFrames: 40))
-        #expect(v2v.error == nil && Self.isDone(v2v), "\(String(describing: v2v.error))")
+        #expect(v2v.error == nil && v2v.isDone, "\(String(describing: v2v.error))")
         let sentClip = worker.lastCall["video"] as? [String: any Sendable]
-        #expect(sentClip?["frames"] as? Int == 40 && sentClip?["sha256"] as? String == Self.sha256(clip))
+        #expect(sentClip?["frames"] as? Int == 40 && sentClip?["sha256"] as? String == sha256Hex(clip))
 
         // A schedule of three prompts, cut at chunks 1 and 2: each chunk's denoising passes see
         // exactly its prompt's text embedding.
@@ -177,9 +171,6 @@ struct HeliosWorkerTests {
         Set(trace.records("transformer", job: job).filter { $0["chunk"] as? Int == chunk }.compactMap { $0["embeds"] as? Double })
     }
 
-    static func sha256(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-    }
 
     @Test func aCancelStopsAtTheNextStepAndBadRequestsFailAloneWithTheModelKept() async throws {
         let worker = try await Worker(.distilled)
@@ -205,7 +196,7 @@ struct HeliosWorkerTests {
             #expect(outcome.error?.message.contains(message) == true, "\(outcome.error?.message ?? "no error")")
         }
         let good = await worker.run(frames: 40)
-        #expect(good.error == nil && Self.isDone(good))
+        #expect(good.error == nil && good.isDone)
         #expect(worker.trace.records("load").count == 1, "nothing above reloaded the model")
     }
 
@@ -235,7 +226,7 @@ struct HeliosWorkerTests {
         let checkpoint = try await TinyHelios.randomWeightsCheckpoint(in: folder.path)
         let worker = try await Worker(.distilled, checkpoint: checkpoint)
         let outcome = await worker.run(frames: 33)
-        #expect(outcome.error == nil && Self.isDone(outcome), "\(outcome.error?.message ?? "")")
+        #expect(outcome.error == nil && outcome.isDone, "\(outcome.error?.message ?? "")")
         #expect(outcome.chunks.count == 1)
         let load = try #require(worker.trace.records("load").first)
         #expect(load["random_weights"] as? [String] == ["transformer", "vae"])
@@ -265,32 +256,23 @@ struct HeliosWorkerTests {
         let kept = try TemporaryDirectory("helios-state")
         defer { kept.remove() }
         // 97 frames: three chunks. Keep each chunk's bytes and the state after chunk 0.
-        let chunks = Mutex<[Int: Data]>([:])
-        let whole = await worker.run(frames: 97) { event, workDir, _ in
-            switch event {
-            case .chunk(let chunk):
-                chunks.withLock { $0[chunk.index] = FileManager.default.contents(atPath: workDir + "/" + chunk.file) }
-            case .checkpoint(let checkpoint) where checkpoint.afterChunk == 0:
+        let chunks = KeptChunks()
+        let whole = await worker.run(frames: 97) { event, workDir, run in
+            chunks.keep(event, workDir, run)
+            if case .checkpoint(let checkpoint) = event, checkpoint.afterChunk == 0 {
                 try? FileManager.default.copyItem(atPath: workDir + "/" + checkpoint.stateFile, toPath: kept.file("state"))
-            default:
-                break
             }
         }
         #expect(whole.error == nil, "\(String(describing: whole.error))")
         #expect(whole.events.contains { if case .checkpoint(let c) = $0 { c.afterChunk == 1 } else { false } })
-        let resumedChunks = Mutex<[Int: Data]>([:])
+        let resumedChunks = KeptChunks()
         let resumed = await worker.run(
-            frames: 97, resume: WorkerResume(afterChunk: 0, firstFrame: 33, stateFile: kept.file("state"))
-        ) { event, workDir, _ in
-            if case .chunk(let chunk) = event {
-                resumedChunks.withLock { $0[chunk.index] = FileManager.default.contents(atPath: workDir + "/" + chunk.file) }
-            }
-        }
+            frames: 97, resume: WorkerResume(afterChunk: 0, firstFrame: 33, stateFile: kept.file("state")), onEvent: resumedChunks.keep)
         #expect(resumed.error == nil, "\(String(describing: resumed.error))")
         #expect(resumed.chunks.map(\.index) == [1, 2] && resumed.chunks.first?.firstFrame == 33)
         #expect(resumed.events.last == .done(frames: 97, chunks: 3))
-        let uninterrupted = chunks.withLock { $0 }
-        for (index, data) in resumedChunks.withLock({ $0 }) {
+        let uninterrupted = chunks.all
+        for (index, data) in resumedChunks.all {
             #expect(data == uninterrupted[index], "chunk \(index) differs from the uninterrupted run's")
         }
         // A state made for another job (another seed's prompt) is refused, saying why.

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import SpoolCore
 import SpoolGenerators
@@ -17,23 +16,16 @@ struct LTXWorkerTests {
         try await TracedWorker(size: size) { trace in try await TinyLTX.pipeline(trace: trace, checkpoints: checkpoints) }
     }
 
-    static func isDone(_ outcome: ResidentHarness.Outcome) -> Bool {
-        if case .done = outcome.events.last { return true }
-        return false
-    }
 
-    static func sha256(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-    }
 
     @Test func ltxChainsClipsFromTheLastFramesOfTheOneBeforeTakesAnImageAndLoadsOnce() async throws {
         let worker = try await Self.worker()
         let ready = try await worker.harness.worker.waitUntilReady()
         #expect(ready.report.worker == "ltx-video LTXPipeline diffusers on cpu")
         // 33 frames in clips of 17 carrying 9: 17 + 8 + 8, three clips.
-        let chunks = WanWorkerTests.KeptChunks()
+        let chunks = KeptChunks()
         let chained = await worker.run(frames: 33, onEvent: chunks.keep)
-        #expect(chained.error == nil && Self.isDone(chained), "\(String(describing: chained.error))")
+        #expect(chained.error == nil && chained.isDone, "\(String(describing: chained.error))")
         #expect(chained.chunks.map(\.frames) == [17, 17, 17] && chained.chunks.map(\.firstFrame) == [0, 8, 16])
         let clips = worker.lastClips
         #expect(clips.map { $0["pipeline"] as? String } == ["LTXPipeline", "LTXConditionPipeline", "LTXConditionPipeline"])
@@ -44,7 +36,7 @@ struct LTXWorkerTests {
         for k in 1..<3 {
             let lastNine = try #require(written[k - 1]).suffix(9 * frameBytes)
             #expect(clips[k]["condition_frames"] as? Int == 9)
-            #expect(clips[k]["condition"] as? String == Self.sha256(Data(lastNine)), "clip \(k) did not continue clip \(k - 1)")
+            #expect(clips[k]["condition"] as? String == sha256Hex(Data(lastNine)), "clip \(k) did not continue clip \(k - 1)")
         }
 
         // I2V, with a job's options: the image, pixel for pixel, conditions the only clip.
@@ -56,7 +48,7 @@ struct LTXWorkerTests {
             conditioning: WorkerConditioning(imageFile: inputs.file("first.rgb")))
         #expect(i2v.error == nil && i2v.chunks.map(\.frames) == [9], "\(String(describing: i2v.error))")
         let clip = try #require(worker.lastClips.first)
-        #expect(clip["pipeline"] as? String == "LTXConditionPipeline" && clip["condition"] as? String == Self.sha256(image))
+        #expect(clip["pipeline"] as? String == "LTXConditionPipeline" && clip["condition"] as? String == sha256Hex(image))
         #expect((clip["settings"] as? [String: any Sendable])?["guidance_scale"] as? Double == 1.0)
         #expect(worker.trace.records("load").count == 1, "the second job did not load the model again")
     }
@@ -80,7 +72,7 @@ struct LTXWorkerTests {
 
         let kept = try TemporaryDirectory("ltx-state")
         defer { kept.remove() }
-        let chunks = WanWorkerTests.KeptChunks()
+        let chunks = KeptChunks()
         let whole = await worker.run(frames: 33) { event, workDir, run in
             chunks.keep(event, workDir, run)
             if case .checkpoint(let checkpoint) = event, checkpoint.afterChunk == 0 {
@@ -88,7 +80,7 @@ struct LTXWorkerTests {
             }
         }
         #expect(whole.error == nil, "\(String(describing: whole.error))")
-        let resumed = WanWorkerTests.KeptChunks()
+        let resumed = KeptChunks()
         let again = await worker.run(
             frames: 33, resume: WorkerResume(afterChunk: 0, firstFrame: 8, stateFile: kept.file("state")), onEvent: resumed.keep)
         #expect(again.error == nil && again.chunks.map(\.index) == [1, 2], "\(String(describing: again.error))")

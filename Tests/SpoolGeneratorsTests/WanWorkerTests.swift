@@ -1,9 +1,7 @@
-import Crypto
 import Foundation
 import SpoolCore
 import SpoolGenerators
 import SpoolTesting
-import Synchronization
 import Testing
 
 /// `Pipelines/wan/worker.py` run for real: a resident worker process over protocol 2, on tiny
@@ -18,27 +16,7 @@ struct WanWorkerTests {
         }
     }
 
-    static func isDone(_ outcome: ResidentHarness.Outcome) -> Bool {
-        if case .done = outcome.events.last { return true }
-        return false
-    }
 
-    static func sha256(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-    }
-
-    /// Every chunk's file, by index, as a job wrote it.
-    final class KeptChunks: Sendable {
-        private let chunks = Mutex<[Int: Data]>([:])
-
-        var all: [Int: Data] { chunks.withLock { $0 } }
-
-        func keep(_ event: WorkerEvent, _ workDir: String, _ run: WorkerRun) {
-            if case .chunk(let chunk) = event {
-                chunks.withLock { $0[chunk.index] = FileManager.default.contents(atPath: workDir + "/" + chunk.file) }
-            }
-        }
-    }
 
     @Test func wanT2VMakesOneClipAtItsPublishedSettingsAndRefusesWhatItCannotMake() async throws {
         let worker = try await Self.worker(.t2v, options: [:])
@@ -47,7 +25,7 @@ struct WanWorkerTests {
 
         // 7 frames: one clip on the 4k+1 grid, 9 frames (Spool trims the rest).
         let published = await worker.run(frames: 7, options: ["steps": "2"])
-        #expect(published.error == nil && Self.isDone(published), "\(String(describing: published.error))")
+        #expect(published.error == nil && published.isDone, "\(String(describing: published.error))")
         #expect(published.chunks.map(\.frames) == [9] && published.events.last == .done(frames: 9, chunks: 1))
         let clip = try #require(worker.lastClips.first)
         #expect(clip["pipeline"] as? String == "WanPipeline" && clip["guidance_scale"] as? Double == 5.0)
@@ -72,7 +50,7 @@ struct WanWorkerTests {
         // 20 frames in clips of 9: 9 + 8 + 4 new frames, the last clip the shortest on the grid.
         let chunks = KeptChunks()
         let chained = await worker.run(frames: 20, onEvent: chunks.keep)
-        #expect(chained.error == nil && Self.isDone(chained), "\(String(describing: chained.error))")
+        #expect(chained.error == nil && chained.isDone, "\(String(describing: chained.error))")
         #expect(chained.chunks.map(\.frames) == [9, 9, 5] && chained.chunks.map(\.firstFrame) == [0, 8, 16])
         #expect(chained.events.last == .done(frames: 21, chunks: 3))
         let clips = worker.lastClips
@@ -83,7 +61,7 @@ struct WanWorkerTests {
         for k in 1..<3 {
             let before = try #require(written[k - 1])
             let lastFrame = before.suffix(frameBytes)
-            #expect(clips[k]["image"] as? String == Self.sha256(Data(lastFrame)), "clip \(k) was not conditioned on clip \(k - 1)'s last frame")
+            #expect(clips[k]["image"] as? String == sha256Hex(Data(lastFrame)), "clip \(k) was not conditioned on clip \(k - 1)'s last frame")
             // And it starts from that frame, which Spool's overlap of 1 drops.
             #expect(try #require(written[k]).prefix(frameBytes).count == frameBytes)
         }
@@ -93,9 +71,9 @@ struct WanWorkerTests {
         let image = Data((0..<frameBytes).map { UInt8(truncatingIfNeeded: $0 * 7) })
         try image.write(to: URL(fileURLWithPath: inputs.file("first.rgb")))
         let i2v = await worker.run(frames: 9, conditioning: WorkerConditioning(imageFile: inputs.file("first.rgb")))
-        #expect(i2v.error == nil && Self.isDone(i2v), "\(String(describing: i2v.error))")
+        #expect(i2v.error == nil && i2v.isDone, "\(String(describing: i2v.error))")
         #expect(worker.lastClips.first?["pipeline"] as? String == "WanImageToVideoPipeline")
-        #expect(worker.lastClips.first?["image"] as? String == Self.sha256(image))
+        #expect(worker.lastClips.first?["image"] as? String == sha256Hex(image))
         #expect(worker.trace.records("load").count == 1, "the second job did not load the model again")
     }
 
@@ -114,8 +92,8 @@ struct WanWorkerTests {
         #expect(chained.error == nil && chained.chunks.map(\.frames) == [9, 9, 5], "\(String(describing: chained.error))")
         let clips = worker.lastClips
         #expect(clips.allSatisfy { $0["pipeline"] as? String == "WanImageToVideoPipeline" } && clips.count == 3)
-        #expect(clips.first?["image"] as? String == Self.sha256(image))
-        #expect(clips[1]["image"] as? String == Self.sha256(Data(try #require(chunks.all[0]).suffix(frameBytes))))
+        #expect(clips.first?["image"] as? String == sha256Hex(image))
+        #expect(clips[1]["image"] as? String == sha256Hex(Data(try #require(chunks.all[0]).suffix(frameBytes))))
         let none = await worker.run(frames: 9)
         #expect(none.error?.message.contains("makes video from a first image; the job gives none") == true,
                 "\(String(describing: none.error))")
@@ -146,7 +124,7 @@ struct WanWorkerTests {
             #expect(outcome.error?.message.contains(message) == true, "\(outcome.error?.message ?? "no error")")
         }
         let good = await worker.run(frames: 9)
-        #expect(good.error == nil && Self.isDone(good))
+        #expect(good.error == nil && good.isDone)
         #expect(worker.trace.records("load").count == 1, "nothing above reloaded the model")
     }
 

@@ -52,7 +52,13 @@ public struct VideoQuality: Hashable, Sendable, Codable {
 }
 
 extension VideoQuality {
-    /// Reads the JSON a store keeps; nil for anything else (a column from a later version).
+    /// The JSON both stores keep in `jobs.quality`.
+    public var stored: String {
+        // Encoding a struct of numbers cannot fail.
+        String(decoding: (try? JSONEncoder().encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    /// Reads ``stored``; nil for anything else (a column from a later version).
     public init?(stored json: String) {
         guard let value = try? JSONDecoder().decode(VideoQuality.self, from: Data(json.utf8)) else { return nil }
         self = value

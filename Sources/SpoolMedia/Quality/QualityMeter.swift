@@ -100,13 +100,13 @@ public struct QualityMeter: Sendable {
             part.reduce(0) { $0 + value($1) } / Double(part.count)
         }
         let first = stats.prefix(tail), last = stats.suffix(tail)
+        func moved(_ value: (FrameStats) -> Double) -> Double { mean(last, value) - mean(first, value) }
         let firstSpread = mean(first, \.spread)
+        let (redGreen, blueGreen) = (moved(\.redGreen), moved(\.blueGreen))
         let drift = VideoQuality.Drift(
-            brightness: mean(last, \.luma) - mean(first, \.luma),
+            brightness: moved(\.luma),
             contrast: firstSpread > 0 ? mean(last, \.spread) / firstSpread : 1,
-            colour: ((mean(last, \.redGreen) - mean(first, \.redGreen)) * (mean(last, \.redGreen) - mean(first, \.redGreen))
-                + (mean(last, \.blueGreen) - mean(first, \.blueGreen)) * (mean(last, \.blueGreen) - mean(first, \.blueGreen)))
-                .squareRoot())
+            colour: (redGreen * redGreen + blueGreen * blueGreen).squareRoot())
         return VideoQuality(
             seamWorst: worst?.ratio, seamMean: seams.isEmpty ? nil : seams.reduce(0) { $0 + $1.ratio } / Double(seams.count),
             seamWorstFrame: worst?.frame,
