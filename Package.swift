@@ -71,6 +71,8 @@ let package = Package(
             dependencies: [
                 "SpoolCore", "SpoolStoreKit", "SpoolSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                // MD5 of a host's name: its wake-up channel, as the trigger names it.
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

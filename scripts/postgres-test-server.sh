@@ -7,7 +7,10 @@
 # The cluster lives in $SPOOL_PG_DIR (default /tmp/spool-postgres-$UID) on port
 # $SPOOL_PG_PORT (default 54329), with trust authentication on 127.0.0.1 only, and
 # durable commits (fsync on, as in production). Run as root, it runs the server as
-# the `postgres` user, since PostgreSQL refuses to run as root.
+# the `postgres` user, since PostgreSQL refuses to run as root. It takes 1,000
+# connections: the fleet test runs 200 hosts in one process, each with its own pool and
+# LISTEN. $SPOOL_PG_OPTIONS adds server options (scripts/bench-fleet.sh preloads
+# pg_stat_statements).
 set -euo pipefail
 command=${1:-start}
 dir=${SPOOL_PG_DIR:-/tmp/spool-postgres-$(id -u)}
@@ -37,7 +40,7 @@ start)
             || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
     "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c max_connections=300 -c shared_buffers=128MB" \
+        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c max_connections=1000 -c shared_buffers=128MB ${SPOOL_PG_OPTIONS:-}" \
         start >/dev/null || { tail -20 "$dir/server.log" >&2; exit 1; }
     echo "$url"
     ;;

@@ -104,8 +104,11 @@ struct PostgresBench: AsyncParsableCommand {
         // Submit to claim on an idle host: the host waits on LISTEN, and claims when told.
         let submittedAt = Mutex<[JobID: ContinuousClock.Instant]>([:])
         let latencies = Mutex<[Double]>([])
+        // A registered host with a free slot: where the queue trigger sends each job's wake-up.
+        try await listener.registerHost(HostRecord(
+            name: "idle", slots: [.virtual(0)], pipelines: ["synthetic"], startedAt: Date(), heartbeatAt: Date()))
         let host = Task {
-            for await _ in listener.queueNotifications() {
+            for await _ in listener.queueNotifications(for: "idle") {
                 while let job = try await listener.claimNext(ClaimRequest(
                     host: "idle", gpu: "gpu0", pipelines: ["synthetic"], now: Date(), leaseUntil: Date().addingTimeInterval(30))) {
                     let now = ContinuousClock.now

@@ -13,11 +13,11 @@ import SpoolStoreKit
 struct ClaimStatement: PostgresPreparedStatement {
     typealias Row = PostgresRow
 
-    static let name = "spool_claim_v5"
+    static let name = "spool_claim_v6"
 
     static let sql = render(ClaimRequest(host: "", gpu: "", pipelines: [], now: Date(), leaseUntil: Date())).sql
 
-    static let bindingDataTypes: [PostgresDataType] = [.float8, .textArray, .textArray, .float8, .textArray] + render(
+    static let bindingDataTypes: [PostgresDataType] = [.float8, .textArray, .textArray, .float8, .textArray, .text, .int8] + render(
         ClaimRequest(host: "", gpu: "", pipelines: [], now: Date(), leaseUntil: Date())
     ).writer.values.map { value in
         switch value {
@@ -32,8 +32,8 @@ struct ClaimStatement: PostgresPreparedStatement {
     var request: ClaimRequest
 
     /// `$1` is now, `$2` the pipelines, `$3` the deferred ones, `$4` when deferred jobs may
-    /// be taken, `$5` the tenants held at a limit (``ClaimRequest/heldTenants``); the
-    /// assignments follow.
+    /// be taken, `$5` the tenants held at a limit (``ClaimRequest/heldTenants``), `$6` the
+    /// host and `$7` its free slots; the assignments follow.
     static func render(_ request: ClaimRequest) -> (sql: String, writer: SQLWriter) {
         render(request, next: """
             SELECT seq FROM jobs
@@ -43,11 +43,16 @@ struct ClaimStatement: PostgresPreparedStatement {
                 AND NOT COALESCE(tenant, '') = ANY($5)
                 ORDER BY priority DESC, seq LIMIT 1
                 FOR UPDATE SKIP LOCKED
-            """, fixedBindings: 5)
+            """, fixedBindings: 7)
     }
 
     /// The claim around `next`, the selection of the job's `seq`, which binds the first
     /// `fixedBindings` placeholders.
+    ///
+    /// It also tells the host's row what its free slots will be once this claim is made (`$7`
+    /// less the job claimed, if any) and what they can run: where the queue trigger sends the
+    /// next wake-ups (schema v11). Every freed slot is followed by a claim, so the row knows
+    /// of it at once rather than at the next heartbeat, in the same statement and commit.
     static func render(_ request: ClaimRequest, next: String, fixedBindings: Int) -> (sql: String, writer: SQLWriter) {
         var writer = SQLWriter(dialect: .postgres) { "$\($0 + fixedBindings)" }
         let sets = writer.assignments(request.assignments)
@@ -61,6 +66,9 @@ struct ClaimStatement: PostgresPreparedStatement {
             ), attempt AS (
                 INSERT INTO attempts (job_id, number, host, gpu, started_at, heartbeat_at, outcome)
                 SELECT id, attempts, host, gpu, started_at, started_at, 'running' FROM claimed
+            ), free AS (
+                UPDATE hosts SET free_slots = GREATEST($7 - (SELECT count(*) FROM claimed), 0), idle_pipelines = $2
+                WHERE name = $6
             )
             SELECT * FROM claimed
             """
@@ -72,18 +80,20 @@ struct ClaimStatement: PostgresPreparedStatement {
     }
 
     /// `$1`…`$4` (now, pipelines, deferred ones, when deferred jobs may be taken), `tenants` as
-    /// `$5` (the held ones, or the fair claim's order), then the assignments: the values of
-    /// either claim.
+    /// `$5` (the held ones, or the fair claim's order), the host and its free slots as `$6` and
+    /// `$7`, then the assignments: the values of either claim.
     static func bindings(
         _ request: ClaimRequest, rendered: (sql: String, writer: SQLWriter), expected: String, tenants: [String]
     ) throws -> PostgresBindings {
         precondition(rendered.sql == expected, "a claim's statement never changes shape")
-        var bindings = PostgresBindings(capacity: 5 + rendered.writer.values.count)
+        var bindings = PostgresBindings(capacity: 7 + rendered.writer.values.count)
         bindings.append(request.now.timeIntervalSince1970)
         bindings.append(request.pipelines.sorted())
         bindings.append(request.deferredPipelines.sorted())
         bindings.append(request.deferredBefore.timeIntervalSince1970)
         bindings.append(tenants)
+        bindings.append(request.host)
+        bindings.append(Int64(request.freeSlots))
         for value in rendered.writer.values { bindings.append(value) }
         return bindings
     }
@@ -98,7 +108,7 @@ struct ClaimStatement: PostgresPreparedStatement {
 struct FairClaimStatement: PostgresPreparedStatement {
     typealias Row = PostgresRow
 
-    static let name = "spool_claim_fair_v1"
+    static let name = "spool_claim_fair_v2"
 
     static let selection = """
         SELECT h.seq FROM unnest($5::text[]) WITH ORDINALITY AS o(name, rank)
@@ -114,7 +124,7 @@ struct FairClaimStatement: PostgresPreparedStatement {
         """
 
     static let sql = ClaimStatement.render(
-        ClaimRequest(host: "", gpu: "", pipelines: [], now: Date(), leaseUntil: Date()), next: selection, fixedBindings: 5).sql
+        ClaimRequest(host: "", gpu: "", pipelines: [], now: Date(), leaseUntil: Date()), next: selection, fixedBindings: 7).sql
 
     static let bindingDataTypes = ClaimStatement.bindingDataTypes
 
@@ -122,7 +132,7 @@ struct FairClaimStatement: PostgresPreparedStatement {
 
     func makeBindings() throws -> PostgresBindings {
         try ClaimStatement.bindings(
-            request, rendered: ClaimStatement.render(request, next: Self.selection, fixedBindings: 5), expected: Self.sql,
+            request, rendered: ClaimStatement.render(request, next: Self.selection, fixedBindings: 7), expected: Self.sql,
             tenants: request.tenantOrder)
     }
 

@@ -6,6 +6,7 @@ import SpoolCore
 import SpoolStoreKit
 import SpoolSupport
 import Synchronization
+import Crypto
 
 /// The shared job store: one PostgreSQL database that many Spool hosts use at once.
 ///
@@ -14,8 +15,10 @@ import Synchronization
 /// - claims are one statement, `SELECT … FOR UPDATE SKIP LOCKED` feeding an `UPDATE` and the
 ///   attempt's `INSERT`, so concurrent claimers on any host never wait on each other's row
 ///   and never get the same job;
-/// - a job becoming queued fires `NOTIFY spool_queue` from a trigger, so idle hosts hear of
-///   submissions and requeues from any host at once instead of polling;
+/// - a job becoming queued wakes one host with a free slot for it, from a trigger, so a
+///   host hears of submissions and requeues from any host at once instead of polling, and
+///   no herd of idle hosts claims for the one job (issue 33);
+/// - a host's heartbeat is one statement (`spool_heartbeat`), whatever it renews and reads;
 /// - recovery skips rows another host is recovering at the same moment.
 ///
 /// The store is a ``Service``: its connection pool runs while ``run()`` does. Register it
@@ -224,6 +227,16 @@ public final class PostgresJobStore: JobStore, Service {
     /// Runs one statement and reads every row it returns; the number of rows (benchmarks).
     public func fetchCount(_ sql: String) async throws -> Int {
         try await rows(PostgresQuery(unsafeSQL: sql)).count
+    }
+
+    /// The first column of every row `sql` returns, as text (for tests and benchmarks).
+    public func fetchTexts(_ sql: String) async throws -> [String] {
+        try await rows(PostgresQuery(unsafeSQL: sql)).map { try $0[0].decode(String.self) }
+    }
+
+    /// The first column of every row `sql` returns, as numbers (for tests and benchmarks).
+    public func fetchDoubles(_ sql: String) async throws -> [Double] {
+        try await rows(PostgresQuery(unsafeSQL: sql)).map { try $0[0].decode(Double.self) }
     }
 
     // MARK: Enqueue
@@ -563,16 +576,34 @@ public final class PostgresJobStore: JobStore, Service {
 
     // MARK: Leases and recovery
 
-    public func renewLeases(host: String, until: Date, now: Date) async throws {
-        // Three statements, each its own commit: one statement touching both a host's jobs
-        // and its attempts would lock them in the opposite order to `update` and deadlock,
-        // and one transaction holding all of a host's job rows across three statements makes
-        // every write to those jobs queue behind it (measured: a pool of 20 connections ran
-        // dry under three hosts' 200 jobs).
-        let now = now.timeIntervalSince1970
-        try await query("UPDATE jobs SET lease_expires_at = \(until.timeIntervalSince1970) WHERE host = \(host) AND state IN ('running', 'encoding')")
-        try await query("UPDATE attempts SET heartbeat_at = \(now) WHERE host = \(host) AND outcome = 'running'")
-        try await query("UPDATE hosts SET heartbeat_at = \(now) WHERE name = \(host)")
+    /// `spool_heartbeat` (schema v11): one statement, one commit per host and heartbeat. The
+    /// three renewals used to be three commits, and reconcile, recovery and the orphan search
+    /// three more statements, each made by every host at every heartbeat (issue 33).
+    public func heartbeat(_ beat: Heartbeat) async throws -> HeartbeatReport {
+        let running = beat.running.keys.map(\.rawValue).sorted()
+        let keeping = beat.keeping.map(\.rawValue).sorted()
+        let idle = beat.idlePipelines.sorted()
+        let ready = beat.readyPipelines.sorted()
+        let free = Int64(beat.freeSlots)
+        let rows = try await query("""
+            SELECT standing_ids, standing_states, standing_attempts, standing_hosts, expired, orphans, waiting
+            FROM spool_heartbeat(\(beat.host), \(beat.leaseUntil.timeIntervalSince1970), \(beat.now.timeIntervalSince1970),
+                                 \(running), \(keeping), \(free), \(idle), \(ready), \(beat.waitingSince.timeIntervalSince1970))
+            """)
+        guard let row = rows.first else { throw PostgresStoreError("spool_heartbeat returned no row") }
+        let ids = try row["standing_ids"].decode([String].self)
+        let states = try row["standing_states"].decode([String].self)
+        let attempts = try row["standing_attempts"].decode([Int64].self)
+        let hosts = try row["standing_hosts"].decode([String].self)
+        var report = HeartbeatReport(
+            expiredLeases: try row["expired"].decode(Bool.self), orphans: try row["orphans"].decode(Bool.self),
+            workWaiting: try row["waiting"].decode(Bool.self))
+        for (index, id) in ids.enumerated() where index < states.count && index < attempts.count && index < hosts.count {
+            report.standings[JobID(id)] = JobStanding(
+                state: try JobState(stored: states[index], job: id), host: hosts[index].isEmpty ? nil : hosts[index],
+                attempt: Int(attempts[index]))
+        }
+        return report
     }
 
     public func confirmPublishing(_ id: JobID, attempt: Int, host: String, leaseUntil: Date) async throws -> Bool {
@@ -598,7 +629,18 @@ public final class PostgresJobStore: JobStore, Service {
         let specs = specs
         return try await transaction { connection in
             var recovered: [Job] = []
-            for row in try await Self.rows(query, on: connection, logger) {
+            let rows = try await Self.rows(query, on: connection, logger)
+            // A host whose jobs are taken back for an expired lease is gone, or cut off: it gets
+            // no wake-ups (the requeues' among them, sent by the trigger below) until it claims
+            // or beats again. Its row is skipped if locked: a host whose heartbeat holds it is alive.
+            let gone = Set(try rows.compactMap { try $0["host"].decode(String?.self) }).subtracting([request.restartedHost].compactMap { $0 })
+            if !gone.isEmpty {
+                try await Self.rows("""
+                    UPDATE hosts SET free_slots = 0 WHERE name IN (
+                        SELECT name FROM hosts WHERE name = ANY(\(Array(gone).sorted())) AND free_slots > 0 FOR UPDATE SKIP LOCKED)
+                    """, on: connection, logger)
+            }
+            for row in rows {
                 recovered.append(try await Self.recover(row: row, request: request, on: connection, logger, specs: specs))
             }
             return recovered
@@ -632,8 +674,11 @@ public final class PostgresJobStore: JobStore, Service {
         let record = String(decoding: try JSONEncoder().encode(host), as: UTF8.self)
         try await query(
             """
-            INSERT INTO hosts (name, record, heartbeat_at) VALUES (\(host.name), \(record), \(host.heartbeatAt.timeIntervalSince1970))
-            ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record, heartbeat_at = EXCLUDED.heartbeat_at
+            INSERT INTO hosts (name, record, heartbeat_at, free_slots, idle_pipelines, ready_pipelines)
+            VALUES (\(host.name), \(record), \(host.heartbeatAt.timeIntervalSince1970), \(Int64(host.slots.count)), \(host.pipelines),
+                    \(host.readyPipelines))
+            ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record, heartbeat_at = EXCLUDED.heartbeat_at,
+                ready_pipelines = EXCLUDED.ready_pipelines
             """)
     }
 
@@ -657,12 +702,18 @@ public final class PostgresJobStore: JobStore, Service {
 
     // MARK: Notifications
 
-    /// Yields once as soon as it listens, then whenever any host submits or requeues a job.
-    public func queueNotifications() -> AsyncStream<Void> {
+    /// Yields once as soon as it listens, then whenever a job submitted or requeued by any
+    /// host is sent to `host` (see `spool_notify_queue`, schema v11).
+    public func queueNotifications(for host: String) -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let listening = listen(on: PostgresSchema.notifyChannel) { _ in _ = continuation.yield() }
+        let listening = listen(on: Self.wakeChannel(for: host)) { _ in _ = continuation.yield() }
         continuation.onTermination = { _ in listening.cancel() }
         return stream
+    }
+
+    /// The channel a host's wake-ups come on: `pg_notify`'s `'spool_wake_' || md5(name)`.
+    static func wakeChannel(for host: String) -> String {
+        PostgresSchema.wakeChannelPrefix + Insecure.MD5.hash(data: Data(host.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     /// Changes any host makes to a job's state or chunk count, from the `spool_jobs` trigger.

@@ -1,10 +1,14 @@
 /// The shared store's schema, as ordered migrations; never edit a shipped migration, add one.
 ///
 /// Columns mirror the SQLite store's. Times are `double precision` seconds since 1970, so
-/// both stores compare and round-trip them identically. A trigger notifies the
-/// `spool_queue` channel whenever a job becomes queued, whoever queued it.
+/// both stores compare and round-trip them identically. A trigger wakes one host with a free
+/// slot whenever a job becomes queued, whoever queued it (schema v11; before it, every host).
 enum PostgresSchema {
+    /// Every host heard of every job on it until schema v11 (kept for that migration's text).
     static let notifyChannel = "spool_queue"
+    /// Each host hears of the jobs sent to it on `spool_wake_<md5 of its name>` (a channel
+    /// name is at most 63 bytes; a host name may be longer).
+    static let wakeChannelPrefix = "spool_wake_"
     /// Every change of a job's state or chunk count: `JobChange`'s notification text.
     static let jobChangesChannel = "spool_jobs"
     /// Serialises migrations when several hosts start at once.
@@ -160,6 +164,78 @@ enum PostgresSchema {
         // What the encoder measured of a published video (VideoQuality, as JSON).
         ("v10-quality", [
             "ALTER TABLE jobs ADD COLUMN quality text",
+        ]),
+        // A fleet's database work per job, not per host and second (issue 33).
+        ("v11-fleet", [
+            // What each host's last heartbeat said its free slots can take: where a new job's
+            // wake-up goes. `free_slots` is lowered by each wake-up sent, and set again by the
+            // host's next heartbeat.
+            """
+            ALTER TABLE hosts ADD COLUMN free_slots bigint NOT NULL DEFAULT 0,
+                ADD COLUMN idle_pipelines text[] NOT NULL DEFAULT '{}', ADD COLUMN ready_pipelines text[] NOT NULL DEFAULT '{}'
+            """,
+            "CREATE INDEX hosts_free ON hosts (free_slots DESC) WHERE free_slots > 0",
+            // A job becoming queued wakes one host, not all: the one whose free slot holds its
+            // model ready, else the one with the most free slots, its count lowered so that the
+            // next job goes to the next host. A host row another submission holds is skipped
+            // (no waits, no deadlock between batches); if every free host is held, the best one
+            // is told all the same. No free host: nobody is told, and the job is found by the
+            // next heartbeat of a host with a free slot (`waiting` below).
+            """
+            CREATE OR REPLACE FUNCTION spool_notify_queue() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE
+                target text;
+            BEGIN
+                SELECT name INTO target FROM hosts
+                WHERE free_slots > 0 AND NEW.pipeline = ANY (idle_pipelines)
+                ORDER BY NEW.pipeline = ANY (ready_pipelines) DESC, free_slots DESC, name
+                LIMIT 1 FOR UPDATE SKIP LOCKED;
+                IF target IS NOT NULL THEN
+                    UPDATE hosts SET free_slots = free_slots - 1 WHERE name = target;
+                ELSE
+                    SELECT name INTO target FROM hosts
+                    WHERE free_slots > 0 AND NEW.pipeline = ANY (idle_pipelines)
+                    ORDER BY NEW.pipeline = ANY (ready_pipelines) DESC, free_slots DESC, name LIMIT 1;
+                END IF;
+                IF target IS NOT NULL THEN
+                    PERFORM pg_notify('\(wakeChannelPrefix)' || md5(target), NEW.pipeline);
+                END IF;
+                RETURN NULL;
+            END
+            $$
+            """,
+            // One heartbeat in one statement and one commit. Its writes lock in the order every
+            // other write does (a job's row, then its attempt's; the host's row last, which
+            // only the host itself and wake-ups, skipping locked rows, take), so it cannot
+            // deadlock against `update`. The reads answer what a host used to ask in four more
+            // statements: its attempts' standing (reconcile), and whether any lease expired
+            // (recovery), any job is recorded here that the host does not hold (orphans), or a
+            // job due for a heartbeat waits for a free slot here (a wake-up that went astray, a
+            // retry come due).
+            """
+            CREATE FUNCTION spool_heartbeat(
+                p_host text, p_until double precision, p_now double precision, p_jobs text[], p_keeping text[],
+                p_free bigint, p_idle text[], p_ready text[], p_waiting_since double precision,
+                OUT standing_ids text[], OUT standing_states text[], OUT standing_attempts bigint[], OUT standing_hosts text[],
+                OUT expired boolean, OUT orphans boolean, OUT waiting boolean
+            ) LANGUAGE plpgsql AS $$
+            BEGIN
+                UPDATE jobs SET lease_expires_at = p_until WHERE host = p_host AND state IN ('running', 'encoding');
+                UPDATE attempts SET heartbeat_at = p_now WHERE host = p_host AND outcome = 'running';
+                UPDATE hosts SET heartbeat_at = p_now, free_slots = p_free, idle_pipelines = p_idle, ready_pipelines = p_ready
+                WHERE name = p_host;
+                SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(state), '{}'), coalesce(array_agg(attempts), '{}'),
+                       coalesce(array_agg(coalesce(host, '')), '{}')
+                INTO standing_ids, standing_states, standing_attempts, standing_hosts
+                FROM jobs WHERE id = ANY (p_jobs);
+                expired := EXISTS (SELECT 1 FROM jobs WHERE state IN ('running', 'encoding') AND lease_expires_at < p_now);
+                orphans := EXISTS (SELECT 1 FROM jobs WHERE host = p_host AND state IN ('running', 'encoding')
+                                   AND started_at < p_now AND NOT (id = ANY (p_keeping)));
+                waiting := p_free > 0 AND EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND pipeline = ANY (p_idle)
+                                                  AND coalesce(not_before, submitted_at) <= p_waiting_since);
+            END
+            $$
+            """,
         ]),
     ]
 }

@@ -401,17 +401,45 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         }
     }
 
-    public func renewLeases(host: String, until: Date, now: Date) async throws {
+    /// One write transaction: the renewals, then the reads the report needs, on the writer's
+    /// connection (the store of one host has no fleet to spare; the statements are those of
+    /// PostgreSQL's `spool_heartbeat`, whose answers the conformance suite holds equal).
+    public func heartbeat(_ beat: Heartbeat) async throws -> HeartbeatReport {
         try await writer.write { db in
+            let host = beat.host
+            let now = beat.now.epoch
             try db.executeCached(
                 sql: "UPDATE jobs SET lease_expires_at = ? WHERE host = ? AND state IN ('running', 'encoding')",
-                arguments: [until.epoch, host])
-            try db.executeCached(
-                sql: """
-                    UPDATE attempts SET heartbeat_at = ? WHERE host = ? AND outcome = 'running'
-                    """,
-                arguments: [now.epoch, host])
-            try db.executeCached(sql: "UPDATE hosts SET heartbeat_at = ? WHERE name = ?", arguments: [now.epoch, host])
+                arguments: [beat.leaseUntil.epoch, host])
+            try db.executeCached(sql: "UPDATE attempts SET heartbeat_at = ? WHERE host = ? AND outcome = 'running'", arguments: [now, host])
+            try db.executeCached(sql: "UPDATE hosts SET heartbeat_at = ? WHERE name = ?", arguments: [now, host])
+            func marks(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ", ") }
+            var report = HeartbeatReport()
+            if !beat.running.isEmpty {
+                let ids = beat.running.keys.map(\.rawValue).sorted()
+                for row in try Row.fetchAll(
+                    db, sql: "SELECT id, state, attempts, host FROM jobs WHERE id IN (\(marks(ids.count)))", arguments: StatementArguments(ids)) {
+                    let id: String = row["id"]
+                    report.standings[JobID(id)] = JobStanding(
+                        state: try JobState(stored: row["state"], job: id), host: row["host"], attempt: row["attempts"])
+                }
+            }
+            report.expiredLeases = try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM jobs WHERE state IN ('running', 'encoding') AND lease_expires_at < ?)
+                """, arguments: [now]) ?? false
+            let keeping = beat.keeping.map(\.rawValue).sorted()
+            report.orphans = try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM jobs WHERE host = ? AND state IN ('running', 'encoding') AND started_at < ?
+                               AND id NOT IN (\(marks(keeping.count))))
+                """, arguments: StatementArguments([host, now] as [any DatabaseValueConvertible]) + StatementArguments(keeping)) ?? false
+            if beat.freeSlots > 0, !beat.idlePipelines.isEmpty {
+                let pipelines = beat.idlePipelines.sorted()
+                report.workWaiting = try Bool.fetchOne(db, sql: """
+                    SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND pipeline IN (\(marks(pipelines.count)))
+                                   AND COALESCE(not_before, submitted_at) <= ?)
+                    """, arguments: StatementArguments(pipelines) + [beat.waitingSince.epoch]) ?? false
+            }
+            return report
         }
     }
 
@@ -448,7 +476,7 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
 
     /// SQLite cannot signal other processes; the local dispatcher is woken directly and
     /// polls for jobs submitted elsewhere.
-    public func queueNotifications() -> AsyncStream<Void> {
+    public func queueNotifications(for host: String) -> AsyncStream<Void> {
         AsyncStream { _ in }
     }
 

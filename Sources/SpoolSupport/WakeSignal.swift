@@ -4,7 +4,7 @@ import Synchronization
 public final class WakeSignal: Sendable {
     private struct State {
         var pending = false
-        var waiter: CheckedContinuation<Void, Never>?
+        var waiter: CheckedContinuation<Bool, Never>?
         var generation = 0
     }
 
@@ -13,7 +13,7 @@ public final class WakeSignal: Sendable {
     public init() {}
 
     public func signal() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
             guard let waiter = state.waiter else {
                 state.pending = true
                 return nil
@@ -21,11 +21,12 @@ public final class WakeSignal: Sendable {
             state.waiter = nil
             return waiter
         }
-        waiter?.resume()
+        waiter?.resume(returning: true)
     }
 
-    /// Returns on the next signal, or after `seconds`.
-    public func wait(seconds: Double) async {
+    /// Returns on the next signal (true), or after `seconds` (false).
+    @discardableResult
+    public func wait(seconds: Double) async -> Bool {
         let generation = state.withLock { state -> Int? in
             if state.pending {
                 state.pending = false
@@ -34,8 +35,8 @@ public final class WakeSignal: Sendable {
             state.generation += 1
             return state.generation
         }
-        guard let generation else { return }
-        await withCheckedContinuation { continuation in
+        guard let generation else { return true }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let resumeNow = state.withLock { state -> Bool in
                 if state.pending {
                     state.pending = false
@@ -45,17 +46,17 @@ public final class WakeSignal: Sendable {
                 return false
             }
             if resumeNow {
-                continuation.resume()
+                continuation.resume(returning: true)
                 return
             }
             Task {
                 try? await Task.sleep(for: .seconds(seconds))
-                let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                let waiter = self.state.withLock { state -> CheckedContinuation<Bool, Never>? in
                     guard state.generation == generation, let waiter = state.waiter else { return nil }
                     state.waiter = nil
                     return waiter
                 }
-                waiter?.resume()
+                waiter?.resume(returning: false)
             }
         }
     }

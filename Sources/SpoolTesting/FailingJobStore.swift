@@ -84,9 +84,9 @@ public final class FailingJobStore: JobStore {
         return try await base.confirmPublishing(id, attempt: attempt, host: host, leaseUntil: leaseUntil)
     }
 
-    public func renewLeases(host: String, until: Date, now: Date) async throws {
+    public func heartbeat(_ beat: Heartbeat) async throws -> HeartbeatReport {
         try write()
-        try await base.renewLeases(host: host, until: until, now: now)
+        return try await base.heartbeat(beat)
     }
 
     public func recoverLostJobs(_ request: RecoveryRequest) async throws -> [Job] {
@@ -137,7 +137,7 @@ public final class FailingJobStore: JobStore {
         try await base.releaseWebhookLeases(host: host)
     }
 
-    public func queueNotifications() -> AsyncStream<Void> { base.queueNotifications() }
+    public func queueNotifications(for host: String) -> AsyncStream<Void> { base.queueNotifications(for: host) }
 
     public func jobChanges() -> AsyncStream<JobChangeNotice> { base.jobChanges() }
 }

@@ -63,11 +63,14 @@ public enum PostgresTestServer {
     }
 
     /// From now on, every new connection to `database` writes the plan of each statement it
-    /// runs to the server's log (`auto_explain`, shipped with PostgreSQL).
+    /// runs to the server's log (`auto_explain`, shipped with PostgreSQL), those run inside a
+    /// function or trigger (the heartbeat's, the wake-up's) too.
     public static func explainEveryStatement(in database: String) async throws {
         guard let url else { throw ProbeError(message: "SPOOL_TEST_POSTGRES names no server") }
         try await admin(try PostgresStoreAddress(url: url)) { connection, logger in
-            for setting in ["session_preload_libraries = 'auto_explain'", "auto_explain.log_min_duration = 0"] {
+            for setting in [
+                "session_preload_libraries = 'auto_explain'", "auto_explain.log_min_duration = 0", "auto_explain.log_nested_statements = on",
+            ] {
                 try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(database) SET \(setting)"), logger: logger)
             }
         }

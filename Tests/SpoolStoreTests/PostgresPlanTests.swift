@@ -5,8 +5,9 @@ import SpoolTesting
 import Testing
 
 /// Issue 33: the database's work per job must not grow with the jobs a fleet has finished.
-/// Every statement a host runs on its hot paths (submit, claim in queue order and under fair
-/// share, heartbeat, reconcile, publish, recover, outcomes, polls, lists, usage, webhooks) is
+/// Every statement a host runs on its hot paths (submit and the wake-up its trigger sends,
+/// claim in queue order and under fair share, the heartbeat with everything it reads,
+/// publish, recover, outcomes, polls, lists, usage, webhooks) is
 /// run against a PostgreSQL holding 100,000 finished jobs and their attempts, with the server
 /// writing each statement's plan to its log (`auto_explain`): no plan may read `jobs` or
 /// `attempts` whole.
@@ -64,7 +65,10 @@ struct PostgresPlanTests {
             let fair = try #require(try await host.claimNext(ClaimRequest(
                 host: "h1", gpu: "gpu1", pipelines: ["synthetic"], now: now, leaseUntil: lease, tenantOrder: ["bo", "ana", ""])))
             _ = try await host.claimNext(ClaimRequest(host: "h1", gpu: "gpu2", pipelines: ["synthetic"], now: now, leaseUntil: lease, heldTenants: ["ana", ""]))
-            try await host.renewLeases(host: "h1", until: lease, now: now)
+            // The heartbeat: its renewals and reads, run inside `spool_heartbeat`.
+            _ = try await host.heartbeat(Heartbeat(
+                host: "h1", leaseUntil: lease, now: now, running: [plain.id: plain.attempts, fair.id: fair.attempts],
+                keeping: [plain.id], freeSlots: 1, idlePipelines: ["synthetic"]))
             _ = try await host.jobs([plain.id, fair.id])
             _ = try await host.job(plain.id)
             for scope in [QueueScope.everyone, .sameTenant] {

@@ -769,7 +769,10 @@ struct PostgresStoreTests {
     func submissionsOnOneHostWakeAnotherThroughNotify() async throws {
         try await withStore(.postgres) { t in
             let listener = try await t.openAnother()
-            var notifications = listener.queueNotifications().makeAsyncIterator()
+            try await listener.registerHost(HostRecord(
+                name: "idle", slots: [.virtual(0)], pipelines: [Fixtures.request().spec.pipeline ?? "synthetic"], startedAt: t.clock.now(),
+                heartbeatAt: t.clock.now()))
+            var notifications = listener.queueNotifications(for: "idle").makeAsyncIterator()
             // The first yield says it listens; only then can a submission be heard.
             #expect(await notifications.next() != nil)
             _ = try await t.store.enqueue(Fixtures.request())

@@ -15,8 +15,7 @@ public protocol JobStore: Sendable {
 
     func job(_ id: JobID) async throws -> Job?
 
-    /// The jobs of `ids` that exist, in no particular order: one read for many (a host's
-    /// reconciler reads all its running jobs at each heartbeat).
+    /// The jobs of `ids` that exist, in no particular order: one read for many.
     func jobs(_ ids: Set<JobID>) async throws -> [Job]
 
     /// A job and, while it is queued, its place among the queued jobs of `scope`, read together.
@@ -61,9 +60,12 @@ public protocol JobStore: Sendable {
     /// Every attempt of a job, oldest first.
     func attempts(of id: JobID) async throws -> [Attempt]
 
-    /// Extends the lease of every job this host is running and refreshes the host's
-    /// registry entry, proving it is alive.
-    func renewLeases(host: String, until: Date, now: Date) async throws
+    /// One heartbeat (see ``Heartbeat``): extends the lease of every job the host is
+    /// running, its running attempts' heartbeats and its registry entry, proving it alive, and
+    /// reports where its attempts stand and what there is to recover, settle or claim. A
+    /// shared store does it in one statement; ``renewLeases(host:until:now:)`` is a heartbeat
+    /// that asks nothing.
+    func heartbeat(_ beat: Heartbeat) async throws -> HeartbeatReport
 
     /// The step before an attempt publishes its video: extends the job's lease to
     /// `leaseUntil` only if the job is still `attempt`'s, encoding on `host`. Returns whether
@@ -113,10 +115,13 @@ public protocol JobStore: Sendable {
     /// Every registered host, live or not, by name.
     func hosts() async throws -> [HostRecord]
 
-    /// Yields once as soon as it listens, then whenever a job may have become claimable
-    /// anywhere: submitted or requeued by any process sharing the store. Stores without
-    /// cross-process notification return a stream that never yields; dispatchers poll as well.
-    func queueNotifications() -> AsyncStream<Void>
+    /// Yields once as soon as it listens, then whenever `host` should look for a job that
+    /// became claimable: one submitted or requeued by any process sharing the store, which
+    /// the store sent to this host (one host per job, of those whose last heartbeat said they
+    /// had a free slot for its pipeline: no herd of hosts all claiming the one job). Stores
+    /// without cross-process notification return a stream that never yields; their
+    /// dispatchers poll.
+    func queueNotifications(for host: String) -> AsyncStream<Void>
 
     // MARK: Webhooks
     //
@@ -221,6 +226,11 @@ extension JobStore {
     public var synchronousReads: (any SynchronousJobReading)? { nil }
     public var isShared: Bool { false }
     public func isUnreachable(_ error: any Error) -> Bool { false }
+
+    /// Extends the lease of every job `host` is running and refreshes its registry entry.
+    public func renewLeases(host: String, until: Date, now: Date) async throws {
+        _ = try await heartbeat(Heartbeat(host: host, leaseUntil: until, now: now))
+    }
 
     /// A read per job; the stores override it with one.
     public func jobs(_ ids: Set<JobID>) async throws -> [Job] {
@@ -359,12 +369,16 @@ public struct ClaimRequest: Sendable, Hashable {
     /// Tenants at a limit (their `maxRunning`, their GPU-seconds of the day): none of their
     /// jobs is claimed, whatever the order. Never in ``tenantOrder``.
     public var heldTenants: [String]
+    /// The host's free slots as it claims: a shared store keeps the count, less the job
+    /// claimed, where it decides which host to wake for the next job.
+    public var freeSlots: Int
 
     public init(
         host: String, gpu: String, pipelines: Set<String>, slotByPipeline: [String: String] = [:],
         deferredPipelines: Set<String> = [], deferredBefore: Date? = nil, now: Date, leaseUntil: Date, tenantOrder: [String] = [],
-        heldTenants: [String] = []
+        heldTenants: [String] = [], freeSlots: Int = 1
     ) {
+        self.freeSlots = freeSlots
         self.tenantOrder = tenantOrder
         self.heldTenants = heldTenants
         self.host = host

@@ -40,6 +40,8 @@ final class AttemptControl: Sendable {
         var atCheckpoint: CheckpointStop?
         /// Whether the attempt keeps checkpoints: only such an attempt can stop at one.
         var keepsCheckpoints = false
+        /// What else a stop stops (a simulated attempt's work).
+        var onStop: (@Sendable () -> Void)?
     }
 
     private let state = Mutex(State())
@@ -63,14 +65,23 @@ final class AttemptControl: Sendable {
         }
     }
 
+    /// Registers something else a stop must stop; false if the attempt was stopped already.
+    func attach(onStop: @escaping @Sendable () -> Void) -> Bool {
+        state.withLock { state in
+            state.onStop = onStop
+            return state.reason == nil
+        }
+    }
+
     /// Stops the worker and the encoder; the first reason given wins.
     func stop(_ reason: StopReason, message: String) {
-        let (run, encoder) = state.withLock { state in
+        let (run, encoder, onStop) = state.withLock { state in
             if state.reason == nil { state.reason = reason }
-            return (state.run, state.encoder)
+            return (state.run, state.encoder, state.onStop)
         }
         run?.cancel(reason: message)
         encoder?.cancel()
+        onStop?()
     }
 
     /// The attempt keeps checkpoints (said once, before it starts its worker).

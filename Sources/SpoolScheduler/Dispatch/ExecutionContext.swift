@@ -20,6 +20,8 @@ struct ExecutionContext: Sendable {
     let logger: Logger
     /// Writes every attempt's outcome, and keeps those the store refuses until it takes them.
     let outcomes: OutcomeLedger
+    /// The pipeline's worker; simulated only by the fleet simulator and its tests.
+    let work: AttemptWork
 
     /// Every change to a job, written and published together.
     var writes: JobWrites { outcomes.writes }

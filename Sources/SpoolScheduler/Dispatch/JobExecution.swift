@@ -63,6 +63,7 @@ struct JobExecution: Sendable {
     }
 
     func run() async {
+        if case .simulated(let generate) = context.work { return await runSimulated(generate) }
         logger.info("started", metadata: ["pipeline": "\(job.pipeline)", "frames": "\(job.spec.frames)"])
         guard let plan = plan() else {
             await slotAccess.release(nil)
@@ -351,7 +352,11 @@ struct JobExecution: Sendable {
         guard context.store.isShared else { return true }
         let host = context.configuration.host
         var told = false
-        while control.reason == nil {
+        // A cancelled task (its host's service group cancelled past the shutdown's bound) gives
+        // up: the job's lease runs out and another host makes it again. Its pause would not
+        // pause (a cancelled task's sleep returns at once): the fleet test's killed hosts spun
+        // here on both cores while their store refused every write, starving every other task.
+        while control.reason == nil && !Task.isCancelled {
             do {
                 let until = context.clock.now().addingTimeInterval(context.configuration.leaseSeconds)
                 guard try await context.store.confirmPublishing(job.id, attempt: attempt, host: host, leaseUntil: until) else {
@@ -436,7 +441,7 @@ struct JobExecution: Sendable {
     /// another host), and the attempt then stops quietly. An outcome the store cannot take
     /// now is kept and written later: the attempt goes on as if written.
     @discardableResult
-    private func record(_ state: JobState?, _ update: JobUpdate) async -> Bool {
+    func record(_ state: JobState?, _ update: JobUpdate) async -> Bool {
         switch await context.outcomes.write(job.id, to: state, update) {
         case .written, .kept:
             return true

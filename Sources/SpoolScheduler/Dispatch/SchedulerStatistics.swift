@@ -25,6 +25,9 @@ public final class SchedulerStatistics: Sendable {
         public var secondsSavedByResume = 0.0
         /// Running jobs asked to give their slot up at their next checkpoint (`--preempt-after`).
         public var preemptions = 0
+        /// Claims asked of the store, and those that found no job (a fleet's herd, issue 33).
+        public var claims = 0
+        public var emptyClaims = 0
     }
 
     private let state = Mutex(Snapshot(slotGaps: [], heldSeconds: [:], attemptsStarted: 0, framesEncoded: 0, encodeBusySeconds: 0))
@@ -65,6 +68,13 @@ public final class SchedulerStatistics: Sendable {
         state.withLock {
             $0.resumes += 1
             $0.secondsSavedByResume += max(0, savedSeconds)
+        }
+    }
+
+    func recordClaim(found: Bool) {
+        state.withLock {
+            $0.claims += 1
+            if !found { $0.emptyClaims += 1 }
         }
     }
 

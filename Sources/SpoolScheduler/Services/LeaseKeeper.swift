@@ -86,14 +86,18 @@ public struct LeaseKeeper: Service {
         await dispatcher.fence(reason: "host \(configuration.host) could not renew its leases, which ran out at \(until)", renewedUntil: until, now: now)
     }
 
-    /// One heartbeat.
+    /// One heartbeat: one request to the store (``JobStore/heartbeat(_:)``), whose report
+    /// says whether anything else needs asking. On a shared store, a fleet of idle hosts then
+    /// costs the database one statement per host and heartbeat (issue 33).
     public func beat() async {
         let now = clock.now()
+        let until = now.addingTimeInterval(configuration.leaseSeconds)
+        let (request, asked) = await dispatcher.heartbeat(leaseUntil: until, now: now)
+        let report: HeartbeatReport
         do {
-            let until = now.addingTimeInterval(configuration.leaseSeconds)
             renewals.withLock { $0.renewing = now }
             defer { renewals.withLock { $0.renewing = nil } }
-            try await store.renewLeases(host: configuration.host, until: until, now: now)
+            report = try await store.heartbeat(request)
             // A lease that ran out while this host could not reach the store either is no
             // evidence that its host is gone: it may have been as cut off as this one (the
             // store itself was down). Take over only once every host has had a lease's time
@@ -109,7 +113,7 @@ public struct LeaseKeeper: Service {
             }
             if let takeOversFrom, now < takeOversFrom {
                 logger.debug("not taking over expired leases yet: this host was cut off too", metadata: ["until": "\(takeOversFrom)"])
-            } else {
+            } else if report.expiredLeases {
                 let recovered = try await writes.recoverLostJobs(RecoveryRequest(
                     restartedHost: nil, expiredLeases: true, now: now, outageEndedAt: reconnectedAt))
                 for job in recovered {
@@ -121,10 +125,15 @@ public struct LeaseKeeper: Service {
             logger.error("heartbeat failed", metadata: ["error": "\(error)"])
             renewals.withLock { $0.cutOff = true }
             if store.isShared { await fenceIfLeasesRanOut() }
+            await dispatcher.flushOutcomes()
+            return
         }
         await dispatcher.flushOutcomes()
         await dispatcher.advertiseReadyModels()
-        await dispatcher.reconcile()
-        await dispatcher.settleOrphans()
+        await dispatcher.reconcile(report.standings, asked: asked)
+        if report.orphans { await dispatcher.settleOrphans() }
+        // A job that waits although a slot here is free: its wake-up went to a host that had
+        // filled up meanwhile, or its retry delay has passed.
+        if report.workWaiting { dispatcher.wakeUp() }
     }
 }
