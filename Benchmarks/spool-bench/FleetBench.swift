@@ -27,6 +27,7 @@ struct FleetBench: AsyncParsableCommand {
     @Option(help: "Lease, seconds.") var lease = 5.0
     @Option(help: "Heartbeats of an idle fleet measured before the jobs.") var idleHeartbeats = 10
     @Flag(help: "Print the statements each phase sent most (needs pg_stat_statements).") var showStatements = false
+    @Flag(inversion: .prefixedNo, help: "Run each host's job change relay, as spool serve does.") var relay = true
 
     struct Row {
         var hosts: Int
@@ -60,7 +61,8 @@ struct FleetBench: AsyncParsableCommand {
         }
         let sizes = hosts.split(separator: ",").compactMap { Int($0) }
         print("== Fleet: \(sizes.map(String.init).joined(separator: ", ")) simulated hosts of \(slots) slots on one PostgreSQL; "
-              + "\(Int(rate)) jobs/s for \(Int(seconds)) s; \(Int(utilization * 100)) % of slots busy; heartbeat \(heartbeat) s, lease \(lease) s ==")
+              + "\(Int(rate)) jobs/s for \(Int(seconds)) s; \(Int(utilization * 100)) % of slots busy; heartbeat \(heartbeat) s, lease \(lease) s; "
+              + (relay ? "each host follows job changes ==" : "no host follows job changes (--no-relay) =="))
         var rows: [Row] = []
         for size in sizes {
             let row = try await measure(hosts: size)
@@ -149,7 +151,7 @@ struct FleetBench: AsyncParsableCommand {
         if statements { statements = (try? await admin.fetchCount("SELECT 1 FROM pg_stat_statements LIMIT 1")) != nil }
         let jobSeconds = utilization * Double(size * slots) / rate
         let fleet = try await SimulatedFleet(address: address, hosts: size, settings: .init(
-            slotsPerHost: slots, heartbeatSeconds: heartbeat, leaseSeconds: lease,
+            slotsPerHost: slots, heartbeatSeconds: heartbeat, leaseSeconds: lease, followsChanges: relay,
             work: { _ in try? await Task.sleep(for: .seconds(jobSeconds)) }))
 
         // An idle fleet: heartbeats alone.

@@ -51,6 +51,8 @@ public final class PostgresJobStore: JobStore, Service {
     public let address: PostgresStoreAddress
     private let client: PostgresClient
     private let logger: Logger
+    /// Every `LISTEN` of this store, on one connection.
+    private let listener: NotificationListener
     /// Jobs this process enqueued since it last refreshed the planner's statistics.
     private let enqueuedSinceAnalyze = Mutex(0)
     /// Specs decoded once per job rather than on every read of it.
@@ -75,6 +77,7 @@ public final class PostgresJobStore: JobStore, Service {
         self.connectionWait = connectionWait
         self.logger = logger
         client = PostgresClient(configuration: address.clientConfiguration, backgroundLogger: logger)
+        listener = NotificationListener(client: client, logger: logger)
     }
 
     /// Connects, checks the server answers and migrates the schema (serialised across hosts
@@ -707,7 +710,7 @@ public final class PostgresJobStore: JobStore, Service {
     public func queueNotifications(for host: String) -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let listening = listen(on: Self.wakeChannel(for: host)) { _ in _ = continuation.yield() }
-        continuation.onTermination = { _ in listening.cancel() }
+        continuation.onTermination = { _ in listening() }
         return stream
     }
 
@@ -731,32 +734,16 @@ public final class PostgresJobStore: JobStore, Service {
             }
             continuation.yield(.changed(change))
         }
-        continuation.onTermination = { _ in listening.cancel() }
+        continuation.onTermination = { _ in listening() }
         return stream
     }
 
-    /// One pooled connection `LISTEN`s on `channel` until the returned task is cancelled,
-    /// calling `handle` with nil each time it starts listening (a lost connection is
-    /// re-established after a second, and anything sent meanwhile was missed), then with
+    /// Listens on `channel` (on the store's one listening connection) until the returned
+    /// closure is called, calling `handle` with nil each time it starts listening, then with
     /// each notification's payload.
-    private func listen(on channel: String, _ handle: @escaping @Sendable (String?) -> Void) -> Task<Void, Never> {
-        let client = client
-        let logger = logger
-        return Task {
-            while !Task.isCancelled {
-                do {
-                    try await client.withConnection { connection in
-                        try await connection.listen(on: channel) { notifications in
-                            handle(nil)
-                            for try await notification in notifications { handle(notification.payload) }
-                        }
-                    }
-                } catch {
-                    if Task.isCancelled { break }
-                    logger.warning("listening on \(channel) failed; retrying in 1 s", metadata: ["error": "\(Self.explain(error))"])
-                }
-                try? await Task.sleep(for: .seconds(1))
-            }
-        }
+    private func listen(on channel: String, _ handle: @escaping @Sendable (String?) -> Void) -> @Sendable () -> Void {
+        let id = listener.add(channel, handle)
+        let listener = listener
+        return { listener.remove(id) }
     }
 }

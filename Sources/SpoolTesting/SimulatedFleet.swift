@@ -8,23 +8,28 @@ import SpoolScheduler
 import Synchronization
 
 /// Many Spool hosts in one process sharing one PostgreSQL queue (issue 33). Each is what a
-/// GPU host runs to take jobs: the real dispatcher, lease keeper and store client (its own
-/// connection pool and its own `LISTEN`), in a service group of its own. Only the attempts are
+/// GPU host runs to take jobs and follow the others': the real dispatcher, lease keeper, job
+/// change relay and store client (its own connection pool and its own `LISTEN`s), in a
+/// service group of its own. Only the attempts are
 /// simulated (``AttemptWork/simulated(_:)``): they hold their slot until `work` returns.
 public final class SimulatedFleet: Sendable {
     public struct Settings: Sendable {
         public var slotsPerHost: Int
         public var heartbeatSeconds: Double
         public var leaseSeconds: Double
-        /// Connections each host's pool may open (its `LISTEN` takes one more).
+        /// Connections each host's pool may open beside its two `LISTEN`s.
         public var poolSize: Int
         /// How long a simulated attempt holds its slot; return early when cancelled.
         public var work: @Sendable (Job) async -> Void
+        /// Whether each host runs the job change relay, as `spool serve` does: it listens to
+        /// every change of every job, which PostgreSQL signals to each listener.
+        public var followsChanges: Bool
 
         public init(
-            slotsPerHost: Int = 8, heartbeatSeconds: Double = 1, leaseSeconds: Double = 5, poolSize: Int = 2,
+            slotsPerHost: Int = 8, heartbeatSeconds: Double = 1, leaseSeconds: Double = 5, poolSize: Int = 2, followsChanges: Bool = true,
             work: @escaping @Sendable (Job) async -> Void
         ) {
+            self.followsChanges = followsChanges
             self.slotsPerHost = slotsPerHost
             self.heartbeatSeconds = heartbeatSeconds
             self.leaseSeconds = leaseSeconds
@@ -65,7 +70,8 @@ public final class SimulatedFleet: Sendable {
         var logger = Logger(label: "spool.fleet")
         logger.logLevel = .critical
         var address = address
-        address.poolSize = settings.poolSize
+        // Each LISTEN holds a connection of the pool for good.
+        address.poolSize = settings.poolSize + (settings.followsChanges ? 2 : 1)
         var made: [Host] = []
         for index in 0..<count {
             let name = namePrefix + String(format: "%03d", index)
@@ -81,10 +87,13 @@ public final class SimulatedFleet: Sendable {
             let dispatcher = Dispatcher(
                 store: cut, pipelines: PipelineCatalog([Self.pipeline]), configuration: configuration, encoders: FFmpegEncoderFactory(),
                 statistics: statistics, logger: logger, work: .simulated(settings.work))
-            let leases = LeaseKeeper(store: cut, events: JobEventHub(), dispatcher: dispatcher, configuration: configuration, logger: logger)
+            let events = JobEventHub()
+            let leases = LeaseKeeper(store: cut, events: events, dispatcher: dispatcher, configuration: configuration, logger: logger)
+            // Every host follows the jobs other hosts change, as `SpoolHost` does.
+            let relay = JobChangeRelay(store: cut, events: events, logger: logger)
             // The store first, so that it stops last (as in `SpoolHost`).
-            let group = ServiceGroup(configuration: .init(
-                services: [.init(service: store), .init(service: leases), .init(service: dispatcher)], logger: logger))
+            let services: [any Service] = settings.followsChanges ? [store, leases, relay, dispatcher] : [store, leases, dispatcher]
+            let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
             made.append(Host(name: name, dispatcher: dispatcher, statistics: statistics, cut: cut, group: group))
         }
         hosts = made

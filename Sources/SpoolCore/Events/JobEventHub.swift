@@ -5,7 +5,9 @@ import Synchronization
 /// follower loses intermediate progress, never the scheduler's time.
 ///
 /// Events come from this host's own executions and, with a shared store, from other hosts
-/// through ``JobChangeRelay``. The store's notice of a change this host made arrives too, a
+/// through `JobChangeRelay`: only for the jobs someone here follows (a subscriber of that
+/// job, or ``follow(_:)``), since reading every job every host changes, on every host, made a
+/// fleet's reads grow with its hosts (issue 33). The store's notice of a change this host made arrives too, a
 /// moment before or after the host publishes the event itself, so the hub publishes each
 /// store change once: a second event for the same change (the same job, attempt, state,
 /// chunk count and kind) is dropped.
@@ -20,6 +22,8 @@ public final class JobEventHub: Sendable {
         /// The most recent changes published, oldest first, and the same as a set.
         var recent: [JobEvent.Change] = []
         var recentSet: Set<JobEvent.Change> = []
+        /// Jobs followed apart from their subscribers, with how many follow each.
+        var followed: [JobID: Int] = [:]
     }
 
     /// Changes remembered to drop a repeat: far more than a host publishes between a store
@@ -55,6 +59,24 @@ public final class JobEventHub: Sendable {
             return state.subscribers.values.filter { $0.job == nil || $0.job == event.job.id }.map(\.continuation)
         }
         for continuation in targets { continuation.yield(event) }
+    }
+
+    /// Follows `job` wherever it runs: its changes on other hosts reach this hub's subscribers
+    /// of every job until ``unfollow(_:)`` (the drop folder waits for its jobs' results so).
+    public func follow(_ job: JobID) {
+        state.withLock { $0.followed[job, default: 0] += 1 }
+    }
+
+    public func unfollow(_ job: JobID) {
+        state.withLock { state in
+            guard let count = state.followed[job] else { return }
+            state.followed[job] = count > 1 ? count - 1 : nil
+        }
+    }
+
+    /// Whether anyone here follows `job`: a subscriber of that job, or ``follow(_:)``.
+    public func isFollowed(_ job: JobID) -> Bool {
+        state.withLock { state in state.followed[job] != nil || state.subscribers.values.contains { $0.job == job } }
     }
 
     /// Whether the hub has published the event for `change` already.

@@ -4,7 +4,9 @@ import SpoolCore
 
 /// Carries changes made on other hosts sharing the store into this host's event hub, so
 /// that a job submitted here and run elsewhere is followed here as if it ran here: its
-/// server-sent events stream on, and the drop folder writes its result.
+/// server-sent events stream on, and the drop folder writes its result. Only the changes of
+/// jobs someone here follows are read and published (``JobEventHub/isFollowed(_:)``): every
+/// host reading every change of every job was a read per host and change (issue 33).
 ///
 /// Each notice is published once (see ``JobEventHub``): a change this host made and already
 /// published is skipped without reading the store.
@@ -25,7 +27,7 @@ public struct JobChangeRelay: Service {
             case .listening:
                 logger.info("following job changes from other hosts")
             case .changed(let change):
-                guard !events.hasPublished(JobEvent.Change(change)) else { continue }
+                guard events.isFollowed(change.id), !events.hasPublished(JobEvent.Change(change)) else { continue }
                 await relay(change)
             }
         }

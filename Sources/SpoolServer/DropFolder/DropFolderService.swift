@@ -103,6 +103,7 @@ public final class DropFolderService: Service, Sendable {
                 for await event in events {
                     guard case .state(let state) = event.kind, state.isFinal,
                           let name = self.pending.withLock({ $0.removeValue(forKey: event.job.id) }) else { continue }
+                    self.host.events.unfollow(event.job.id)
                     self.writeResult(event.job, name: name)
                 }
             }
@@ -285,10 +286,13 @@ public final class DropFolderService: Service, Sendable {
             if result.job.state.isFinal {
                 writeResult(result.job, name: name)
             } else {
+                // Followed until its result is written, wherever it runs.
+                host.events.follow(result.job.id)
                 pending.withLock { $0[result.job.id] = name }
                 // It may have ended between the submission and the line above.
                 if let job = try? await operations.job(result.job.id), job.state.isFinal,
                    pending.withLock({ $0.removeValue(forKey: job.id) }) != nil {
+                    host.events.unfollow(job.id)
                     writeResult(job, name: name)
                 }
             }
