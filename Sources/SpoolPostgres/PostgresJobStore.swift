@@ -714,6 +714,18 @@ public final class PostgresJobStore: JobStore, Service {
         return stream
     }
 
+    public func follow(_ job: JobID, host: String, _ following: Bool) async throws {
+        if following {
+            try await query("INSERT INTO followed_jobs (job_id, host) VALUES (\(job.rawValue), \(host)) ON CONFLICT DO NOTHING")
+        } else {
+            try await query("DELETE FROM followed_jobs WHERE job_id = \(job.rawValue) AND host = \(host)")
+        }
+    }
+
+    public func unfollowAll(host: String) async throws {
+        try await query("DELETE FROM followed_jobs WHERE host = \(host)")
+    }
+
     /// The channel a host's wake-ups come on: `pg_notify`'s `'spool_wake_' || md5(name)`.
     static func wakeChannel(for host: String) -> String {
         PostgresSchema.wakeChannelPrefix + Insecure.MD5.hash(data: Data(host.utf8)).map { String(format: "%02x", $0) }.joined()

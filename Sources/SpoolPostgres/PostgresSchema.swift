@@ -236,6 +236,22 @@ enum PostgresSchema {
             END
             $$
             """,
+            // A job's changes are sent only while some host follows the job (an event stream
+            // open for it, a drop folder waiting for its result): every host heard every change
+            // of every job, and PostgreSQL signals each listener at every notifying commit.
+            "CREATE TABLE followed_jobs (job_id text NOT NULL, host text NOT NULL, PRIMARY KEY (job_id, host))",
+            "CREATE INDEX followed_jobs_host ON followed_jobs (host)",
+            """
+            CREATE OR REPLACE FUNCTION spool_notify_job_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF EXISTS (SELECT 1 FROM followed_jobs WHERE job_id = NEW.id) THEN
+                    PERFORM pg_notify('\(jobChangesChannel)', NEW.id || ' ' || NEW.state || ' ' || NEW.attempts || ' '
+                        || NEW.chunks_done || ' ' || CASE WHEN OLD.state IS DISTINCT FROM NEW.state THEN 'state' ELSE 'chunk' END);
+                END IF;
+                RETURN NULL;
+            END
+            $$
+            """,
         ]),
     ]
 }

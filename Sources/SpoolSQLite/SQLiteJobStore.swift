@@ -485,6 +485,11 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         AsyncStream { _ in }
     }
 
+    /// One host runs every job: it needs no other host to send it changes.
+    public func follow(_ job: JobID, host: String, _ following: Bool) async throws {}
+
+    public func unfollowAll(host: String) async throws {}
+
     public func recoverLostJobs(_ request: RecoveryRequest) async throws -> [Job] {
         guard !request.conditions.isEmpty else { return [] }
         return try await writer.write { db in

@@ -139,5 +139,15 @@ public final class FailingJobStore: JobStore {
 
     public func queueNotifications(for host: String) -> AsyncStream<Void> { base.queueNotifications(for: host) }
 
+    public func follow(_ job: JobID, host: String, _ following: Bool) async throws {
+        try write()
+        try await base.follow(job, host: host, following)
+    }
+
+    public func unfollowAll(host: String) async throws {
+        try write()
+        try await base.unfollowAll(host: host)
+    }
+
     public func jobChanges() -> AsyncStream<JobChangeNotice> { base.jobChanges() }
 }

@@ -90,7 +90,7 @@ public final class SimulatedFleet: Sendable {
             let events = JobEventHub()
             let leases = LeaseKeeper(store: cut, events: events, dispatcher: dispatcher, configuration: configuration, logger: logger)
             // Every host follows the jobs other hosts change, as `SpoolHost` does.
-            let relay = JobChangeRelay(store: cut, events: events, logger: logger)
+            let relay = JobChangeRelay(store: cut, events: events, host: name, logger: logger)
             // The store first, so that it stops last (as in `SpoolHost`).
             let services: [any Service] = settings.followsChanges ? [store, leases, relay, dispatcher] : [store, leases, dispatcher]
             let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))

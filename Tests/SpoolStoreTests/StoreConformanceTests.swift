@@ -786,7 +786,11 @@ struct PostgresStoreTests {
             let listener = try await t.openAnother()
             var changes = listener.jobChanges().makeAsyncIterator()
             #expect(await changes.next() == .listening)
+            // An unfollowed job's changes are not sent (issue 33); the followed job's are.
+            let unfollowed = try await t.store.enqueue(Fixtures.request()).job.id
             let id = try await t.store.enqueue(Fixtures.request()).job.id
+            try await listener.follow(id, host: "watcher", true)
+            try await t.store.update(unfollowed, to: .cancelled, JobUpdate(at: t.clock.now(), error: "x"))
             _ = try #require(try await t.claim())
             let progress = JobProgress(framesDone: 8, framesTotal: 48, chunksDone: 1, chunksTotal: 6)
             try await t.store.update(id, to: nil, JobUpdate(attempt: 1, at: t.clock.now(), progress: progress))

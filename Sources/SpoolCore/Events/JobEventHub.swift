@@ -22,8 +22,30 @@ public final class JobEventHub: Sendable {
         /// The most recent changes published, oldest first, and the same as a set.
         var recent: [JobEvent.Change] = []
         var recentSet: Set<JobEvent.Change> = []
-        /// Jobs followed apart from their subscribers, with how many follow each.
-        var followed: [JobID: Int] = [:]
+        /// Jobs followed, with how many follow each (their subscribers and ``follow(_:)``s).
+        var followers: [JobID: Int] = [:]
+        /// Where a job's first follower and its last one's leaving are told (the relay).
+        var following: AsyncStream<Following>.Continuation?
+
+        /// Counts a follower of `job` in or out; the change to tell, if it is the first or the last.
+        mutating func count(_ job: JobID, _ delta: Int) -> (AsyncStream<Following>.Continuation, Following)? {
+            let before = followers[job] ?? 0
+            let after = max(0, before + delta)
+            followers[job] = after == 0 ? nil : after
+            guard (before == 0) != (after == 0), let following else { return nil }
+            return (following, Following(job: job, followed: after > 0))
+        }
+    }
+
+    /// A job followed by its first follower here, or left by its last.
+    public struct Following: Sendable, Hashable {
+        public var job: JobID
+        public var followed: Bool
+
+        public init(job: JobID, followed: Bool) {
+            self.job = job
+            self.followed = followed
+        }
     }
 
     /// Changes remembered to drop a repeat: far more than a host publishes between a store
@@ -39,9 +61,17 @@ public final class JobEventHub: Sendable {
     public func subscribe(job: JobID? = nil, buffer: Int = 256) -> AsyncStream<JobEvent> {
         let (stream, continuation) = AsyncStream.makeStream(of: JobEvent.self, bufferingPolicy: .bufferingNewest(buffer))
         let id = UUID()
-        state.withLock { $0.subscribers[id] = Subscriber(job: job, continuation: continuation) }
+        let told = state.withLock { state in
+            state.subscribers[id] = Subscriber(job: job, continuation: continuation)
+            return job.flatMap { state.count($0, 1) }
+        }
+        if let (following, change) = told { following.yield(change) }
         continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+            let told = self?.state.withLock { state in
+                state.subscribers.removeValue(forKey: id)
+                return job.flatMap { state.count($0, -1) }
+            }
+            if let (following, change) = told ?? nil { following.yield(change) }
         }
         return stream
     }
@@ -64,19 +94,32 @@ public final class JobEventHub: Sendable {
     /// Follows `job` wherever it runs: its changes on other hosts reach this hub's subscribers
     /// of every job until ``unfollow(_:)`` (the drop folder waits for its jobs' results so).
     public func follow(_ job: JobID) {
-        state.withLock { $0.followed[job, default: 0] += 1 }
+        if let (following, change) = state.withLock({ $0.count(job, 1) }) { following.yield(change) }
     }
 
     public func unfollow(_ job: JobID) {
-        state.withLock { state in
-            guard let count = state.followed[job] else { return }
-            state.followed[job] = count > 1 ? count - 1 : nil
-        }
+        if let (following, change) = state.withLock({ $0.count(job, -1) }) { following.yield(change) }
     }
+
+    /// The jobs followed here now.
+    public var followedJobs: [JobID] { state.withLock { Array($0.followers.keys) } }
 
     /// Whether anyone here follows `job`: a subscriber of that job, or ``follow(_:)``.
     public func isFollowed(_ job: JobID) -> Bool {
-        state.withLock { state in state.followed[job] != nil || state.subscribers.values.contains { $0.job == job } }
+        state.withLock { $0.followers[job] != nil }
+    }
+
+    /// Each job's first follower here and its last one's leaving, starting with the jobs
+    /// followed now: what the relay tells a shared store, which sends a job's changes only
+    /// while someone follows it. One consumer; a second call replaces the first.
+    public func followings() -> AsyncStream<Following> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Following.self)
+        state.withLock { state in
+            state.following?.finish()
+            state.following = continuation
+            for job in state.followers.keys { continuation.yield(Following(job: job, followed: true)) }
+        }
+        return stream
     }
 
     /// Whether the hub has published the event for `change` already.

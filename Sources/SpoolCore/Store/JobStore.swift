@@ -145,10 +145,19 @@ public protocol JobStore: Sendable {
     func releaseWebhookLeases(host: String) async throws
 
     /// Changes to a job's state or chunk count made by any process sharing the store, so a
-    /// host can follow jobs that run on another (server-sent events, drop-folder results).
-    /// Yields ``JobChangeNotice/listening`` each time it starts listening. Stores whose
-    /// jobs never run in another process return a stream that never yields.
+    /// host can follow jobs that run on another (server-sent events, drop-folder results):
+    /// those of the jobs some host follows (``follow(_:host:_:)``). Yields
+    /// ``JobChangeNotice/listening`` each time it starts listening. Stores whose jobs never
+    /// run in another process return a stream that never yields.
     func jobChanges() -> AsyncStream<JobChangeNotice>
+
+    /// `host` follows `job` (`true`) or no longer does: a shared store sends the job's changes
+    /// (``jobChanges()``) only while some host follows it, not every change of every job to
+    /// every host (issue 33). A store whose jobs never run in another process has nothing to send.
+    func follow(_ job: JobID, host: String, _ following: Bool) async throws
+
+    /// Forgets every job `host` followed: its previous run's.
+    func unfollowAll(host: String) async throws
 
     /// The store's reads that never suspend (a local file), when it has them: the HTTP server
     /// answers job polls from them on its event loops. nil for a store across a network.

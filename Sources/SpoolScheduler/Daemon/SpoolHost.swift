@@ -65,7 +65,7 @@ public struct SpoolHost: Sendable {
         checkpointSweeper = LiveSweeper(
             store: store, folder: configuration.data.checkpoints, retentionSeconds: 0, every: 60, clock: clock, logger: logger)
         leaseKeeper = LeaseKeeper(store: store, events: events, dispatcher: dispatcher, configuration: configuration, clock: clock, logger: logger)
-        relay = JobChangeRelay(store: store, events: events, logger: logger)
+        relay = JobChangeRelay(store: store, events: events, host: configuration.host, logger: logger)
     }
 
     /// Every long-running service of the host with its `doors` (HTTP, drop folder, metrics),
