@@ -210,8 +210,8 @@ enum PostgresSchema {
             // deadlock against `update`. The reads answer what a host used to ask in four more
             // statements: its attempts' standing (reconcile), and whether any lease expired
             // (recovery), any job is recorded here that the host does not hold (orphans), or a
-            // job due for a heartbeat waits for a free slot here (a wake-up that went astray, a
-            // retry come due).
+            // job waits for a free slot here: one submitted a heartbeat ago or more (its wake-up
+            // went astray), or one whose retry delay has passed (its wake-up came at the requeue).
             """
             CREATE FUNCTION spool_heartbeat(
                 p_host text, p_until double precision, p_now double precision, p_jobs text[], p_keeping text[],
@@ -232,7 +232,7 @@ enum PostgresSchema {
                 orphans := EXISTS (SELECT 1 FROM jobs WHERE host = p_host AND state IN ('running', 'encoding')
                                    AND started_at < p_now AND NOT (id = ANY (p_keeping)));
                 waiting := p_free > 0 AND EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND pipeline = ANY (p_idle)
-                                                  AND coalesce(not_before, submitted_at) <= p_waiting_since);
+                                                  AND (not_before <= p_now OR (not_before IS NULL AND submitted_at <= p_waiting_since)));
             END
             $$
             """,

@@ -436,8 +436,8 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
                 let pipelines = beat.idlePipelines.sorted()
                 report.workWaiting = try Bool.fetchOne(db, sql: """
                     SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND pipeline IN (\(marks(pipelines.count)))
-                                   AND COALESCE(not_before, submitted_at) <= ?)
-                    """, arguments: StatementArguments(pipelines) + [beat.waitingSince.epoch]) ?? false
+                                   AND (not_before <= ? OR (not_before IS NULL AND submitted_at <= ?)))
+                    """, arguments: StatementArguments(pipelines) + [now, beat.waitingSince.epoch]) ?? false
             }
             return report
         }

@@ -17,7 +17,7 @@ public final class SimulatedFleet: Sendable {
         public var slotsPerHost: Int
         public var heartbeatSeconds: Double
         public var leaseSeconds: Double
-        /// Connections each host's pool may open beside its two `LISTEN`s.
+        /// Connections each host's pool may open beside the one its `LISTEN`s share.
         public var poolSize: Int
         /// How long a simulated attempt holds its slot; return early when cancelled.
         public var work: @Sendable (Job) async -> Void
@@ -70,8 +70,8 @@ public final class SimulatedFleet: Sendable {
         var logger = Logger(label: "spool.fleet")
         logger.logLevel = .critical
         var address = address
-        // Each LISTEN holds a connection of the pool for good.
-        address.poolSize = settings.poolSize + (settings.followsChanges ? 2 : 1)
+        // The store's LISTENs hold one connection of the pool for good.
+        address.poolSize = settings.poolSize + 1
         var made: [Host] = []
         for index in 0..<count {
             let name = namePrefix + String(format: "%03d", index)

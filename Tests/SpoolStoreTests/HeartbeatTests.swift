@@ -59,10 +59,17 @@ struct HeartbeatTests {
             try await store.update(retry, to: .queued, JobUpdate(attempt: 1, at: clock.now(), error: "x", notBefore: clock.now() + 10, endAttempt: .failed))
             #expect(try await !beat("h2", [], 1).workWaiting, "a retry not yet due")
             clock.advance(by: 10)
-            #expect(try await beat("h2", [], 1).workWaiting, "due now, and a slot is free")
-            #expect(try await !store.heartbeat(Heartbeat(
-                host: "h2", leaseUntil: clock.now() + 30, now: clock.now(), freeSlots: 1, idlePipelines: ["synthetic"],
-                waitingSince: clock.now() - 1)).workWaiting, "due for less than a heartbeat: its wake-up is on its way")
+            func waiting(since: Date) async throws -> Bool {
+                try await store.heartbeat(Heartbeat(
+                    host: "h2", leaseUntil: clock.now() + 30, now: clock.now(), freeSlots: 1, idlePipelines: ["synthetic"],
+                    waitingSince: since)).workWaiting
+            }
+            #expect(try await waiting(since: clock.now() - 1), "a retry due now waits at once: its wake-up came at the requeue")
+            try await store.update(retry, to: .cancelled, JobUpdate(at: clock.now(), error: "done"))
+            _ = try await store.enqueue(Fixtures.request(at: clock.now()))
+            #expect(try await !waiting(since: clock.now() - 1), "submitted less than a heartbeat ago: its wake-up is on its way")
+            clock.advance(by: 1)
+            #expect(try await waiting(since: clock.now() - 1), "submitted a heartbeat ago: its wake-up went astray")
             #expect(try await !beat("h2", [], 0).workWaiting, "no free slot")
             #expect(try await !store.heartbeat(Heartbeat(
                 host: "h2", leaseUntil: clock.now() + 30, now: clock.now(), freeSlots: 1, idlePipelines: ["helios"])).workWaiting,

@@ -21,9 +21,10 @@ public struct Heartbeat: Sendable, Hashable {
     public var freeSlots: Int
     public var idlePipelines: Set<String>
     public var readyPipelines: Set<String>
-    /// A due job counts as waiting once it has been due since this moment or earlier (a
-    /// heartbeat ago): a newer one has its wake-up on the way to a host, and a fleet's
-    /// heartbeats, a few hundred a second, would otherwise all claim for it.
+    /// A job submitted since this moment (a heartbeat ago) does not count as waiting: its
+    /// wake-up is on the way to a host, and a fleet's heartbeats, a few hundred a second,
+    /// would otherwise all claim for it. A job whose retry delay has passed counts at once:
+    /// its wake-up came when it was requeued, too early to take it.
     public var waitingSince: Date
 
     public init(
@@ -52,9 +53,9 @@ public struct HeartbeatReport: Sendable, Hashable {
     /// The store records as active on this host a job claimed before `now` that
     /// ``Heartbeat/keeping`` does not name: one to settle.
     public var orphans: Bool
-    /// A queued job of one of ``Heartbeat/idlePipelines`` has been due since
-    /// ``Heartbeat/waitingSince``: a free slot here may take it (a wake-up that went astray, or
-    /// a retry whose delay has passed). Only with free slots.
+    /// A queued job of one of ``Heartbeat/idlePipelines`` waits: submitted before
+    /// ``Heartbeat/waitingSince`` (its wake-up went astray), or its retry delay passed. A
+    /// free slot here may take it. Only with free slots.
     public var workWaiting: Bool
 
     public init(standings: [JobID: JobStanding] = [:], expiredLeases: Bool = false, orphans: Bool = false, workWaiting: Bool = false) {
