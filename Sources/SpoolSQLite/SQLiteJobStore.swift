@@ -413,12 +413,11 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
                 arguments: [beat.leaseUntil.epoch, host])
             try db.executeCached(sql: "UPDATE attempts SET heartbeat_at = ? WHERE host = ? AND outcome = 'running'", arguments: [now, host])
             try db.executeCached(sql: "UPDATE hosts SET heartbeat_at = ? WHERE name = ?", arguments: [now, host])
-            func marks(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ", ") }
             var report = HeartbeatReport()
             if !beat.running.isEmpty {
                 let ids = beat.running.keys.map(\.rawValue).sorted()
                 for row in try Row.fetchAll(
-                    db, sql: "SELECT id, state, attempts, host FROM jobs WHERE id IN (\(marks(ids.count)))", arguments: StatementArguments(ids)) {
+                    db, sql: "SELECT id, state, attempts, host FROM jobs WHERE id IN (\(databaseQuestionMarks(count: ids.count)))", arguments: StatementArguments(ids)) {
                     let id: String = row["id"]
                     report.standings[JobID(id)] = JobStanding(
                         state: try JobState(stored: row["state"], job: id), host: row["host"], attempt: row["attempts"])
@@ -430,12 +429,12 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
             let keeping = beat.keeping.map(\.rawValue).sorted()
             report.orphans = try Bool.fetchOne(db, sql: """
                 SELECT EXISTS (SELECT 1 FROM jobs WHERE host = ? AND state IN ('running', 'encoding') AND started_at < ?
-                               AND id NOT IN (\(marks(keeping.count))))
+                               AND id NOT IN (\(databaseQuestionMarks(count: keeping.count))))
                 """, arguments: StatementArguments([host, now] as [any DatabaseValueConvertible]) + StatementArguments(keeping)) ?? false
             if beat.freeSlots > 0, !beat.idlePipelines.isEmpty {
                 let pipelines = beat.idlePipelines.sorted()
                 report.workWaiting = try Bool.fetchOne(db, sql: """
-                    SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND pipeline IN (\(marks(pipelines.count)))
+                    SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND pipeline IN (\(databaseQuestionMarks(count: pipelines.count)))
                                    AND (not_before <= ? OR (not_before IS NULL AND submitted_at <= ?)))
                     """, arguments: StatementArguments(pipelines) + [now, beat.waitingSince.epoch]) ?? false
             }

@@ -97,11 +97,9 @@ public final class SimulatedFleet: Sendable {
             made.append(Host(name: name, dispatcher: dispatcher, statistics: statistics, cut: cut, group: group))
         }
         hosts = made
-        // Started a heartbeat apart in all, as a fleet's hosts start at different moments: hosts
-        // started together would beat together, every heartbeat a burst.
+        // Started together; each lease keeper spreads its own heartbeats (a random first pause).
         for host in hosts {
             host.running.withLock { $0 = Task { try await host.group.run() } }
-            try await Task.sleep(for: .seconds(settings.heartbeatSeconds / Double(count)))
         }
         // Every host is in the registry (its dispatcher registers it as it starts).
         let probe = try await PostgresJobStore.connect(address, logger: logger)
@@ -118,8 +116,9 @@ public final class SimulatedFleet: Sendable {
         let dead = hosts.filter { names.contains($0.name) }
         for host in dead { host.cut.failWrites(true) }
         for host in dead {
-            // The process is gone: so are its attempts (what they would write is refused).
-            await host.dispatcher.fence(reason: "the host was killed", renewedUntil: .distantPast, now: Date())
+            // The process is gone: so are its attempts, whatever their leases (what they would
+            // write is refused).
+            await host.dispatcher.fence(reason: "the host was killed", renewedUntil: .distantPast, now: .distantFuture)
             host.running.withLock { $0?.cancel() }
         }
     }

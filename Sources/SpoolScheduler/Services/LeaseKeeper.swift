@@ -64,12 +64,18 @@ public struct LeaseKeeper: Service {
                     }
                 }
             }
+            // The first pause is a random part of a heartbeat: hosts started together (a
+            // fleet's deploy, the fleet simulator) would otherwise beat together, every
+            // heartbeat a burst at the store. A shorter pause only renews sooner.
+            var pause = configuration.heartbeatSeconds * Double.random(in: 0..<1)
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 await beat()
                 // The pause ends early for a graceful shutdown, so stopping takes no heartbeat's wait.
+                let seconds = pause
                 await cancelWhenGracefulShutdown {
-                    try? await Task.sleep(for: .seconds(configuration.heartbeatSeconds))
+                    try? await Task.sleep(for: .seconds(seconds))
                 }
+                pause = configuration.heartbeatSeconds
             }
             group.cancelAll()
         }
