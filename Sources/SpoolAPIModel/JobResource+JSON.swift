@@ -54,8 +54,10 @@ extension JobResource {
             }
             w.field("queuePosition", queuePosition)
             w.field("realTimeFactor", realTimeFactor)
+            if let routing { w.object("routing") { routing.write(to: &$0) } }
             w.field("sparedAttempts", sparedAttempts)
             w.object("spec") { w in
+                w.field("deadlineSeconds", spec.deadlineSeconds)
                 w.field("fps", spec.fps)
                 w.field("frames", spec.frames)
                 w.field("height", spec.height)
@@ -63,6 +65,7 @@ extension JobResource {
                 if let image = spec.image { w.object("image") { image.write(to: &$0) } }
                 w.field("includeInput", spec.includeInput)
                 w.field("labels", spec.labels)
+                w.field("maxGpuSeconds", spec.maxGpuSeconds)
                 w.field("negativePrompt", spec.negativePrompt)
                 w.field("options", spec.options)
                 w.field("outputName", spec.outputName)
@@ -82,6 +85,7 @@ extension JobResource {
                     }
                 }
                 w.field("seed", spec.seed)
+                w.field("tier", spec.tier?.rawValue)
                 w.field("timeLimitSeconds", spec.timeLimitSeconds)
                 w.field("transitionChunks", spec.transitionChunks)
                 if let video = spec.video { w.object("video") { video.write(to: &$0) } }
@@ -112,6 +116,42 @@ extension JobResource {
             w.field("videoURL", videoURL)
             w.field("waitingReason", waitingReason)
         }
+    }
+}
+
+extension JobRouting {
+    func write(to w: inout APIJSONWriter) {
+        w.array("candidates") { w in
+            for candidate in candidates {
+                w.element { w in
+                    w.object { w in
+                        w.field("estimatedGpuSeconds", candidate.estimatedGpuSeconds)
+                        w.field("estimatedSeconds", candidate.estimatedSeconds)
+                        w.field("fits", candidate.fits)
+                        w.field("pipeline", candidate.pipeline)
+                        w.field("reason", candidate.reason)
+                    }
+                }
+            }
+        }
+        w.field("chosen", chosen)
+        w.field("deadlineSeconds", deadlineSeconds)
+        w.field("maxGpuSeconds", maxGpuSeconds)
+        w.array("moves") { w in
+            for move in moves {
+                w.element { w in
+                    w.object { w in
+                        w.field("afterAttempt", move.afterAttempt)
+                        w.field("error", move.error)
+                        w.field("from", move.from)
+                        w.field("to", move.to)
+                    }
+                }
+            }
+        }
+        w.field("reason", reason)
+        w.field("sizeGiven", sizeGiven)
+        w.field("tier", tier.rawValue)
     }
 }
 

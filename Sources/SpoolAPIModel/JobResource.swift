@@ -60,6 +60,8 @@ public struct JobResource: Codable, Sendable, Hashable {
     public var checkpoint: Checkpoint?
     /// What Spool measured of the video while encoding it (``VideoQuality``).
     public var quality: VideoQuality?
+    /// How Spool chose the pipeline of a routed job (``JobRouting``).
+    public var routing: JobRouting?
     public var error: String?
     public var waitingReason: String?
     public var videoURL: String?
@@ -93,6 +95,7 @@ public struct JobResource: Codable, Sendable, Hashable {
         loadSeconds = job.loadSeconds
         checkpoint = job.checkpoint.map { Checkpoint(chunk: $0.chunk, frame: $0.frame) }
         quality = job.state == .succeeded ? job.quality : nil
+        routing = job.routing
         error = job.error
         waitingReason = job.state == .queued ? job.waitingReason : nil
         if job.state == .succeeded, job.outputPath != nil {

@@ -105,18 +105,28 @@ public struct VideoRequest: Sendable, Hashable {
     public var fps: Int?
     public var seed: UInt64?
     public var negativePrompt: String?
+    // Routing, with `model: "auto"` (see `JobSpec.tier`).
+    public var tier: String?
+    public var deadlineSeconds: Int?
+    public var maxGpuSeconds: Int?
 
     public static let defaultSeconds = 4
     public static let maxSeconds = JobSpec.maxFrames / JobSpec.supportedFPS
     /// The fields a request may have, as JSON keys and form fields.
-    public static let fields = ["prompt", "model", "seconds", "size", "num_frames", "fps", "seed", "negative_prompt"]
+    public static let fields = [
+        "prompt", "model", "seconds", "size", "num_frames", "fps", "seed", "negative_prompt", "tier", "deadline_seconds", "max_gpu_seconds",
+    ]
     /// The fields a JSON body gives as numbers; the rest are strings.
-    public static let integerFields: Set<String> = ["num_frames", "fps", "seed"]
+    public static let integerFields: Set<String> = ["num_frames", "fps", "seed", "deadline_seconds", "max_gpu_seconds"]
 
     public init(
         prompt: String? = nil, model: String? = nil, seconds: String? = nil, size: String? = nil, numFrames: Int? = nil,
-        fps: Int? = nil, seed: UInt64? = nil, negativePrompt: String? = nil
+        fps: Int? = nil, seed: UInt64? = nil, negativePrompt: String? = nil, tier: String? = nil, deadlineSeconds: Int? = nil,
+        maxGpuSeconds: Int? = nil
     ) {
+        self.tier = tier
+        self.deadlineSeconds = deadlineSeconds
+        self.maxGpuSeconds = maxGpuSeconds
         self.prompt = prompt
         self.model = model
         self.seconds = seconds
@@ -144,7 +154,8 @@ public struct VideoRequest: Sendable, Hashable {
         }
         let request = VideoRequest(
             prompt: fields["prompt"], model: fields["model"], seconds: fields["seconds"], size: fields["size"],
-            numFrames: int("num_frames"), fps: int("fps"), seed: int("seed"), negativePrompt: fields["negative_prompt"])
+            numFrames: int("num_frames"), fps: int("fps"), seed: int("seed"), negativePrompt: fields["negative_prompt"],
+            tier: fields["tier"], deadlineSeconds: int("deadline_seconds"), maxGpuSeconds: int("max_gpu_seconds"))
         return (request, issues)
     }
 
@@ -173,9 +184,17 @@ public struct VideoRequest: Sendable, Hashable {
                 issues.append(ValidationIssue(field: "size", reason: "is \"\(size)\"; must be WIDTHxHEIGHT, for example 640x384"))
             }
         }
+        var routeTier: RouteTier?
+        if let tier {
+            routeTier = RouteTier(rawValue: tier)
+            if routeTier == nil {
+                issues.append(ValidationIssue(field: "tier", reason: "is \"\(tier)\"; must be \(RouteTier.allCases.map(\.rawValue).joined(separator: ", ")), with model auto"))
+            }
+        }
         let spec = JobSpec(
             prompt: prompt ?? "", negativePrompt: negativePrompt, frames: frames, fps: fps ?? JobSpec.supportedFPS,
-            width: width, height: height, seed: seed, pipeline: model)
+            width: width, height: height, seed: seed, pipeline: model, tier: routeTier, deadlineSeconds: deadlineSeconds.map(Double.init),
+            maxGpuSeconds: maxGpuSeconds.map(Double.init))
         return (spec, issues)
     }
 
@@ -188,6 +207,8 @@ public struct VideoRequest: Sendable, Hashable {
         case "width", "height": issue.field = "size"
         case "pipeline": issue.field = "model"
         case "negativePrompt": issue.field = "negative_prompt"
+        case "deadlineSeconds": issue.field = "deadline_seconds"
+        case "maxGpuSeconds": issue.field = "max_gpu_seconds"
         case "image": issue.field = "input_reference"
         default: break
         }

@@ -49,7 +49,8 @@ extension Job {
             }(),
             sparedAttempts: try row["spared_attempts"].decode(Int.self),
             tenant: try row["tenant"].decode(String?.self),
-            quality: try row["quality"].decode(String?.self).flatMap(VideoQuality.init(stored:))
+            quality: try row["quality"].decode(String?.self).flatMap(VideoQuality.init(stored:)),
+            routing: try row["routing"].decode(String?.self).flatMap(JobRouting.init(stored:))
         )
     }
 }

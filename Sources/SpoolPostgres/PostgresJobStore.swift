@@ -259,11 +259,11 @@ public final class PostgresJobStore: JobStore, Service {
                 let inserted = try await Self.rows(
                     """
                     INSERT INTO jobs (id, idempotency_key, spec, pipeline, priority, state, max_attempts,
-                                      submitted_at, frames_total, chunks_total, waiting_reason, webhooks, tenant)
+                                      submitted_at, frames_total, chunks_total, waiting_reason, webhooks, tenant, routing)
                     VALUES (\(request.id.rawValue), \(request.storedIdempotencyKey), \(specJSON), \(spec.pipeline ?? ""),
                             \(spec.priority), 'queued', \(request.maxAttempts), \(request.submittedAt.timeIntervalSince1970),
                             \(spec.frames), \(request.chunksTotal), \(request.waitingReason),
-                            \(WebhookSubscription.stored(request.webhooks)), \(request.tenant))
+                            \(WebhookSubscription.stored(request.webhooks)), \(request.tenant), \(request.routing?.stored))
                     ON CONFLICT (idempotency_key) DO NOTHING
                     RETURNING seq
                     """, on: connection, logger)
@@ -277,7 +277,7 @@ public final class PostgresJobStore: JobStore, Service {
                     id: request.id, spec: spec, maxAttempts: request.maxAttempts,
                     timings: JobTimings(submittedAt: request.submittedAt),
                     progress: JobProgress(framesTotal: spec.frames, chunksTotal: request.chunksTotal),
-                    waitingReason: request.waitingReason, tenant: request.tenant)
+                    waitingReason: request.waitingReason, tenant: request.tenant, routing: request.routing)
                 results.append(EnqueueResult(job: job, created: true))
             }
             return results
@@ -411,6 +411,22 @@ public final class PostgresJobStore: JobStore, Service {
         return TenantUsageQueries.merge(
             ended: try await seconds(TenantUsageQueries.gpuSeconds(placeholder: "$1"), since),
             running: try await seconds(TenantUsageQueries.runningSeconds(placeholder: "$1"), now), active: active)
+    }
+
+    public func endedAttempts(since: Date, limit: Int) async throws -> [AttemptRecord] {
+        var binds = PostgresBindings()
+        binds.append(since.timeIntervalSince1970)
+        binds.append(limit)
+        return try await rows(PostgresQuery(unsafeSQL: EndedAttemptsQuery.query(since: "$1", limit: "$2"), binds: binds)).compactMap { row in
+            guard let outcome = Attempt.Outcome(rawValue: try row["outcome"].decode(String.self)) else { return nil }
+            return AttemptRecord(
+                pipeline: try row["pipeline"].decode(String.self), outcome: outcome, number: try row["number"].decode(Int.self),
+                submittedAt: Date(timeIntervalSince1970: try row["submitted_at"].decode(Double.self)),
+                startedAt: Date(timeIntervalSince1970: try row["started_at"].decode(Double.self)),
+                endedAt: Date(timeIntervalSince1970: try row["ended_at"].decode(Double.self)),
+                gpuSeconds: try row["gpu_seconds"].decode(Double.self), framesMade: try row["frames_made"].decode(Int.self),
+                coldStart: try row["cold_start"].decode(Int?.self).map { $0 != 0 }, loadSeconds: try row["load_seconds"].decode(Double?.self))
+        }
     }
 
     public func hourlyUsage(since: Date) async throws -> [TenantHour] {

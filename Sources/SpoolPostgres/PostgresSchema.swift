@@ -253,5 +253,11 @@ enum PostgresSchema {
             $$
             """,
         ]),
+        // Routing (issue 30): how a routed job's pipeline was chosen (JobRouting, as JSON), and
+        // the pipeline each attempt ran on (a routed job may move to another after a failure).
+        ("v12-routing", [
+            "ALTER TABLE jobs ADD COLUMN routing text",
+            "ALTER TABLE attempts ADD COLUMN pipeline text",
+        ]),
     ]
 }

@@ -9,12 +9,12 @@ extension Job {
         id, spec, state, attempts, max_attempts, submitted_at, started_at, first_chunk_at, generated_at,
         encoded_at, finished_at, frames_done, frames_total, chunks_done, chunks_total, gpu, host, gpu_seconds,
         error, waiting_reason, not_before, lease_expires_at, output_path, poster_path, cold_start, load_seconds,
-        checkpoint_chunk, checkpoint_frame, checkpoint_state, spared_attempts, tenant, quality
+        checkpoint_chunk, checkpoint_frame, checkpoint_state, spared_attempts, tenant, quality, routing
         """
 
     /// How many columns ``sqliteColumns`` names: the index of the first column a query
     /// selects after them.
-    static let sqliteColumnCount: Int32 = 32
+    static let sqliteColumnCount: Int32 = 33
 }
 
 extension Attempt {

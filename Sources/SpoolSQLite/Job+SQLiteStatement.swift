@@ -35,7 +35,8 @@ extension Job {
             checkpoint: optionalInt(26).flatMap { chunk in
                 optionalInt(27).flatMap { frame in text(28).map { JobCheckpoint(chunk: chunk, frame: frame, stateFile: $0) } }
             },
-            sparedAttempts: int(29), tenant: text(30), quality: text(31).flatMap(VideoQuality.init(stored:)))
+            sparedAttempts: int(29), tenant: text(30), quality: text(31).flatMap(VideoQuality.init(stored:)),
+            routing: text(32).flatMap(JobRouting.init(stored:)))
     }
 }
 

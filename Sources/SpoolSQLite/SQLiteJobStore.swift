@@ -78,19 +78,19 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
         try db.executeCached(
             sql: """
                 INSERT INTO jobs (id, idempotency_key, spec, pipeline, priority, state, max_attempts,
-                                  submitted_at, frames_total, chunks_total, waiting_reason, webhooks, tenant)
-                VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)
+                                  submitted_at, frames_total, chunks_total, waiting_reason, webhooks, tenant, routing)
+                VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 request.id.rawValue, request.storedIdempotencyKey, specJSON, spec.pipeline ?? "", spec.priority,
                 request.maxAttempts, request.submittedAt.epoch, spec.frames, request.chunksTotal,
-                request.waitingReason, WebhookSubscription.stored(request.webhooks), request.tenant,
+                request.waitingReason, WebhookSubscription.stored(request.webhooks), request.tenant, request.routing?.stored,
             ])
         let job = Job(
             id: request.id, spec: spec, maxAttempts: request.maxAttempts,
             timings: JobTimings(submittedAt: request.submittedAt),
             progress: JobProgress(framesTotal: spec.frames, chunksTotal: request.chunksTotal),
-            waitingReason: request.waitingReason, tenant: request.tenant)
+            waitingReason: request.waitingReason, tenant: request.tenant, routing: request.routing)
         return EnqueueResult(job: job, created: true)
     }
 
@@ -214,6 +214,19 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
             return TenantUsageQueries.merge(
                 ended: try seconds(TenantUsageQueries.gpuSeconds(placeholder: "?"), since),
                 running: try seconds(TenantUsageQueries.runningSeconds(placeholder: "?"), now), active: active)
+        }
+    }
+
+    public func endedAttempts(since: Date, limit: Int) async throws -> [AttemptRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: EndedAttemptsQuery.query(since: "?", limit: "?"), arguments: [since.epoch, limit]).compactMap { row in
+                guard let outcome = Attempt.Outcome(rawValue: row["outcome"]) else { return nil }
+                let coldStart: Int? = row["cold_start"]
+                return AttemptRecord(
+                    pipeline: row["pipeline"], outcome: outcome, number: row["number"], submittedAt: Date(epoch: row["submitted_at"])!,
+                    startedAt: Date(epoch: row["started_at"])!, endedAt: Date(epoch: row["ended_at"])!, gpuSeconds: row["gpu_seconds"],
+                    framesMade: row["frames_made"], coldStart: coldStart.map { $0 != 0 }, loadSeconds: row["load_seconds"])
+            }
         }
     }
 

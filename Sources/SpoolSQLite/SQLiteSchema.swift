@@ -124,6 +124,11 @@ enum SQLiteSchema {
         migrator.registerMigration("v9-quality") { db in
             try db.execute(sql: "ALTER TABLE jobs ADD COLUMN quality TEXT")
         }
+        // Routing (issue 30): how a routed job's pipeline was chosen (JobRouting, as JSON), and
+        // the pipeline each attempt ran on (a routed job may move to another after a failure).
+        migrator.registerMigration("v10-routing") { db in
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN routing TEXT; ALTER TABLE attempts ADD COLUMN pipeline TEXT")
+        }
         return migrator
     }
 }

@@ -242,6 +242,12 @@ extension JobUpdate {
         if let posterPath { list.append(.init("poster_path", .text(posterPath))) }
         if spareAttempt { list.append(.init("spared_attempts", adding: .integer(1))) }
         if let quality { list.append(.init("quality", .text(quality.stored))) }
+        if let reroute, let spec = try? JobSpecCache.json(for: reroute.spec) {
+            list += [
+                .init("spec", .text(spec)), .init("pipeline", .text(reroute.spec.pipeline ?? "")),
+                .init("routing", .text(reroute.routing.stored)), .init("chunks_total", .integer(reroute.chunksTotal)),
+            ]
+        }
         if let load {
             list += [.init("cold_start", StoreValue(load.coldStart)), .init("load_seconds", StoreValue(load.seconds))]
         }
@@ -273,6 +279,7 @@ extension JobUpdate {
             if let load {
                 list += [.init("cold_start", StoreValue(load.coldStart)), .init("load_seconds", StoreValue(load.seconds))]
             }
+            if let attemptPipeline { list.append(.init("pipeline", .text(attemptPipeline))) }
         }
         return list.isEmpty ? nil : list
     }
@@ -440,6 +447,23 @@ public enum FairShareUsage {
         SELECT COALESCE(tenant, '') AS tenant, CAST(ended_at / 3600 AS INTEGER) AS hour, SUM(gpu_seconds) AS seconds
         FROM (\(TenantUsageQueries.attemptsEnded(since: placeholder))) ended
         GROUP BY COALESCE(tenant, ''), CAST(ended_at / 3600 AS INTEGER)
+        """
+    }
+}
+
+/// The ended attempts the router judges pipelines by (``JobStore/endedAttempts(since:limit:)``),
+/// for both stores: newest first through `attempts_ended`, each with the pipeline it ran on
+/// (the job's, for attempts from before attempts recorded it) and the frames it made.
+public enum EndedAttemptsQuery {
+    /// Binds the earliest `ended_at`, then the most rows.
+    public static func query(since: String, limit: String) -> String {
+        """
+        SELECT COALESCE(a.pipeline, j.pipeline) AS pipeline, a.outcome, a.number, j.submitted_at, a.started_at, a.ended_at,
+               a.gpu_seconds, j.frames_total - COALESCE(a.resumed_from_frame, 0) AS frames_made, a.cold_start, a.load_seconds
+        FROM attempts a JOIN jobs j ON j.id = a.job_id
+        WHERE a.ended_at >= \(since) AND a.outcome <> 'running'
+        ORDER BY a.ended_at DESC
+        LIMIT \(limit)
         """
     }
 }

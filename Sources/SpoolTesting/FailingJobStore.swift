@@ -98,6 +98,7 @@ public final class FailingJobStore: JobStore {
     public func count(_ query: JobQuery) async throws -> Int { try await base.count(query) }
     public func tenantUsage(since: Date, now: Date) async throws -> [TenantUsage] { try await base.tenantUsage(since: since, now: now) }
     public func hourlyUsage(since: Date) async throws -> [TenantHour] { try await base.hourlyUsage(since: since) }
+    public func endedAttempts(since: Date, limit: Int) async throws -> [AttemptRecord] { try await base.endedAttempts(since: since, limit: limit) }
     public func preemptionCandidate(_ query: PreemptionQuery) async throws -> Job? {
         try await base.preemptionCandidate(query)
     }

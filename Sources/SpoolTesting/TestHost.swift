@@ -27,15 +27,17 @@ public final class TestHost: Sendable {
     ///   - failingStore: the host writes through a ``FailingJobStore`` (``failing``) whose
     ///     writes the test can make fail; ``store`` stays the real one, for the test's reads.
     ///   - sharedStore: that failing store stands for a shared queue (``JobStore/isShared``).
+    ///   - routes: the route table jobs naming `"pipeline": "auto"` are routed by.
     public init(
         slots: Int = 1, pipelines: [PipelineDefinition] = [], frameCostMilliseconds: Double = 0,
         maxAttempts: Int = 3, shutdownGrace: Double = 5, encoders: (any VideoEncoderFactory)? = nil,
-        failingStore: Bool = false, sharedStore: Bool = false, configure: (inout SchedulerConfiguration) -> Void = { _ in }
+        failingStore: Bool = false, sharedStore: Bool = false, routes: RouteTable? = nil, configure: (inout SchedulerConfiguration) -> Void = { _ in }
     ) async throws {
         directory = try TemporaryDirectory("host")
         var catalog = PipelineCatalog()
         catalog.add(Fixtures.synthetic(arguments: ["--frame-cost-ms", String(frameCostMilliseconds)]))
         for pipeline in pipelines { catalog.add(pipeline) }
+        catalog.routes = routes
         var configuration = SchedulerConfiguration(
             host: "test-host", data: DataDirectory(directory.path), slots: (0..<slots).map(GPUSlot.virtual),
             encoder: EncoderSettings(preset: "ultrafast"),

@@ -49,6 +49,31 @@ struct PipelineTests {
         #expect(catalog["synthetic"] != nil)
         #expect(catalog["helios"]?.requiresCUDA == true)
         #expect(catalog["helios"]?.sizes.allowed == [FrameSize(width: 640, height: 384)])
+        // The shipped route table names only shipped pipelines, in each tier.
+        let routes = try #require(catalog.routes)
+        #expect(RouteTier.allCases.allSatisfy { !routes.candidates($0).isEmpty })
+        #expect(routes.candidates(.draft).first == "helios-distilled" && catalog["helios-distilled"]?.prior != nil)
+    }
+
+    @Test func aRouteTableNamingAnUnknownPipelineOrTierStopsTheLoad() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let good = #"{"name":"ok","command":["w"],"chunking":{"frames":33,"overlap":0,"overlapPolicy":"drop"},"sizes":{"default":"640x384"},"prior":{"gpuSecondsPerVideoSecond":2}}"#
+        try good.write(toFile: dir.file("ok.json"), atomically: true, encoding: .utf8)
+        try #"{"tiers":{"draft":["ok","missing"]}}"#.write(toFile: dir.file("routes.json"), atomically: true, encoding: .utf8)
+        let error = #expect(throws: PipelineCatalog.LoadError.self) { try PipelineCatalog.load(folder: dir.path) }
+        #expect(error?.problems.count == 1)
+        #expect(error?.problems.first?.reason.contains("tiers.draft names \"missing\", which is no pipeline here") == true, "\(error?.problems ?? [])")
+
+        try #"{"tiers":{"cheap":["ok"]}}"#.write(toFile: dir.file("routes.json"), atomically: true, encoding: .utf8)
+        let tier = #expect(throws: PipelineCatalog.LoadError.self) { try PipelineCatalog.load(folder: dir.path) }
+        #expect(tier?.problems.first?.reason.contains("unknown tier \"cheap\"") == true, "\(tier?.problems ?? [])")
+
+        try #"{"tiers":{"draft":["ok"]}}"#.write(toFile: dir.file("routes.json"), atomically: true, encoding: .utf8)
+        let catalog = try PipelineCatalog.load(folder: dir.path)
+        #expect(catalog.names == ["ok"], "routes.json is not a pipeline")
+        #expect(catalog.routes?.candidates(.draft) == ["ok"] && catalog.routes?.skipFailing.after == 3)
+        #expect(catalog["ok"]?.prior?.gpuSecondsPerVideoSecond == 2)
     }
 
     @Test func retryBackoffGrowsExponentiallyToItsCap() {

@@ -42,6 +42,9 @@ public struct Job: Hashable, Sendable, Codable, Identifiable {
     /// What Spool measured of the video while encoding it; nil until it succeeded, and for
     /// jobs from before it measured.
     public var quality: VideoQuality?
+    /// How Spool chose the pipeline of a routed job (`"pipeline": "auto"`); nil for a job that
+    /// named its own.
+    public var routing: JobRouting?
 
     public init(
         id: JobID, spec: JobSpec, state: JobState = .queued, attempts: Int = 0, maxAttempts: Int,
@@ -49,8 +52,9 @@ public struct Job: Hashable, Sendable, Codable, Identifiable {
         gpuSeconds: Double = 0, error: String? = nil, waitingReason: String? = nil, notBefore: Date? = nil,
         leaseExpiresAt: Date? = nil, outputPath: String? = nil, posterPath: String? = nil, coldStart: Bool? = nil,
         loadSeconds: Double? = nil, checkpoint: JobCheckpoint? = nil, sparedAttempts: Int = 0, tenant: String? = nil,
-        quality: VideoQuality? = nil
+        quality: VideoQuality? = nil, routing: JobRouting? = nil
     ) {
+        self.routing = routing
         self.tenant = tenant
         self.quality = quality
         self.id = id

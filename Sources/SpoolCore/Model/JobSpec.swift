@@ -14,6 +14,8 @@ public struct JobSpec: Hashable, Sendable, Codable {
     public static let maxOptions = 16
     public static let maxScheduledPrompts = 32
     public static let maxTransitionChunks = 16
+    /// The pipeline name that asks Spool to choose the pipeline (see ``tier``).
+    public static let autoPipeline = "auto"
 
     public var prompt: String
     public var negativePrompt: String?
@@ -24,8 +26,19 @@ public struct JobSpec: Hashable, Sendable, Codable {
     public var height: Int?
     /// Generation seed; a random one is chosen at submission when absent.
     public var seed: UInt64?
-    /// Pipeline name, as in `Pipelines/<name>.json`; the host's default when absent.
+    /// Pipeline name, as in `Pipelines/<name>.json`; the host's default when absent;
+    /// ``autoPipeline`` to have Spool choose one by ``tier``, ``deadlineSeconds`` and
+    /// ``maxGpuSeconds`` (stored as the pipeline chosen, the choice in `Job.routing`).
     public var pipeline: String?
+    /// With `"pipeline": "auto"`: which tier of `routes.json` to choose from (`standard` when
+    /// absent).
+    public var tier: RouteTier?
+    /// With `"pipeline": "auto"`: the video must be done within this many seconds of
+    /// submission, by each candidate's measured history.
+    public var deadlineSeconds: Double?
+    /// With `"pipeline": "auto"`: the most slot time the video may cost, by each candidate's
+    /// measured history.
+    public var maxGpuSeconds: Double?
     /// Higher runs first; -100…100.
     public var priority: Int
     /// Base name of the output files (`<name>.mp4`); the job id when absent.
@@ -75,8 +88,14 @@ public struct JobSpec: Hashable, Sendable, Codable {
         prompts: [ScheduledPrompt]? = nil,
         transitionChunks: Int = 0,
         webhook: String? = nil,
-        webhookEvents: [WebhookEvent]? = nil
+        webhookEvents: [WebhookEvent]? = nil,
+        tier: RouteTier? = nil,
+        deadlineSeconds: Double? = nil,
+        maxGpuSeconds: Double? = nil
     ) {
+        self.tier = tier
+        self.deadlineSeconds = deadlineSeconds
+        self.maxGpuSeconds = maxGpuSeconds
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.frames = frames
@@ -104,6 +123,7 @@ public struct JobSpec: Hashable, Sendable, Codable {
         case prompt, negativePrompt, frames, fps, width, height, seed, pipeline, priority
         case outputName, idempotencyKey, labels, timeLimitSeconds, options
         case image, video, includeInput, prompts, transitionChunks, webhook, webhookEvents
+        case tier, deadlineSeconds, maxGpuSeconds
     }
 
     /// Decodes leniently about absent optional fields (job files are written by hand),
@@ -131,7 +151,13 @@ public struct JobSpec: Hashable, Sendable, Codable {
         transitionChunks = try c.decodeIfPresent(Int.self, forKey: .transitionChunks) ?? 0
         webhook = try c.decodeIfPresent(String.self, forKey: .webhook)
         webhookEvents = try c.decodeIfPresent([WebhookEvent].self, forKey: .webhookEvents)
+        tier = try c.decodeIfPresent(RouteTier.self, forKey: .tier)
+        deadlineSeconds = try c.decodeIfPresent(Double.self, forKey: .deadlineSeconds)
+        maxGpuSeconds = try c.decodeIfPresent(Double.self, forKey: .maxGpuSeconds)
     }
+
+    /// Whether Spool is to choose the pipeline.
+    public var isRouted: Bool { pipeline == Self.autoPipeline }
 
     /// The frame size, once resolved.
     public var size: FrameSize? {

@@ -13,6 +13,9 @@ public struct PipelineCatalog: Sendable {
     public private(set) var definitions: [String: PipelineDefinition]
     /// The folder each pipeline was loaded from, for `{pipelines}` in commands.
     public private(set) var folders: [String: String]
+    /// The tiers a job naming `"pipeline": "auto"` is routed by (`routes.json` beside the
+    /// pipeline files); nil: this host routes no job.
+    public var routes: RouteTable?
 
     public init(_ definitions: [PipelineDefinition] = [], folder: String = ".") {
         self.definitions = Dictionary(definitions.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
@@ -29,14 +32,15 @@ public struct PipelineCatalog: Sendable {
         folders[definition.name] = folder
     }
 
-    /// Loads every `*.json` file in `folder`, and fails listing every bad file at once:
-    /// a daemon should not start with half its pipelines silently missing.
+    /// Loads every `*.json` file in `folder` (`routes.json` as the route table, the others as
+    /// pipelines), and fails listing every bad file at once: a daemon should not start with
+    /// half its pipelines silently missing, or routing to one it does not know.
     public static func load(folder: String) throws -> PipelineCatalog {
         let url = URL(fileURLWithPath: folder, isDirectory: true)
         let files: [String]
         do {
             files = try FileManager.default.contentsOfDirectory(atPath: folder)
-                .filter { $0.hasSuffix(".json") }.sorted()
+                .filter { $0.hasSuffix(".json") && $0 != RouteTable.fileName }.sorted()
         } catch {
             throw LoadError(problems: [(folder, "cannot read the folder: \(error.localizedDescription)")])
         }
@@ -60,6 +64,18 @@ public struct PipelineCatalog: Sendable {
                 problems.append((path, error.humanDescription))
             } catch {
                 problems.append((path, error.localizedDescription))
+            }
+        }
+        let routesPath = url.appendingPathComponent(RouteTable.fileName).path
+        if FileManager.default.fileExists(atPath: routesPath) {
+            do {
+                let table = try decoder.decode(RouteTable.self, from: Data(contentsOf: URL(fileURLWithPath: routesPath)))
+                let found = table.problems(pipelines: catalog)
+                if found.isEmpty { catalog.routes = table } else { problems.append((routesPath, found.joined(separator: "; "))) }
+            } catch let error as DecodingError {
+                problems.append((routesPath, error.humanDescription))
+            } catch {
+                problems.append((routesPath, error.localizedDescription))
             }
         }
         if !problems.isEmpty { throw LoadError(problems: problems) }

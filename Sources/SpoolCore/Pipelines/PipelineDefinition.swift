@@ -113,6 +113,32 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         }
     }
 
+    /// What a routed job may expect of a pipeline before Spool has measured it (see
+    /// ``RouteTable/minHistory``): the figures its file states.
+    public struct Prior: Hashable, Sendable, Codable {
+        /// Slot time per second of video made.
+        public var gpuSecondsPerVideoSecond: Double
+        /// A cold start's model load.
+        public var loadSeconds: Double
+        /// A job's wait in the queue before it starts.
+        public var queueSeconds: Double
+
+        public init(gpuSecondsPerVideoSecond: Double, loadSeconds: Double = 0, queueSeconds: Double = 0) {
+            self.gpuSecondsPerVideoSecond = gpuSecondsPerVideoSecond
+            self.loadSeconds = loadSeconds
+            self.queueSeconds = queueSeconds
+        }
+
+        enum CodingKeys: String, CodingKey { case gpuSecondsPerVideoSecond, loadSeconds, queueSeconds }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            gpuSecondsPerVideoSecond = try c.decode(Double.self, forKey: .gpuSecondsPerVideoSecond)
+            loadSeconds = try c.decodeIfPresent(Double.self, forKey: .loadSeconds) ?? 0
+            queueSeconds = try c.decodeIfPresent(Double.self, forKey: .queueSeconds) ?? 0
+        }
+    }
+
     public var name: String
     public var description: String?
     /// argv of the worker. `{bin}` expands to the folder of Spool's executables and
@@ -140,13 +166,17 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
     public var maxJobsPerWorker: Int?
     /// Its workers announce `checkpoint`s after chunks and go on from one given as `resume`.
     public var checkpoints: Bool
+    /// Its cost and waits until Spool has measured them; nil: a routed job with a deadline
+    /// or a budget passes it over until it has history.
+    public var prior: Prior?
 
     public init(
         name: String, description: String? = nil, command: [String], environment: [String: String] = [:],
         chunking: Chunking, sizes: Sizes, maxFrames: Int = JobSpec.maxFrames, requiresCUDA: Bool = false,
         timeouts: Timeouts = .init(), options: [String: String] = [:], jobOptions: [String] = [], inputs: Inputs = .init(),
-        resident: Bool = false, maxJobsPerWorker: Int? = nil, checkpoints: Bool = false
+        resident: Bool = false, maxJobsPerWorker: Int? = nil, checkpoints: Bool = false, prior: Prior? = nil
     ) {
+        self.prior = prior
         self.name = name
         self.description = description
         self.command = command
@@ -166,7 +196,7 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case name, description, command, environment, chunking, sizes, maxFrames, requiresCUDA, timeouts, options
-        case jobOptions, inputs, resident, maxJobsPerWorker, checkpoints
+        case jobOptions, inputs, resident, maxJobsPerWorker, checkpoints, prior
     }
 
     public init(from decoder: any Decoder) throws {
@@ -186,6 +216,7 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         resident = try c.decodeIfPresent(Bool.self, forKey: .resident) ?? false
         maxJobsPerWorker = try c.decodeIfPresent(Int.self, forKey: .maxJobsPerWorker)
         checkpoints = try c.decodeIfPresent(Bool.self, forKey: .checkpoints) ?? false
+        prior = try c.decodeIfPresent(Prior.self, forKey: .prior)
     }
 
     /// Problems that make this definition unusable; empty when it is sound.
@@ -205,6 +236,9 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         }
         for option in jobOptions where option.isEmpty || option.unicodeScalars.count > 64 {
             problems.append("jobOptions entries must be 1…64 characters, not \"\(option)\"")
+        }
+        if let prior, !(prior.gpuSecondsPerVideoSecond > 0 && prior.loadSeconds >= 0 && prior.queueSeconds >= 0) {
+            problems.append("prior.gpuSecondsPerVideoSecond must be positive, its loadSeconds and queueSeconds not negative")
         }
         if inputs.minVideoFrames < 1 { problems.append("inputs.minVideoFrames must be at least 1") }
         if let limit = maxJobsPerWorker, limit < 1 { problems.append("maxJobsPerWorker must be at least 1") }

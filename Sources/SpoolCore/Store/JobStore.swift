@@ -101,6 +101,10 @@ public protocol JobStore: Sendable {
     /// quota has room again.
     func hourlyUsage(since: Date) async throws -> [TenantHour]
 
+    /// The attempts that ended since `since`, newest first, at most `limit`: what the router
+    /// judges each pipeline by (``PipelineHistory/summarize(_:fps:)``).
+    func endedAttempts(since: Date, limit: Int) async throws -> [AttemptRecord]
+
     /// The SHA-256 of every input any stored job refers to (see ``InputReferences``).
     func referencedInputs() async throws -> Set<String>
 
@@ -326,11 +330,15 @@ public struct EnqueueRequest: Sendable, Hashable {
     public var webhooks: [WebhookSubscription]
     /// The tenant submitting it, if any: its idempotency keys are its own.
     public var tenant: String?
+    /// How its pipeline was chosen, for a routed job.
+    public var routing: JobRouting?
 
     public init(
         id: JobID = .random(), spec: JobSpec, maxAttempts: Int, submittedAt: Date,
-        waitingReason: String? = nil, chunksTotal: Int? = nil, webhooks: [WebhookSubscription]? = nil, tenant: String? = nil
+        waitingReason: String? = nil, chunksTotal: Int? = nil, webhooks: [WebhookSubscription]? = nil, tenant: String? = nil,
+        routing: JobRouting? = nil
     ) {
+        self.routing = routing
         self.tenant = tenant
         self.webhooks = webhooks ?? spec.webhookSubscriptions
         self.id = id
@@ -465,6 +473,11 @@ public struct JobUpdate: Sendable, Hashable {
     public var spareAttempt: Bool
     /// What the encoder measured of the published video.
     public var quality: VideoQuality?
+    /// A routed job moves to another pipeline (with a retry): its spec, routing and chunk count.
+    public var reroute: JobReroute?
+    /// The pipeline the ending attempt ran on, recorded on it (``endAttempt``): a routed job's
+    /// pipeline may change afterwards, and the router judges each pipeline by its own attempts.
+    public var attemptPipeline: String?
 
     public init(
         attempt: Int? = nil, at: Date, progress: JobProgress? = nil, firstChunkAt: Date? = nil,
@@ -472,8 +485,10 @@ public struct JobUpdate: Sendable, Hashable {
         waitingReason: String? = nil, notBefore: Date? = nil, outputPath: String? = nil,
         posterPath: String? = nil, endAttempt: Attempt.Outcome? = nil, attemptGPUSeconds: Double? = nil,
         load: ModelLoad? = nil, checkpoint: JobCheckpoint? = nil, resume: AttemptResume? = nil, clearCheckpoint: Bool = false,
-        spareAttempt: Bool = false, quality: VideoQuality? = nil
+        spareAttempt: Bool = false, quality: VideoQuality? = nil, reroute: JobReroute? = nil, attemptPipeline: String? = nil
     ) {
+        self.reroute = reroute
+        self.attemptPipeline = attemptPipeline
         self.quality = quality
         self.attempt = attempt
         self.at = at
@@ -494,6 +509,20 @@ public struct JobUpdate: Sendable, Hashable {
         self.resume = resume
         self.clearCheckpoint = clearCheckpoint
         self.spareAttempt = spareAttempt
+    }
+}
+
+/// A routed job's move to the next candidate pipeline.
+public struct JobReroute: Sendable, Hashable {
+    /// The spec on the new pipeline (its size that pipeline's default unless the job gave one).
+    public var spec: JobSpec
+    public var routing: JobRouting
+    public var chunksTotal: Int
+
+    public init(spec: JobSpec, routing: JobRouting, chunksTotal: Int) {
+        self.spec = spec
+        self.routing = routing
+        self.chunksTotal = chunksTotal
     }
 }
 

@@ -29,7 +29,11 @@ extension JobSpec {
 
         let pipelineName = pipeline ?? defaultPipeline
         let definition = pipelines[pipelineName]
-        if definition == nil {
+        // A routed job is held to each candidate's rules as the router weighs it; here only to
+        // the rules every pipeline shares.
+        if isRouted {
+            issues += routingIssues(routes: pipelines.routes)
+        } else if definition == nil {
             let known = pipelines.names.joined(separator: ", ")
             problem("pipeline", "unknown pipeline \"\(pipelineName)\"; known: \(known.isEmpty ? "none" : known)")
         }
@@ -62,6 +66,7 @@ extension JobSpec {
             if value.unicodeScalars.count > 256 { problem("labels.\(key)", "values must be at most 256 characters") }
         }
         issues += optionIssues(definition: definition)
+        if !isRouted { issues += routingIssues(routes: pipelines.routes) }
         issues += inputIssues(definition: definition)
         issues += scheduleIssues(definition: definition)
         if let webhook, let reason = WebhookTarget.urlProblem(webhook) {
@@ -73,6 +78,35 @@ extension JobSpec {
         }
         if let limit = timeLimitSeconds, !(limit > 0 && limit <= Self.maxTimeLimitSeconds) {
             problem("timeLimitSeconds", "is \(limit); must be more than 0 and at most \(Int(Self.maxTimeLimitSeconds))")
+        }
+        return issues
+    }
+
+    /// A routed job's own fields: a tier the route table has, positive limits; and no routing
+    /// fields on a job that names its pipeline.
+    private func routingIssues(routes: RouteTable?) -> [ValidationIssue] {
+        var issues: [ValidationIssue] = []
+        func problem(_ field: String, _ reason: String) { issues.append(.init(field: field, reason: reason)) }
+        guard isRouted else {
+            for (field, given) in [("tier", tier != nil), ("deadlineSeconds", deadlineSeconds != nil), ("maxGpuSeconds", maxGpuSeconds != nil)] where given {
+                problem(field, "applies only to a routed job (\"pipeline\": \"\(Self.autoPipeline)\"); this job names pipeline \(pipeline ?? "(the default)")")
+            }
+            return issues
+        }
+        if let routes {
+            let tier = tier ?? .standard
+            if routes.candidates(tier).isEmpty {
+                let tiers = RouteTier.allCases.filter { !routes.candidates($0).isEmpty }.map(\.rawValue).joined(separator: ", ")
+                problem("tier", "is \(tier.rawValue); this host's routes.json has no candidates for it (it routes \(tiers))")
+            }
+        } else {
+            problem("pipeline", "is \"\(Self.autoPipeline)\", but this host has no routes.json in its pipelines folder to choose by; name a pipeline")
+        }
+        if let deadline = deadlineSeconds, !(deadline > 0 && deadline <= Self.maxTimeLimitSeconds * 7) {
+            problem("deadlineSeconds", "is \(deadline); must be more than 0 and at most \(Int(Self.maxTimeLimitSeconds * 7))")
+        }
+        if let budget = maxGpuSeconds, !(budget > 0 && budget <= Self.maxTimeLimitSeconds) {
+            problem("maxGpuSeconds", "is \(budget); must be more than 0 and at most \(Int(Self.maxTimeLimitSeconds))")
         }
         return issues
     }

@@ -417,16 +417,39 @@ struct JobExecution: Sendable {
             logger.info("requeued: preempted", metadata: ["by": "\(by.job)", "priority": "\(by.priority)"])
         case nil where retryable && job.countedAttempts < job.maxAttempts:
             let delay = context.configuration.retry.delay(afterAttempt: job.countedAttempts)
+            // A routed job retries on the next candidate that fitted, if there is one.
+            let reroute = rerouted(after: "\(error)")
+            let failedOn = reroute == nil ? "" : " on \(job.pipeline)"
+            let moving = reroute.map { "; moving to \($0.routing.chosen), the next candidate of tier \($0.routing.tier.rawValue)" } ?? ""
             await record(.queued, JobUpdate(
                 attempt: attempt, at: now,
-                error: "\(attemptOfLimit) failed: \(error); retrying in \(Self.format(delay))",
-                notBefore: now.addingTimeInterval(delay), endAttempt: ending, attemptGPUSeconds: held, load: load))
-            logger.warning("attempt failed; will retry", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
+                error: "\(attemptOfLimit) failed\(failedOn): \(error)\(moving); retrying in \(Self.format(delay))",
+                notBefore: now.addingTimeInterval(delay), endAttempt: ending, attemptGPUSeconds: held, load: load,
+                clearCheckpoint: reroute != nil, reroute: reroute))
+            logger.warning("attempt failed; will retry", metadata: ["error": "\(error)", "retryIn": "\(delay)", "pipeline": "\(reroute?.routing.chosen ?? job.pipeline)"])
         case nil:
             let message = retryable ? "\(attemptOfLimit) failed: \(error)" : "\(error)"
             await record(.failed, JobUpdate(attempt: attempt, at: now, error: message, endAttempt: ending, attemptGPUSeconds: held, load: load))
             logger.error("failed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// A routed job's move to the next candidate of its tier that fitted at submission, after
+    /// this attempt failed: the spec on that pipeline (its own default size unless the job gave
+    /// one), the routing with the move. nil for a job that named its pipeline, or on the last.
+    func rerouted(after error: String) -> JobReroute? {
+        guard let routing = job.routing, let next = routing.next(after: job.pipeline),
+              let definition = context.pipelines[next.pipeline]
+        else { return nil }
+        var spec = job.spec
+        if !routing.sizeGiven {
+            spec.width = nil
+            spec.height = nil
+        }
+        spec = spec.resolved(pipeline: definition, seed: spec.seed ?? 0)
+        return JobReroute(
+            spec: spec, routing: routing.moved(to: definition.name, afterAttempt: attempt, error: error),
+            chunksTotal: definition.chunking.chunkCount(forFrames: spec.frames))
     }
 
     /// "attempt 2 of 3", or "attempt 4 (2 of 3 counted)" after attempts Spool stopped itself.
@@ -442,6 +465,8 @@ struct JobExecution: Sendable {
     /// now is kept and written later: the attempt goes on as if written.
     @discardableResult
     func record(_ state: JobState?, _ update: JobUpdate) async -> Bool {
+        var update = update
+        if update.endAttempt != nil { update.attemptPipeline = job.pipeline }
         switch await context.outcomes.write(job.id, to: state, update) {
         case .written, .kept:
             return true

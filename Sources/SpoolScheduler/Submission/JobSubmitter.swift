@@ -75,16 +75,16 @@ public struct JobSubmitter: Sendable {
     /// Submits many specs in one durable commit; all are validated first, and one
     /// invalid spec rejects the batch.
     public func submitAll(_ specs: [JobSpec], tenant: String? = nil) async throws -> [EnqueueResult] {
-        var requests = try specs.map { spec in
+        let routed = try await route(specs)
+        var requests = try routed.map { spec, routing in
             var request = try request(for: spec)
             request.tenant = tenant
+            request.routing = routing
             return request
         }
         if requests.contains(where: { $0.waitingReason != nil }) {
             // This host cannot run them; another live host sharing the store may.
-            let now = clock.now()
-            let others = ((try? await store.hosts()) ?? [])
-                .filter { $0.name != configuration.host && $0.isLive(at: now, window: configuration.leaseSeconds) }
+            let others = await otherLiveHosts()
             for index in requests.indices where requests[index].waitingReason != nil {
                 if let definition = requests[index].spec.pipeline.flatMap({ pipelines[$0] }),
                    others.contains(where: { $0.canRun(definition) }) {
@@ -95,6 +95,49 @@ public struct JobSubmitter: Sendable {
         let results = try await store.enqueueAll(requests)
         if results.contains(where: \.created) { onSubmit() }
         return results
+    }
+
+    /// The live hosts sharing the store, this one apart.
+    private func otherLiveHosts() async -> [HostRecord] {
+        let now = clock.now()
+        return ((try? await store.hosts()) ?? [])
+            .filter { $0.name != configuration.host && $0.isLive(at: now, window: configuration.leaseSeconds) }
+    }
+
+    /// The most ended attempts the router reads to judge the pipelines: enough for a steady
+    /// history of each of a tier's few candidates, one indexed read.
+    static let routingHistoryAttempts = 5_000
+
+    /// Each spec with its pipeline chosen if it is routed (`"pipeline": "auto"`), and how;
+    /// a spec that names its pipeline passes unchanged.
+    /// - Throws: ``SpoolError/invalidSpec(_:)``: a routed spec's own problems, or, when no
+    ///   candidate of its tier fits, each candidate and why.
+    public func route(_ specs: [JobSpec]) async throws -> [(JobSpec, JobRouting?)] {
+        guard specs.contains(where: \.isRouted) else { return specs.map { ($0, nil) } }
+        var described: [JobSpec] = []
+        for spec in specs {
+            let (spec, issues) = checked(spec)
+            guard issues.isEmpty else { throw SpoolError.invalidSpec(issues) }
+            described.append(spec)
+        }
+        // Validation refuses a routed spec on a host without routes.json.
+        guard let table = pipelines.routes else { return specs.map { ($0, nil) } }
+        let now = clock.now()
+        let records = try await store.endedAttempts(since: now.addingTimeInterval(-table.historyWindowSeconds), limit: Self.routingHistoryAttempts)
+        let history = PipelineHistory.summarize(records)
+        let others = await otherLiveHosts()
+        let router = PipelineRouter(table: table, pipelines: pipelines, defaultPipeline: configuration.defaultPipeline)
+        return try described.map { spec in
+            guard spec.isRouted else { return (spec, nil) }
+            let decision = router.route(spec, history: history, now: now) { definition in
+                guard let reason = waitingReason(for: definition) else { return nil }
+                return others.contains { $0.canRun(definition) } ? nil : reason
+            }
+            switch decision {
+            case .routed(let spec, let routing): return (spec, routing)
+            case .refused(let issues): throw SpoolError.invalidSpec(issues)
+            }
+        }
     }
 
     /// The enqueue request for a spec: validated, resolved, with its waiting reason.

@@ -23,12 +23,15 @@ enum OpenAPIDocument {
               var properties = spec["properties"] as? [String: Any],
               var pipeline = properties["pipeline"] as? [String: Any]
         else { return base }
-        pipeline["enum"] = pipelines.names.map { $0 as Any } + [NSNull()]
+        let auto = pipelines.routes == nil ? [] : [JobSpec.autoPipeline]
+        pipeline["enum"] = (pipelines.names + auto).map { $0 as Any } + [NSNull()]
         pipeline["description"] = "A pipeline of this server: \(pipelines.names.joined(separator: ", ")); absent or null: \(defaultPipeline)"
+            + (auto.isEmpty ? "" : "; auto: Spool chooses one by tier, deadlineSeconds and maxGpuSeconds (refused with 422, naming each candidate, when none fits)")
         properties["pipeline"] = pipeline
         spec["properties"] = properties
         var rules = spec["allOf"] as? [Any] ?? []
-        rules.append(["anyOf": pipelines.names.map { pipelineRule(pipelines[$0]!, isDefault: $0 == defaultPipeline) }])
+        let routed: [[String: Any]] = pipelines.routes.map { [autoRule($0, field: "pipeline", routingFields: ["tier", "deadlineSeconds", "maxGpuSeconds"], isForm: false)] } ?? []
+        rules.append(["anyOf": pipelines.names.map { pipelineRule(pipelines[$0]!, isDefault: $0 == defaultPipeline) } + routed])
         spec["allOf"] = rules
         schemas["JobSpec"] = spec
         for (name, isForm) in [("VideoCreate", false), ("VideoCreateForm", true)] {
@@ -70,12 +73,34 @@ enum OpenAPIDocument {
     /// sizes and lengths (see ``videoRule(_:isDefault:isForm:)``).
     private static func narrowVideo(_ video: inout [String: Any], pipelines: PipelineCatalog, defaultPipeline: String, isForm: Bool) {
         guard var properties = video["properties"] as? [String: Any], var model = properties["model"] as? [String: Any] else { return }
-        model["enum"] = pipelines.names.map { $0 as Any } + (isForm ? [] : [NSNull()])
+        let auto = pipelines.routes == nil ? [] : [JobSpec.autoPipeline]
+        model["enum"] = (pipelines.names + auto).map { $0 as Any } + (isForm ? [] : [NSNull()])
         model["description"] = "A pipeline of this server: \(pipelines.names.joined(separator: ", ")); absent: \(defaultPipeline)"
+            + (auto.isEmpty ? "" : "; auto: Spool chooses one by tier, deadline_seconds and max_gpu_seconds (refused with 422, naming each candidate, when none fits)")
         properties["model"] = model
         if isForm && !pipelines.names.contains(where: { pipelines[$0]!.inputs.image }) { properties["input_reference"] = nil }
         video["properties"] = properties
-        video["allOf"] = [["anyOf": pipelines.names.map { videoRule(pipelines[$0]!, isDefault: $0 == defaultPipeline, isForm: isForm) }]]
+        let routed: [[String: Any]] = pipelines.routes.map {
+            [autoRule($0, field: "model", routingFields: ["tier", "deadline_seconds", "max_gpu_seconds"], isForm: isForm)]
+        } ?? []
+        video["allOf"] = [["anyOf": pipelines.names.map { videoRule(pipelines[$0]!, isDefault: $0 == defaultPipeline, isForm: isForm) } + routed]]
+    }
+
+    /// A routed request: `field` is `auto`, its tier one `routes` has candidates for (`standard`
+    /// when absent). Whether a candidate fits is the router's to say, not the document's.
+    private static func autoRule(_ routes: RouteTable, field: String, routingFields: [String], isForm: Bool) -> [String: Any] {
+        let tiers = RouteTier.allCases.filter { !routes.candidates($0).isEmpty }.map { $0.rawValue as Any }
+        var rule: [String: Any] = [
+            "required": [field],
+            "properties": [field: ["const": JobSpec.autoPipeline], routingFields[0]: ["enum": tiers + (isForm ? [] : [NSNull()])]],
+        ]
+        if routes.candidates(.standard).isEmpty { rule["required"] = [field, routingFields[0]] }
+        return rule
+    }
+
+    /// The routing fields, which only a routed request may give.
+    private static func unrouted(_ fields: [String], isForm: Bool) -> [String: Any] {
+        Dictionary(uniqueKeysWithValues: fields.map { ($0, isForm ? false as Any : ["type": "null"] as Any) })
     }
 
     /// What a video of `definition` may ask for: its sizes when it lists them, at most its
@@ -90,6 +115,7 @@ enum OpenAPIDocument {
             properties["size"] = ["enum": allowed.map { "\($0.width)x\($0.height)" as Any } + (isForm ? [] : [NSNull()])]
         }
         if isForm && !definition.inputs.image { properties["input_reference"] = false }
+        properties.merge(unrouted(["tier", "deadline_seconds", "max_gpu_seconds"], isForm: isForm)) { $1 }
         let fps = JobSpec.supportedFPS
         let seconds = (1...VideoRequest.maxSeconds).filter { $0 * fps <= definition.maxFrames }.map { String($0) as Any }
         let defaultFits = VideoRequest.defaultSeconds * fps <= definition.maxFrames
@@ -130,7 +156,7 @@ enum OpenAPIDocument {
         let unnamed: [String: Any] = ["properties": ["pipeline": ["type": "null"]]]
         var rule: [String: Any] = [
             "anyOf": isDefault ? [named, unnamed] : [named],
-            "properties": inputRules(definition.inputs).merging([
+            "properties": inputRules(definition.inputs).merging(unrouted(["tier", "deadlineSeconds", "maxGpuSeconds"], isForm: false)) { $1 }.merging([
                 "frames": ["maximum": definition.maxFrames],
                 "options": definition.jobOptions.isEmpty
                     ? ["maxProperties": 0] : ["propertyNames": ["enum": definition.jobOptions.sorted()]],
