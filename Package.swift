@@ -134,7 +134,10 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .target(name: "SpoolClient", dependencies: ["SpoolCore", "SpoolAPIModel"], swiftSettings: swiftSettings),
+        .target(
+            name: "SpoolClient",
+            dependencies: ["SpoolCore", "SpoolAPIModel", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings),
 
         // MARK: Webhooks: signed, retried, durable
         .target(
@@ -157,7 +160,7 @@ let package = Package(
             name: "spool",
             dependencies: [
                 "SpoolCore", "SpoolAPIModel", "SpoolSQLite", "SpoolPostgres", "SpoolGenerators", "SpoolScheduler", "SpoolServer",
-                "SpoolClient", "SpoolWebhooks",
+                "SpoolClient", "SpoolWebhooks", "SpoolMedia",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -230,7 +233,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             // Files the tests run as they are (the fuzzer's settings, Python programs), by path.
-            exclude: ["Schemathesis", "Webhooks", "Videos", "Dashboard"],
+            exclude: ["Schemathesis", "Webhooks", "Videos", "Dashboard", "Eval"],
             swiftSettings: swiftSettings
         ),
     ]

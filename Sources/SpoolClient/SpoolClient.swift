@@ -71,6 +71,11 @@ public struct SpoolClient: Sendable {
         try decode(JobResource.self, try await send("GET", "/v1/jobs/\(escape(id))").data)
     }
 
+    /// The job's poster: its first frame, a PNG (once it succeeded).
+    public func poster(_ id: String) async throws(ClientError) -> Data {
+        try await send("GET", "/v1/jobs/\(escape(id))/poster").data
+    }
+
     /// Every attempt at the job, oldest first.
     public func attempts(_ id: String) async throws(ClientError) -> AttemptList {
         try decode(AttemptList.self, try await send("GET", "/v1/jobs/\(escape(id))/attempts").data)

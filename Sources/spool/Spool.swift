@@ -13,5 +13,5 @@ struct SpoolCommand: AsyncParsableCommand {
             77 a bearer token is missing or wrong; 70 anything else.
             """,
         version: Spool.version,
-        subcommands: [Serve.self, Submit.self, Status.self, List.self, Cancel.self, Watch.self, GPUs.self, Usage.self, Tokens.self])
+        subcommands: [Serve.self, Submit.self, Status.self, List.self, Cancel.self, Watch.self, GPUs.self, Usage.self, Tokens.self, Eval.self])
 }

@@ -98,6 +98,24 @@ struct RoutingTests {
         #expect(video["model"] as? String == "top", "\(video)")
         let (badTier, body) = try await Self.post(try await daemon.httpURL(), "/v1/videos", ["prompt": "a fox", "model": "auto", "tier": "cheapest"])
         #expect(badTier == 422 && "\(body)".contains("tier"), "\(body)")
+        // The CLI routes too, and `spool status` says how.
+        let submitted = try runProcess([
+            DaemonProcess.binary, "submit", "--prompt", "a fox", "--frames", "24", "--pipeline", "auto", "--tier", "draft", "--wait",
+            "--server", try await daemon.httpURL(),
+        ])
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        let firstLine = try #require(submitted.stderr.split(separator: "\n").first, "\(submitted.stderr)")
+        let id = try #require(firstLine.split(separator: " ").last.map(String.init))
+        let described = try runProcess([DaemonProcess.binary, "status", id, "--server", try await daemon.httpURL()])
+        #expect(described.stdoutText.contains("routing  tier draft: fast, the first candidate of tier draft that fits (short did not)"), "\(described.stdoutText)")
+        #expect(described.stdoutText.contains("passed over short: does not take this job: frames is 24; pipeline short makes at most 8"), "\(described.stdoutText)")
+
+        // The served document says which requests route: pipeline auto, the tiers routes.json has.
+        let (document, _) = try await URLSession.shared.data(from: URL(string: try await daemon.httpURL() + "/openapi.json")!)
+        let schemas = try #require(((try JSONSerialization.jsonObject(with: document) as? [String: Any])?["components"] as? [String: Any])?["schemas"] as? [String: Any])
+        let pipelineEnum = ((schemas["JobSpec"] as? [String: Any])?["properties"] as? [String: Any])?["pipeline"] as? [String: Any]
+        #expect((pipelineEnum?["enum"] as? [Any])?.contains { $0 as? String == "auto" } == true, "\(pipelineEnum ?? [:])")
+
         // Routing fields on a job that names its pipeline are refused, not ignored.
         let (named, namedBody) = try await Self.post(try await daemon.httpURL(), "/v1/jobs", ["prompt": "a fox", "frames": 24, "pipeline": "fast", "tier": "best"])
         #expect(named == 422 && "\(namedBody)".contains("applies only to a routed job"), "\(namedBody)")

@@ -15,7 +15,10 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Frame size, WIDTHxHEIGHT.") var size: String?
     @Option(help: "Seed.") var seed: UInt64?
     @Option(help: "Priority, -100…100; higher runs first.") var priority: Int?
-    @Option(help: "Pipeline.") var pipeline: String?
+    @Option(help: "Pipeline; auto: Spool chooses one by --tier, --deadline and --max-gpu-seconds (Pipelines/routes.json).") var pipeline: String?
+    @Option(help: "With --pipeline auto: draft, standard or best. Default: standard.") var tier: String?
+    @Option(help: "With --pipeline auto: the video done within this many seconds of submission.") var deadline: Double?
+    @Option(help: "With --pipeline auto: the most GPU-seconds the video may cost.") var maxGpuSeconds: Double?
     @Option(help: "Base name of the output files.") var outputName: String?
     @Option(help: "Idempotency key: submitting again returns the first job.") var idempotencyKey: String?
     @Option(name: .customLong("option"), help: "A worker setting the pipeline lets jobs set, NAME=VALUE (e.g. steps=30); repeatable.")
@@ -95,6 +98,14 @@ struct Submit: AsyncParsableCommand {
         if let seed { spec.seed = seed }
         if let priority { spec.priority = priority }
         if let pipeline { spec.pipeline = pipeline }
+        if let tier {
+            guard let parsed = RouteTier(rawValue: tier) else {
+                throw ValidationError("--tier takes \(RouteTier.allCases.map(\.rawValue).joined(separator: ", ")), not \(tier)")
+            }
+            spec.tier = parsed
+        }
+        if let deadline { spec.deadlineSeconds = deadline }
+        if let maxGpuSeconds { spec.maxGpuSeconds = maxGpuSeconds }
         if let outputName { spec.outputName = outputName }
         if let idempotencyKey { spec.idempotencyKey = idempotencyKey }
         if includeInput { spec.includeInput = true }
@@ -347,6 +358,17 @@ func describe(_ job: JobResource) -> String {
         lines.append(
             "quality  \(seams); flicker \(String(format: "%.2f", quality.flicker)); \(quality.frozenFrames) frozen frames"
                 + String(format: "; drift brightness %+.1f, contrast %.2fx, colour %.1f", quality.drift.brightness, quality.drift.contrast, quality.drift.colour))
+    }
+    if let routing = job.routing {
+        let limits = [routing.deadlineSeconds.map { "deadline \(Int($0)) s" }, routing.maxGpuSeconds.map { "budget \(Int($0)) GPU-s" }]
+            .compactMap { $0 }.joined(separator: ", ")
+        lines.append("routing  tier \(routing.tier.rawValue)\(limits.isEmpty ? "" : " (\(limits))"): \(routing.chosen), \(routing.reason)")
+        for candidate in routing.candidates where !candidate.fits {
+            lines.append("         passed over \(candidate.pipeline): \(candidate.reason)")
+        }
+        for move in routing.moves {
+            lines.append("         moved from \(move.from) to \(move.to) after attempt \(move.afterAttempt) failed")
+        }
     }
     if let error = job.error { lines.append("error    \(error)") }
     if let path = job.videoPath { lines.append("output   \(path)") }
