@@ -13,7 +13,7 @@ struct SpoolBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spool-bench",
         abstract: "Measure Spool against its anchors: fsync rate, the ffmpeg CLI, an ideal schedule.",
-        subcommands: [All.self, StoreBench.self, PostgresBench.self, EncodeBench.self, EncodeOne.self, ScheduleBench.self, ResidentBench.self, LiveBench.self, ResumeBench.self, OutageBench.self, FairShareBench.self, FleetBench.self],
+        subcommands: [All.self, StoreBench.self, PostgresBench.self, EncodeBench.self, EncodeOne.self, ScheduleBench.self, ResidentBench.self, LiveBench.self, ResumeBench.self, OutageBench.self, FairShareBench.self, FleetBench.self, RoutingBench.self],
         defaultSubcommand: All.self)
 }
 
