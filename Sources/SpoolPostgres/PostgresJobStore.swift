@@ -414,18 +414,23 @@ public final class PostgresJobStore: JobStore, Service {
     }
 
     public func endedAttempts(since: Date, limit: Int) async throws -> [AttemptRecord] {
-        var binds = PostgresBindings()
-        binds.append(since.timeIntervalSince1970)
-        binds.append(limit)
-        return try await rows(PostgresQuery(unsafeSQL: EndedAttemptsQuery.query(since: "$1", limit: "$2"), binds: binds)).compactMap { row in
-            guard let outcome = Attempt.Outcome(rawValue: try row["outcome"].decode(String.self)) else { return nil }
-            return AttemptRecord(
-                pipeline: try row["pipeline"].decode(String.self), outcome: outcome, number: try row["number"].decode(Int.self),
-                submittedAt: Date(timeIntervalSince1970: try row["submitted_at"].decode(Double.self)),
-                startedAt: Date(timeIntervalSince1970: try row["started_at"].decode(Double.self)),
-                endedAt: Date(timeIntervalSince1970: try row["ended_at"].decode(Double.self)),
-                gpuSeconds: try row["gpu_seconds"].decode(Double.self), framesMade: try row["frames_made"].decode(Int.self),
-                coldStart: try row["cold_start"].decode(Int?.self).map { $0 != 0 }, loadSeconds: try row["load_seconds"].decode(Double?.self))
+        try await EndedAttemptsQuery.read(since: since, limit: limit) { since, until, size in
+            var binds = PostgresBindings()
+            binds.append(since.timeIntervalSince1970)
+            binds.append(until.timeIntervalSince1970)
+            binds.append(size)
+            let sql = EndedAttemptsQuery.query(since: "$1", until: "$2", limit: "$3")
+            return try await rows(PostgresQuery(unsafeSQL: sql, binds: binds)).compactMap { row in
+                guard let outcome = Attempt.Outcome(rawValue: try row["outcome"].decode(String.self)) else { return nil }
+                return AttemptRecord(
+                    jobID: JobID(try row["job_id"].decode(String.self)), pipeline: try row["pipeline"].decode(String.self),
+                    outcome: outcome, number: try row["number"].decode(Int.self),
+                    submittedAt: Date(timeIntervalSince1970: try row["submitted_at"].decode(Double.self)),
+                    startedAt: Date(timeIntervalSince1970: try row["started_at"].decode(Double.self)),
+                    endedAt: Date(timeIntervalSince1970: try row["ended_at"].decode(Double.self)),
+                    gpuSeconds: try row["gpu_seconds"].decode(Double.self), framesMade: try row["frames_made"].decode(Int.self),
+                    coldStart: try row["cold_start"].decode(Int?.self).map { $0 != 0 }, loadSeconds: try row["load_seconds"].decode(Double?.self))
+            }
         }
     }
 

@@ -218,14 +218,18 @@ public final class SQLiteJobStore: JobStore, SynchronousJobReading {
     }
 
     public func endedAttempts(since: Date, limit: Int) async throws -> [AttemptRecord] {
-        try await pool.read { db in
-            try Row.fetchAll(db, sql: EndedAttemptsQuery.query(since: "?", limit: "?"), arguments: [since.epoch, limit]).compactMap { row in
-                guard let outcome = Attempt.Outcome(rawValue: row["outcome"]) else { return nil }
-                let coldStart: Int? = row["cold_start"]
-                return AttemptRecord(
-                    pipeline: row["pipeline"], outcome: outcome, number: row["number"], submittedAt: Date(epoch: row["submitted_at"])!,
-                    startedAt: Date(epoch: row["started_at"])!, endedAt: Date(epoch: row["ended_at"])!, gpuSeconds: row["gpu_seconds"],
-                    framesMade: row["frames_made"], coldStart: coldStart.map { $0 != 0 }, loadSeconds: row["load_seconds"])
+        try await EndedAttemptsQuery.read(since: since, limit: limit) { since, until, size in
+            try await pool.read { db in
+                let sql = EndedAttemptsQuery.query(since: "?", until: "?", limit: "?")
+                return try Row.fetchAll(db, sql: sql, arguments: [since.epoch, until.epoch, size]).compactMap { row in
+                    guard let outcome = Attempt.Outcome(rawValue: row["outcome"]) else { return nil }
+                    let coldStart: Int? = row["cold_start"]
+                    return AttemptRecord(
+                        jobID: JobID(row["job_id"] as String), pipeline: row["pipeline"], outcome: outcome, number: row["number"],
+                        submittedAt: Date(epoch: row["submitted_at"])!, startedAt: Date(epoch: row["started_at"])!,
+                        endedAt: Date(epoch: row["ended_at"])!, gpuSeconds: row["gpu_seconds"], framesMade: row["frames_made"],
+                        coldStart: coldStart.map { $0 != 0 }, loadSeconds: row["load_seconds"])
+                }
             }
         }
     }

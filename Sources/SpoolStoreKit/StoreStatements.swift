@@ -455,15 +455,44 @@ public enum FairShareUsage {
 /// for both stores: newest first through `attempts_ended`, each with the pipeline it ran on
 /// (the job's, for attempts from before attempts recorded it) and the frames it made.
 public enum EndedAttemptsQuery {
-    /// Binds the earliest `ended_at`, then the most rows.
-    public static func query(since: String, limit: String) -> String {
+    /// Rows a statement reads. Small, so PostgreSQL walks `attempts_ended` backwards and looks
+    /// each job up by its key: asked for 5,000 rows at once, it read all of `jobs` into a hash
+    /// instead (`PostgresPlanTests`, 100,000 jobs).
+    public static let pageSize = 250
+
+    /// Binds the earliest `ended_at`, the latest, then the most rows.
+    public static func query(since: String, until: String, limit: String) -> String {
         """
-        SELECT COALESCE(a.pipeline, j.pipeline) AS pipeline, a.outcome, a.number, j.submitted_at, a.started_at, a.ended_at,
+        SELECT a.job_id, COALESCE(a.pipeline, j.pipeline) AS pipeline, a.outcome, a.number, j.submitted_at, a.started_at, a.ended_at,
                a.gpu_seconds, j.frames_total - COALESCE(a.resumed_from_frame, 0) AS frames_made, a.cold_start, a.load_seconds
         FROM attempts a JOIN jobs j ON j.id = a.job_id
-        WHERE a.ended_at >= \(since) AND a.outcome <> 'running'
+        WHERE a.ended_at >= \(since) AND a.ended_at <= \(until) AND a.outcome <> 'running'
         ORDER BY a.ended_at DESC
         LIMIT \(limit)
         """
+    }
+
+    /// Up to `limit` attempts that ended since `since`, newest first, read a page at a time by
+    /// `page(since, until, pageSize)`: each page from the previous one's oldest `ended_at` back
+    /// (inclusive, so attempts that ended at the same moment are all read; one read twice is
+    /// kept once).
+    public static func read(
+        since: Date, limit: Int, page: (_ since: Date, _ until: Date, _ size: Int) async throws -> [AttemptRecord]
+    ) async throws -> [AttemptRecord] {
+        struct Key: Hashable { var job: JobID, number: Int }
+        var records: [AttemptRecord] = []
+        var seen: Set<Key> = []
+        var until = Date(timeIntervalSince1970: 1e12)
+        while records.count < limit {
+            let rows = try await page(since, until, pageSize)
+            var added = 0
+            for row in rows where seen.insert(Key(job: row.jobID, number: row.number)).inserted {
+                records.append(row)
+                added += 1
+            }
+            guard rows.count == pageSize, added > 0, let oldest = rows.last?.endedAt else { break }
+            until = oldest
+        }
+        return Array(records.prefix(limit))
     }
 }

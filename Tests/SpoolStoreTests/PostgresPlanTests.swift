@@ -81,6 +81,8 @@ struct PostgresPlanTests {
             _ = try await host.count(JobQuery(states: [.queued], tenant: "ana"))
             _ = try await host.tenantUsage(since: now.addingTimeInterval(-86_400), now: now)
             _ = try await host.hourlyUsage(since: now.addingTimeInterval(-240 * 3_600))
+            // The router's history: a week's attempts, the newest 5,000.
+            _ = try await host.endedAttempts(since: now.addingTimeInterval(-7 * 86_400), limit: 5_000)
             _ = try await host.preemptionCandidate(PreemptionQuery(pipelines: ["synthetic"], abovePriority: 0, waitingSince: now))
             _ = try await host.update(plain.id, to: .encoding, JobUpdate(attempt: plain.attempts, at: now, endAttempt: .generated, attemptGPUSeconds: 1))
             #expect(try await host.confirmPublishing(plain.id, attempt: plain.attempts, host: "h1", leaseUntil: lease))

@@ -57,4 +57,26 @@ struct RoutingStoreTests {
             #expect(history["other"]?.failureStreak == 0 && history["other"]?.loadSeconds == 1.5)
         }
     }
+
+    @Test(arguments: StoreKind.available)
+    func theHistoryIsReadPageByPageWithNoAttemptLostOrCountedTwiceAtATie(_ kind: StoreKind) async throws {
+        try await withStore(kind) { t in
+            let store = t.store, clock = t.clock
+            // 260 attempts, ending three at a time at the same moment: more than a page (250),
+            // with a tie across the pages' boundary.
+            let count = 260
+            _ = try await store.enqueueAll((0..<count).map { _ in Fixtures.request(Fixtures.spec(frames: 24)) })
+            for index in 0..<count {
+                let job = try #require(try await t.claim("gpu0", host: "h1"))
+                if index % 3 == 0 { clock.advance(by: 1) }
+                _ = try await store.update(job.id, to: .encoding, JobUpdate(
+                    attempt: 1, at: clock.now(), endAttempt: .generated, attemptGPUSeconds: 1, attemptPipeline: "synthetic"))
+            }
+            let records = try await store.endedAttempts(since: clock.now().addingTimeInterval(-3_600), limit: 5_000)
+            #expect(records.count == count)
+            #expect(Set(records.map(\.jobID)).count == count, "no attempt twice")
+            #expect(zip(records, records.dropFirst()).allSatisfy { $0.endedAt >= $1.endedAt }, "newest first")
+            #expect(try await store.endedAttempts(since: clock.now().addingTimeInterval(-3_600), limit: 100).count == 100)
+        }
+    }
 }

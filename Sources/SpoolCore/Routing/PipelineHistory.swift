@@ -2,6 +2,7 @@ import Foundation
 
 /// One ended attempt, as the router weighs the pipeline it ran on.
 public struct AttemptRecord: Hashable, Sendable {
+    public var jobID: JobID
     /// The pipeline the attempt ran on (a routed job may have moved since).
     public var pipeline: String
     public var outcome: Attempt.Outcome
@@ -17,9 +18,10 @@ public struct AttemptRecord: Hashable, Sendable {
     public var loadSeconds: Double?
 
     public init(
-        pipeline: String, outcome: Attempt.Outcome, number: Int, submittedAt: Date, startedAt: Date, endedAt: Date,
+        jobID: JobID, pipeline: String, outcome: Attempt.Outcome, number: Int, submittedAt: Date, startedAt: Date, endedAt: Date,
         gpuSeconds: Double, framesMade: Int, coldStart: Bool? = nil, loadSeconds: Double? = nil
     ) {
+        self.jobID = jobID
         self.pipeline = pipeline
         self.outcome = outcome
         self.number = number

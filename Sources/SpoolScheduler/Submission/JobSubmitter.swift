@@ -12,6 +12,8 @@ public struct JobSubmitter: Sendable {
     public let inputs: InputLibrary
     private let clock: any WallClock
     private let onSubmit: @Sendable () -> Void
+    /// What routed jobs are judged by, kept between submissions.
+    private let history = RoutingHistory()
 
     /// - Parameter onSubmit: called after a new job is stored, to wake the dispatcher.
     public init(
@@ -104,10 +106,6 @@ public struct JobSubmitter: Sendable {
             .filter { $0.name != configuration.host && $0.isLive(at: now, window: configuration.leaseSeconds) }
     }
 
-    /// The most ended attempts the router reads to judge the pipelines: enough for a steady
-    /// history of each of a tier's few candidates, one indexed read.
-    static let routingHistoryAttempts = 5_000
-
     /// Each spec with its pipeline chosen if it is routed (`"pipeline": "auto"`), and how;
     /// a spec that names its pipeline passes unchanged.
     /// - Throws: ``SpoolError/invalidSpec(_:)``: a routed spec's own problems, or, when no
@@ -123,9 +121,11 @@ public struct JobSubmitter: Sendable {
         // Validation refuses a routed spec on a host without routes.json.
         guard let table = pipelines.routes else { return specs.map { ($0, nil) } }
         let now = clock.now()
-        let records = try await store.endedAttempts(since: now.addingTimeInterval(-table.historyWindowSeconds), limit: Self.routingHistoryAttempts)
-        let history = PipelineHistory.summarize(records)
-        let others = await otherLiveHosts()
+        let history = try await history.current(from: store, window: table.historyWindowSeconds, now: now)
+        // The registry is read only when a candidate cannot run here (one round trip fewer).
+        let tiers = Set(described.filter(\.isRouted).map { $0.tier ?? .standard })
+        let needsHosts = tiers.flatMap(table.candidates).contains { pipelines[$0].map { waitingReason(for: $0) != nil } ?? false }
+        let others = needsHosts ? await otherLiveHosts() : []
         let router = PipelineRouter(table: table, pipelines: pipelines, defaultPipeline: configuration.defaultPipeline)
         return try described.map { spec in
             guard spec.isRouted else { return (spec, nil) }
