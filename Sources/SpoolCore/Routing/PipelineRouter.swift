@@ -50,11 +50,7 @@ public struct PipelineRouter: Sendable {
             if !candidate.fits { refusals.append(ValidationIssue(field: field, reason: "candidate \(name) of tier \(tier.rawValue): \(candidate.reason)")) }
         }
         guard let chosen = candidates.first(where: \.fits) else { return .refused(refusals) }
-        var routed = spec
-        routed.pipeline = chosen.pipeline
-        routed.tier = nil
-        routed.deadlineSeconds = nil
-        routed.maxGpuSeconds = nil
+        let routed = spec.naming(chosen.pipeline)
         let passedOver = candidates.prefix { $0.pipeline != chosen.pipeline }.map(\.pipeline)
         let reason = passedOver.isEmpty
             ? "the first candidate of tier \(tier.rawValue); \(chosen.reason)"
@@ -75,12 +71,7 @@ public struct PipelineRouter: Sendable {
             (JobRouting.Candidate(
                 pipeline: name, fits: false, reason: reason, estimatedSeconds: estimate?.seconds, estimatedGpuSeconds: estimate?.gpuSeconds), field)
         }
-        var candidate = spec
-        candidate.pipeline = name
-        candidate.tier = nil
-        candidate.deadlineSeconds = nil
-        candidate.maxGpuSeconds = nil
-        let issues = candidate.validate(pipelines: pipelines, defaultPipeline: defaultPipeline)
+        let issues = spec.naming(name).validate(pipelines: pipelines, defaultPipeline: defaultPipeline)
         if let first = issues.first {
             return unfit(first.field, "does not take this job: " + issues.map { "\($0.field) \($0.reason)" }.joined(separator: "; "))
         }
@@ -129,5 +120,17 @@ public struct PipelineRouter: Sendable {
 
     static func seconds(_ value: Double) -> String {
         value >= 100 ? String(Int(value.rounded())) : String(format: "%.1f", value)
+    }
+}
+
+extension JobSpec {
+    /// A routed spec as a job naming `pipeline` would give it: that pipeline, no routing fields.
+    func naming(_ pipeline: String) -> JobSpec {
+        var spec = self
+        spec.pipeline = pipeline
+        spec.tier = nil
+        spec.deadlineSeconds = nil
+        spec.maxGpuSeconds = nil
+        return spec
     }
 }
