@@ -1,5 +1,8 @@
 import ArgumentParser
+import Foundation
 import SpoolCore
+import SpoolGenerators
+import SpoolMedia
 
 @main
 struct SpoolCommand: AsyncParsableCommand {
@@ -12,6 +15,22 @@ struct SpoolCommand: AsyncParsableCommand {
             75 try again later (the job queue is unreachable, or the tenant is at its maxQueued);
             77 a bearer token is missing or wrong; 70 anything else.
             """,
-        version: Spool.version,
+        version: versionText,
         subcommands: [Serve.self, Submit.self, Status.self, List.self, Cancel.self, Watch.self, GPUs.self, Usage.self, Tokens.self, Eval.self])
+}
+
+extension SpoolCommand {
+    /// `spool --version`: Spool's version, the portable bundle it came in (the `BUNDLE` file
+    /// beside the executable) if any, and the FFmpeg libraries it runs with and how they were
+    /// configured.
+    static var versionText: String {
+        let bundleFile = WorkerLauncher.defaultBinDirectory + "/BUNDLE"
+        let bundle = (try? String(contentsOfFile: bundleFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        return """
+            spool \(Spool.version)
+            bundle: \(bundle ?? "none (built from source)")
+            FFmpeg: \(FFmpegBuild.versions)
+            FFmpeg configuration: \(FFmpegBuild.configuration)
+            """
+    }
 }

@@ -113,6 +113,17 @@ struct CLITests {
         #expect(try spool(["submit", "--prompt", "x", "--frames", "8", "--size", "big"], server: daemon.url).status == 64)
     }
 
+    @Test func versionNamesTheFFmpegLibrariesItRunsWithAndHowTheyWereBuilt() throws {
+        let run = try runProcess([Self.spool, "--version"])
+        #expect(run.status == 0)
+        let text = run.stdoutText
+        #expect(text.hasPrefix("spool \(Spool.version)\n"), "\(text)")
+        #expect(text.contains("bundle: none (built from source)"))
+        // Debian's FFmpeg 5.1: libavcodec 59, and the configure line it was built with.
+        #expect(text.contains("FFmpeg: libavcodec 59."), "\(text)")
+        #expect(text.contains("FFmpeg configuration: ") && text.contains("--enable-libx264"), "\(text)")
+    }
+
     @Test func aDaemonThatIsNotRunningIsSaidPlainly() throws {
         let result = try spool(["list"], server: "http://127.0.0.1:1")
         #expect(result.status == 69)
