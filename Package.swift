@@ -136,7 +136,15 @@ let package = Package(
 
         .target(
             name: "SpoolClient",
-            dependencies: ["SpoolCore", "SpoolAPIModel", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "SpoolCore", "SpoolAPIModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings),
 
         // MARK: Webhooks: signed, retried, durable
@@ -160,7 +168,7 @@ let package = Package(
             name: "spool",
             dependencies: [
                 "SpoolCore", "SpoolAPIModel", "SpoolSQLite", "SpoolPostgres", "SpoolGenerators", "SpoolScheduler", "SpoolServer",
-                "SpoolClient", "SpoolWebhooks", "SpoolMedia",
+                "SpoolClient", "SpoolWebhooks", "SpoolMedia", "SpoolSynthetic",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -3,8 +3,11 @@
 # FFmpeg's libraries (and ffmpeg/ffprobe for the tests and benchmarks), SQLite's
 # headers for GRDB, PostgreSQL (the shared store's tests start a throwaway server), and
 # Chromium with its chromedriver (the dashboard's browser test).
+# --bundle: also what scripts/bundle.sh and scripts/bundle-check.sh need to build FFmpeg small
+# (x264's and NVENC's headers, nasm), set the libraries' rpath and make a minimal Debian root.
 set -euo pipefail
 packages=(pkg-config libavcodec-dev libavformat-dev libswscale-dev libavutil-dev ffmpeg libsqlite3-dev procps postgresql chromium chromium-driver)
+if [ "${1:-}" = "--bundle" ]; then packages+=(libx264-dev libffmpeg-nvenc-dev nasm patchelf xz-utils debootstrap make gcc); fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,9 @@
+import AsyncHTTPClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import NIOPosix
 import SpoolAPIModel
 import SpoolCore
 
@@ -9,7 +11,6 @@ import SpoolCore
 public struct SpoolClient: Sendable {
     public let server: URL
     public let token: String?
-    private let session: URLSession
 
     /// `$SPOOL_SERVER`, else the daemon's default address.
     public static var defaultServer: String {
@@ -19,9 +20,6 @@ public struct SpoolClient: Sendable {
     public init(server: URL, token: String? = nil) {
         self.server = server
         self.token = token
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = 30
-        session = URLSession(configuration: configuration)
     }
 
     public func submit(_ spec: JobSpec) async throws(ClientError) -> (job: JobResource, created: Bool) {
@@ -123,31 +121,48 @@ public struct SpoolClient: Sendable {
 
     // MARK: Transport
 
+    /// The longest answer read: a page of a thousand jobs is about 2 MB, a poster a few.
+    static let maxResponseBytes = 256 << 20
+
+    /// One HTTP client for the process, never shut down (it lives as long as the process). A
+    /// daemon that is not running is said at once: the connection is not retried until the
+    /// request's deadline, as a long-lived service's client would.
+    static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(10)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    }()
+
     private func send(
         _ method: String, _ path: String, body: Data? = nil, bodyFile: URL? = nil, contentType: String = "application/json"
     ) async throws(ClientError) -> (data: Data, status: Int) {
-        guard let url = URL(string: server.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path) else {
-            throw .invalidResponse("bad URL \(server)\(path)")
+        let url = server.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path
+        guard URL(string: url) != nil else { throw .invalidResponse("bad URL \(server)\(path)") }
+        var request = HTTPClientRequest(url: url)
+        request.method = HTTPMethod(rawValue: method)
+        if body != nil || bodyFile != nil { request.headers.add(name: "Content-Type", value: contentType) }
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        var timeout = TimeAmount.seconds(30)
+        if let body {
+            request.body = .bytes(ByteBuffer(bytes: body))
+        } else if let bodyFile {
+            // Uploads take as long as their size needs, streamed from the file, never held whole.
+            guard let size = (try? FileManager.default.attributesOfItem(atPath: bodyFile.path))?[.size] as? Int,
+                  let handle = FileHandle(forReadingAtPath: bodyFile.path)
+            else { throw .invalidResponse("cannot read \(bodyFile.path)") }
+            request.body = .stream(FileChunks(handle: handle), length: .known(Int64(size)))
+            timeout = .hours(1)
         }
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        request.httpBody = body
-        if body != nil || bodyFile != nil { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let data: Data
-        let response: URLResponse
+        let status: Int
         do {
-            if let bodyFile {
-                // Uploads take as long as their size needs; the answer comes once the file is in.
-                request.timeoutInterval = 3_600
-                (data, response) = try await session.upload(for: request, fromFile: bodyFile)
-            } else {
-                (data, response) = try await session.data(for: request)
-            }
+            let response = try await Self.http.execute(request, timeout: timeout)
+            status = Int(response.status.code)
+            data = Data(buffer: try await response.body.collect(upTo: Self.maxResponseBytes))
         } catch {
-            throw .unreachable(server: server.absoluteString, reason: error.localizedDescription)
+            throw .unreachable(server: server.absoluteString, reason: Self.reason(error))
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else {
             let payload = try? JSONDecoder().decode(ErrorPayload.self, from: data)
             throw .api(
@@ -156,6 +171,14 @@ public struct SpoolClient: Sendable {
                 issues: payload?.error.issues ?? [])
         }
         return (data, status)
+    }
+
+    /// An error from the connection, in words.
+    static func reason(_ error: any Error) -> String {
+        var error = error
+        if let connect = error as? NIOConnectionError, let first = connect.connectionErrors.first { error = first.error }
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+        return "\(error)"
     }
 
     private func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws(ClientError) -> T {
@@ -194,4 +217,24 @@ public enum ClientError: Error, CustomStringConvertible, Sendable {
             message
         }
     }
+}
+
+/// A file's bytes, a megabyte at a time, for an upload.
+struct FileChunks: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let handle: FileHandle
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let handle: FileHandle
+
+        mutating func next() async throws -> ByteBuffer? {
+            guard let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty else {
+                try? handle.close()
+                return nil
+            }
+            return ByteBuffer(data: chunk)
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: handle) }
 }

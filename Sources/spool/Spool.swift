@@ -3,8 +3,20 @@ import Foundation
 import SpoolCore
 import SpoolGenerators
 import SpoolMedia
+import SpoolSynthetic
 
+/// `spool`, and the synthetic worker when started under its name: the portable bundle links
+/// `bin/spool-synthetic-worker` to `bin/spool` rather than carry a second copy of the Swift
+/// runtime and Foundation (57 MB; the bundle would not fit in 60 MiB).
 @main
+enum SpoolProgram {
+    static func main() async {
+        let name = URL(fileURLWithPath: CommandLine.arguments.first ?? "spool").lastPathComponent
+        if name == "spool-synthetic-worker" { SyntheticWorkerProgram.main(Array(CommandLine.arguments.dropFirst())) }
+        await SpoolCommand.main()
+    }
+}
+
 struct SpoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spool",
