@@ -153,11 +153,12 @@ extension EvalReport {
         return svg + "</svg>\n"
     }
 
-    /// A range around `values` with a margin, never empty.
+    /// A range around `values` with a margin, never empty, and never below 0 for measures that
+    /// cannot be (costs, shares, seams).
     static func range(_ values: [Double]) -> (Double, Double) {
         let low = values.min() ?? 0, high = values.max() ?? 1
         let pad = max((high - low) * 0.1, abs(high) * 0.05, 0.01)
-        return (low - pad, high + pad)
+        return (low >= 0 ? max(0, low - pad) : low - pad, high + pad)
     }
 
     // MARK: Posters
