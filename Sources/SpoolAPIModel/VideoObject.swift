@@ -188,7 +188,7 @@ public struct VideoRequest: Sendable, Hashable {
         if let tier {
             routeTier = RouteTier(rawValue: tier)
             if routeTier == nil {
-                issues.append(ValidationIssue(field: "tier", reason: "is \"\(tier)\"; must be \(RouteTier.allCases.map(\.rawValue).joined(separator: ", ")), with model auto"))
+                issues.append(ValidationIssue(field: "tier", reason: "is \"\(tier)\"; must be \(RouteTier.names), with model auto"))
             }
         }
         let spec = JobSpec(

@@ -479,14 +479,13 @@ public enum EndedAttemptsQuery {
     public static func read(
         since: Date, limit: Int, page: (_ since: Date, _ until: Date, _ size: Int) async throws -> [AttemptRecord]
     ) async throws -> [AttemptRecord] {
-        struct Key: Hashable { var job: JobID, number: Int }
         var records: [AttemptRecord] = []
-        var seen: Set<Key> = []
+        var seen: Set<AttemptRecord.Key> = []
         var until = Date(timeIntervalSince1970: 1e12)
         while records.count < limit {
             let rows = try await page(since, until, pageSize)
             var added = 0
-            for row in rows where seen.insert(Key(job: row.jobID, number: row.number)).inserted {
+            for row in rows where seen.insert(row.key).inserted {
                 records.append(row)
                 added += 1
             }

@@ -46,37 +46,33 @@ public struct PipelineCatalog: Sendable {
         }
         var catalog = PipelineCatalog()
         var problems: [(file: String, reason: String)] = []
-        let decoder = JSONDecoder()
-        for file in files {
-            let path = url.appendingPathComponent(file).path
+        /// The file at `path` decoded, or nil with why not among the problems.
+        func read<T: Decodable>(_ type: T.Type, _ path: String) -> T? {
             do {
-                let data = try Data(contentsOf: URL(fileURLWithPath: path))
-                let definition = try decoder.decode(PipelineDefinition.self, from: data)
-                let found = definition.problems()
-                if !found.isEmpty {
-                    problems.append((path, found.joined(separator: "; ")))
-                } else if catalog[definition.name] != nil {
-                    problems.append((path, "a second pipeline named \"\(definition.name)\""))
-                } else {
-                    catalog.add(definition, folder: url.path)
-                }
+                return try JSONDecoder().decode(type, from: Data(contentsOf: URL(fileURLWithPath: path)))
             } catch let error as DecodingError {
                 problems.append((path, error.humanDescription))
             } catch {
                 problems.append((path, error.localizedDescription))
             }
+            return nil
+        }
+        for file in files {
+            let path = url.appendingPathComponent(file).path
+            guard let definition = read(PipelineDefinition.self, path) else { continue }
+            let found = definition.problems()
+            if !found.isEmpty {
+                problems.append((path, found.joined(separator: "; ")))
+            } else if catalog[definition.name] != nil {
+                problems.append((path, "a second pipeline named \"\(definition.name)\""))
+            } else {
+                catalog.add(definition, folder: url.path)
+            }
         }
         let routesPath = url.appendingPathComponent(RouteTable.fileName).path
-        if FileManager.default.fileExists(atPath: routesPath) {
-            do {
-                let table = try decoder.decode(RouteTable.self, from: Data(contentsOf: URL(fileURLWithPath: routesPath)))
-                let found = table.problems(pipelines: catalog)
-                if found.isEmpty { catalog.routes = table } else { problems.append((routesPath, found.joined(separator: "; "))) }
-            } catch let error as DecodingError {
-                problems.append((routesPath, error.humanDescription))
-            } catch {
-                problems.append((routesPath, error.localizedDescription))
-            }
+        if FileManager.default.fileExists(atPath: routesPath), let table = read(RouteTable.self, routesPath) {
+            let found = table.problems(pipelines: catalog)
+            if found.isEmpty { catalog.routes = table } else { problems.append((routesPath, found.joined(separator: "; "))) }
         }
         if !problems.isEmpty { throw LoadError(problems: problems) }
         return catalog

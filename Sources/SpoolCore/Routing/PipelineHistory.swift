@@ -2,6 +2,14 @@ import Foundation
 
 /// One ended attempt, as the router weighs the pipeline it ran on.
 public struct AttemptRecord: Hashable, Sendable {
+    /// Which attempt it is: one read twice (across pages, or by an overlapping read) is one.
+    public struct Key: Hashable, Sendable {
+        public var job: JobID
+        public var number: Int
+    }
+
+    public var key: Key { Key(job: jobID, number: number) }
+
     public var jobID: JobID
     /// The pipeline the attempt ran on (a routed job may have moved since).
     public var pipeline: String

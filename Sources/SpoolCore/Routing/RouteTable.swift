@@ -3,6 +3,9 @@ import Foundation
 /// How good a video a routed job asks for: `draft` (cheap and fast), `standard`, `best`.
 public enum RouteTier: String, Sendable, Hashable, Codable, CaseIterable {
     case draft, standard, best
+
+    /// "draft, standard, best": what a message names as the tiers there are.
+    public static let names = allCases.map(\.rawValue).joined(separator: ", ")
 }
 
 /// `Pipelines/routes.json`: for each tier, the pipelines that may make its jobs, best first,
@@ -59,7 +62,7 @@ public struct RouteTable: Sendable, Hashable, Codable {
             guard let tier = RouteTier(rawValue: name) else {
                 throw DecodingError.dataCorruptedError(
                     forKey: .tiers, in: c,
-                    debugDescription: "unknown tier \"\(name)\"; tiers are \(RouteTier.allCases.map(\.rawValue).joined(separator: ", "))")
+                    debugDescription: "unknown tier \"\(name)\"; tiers are \(RouteTier.names)")
             }
             tiers[tier] = candidates
         }
@@ -79,6 +82,9 @@ public struct RouteTable: Sendable, Hashable, Codable {
 
     /// The candidates of `tier`; none when the file leaves it out.
     public func candidates(_ tier: RouteTier) -> [String] { tiers[tier] ?? [] }
+
+    /// The tiers with candidates, in order: those a routed job may ask for.
+    public var routedTiers: [RouteTier] { RouteTier.allCases.filter { !candidates($0).isEmpty } }
 
     /// Problems that make the table unusable with `pipelines`; empty when it is sound.
     public func problems(pipelines: PipelineCatalog) -> [String] {

@@ -30,10 +30,8 @@ extension JobSpec {
         let pipelineName = pipeline ?? defaultPipeline
         let definition = pipelines[pipelineName]
         // A routed job is held to each candidate's rules as the router weighs it; here only to
-        // the rules every pipeline shares.
-        if isRouted {
-            issues += routingIssues(routes: pipelines.routes)
-        } else if definition == nil {
+        // the rules every pipeline shares (and its own, ``routingIssues(routes:)``).
+        if !isRouted, definition == nil {
             let known = pipelines.names.joined(separator: ", ")
             problem("pipeline", "unknown pipeline \"\(pipelineName)\"; known: \(known.isEmpty ? "none" : known)")
         }
@@ -66,7 +64,7 @@ extension JobSpec {
             if value.unicodeScalars.count > 256 { problem("labels.\(key)", "values must be at most 256 characters") }
         }
         issues += optionIssues(definition: definition)
-        if !isRouted { issues += routingIssues(routes: pipelines.routes) }
+        issues += routingIssues(routes: pipelines.routes)
         issues += inputIssues(definition: definition)
         issues += scheduleIssues(definition: definition)
         if let webhook, let reason = WebhookTarget.urlProblem(webhook) {
@@ -96,7 +94,7 @@ extension JobSpec {
         if let routes {
             let tier = tier ?? .standard
             if routes.candidates(tier).isEmpty {
-                let tiers = RouteTier.allCases.filter { !routes.candidates($0).isEmpty }.map(\.rawValue).joined(separator: ", ")
+                let tiers = routes.routedTiers.map(\.rawValue).joined(separator: ", ")
                 problem("tier", "is \(tier.rawValue); this host's routes.json has no candidates for it (it routes \(tiers))")
             }
         } else {

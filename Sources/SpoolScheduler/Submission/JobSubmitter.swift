@@ -88,15 +88,21 @@ public struct JobSubmitter: Sendable {
             // This host cannot run them; another live host sharing the store may.
             let others = await otherLiveHosts()
             for index in requests.indices where requests[index].waitingReason != nil {
-                if let definition = requests[index].spec.pipeline.flatMap({ pipelines[$0] }),
-                   others.contains(where: { $0.canRun(definition) }) {
-                    requests[index].waitingReason = nil
+                if let definition = requests[index].spec.pipeline.flatMap({ pipelines[$0] }) {
+                    requests[index].waitingReason = unavailable(definition, among: others)
                 }
             }
         }
         let results = try await store.enqueueAll(requests)
         if results.contains(where: \.created) { onSubmit() }
         return results
+    }
+
+    /// Why no live host can run `pipeline`: this host's reason, unless one of `others` (the
+    /// other live hosts) can run it.
+    private func unavailable(_ pipeline: PipelineDefinition, among others: [HostRecord]) -> String? {
+        guard let reason = waitingReason(for: pipeline) else { return nil }
+        return others.contains { $0.canRun(pipeline) } ? nil : reason
     }
 
     /// The live hosts sharing the store, this one apart.
@@ -112,11 +118,13 @@ public struct JobSubmitter: Sendable {
     ///   candidate of its tier fits, each candidate and why.
     public func route(_ specs: [JobSpec]) async throws -> [(JobSpec, JobRouting?)] {
         guard specs.contains(where: \.isRouted) else { return specs.map { ($0, nil) } }
-        var described: [JobSpec] = []
-        for spec in specs {
-            let (spec, issues) = checked(spec)
+        // A routed spec's own problems first; a spec naming its pipeline is checked once, by
+        // its request.
+        let described = try specs.map { spec in
+            guard spec.isRouted else { return spec }
+            let (described, issues) = checked(spec)
             guard issues.isEmpty else { throw SpoolError.invalidSpec(issues) }
-            described.append(spec)
+            return described
         }
         // Validation refuses a routed spec on a host without routes.json.
         guard let table = pipelines.routes else { return specs.map { ($0, nil) } }
@@ -129,10 +137,7 @@ public struct JobSubmitter: Sendable {
         let router = PipelineRouter(table: table, pipelines: pipelines, defaultPipeline: configuration.defaultPipeline)
         return try described.map { spec in
             guard spec.isRouted else { return (spec, nil) }
-            let decision = router.route(spec, history: history, now: now) { definition in
-                guard let reason = waitingReason(for: definition) else { return nil }
-                return others.contains { $0.canRun(definition) } ? nil : reason
-            }
+            let decision = router.route(spec, history: history, now: now) { unavailable($0, among: others) }
             switch decision {
             case .routed(let spec, let routing): return (spec, routing)
             case .refused(let issues): throw SpoolError.invalidSpec(issues)

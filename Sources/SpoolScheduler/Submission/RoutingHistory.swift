@@ -16,13 +16,8 @@ final class RoutingHistory: Sendable {
     /// How far before the newest attempt held each read goes again.
     static let overlap: TimeInterval = 10
 
-    private struct Key: Hashable {
-        var job: JobID
-        var number: Int
-    }
-
     private struct State {
-        var records: [Key: AttemptRecord] = [:]
+        var records: [AttemptRecord.Key: AttemptRecord] = [:]
         var newest: Date?
         var summary: [String: PipelineHistory] = [:]
     }
@@ -38,9 +33,8 @@ final class RoutingHistory: Sendable {
         return state.withLock { state in
             var changed = false
             for record in fresh {
-                let key = Key(job: record.jobID, number: record.number)
-                if state.records[key] != record {
-                    state.records[key] = record
+                if state.records[record.key] != record {
+                    state.records[record.key] = record
                     changed = true
                 }
                 if state.newest.map({ record.endedAt > $0 }) ?? true { state.newest = record.endedAt }

@@ -14,6 +14,10 @@ enum OpenAPIDocument {
         return data
     }()
 
+    /// A routed request's fields, the tier first: in a job, and in a video request.
+    static let jobRoutingFields = ["tier", "deadlineSeconds", "maxGpuSeconds"]
+    static let videoRoutingFields = ["tier", "deadline_seconds", "max_gpu_seconds"]
+
     /// The document a server with these pipelines serves.
     static func served(pipelines: PipelineCatalog, defaultPipeline: String) -> Data {
         guard var document = (try? JSONSerialization.jsonObject(with: base)) as? [String: Any],
@@ -30,7 +34,7 @@ enum OpenAPIDocument {
         properties["pipeline"] = pipeline
         spec["properties"] = properties
         var rules = spec["allOf"] as? [Any] ?? []
-        let routed: [[String: Any]] = pipelines.routes.map { [autoRule($0, field: "pipeline", routingFields: ["tier", "deadlineSeconds", "maxGpuSeconds"], isForm: false)] } ?? []
+        let routed: [[String: Any]] = pipelines.routes.map { [autoRule($0, field: "pipeline", routingFields: jobRoutingFields, isForm: false)] } ?? []
         rules.append(["anyOf": pipelines.names.map { pipelineRule(pipelines[$0]!, isDefault: $0 == defaultPipeline) } + routed])
         spec["allOf"] = rules
         schemas["JobSpec"] = spec
@@ -81,7 +85,7 @@ enum OpenAPIDocument {
         if isForm && !pipelines.names.contains(where: { pipelines[$0]!.inputs.image }) { properties["input_reference"] = nil }
         video["properties"] = properties
         let routed: [[String: Any]] = pipelines.routes.map {
-            [autoRule($0, field: "model", routingFields: ["tier", "deadline_seconds", "max_gpu_seconds"], isForm: isForm)]
+            [autoRule($0, field: "model", routingFields: videoRoutingFields, isForm: isForm)]
         } ?? []
         video["allOf"] = [["anyOf": pipelines.names.map { videoRule(pipelines[$0]!, isDefault: $0 == defaultPipeline, isForm: isForm) } + routed]]
     }
@@ -89,7 +93,7 @@ enum OpenAPIDocument {
     /// A routed request: `field` is `auto`, its tier one `routes` has candidates for (`standard`
     /// when absent). Whether a candidate fits is the router's to say, not the document's.
     private static func autoRule(_ routes: RouteTable, field: String, routingFields: [String], isForm: Bool) -> [String: Any] {
-        let tiers = RouteTier.allCases.filter { !routes.candidates($0).isEmpty }.map { $0.rawValue as Any }
+        let tiers = routes.routedTiers.map { $0.rawValue as Any }
         var rule: [String: Any] = [
             "required": [field],
             "properties": [field: ["const": JobSpec.autoPipeline], routingFields[0]: ["enum": tiers + (isForm ? [] : [NSNull()])]],
@@ -115,7 +119,7 @@ enum OpenAPIDocument {
             properties["size"] = ["enum": allowed.map { "\($0.width)x\($0.height)" as Any } + (isForm ? [] : [NSNull()])]
         }
         if isForm && !definition.inputs.image { properties["input_reference"] = false }
-        properties.merge(unrouted(["tier", "deadline_seconds", "max_gpu_seconds"], isForm: isForm)) { $1 }
+        properties.merge(unrouted(videoRoutingFields, isForm: isForm)) { $1 }
         let fps = JobSpec.supportedFPS
         let seconds = (1...VideoRequest.maxSeconds).filter { $0 * fps <= definition.maxFrames }.map { String($0) as Any }
         let defaultFits = VideoRequest.defaultSeconds * fps <= definition.maxFrames
@@ -156,7 +160,7 @@ enum OpenAPIDocument {
         let unnamed: [String: Any] = ["properties": ["pipeline": ["type": "null"]]]
         var rule: [String: Any] = [
             "anyOf": isDefault ? [named, unnamed] : [named],
-            "properties": inputRules(definition.inputs).merging(unrouted(["tier", "deadlineSeconds", "maxGpuSeconds"], isForm: false)) { $1 }.merging([
+            "properties": inputRules(definition.inputs).merging(unrouted(jobRoutingFields, isForm: false)) { $1 }.merging([
                 "frames": ["maximum": definition.maxFrames],
                 "options": definition.jobOptions.isEmpty
                     ? ["maxProperties": 0] : ["propertyNames": ["enum": definition.jobOptions.sorted()]],

@@ -100,7 +100,7 @@ struct Submit: AsyncParsableCommand {
         if let pipeline { spec.pipeline = pipeline }
         if let tier {
             guard let parsed = RouteTier(rawValue: tier) else {
-                throw ValidationError("--tier takes \(RouteTier.allCases.map(\.rawValue).joined(separator: ", ")), not \(tier)")
+                throw ValidationError("--tier takes \(RouteTier.names), not \(tier)")
             }
             spec.tier = parsed
         }
