@@ -2,7 +2,14 @@
 # Builds the portable bundle: dist/spool-VERSION-linux-x86_64.tar.gz, which runs on a bare
 # Debian 12 or Ubuntu 24.04 with nothing installed beyond glibc (issue 32).
 #
-#   scripts/bundle.sh            # build (FFmpeg's build is kept in .build/bundle, keyed by its inputs)
+#   scripts/bundle.sh            # build
+#   SPOOL_BUNDLE_CACHE=DIR scripts/bundle.sh
+#
+# What takes long is kept in a cache folder ($SPOOL_BUNDLE_CACHE, else .build/bundle), so that
+# another checkout on the same machine (CI's fresh clone) builds only what changed: FFmpeg in a
+# folder named by a digest of its source version and configure line (about 5 minutes cold), and
+# the static release build's scratch folder, whose dependencies SwiftPM then finds up to date
+# (about 10 minutes cold; docs/bundle.md has the measured figures).
 #   (it then checks with ldd that nothing outside the bundle but glibc is needed)
 #
 # What it holds (see docs/bundle.md):
@@ -14,14 +21,16 @@
 #   libavutil, libswscale: libx264 and NVENC, the decoders and demuxers the input library reads,
 #   the MP4 muxer, PNG), with libx264 and zlib from Debian, and their licences in licences/;
 # - bin/*.resources (the API's document and the dashboard, which SwiftPM keeps beside the executable);
-# - Pipelines/ (the pipeline files and Python workers), README, BUNDLE (its version and build).
+# - Pipelines/ (the pipeline files and Python workers), README, BUNDLE (its version and build);
+# - scripts/gpu-check.sh and its Python, which check a GPU host through this bundle's daemon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
 version=$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/SpoolCore/Spool.swift)
 work=$root/.build/bundle
-mkdir -p "$work" dist
+cache=${SPOOL_BUNDLE_CACHE:-$work}
+mkdir -p "$work" "$cache" dist
 
 need() { command -v "$1" >/dev/null || { echo "bundle.sh: $1 is missing; run scripts/setup-system.sh --bundle" >&2; exit 1; }; }
 for tool in curl xz patchelf strip nasm pkg-config; do need "$tool"; done
@@ -37,7 +46,7 @@ configure_flags=(
     --disable-everything --disable-programs --disable-doc --disable-static --enable-shared
     --disable-avdevice --disable-avfilter --disable-swresample --disable-postproc --disable-network
     --disable-autodetect --enable-zlib --enable-gpl --enable-libx264 --enable-ffnvcodec --enable-nvenc
-    --enable-encoder=libx264,h264_nvenc,png
+    --enable-encoder=libx264,h264_nvenc,png,aac
     --enable-decoder=h264,hevc,vp8,vp9,av1,mpeg4,mjpeg,png,webp,bmp,tiff,gif,prores,rawvideo
     --enable-parser=h264,hevc,vp8,vp9,av1,mpeg4video,mjpeg,png,webp,bmp,gif
     --enable-demuxer=mov,matroska,avi,gif,image_png_pipe,image_jpeg_pipe,image_webp_pipe,image_bmp_pipe,image_tiff_pipe
@@ -45,10 +54,10 @@ configure_flags=(
     --enable-protocol=file,pipe
 )
 key=$(printf '%s\n' "$ffversion" "${configure_flags[@]}" | sha256sum | cut -c1-16)
-ffprefix=$work/ffmpeg-$key
+ffprefix=$cache/ffmpeg-$key
 if [[ ! -f $ffprefix/.done ]]; then
     echo "bundle.sh: building FFmpeg $upstream small (Debian $debian) into $ffprefix"
-    src=$work/src-$debian
+    src=$cache/src-$debian
     mkdir -p "$src"
     pool=http://deb.debian.org/debian/pool/main/f/ffmpeg
     for file in "ffmpeg_$debian.dsc" "ffmpeg_$upstream.orig.tar.xz" "ffmpeg_$debian.debian.tar.xz"; do
@@ -76,19 +85,24 @@ if [[ ! -f $ffprefix/.done ]]; then
 fi
 
 # --- spool: release, the Swift runtime and Foundation static ---
-swift build -c release --static-swift-stdlib --scratch-path "$work/swift" -Xlinker -rpath -Xlinker '$ORIGIN/../lib' --product spool \
-    2>&1 | grep -E "error:|Build of" || true
-[[ -x $work/swift/release/spool ]] || { echo "bundle.sh: building spool failed" >&2; exit 1; }
+# A failed build must not leave the cache's older executable to be bundled.
+if ! swift build -c release --static-swift-stdlib --scratch-path "$cache/swift" -Xlinker -rpath -Xlinker '$ORIGIN/../lib' \
+        --product spool > "$work/swift-build.log" 2>&1; then
+    grep -E "error:" "$work/swift-build.log" | head -20 >&2 || tail -20 "$work/swift-build.log" >&2
+    echo "bundle.sh: building spool failed ($work/swift-build.log)" >&2
+    exit 1
+fi
+grep -E "Build of|Compiling|Linking" "$work/swift-build.log" | tail -1
 
 # --- the tree ---
 name=spool-$version-linux-x86_64
 stage=$work/stage/$name
 rm -rf "$work/stage" && mkdir -p "$stage/bin" "$stage/lib" "$stage/licences"
-cp "$work/swift/release/spool" "$stage/bin/"
+cp "$cache/swift/release/spool" "$stage/bin/"
 strip --strip-all "$stage/bin/spool"
 ln -s spool "$stage/bin/spool-synthetic-worker"
 # The modules' resources (the API's document, the dashboard), where Bundle.module looks: beside the executable.
-cp -r "$work"/swift/release/*.resources "$stage/bin/"
+cp -r "$cache"/swift/release/*.resources "$stage/bin/"
 cp -P "$ffprefix"/lib/lib{avcodec,avformat,avutil,swscale}.so.* "$stage/lib/"
 system=/usr/lib/x86_64-linux-gnu
 # What FFmpeg, GRDB and the Swift runtime link beyond glibc: libx264, zlib, SQLite, the C++ runtime.
@@ -115,6 +129,9 @@ cp "$root/LICENSE" "$stage/licences/spool-LICENSE" 2>/dev/null || true
 cp -r "$root/Pipelines" "$stage/Pipelines"
 find "$stage/Pipelines" -name __pycache__ -prune -exec rm -rf {} +
 cp "$root/scripts/python-requirements.txt" "$stage/"
+# The GPU host check, which runs this bundle's daemon: scripts/gpu-check.sh --bundle .
+mkdir -p "$stage/scripts"
+cp "$root"/scripts/{gpu-check.sh,gpu_check.py,gpu_check_bundle.py} "$stage/scripts/"
 echo "$name, built $(date -u +%Y-%m-%dT%H:%MZ) from $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "a source tree"); FFmpeg $upstream (Debian $debian) small, $key" > "$stage/bin/BUNDLE"
 cp "$root/scripts/bundle-README.md" "$stage/README.md"
 

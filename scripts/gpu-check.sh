@@ -8,6 +8,14 @@
 #   scripts/gpu-check.sh [WHEELS_DIR] [--out OUT_DIR] [--gpu INDEX] [--size WxH] [--frames N]
 #                        [--full-size-frames N | --no-full-size]
 #   scripts/gpu-check.sh --download WHEELS_DIR
+#   scripts/gpu-check.sh --bundle dist/spool-VERSION-linux-x86_64.tar.gz|BUNDLE_DIR [WHEELS_DIR] [--out OUT_DIR]
+#                        [--size WxH] [--full-size-frames N | --no-full-size]
+#
+# --bundle: the same checks through the portable bundle's daemon, as a user runs it
+# (scripts/gpu_check_bundle.py): `spool serve --gpus auto`, a job per tiny checkpoint of every
+# family with its MP4 read back, the full-size Helios through the daemon (Spool's overhead, and
+# nvidia-smi's view against the GPU-seconds Spool records), and an NVENC encode where the GPU has
+# one. The bundle carries this script: `bin/../scripts/gpu-check.sh --bundle .` works on the host.
 #
 # The host needs an NVIDIA GPU and python3 with PyTorch (CUDA); SPOOL_HELIOS_DEVICE=cpu runs
 # the tiny part on a CPU instead. Packages PyTorch images lack (diffusers, ftfy, ...) are
@@ -28,6 +36,8 @@ if [ "${1:-}" = "--download" ]; then
     exit 0
 fi
 started=$(date +%s)
+bundle=""
+if [ "${1:-}" = "--bundle" ]; then bundle=${2:?usage: gpu-check.sh --bundle TARBALL|DIR ...}; shift 2; fi
 wheels=""
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then wheels=$1; shift; fi
 out=gpu-check-out
@@ -38,7 +48,9 @@ while [ $# -gt 0 ]; do
         *) args+=("$1"); shift ;;
     esac
 done
-python3 -c "import torch" 2>/dev/null || { echo "gpu-check: python3 has no PyTorch; install it with CUDA first" >&2; exit 78; }
+# The Python with PyTorch: python3, or $SPOOL_PYTHON (a virtual environment's).
+python3() { command "${SPOOL_PYTHON:-python3}" "$@"; }
+python3 -c "import torch" 2>/dev/null || { echo "gpu-check: ${SPOOL_PYTHON:-python3} has no PyTorch; install it with CUDA first" >&2; exit 78; }
 if [ "${SPOOL_HELIOS_DEVICE:-cuda}" = cuda ]; then
     python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
         || { echo "gpu-check: PyTorch sees no CUDA GPU (nvidia-smi: $(nvidia-smi -L 2>&1 | head -1))" >&2; exit 78; }
@@ -57,4 +69,15 @@ echo "gpu-check: packages ready after $(( $(date +%s) - started )) s"
 python3 Pipelines/helios/make_tiny.py "$env_dir/tiny" --all >/dev/null
 python3 Pipelines/wan/make_tiny.py "$env_dir/tiny-wan" --all >/dev/null
 python3 Pipelines/ltx/make_tiny.py "$env_dir/tiny-ltx" --all >/dev/null
-python3 scripts/gpu_check.py "$env_dir/tiny" --wan "$env_dir/tiny-wan" --ltx "$env_dir/tiny-ltx" --out "$out" "${args[@]}"
+if [ -z "$bundle" ]; then
+    python3 scripts/gpu_check.py "$env_dir/tiny" --wan "$env_dir/tiny-wan" --ltx "$env_dir/tiny-ltx" --out "$out" "${args[@]}"
+    exit
+fi
+if [ -f "$bundle" ]; then
+    mkdir -p "$env_dir/bundle"
+    tar -xzf "$bundle" -C "$env_dir/bundle" --strip-components=1
+    bundle=$env_dir/bundle
+fi
+[ -x "$bundle/bin/spool" ] || { echo "gpu-check: $bundle is no bundle (no bin/spool)" >&2; exit 1; }
+python3 scripts/gpu_check_bundle.py "$bundle" --helios "$env_dir/tiny" --wan "$env_dir/tiny-wan" --ltx "$env_dir/tiny-ltx" \
+    --out "$out" "${args[@]}"

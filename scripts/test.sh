@@ -6,6 +6,9 @@
 #   afterwards), else those tests are skipped.
 # - The tests that run Python tools and workers (the API-schema fuzzer) use the virtual
 #   environment scripts/setup-python.sh makes in .venv, set up while Swift builds.
+# - The portable bundle's checks (scripts/bundle-test.sh: build it, run it in a minimal Debian
+#   root, gpu-check.sh --bundle on the CPU) run where SPOOL_BUNDLE=1 or SPOOL_REQUIRE_BUNDLE=1
+#   (CI) asks: they add about 10 minutes with a warm cache, 20 cold (docs/bundle.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=""
@@ -33,6 +36,11 @@ else
     echo "test: the Python environment could not be set up; the tests that need it will say so"
 fi
 rm -f "$python_log"
+if [ "${SPOOL_BUNDLE:-}" = 1 ] || [ "${SPOOL_REQUIRE_BUNDLE:-}" = 1 ]; then
+    bash scripts/bundle-test.sh || status=$?
+else
+    echo "test: the portable bundle's checks are skipped (SPOOL_BUNDLE=1 runs them; CI does)"
+fi
 [ "$status" != 0 ] || swift test --skip-build || status=$?
 [ -z "$started" ] || bash scripts/postgres-test-server.sh stop
 exit $status
