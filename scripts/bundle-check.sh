@@ -73,4 +73,15 @@ IFS=, read -r codec width height rate counted < <(ffprobe -v error -select_strea
 echo "ffprobe: $codec ${width}x$height $rate, $counted frames"
 [[ $codec == h264 && $width == 320 && $height == 192 && $rate == 24/1 && $counted == "$frames" ]] \
     || { echo "bundle-check.sh: the MP4 is not the $frames frames asked for" >&2; exit 1; }
-echo "bundle-check.sh: $name runs in a minimal Debian 12 root: $frames frames, exact"
+# Sound: the shipped tone pipeline through the bundle's own AAC encoder, the track as long as the video.
+in_root "/opt/$name/bin/spool" submit --pipeline synthetic-tone --prompt "a bell" --frames 48 --size 320x192 --seed 7 \
+    --wait --json --server "http://127.0.0.1:$port" > "$root/tmp/spool-check/tone.json" 2> "$root/tmp/spool-check/tone.log" \
+    || { cat "$root/tmp/spool-check/tone.log" "$root/tmp/spool-check/serve.log" >&2; exit 1; }
+toned=$(ls -t "$root/tmp/spool-check/data/videos/"*.mp4 | head -1)
+[[ $toned != "$video" ]] || { echo "bundle-check.sh: the tone job wrote no MP4" >&2; exit 1; }
+IFS=, read -r acodec arate achannels aduration < <(ffprobe -v error -select_streams a:0 \
+    -show_entries stream=codec_name,sample_rate,channels,duration -of csv=p=0 "$toned")
+echo "ffprobe: sound $acodec $arate Hz, $achannels channels, $aduration s"
+[[ $acodec == aac && $arate == 48000 && $achannels == 2 && $aduration == 2.000000 ]] \
+    || { echo "bundle-check.sh: the tone job's MP4 has no 2 s AAC track" >&2; exit 1; }
+echo "bundle-check.sh: $name runs in a minimal Debian 12 root: $frames frames, exact; sound through its AAC encoder"

@@ -45,6 +45,9 @@ class Job:
         self.prompts = request.get("prompts")
         self.transition_chunks = int(request.get("transition_chunks") or 0)
         self.resume = self._resume(request.get("resume"))
+        # The sound every chunk must carry ({sample_rate, channels}), when the pipeline makes sound.
+        audio = request.get("audio")
+        self.audio = {"sample_rate": int(audio["sample_rate"]), "channels": int(audio["channels"])} if audio else None
         # A resumed job goes on after its checkpoint's chunk, at its first frame.
         self.chunks_written = self.resume["after_chunk"] + 1 if self.resume else 0
         self.frames_written = self.resume["first_frame"] if self.resume else 0
@@ -100,12 +103,23 @@ class Job:
 
     # -- files ------------------------------------------------------------------------------
 
-    def write_chunk(self, frames, first_frame=None, index=None):
+    def audio_start(self, frame):
+        """The first sample (per channel) of `frame` on the job's sound timeline: frame n plays
+        samples audio_start(n) up to audio_start(n + 1), as Spool counts them."""
+        return frame * self.audio["sample_rate"] // self.fps
+
+    def write_chunk(self, frames, first_frame=None, index=None, audio=None, sample_rate=None):
         """Writes one chunk of raw RGB24 frames and announces it.
 
         `frames` is uint8 [T, H, W, 3] (a numpy array, or bytes of T whole frames); the chunk
         starts at `first_frame` on the model's frame timeline (by default right after the
-        previous chunk). Returns the chunk's index."""
+        previous chunk). Returns the chunk's index.
+
+        A pipeline that makes sound (the request's `audio`) gives the chunk's sound too: `audio`
+        as floats in -1..1, [samples, channels] (or [samples] for mono), at `sample_rate`, which
+        must be the pipeline file's. It is fitted to the chunk's frames exactly (a model's
+        sound can run a few samples long or short: the end is cut, or padded with silence) and
+        written beside the frames as 16-bit PCM."""
         self.check_cancelled()
         frame_bytes = self.width * self.height * 3
         if hasattr(frames, "shape"):
@@ -121,13 +135,52 @@ class Job:
                 raise JobFailed(f"a chunk of {len(data)} bytes is not whole {self.width}x{self.height} RGB24 frames")
         index = self.chunks_written if index is None else int(index)
         first = self.frames_written if first_frame is None else int(first_frame)
+        sound = self._sound(audio, sample_rate, index, first, count)
         name = f"chunk-{index:05d}.rgb"
         self._write_file(name, data)
+        fields = {}
+        if sound is not None:
+            audio_name = f"chunk-{index:05d}.pcm"
+            self._write_file(audio_name, sound.tobytes())
+            fields["audio"] = {"file": audio_name, "sample_rate": self.audio["sample_rate"],
+                               "channels": self.audio["channels"], "format": "s16le", "samples": int(sound.shape[0])}
         self.emit("chunk", index=index, first_frame=first, frames=count, width=self.width,
-                  height=self.height, pixel_format="rgb24", file=name)
+                  height=self.height, pixel_format="rgb24", file=name, **fields)
         self.chunks_written = max(self.chunks_written, index + 1)
         self.frames_written = max(self.frames_written, first + count)
         return index
+
+    def _sound(self, audio, sample_rate, index, first, count):
+        """The chunk's sound as int16 [samples, channels], exactly its frames' samples; None
+        for a pipeline without sound. A mismatch with the pipeline file fails the job."""
+        if self.audio is None:
+            if audio is not None:
+                raise JobFailed("the model made sound, but its pipeline file declares no \"audio\"")
+            return None
+        if audio is None:
+            raise JobFailed(f"chunk {index} has no sound; the pipeline file declares \"audio\", so every chunk needs it")
+        import numpy
+
+        if sample_rate is not None and int(sample_rate) != self.audio["sample_rate"]:
+            raise JobFailed(f"the model's sound is {int(sample_rate)} Hz; the pipeline file declares "
+                            f"{self.audio['sample_rate']} Hz")
+        samples = numpy.asarray(audio, dtype=numpy.float32)
+        if samples.ndim == 1:
+            samples = samples[:, None]
+        channels = self.audio["channels"]
+        if samples.shape[1] != channels:
+            if samples.shape[1] == 1:
+                samples = numpy.repeat(samples, channels, axis=1)
+            elif channels == 1:
+                samples = samples.mean(axis=1, keepdims=True)
+            else:
+                raise JobFailed(f"the model's sound has {samples.shape[1]} channels; the pipeline file declares {channels}")
+        needed = self.audio_start(first + count) - self.audio_start(first)
+        if samples.shape[0] >= needed:
+            samples = samples[:needed]
+        else:
+            samples = numpy.concatenate([samples, numpy.zeros((needed - samples.shape[0], channels), numpy.float32)])
+        return (numpy.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
 
     def checkpoint(self, after_chunk, state):
         """After chunk `after_chunk` (already written), `state` (bytes) is what this worker

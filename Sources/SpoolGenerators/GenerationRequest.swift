@@ -49,6 +49,7 @@ public struct GenerationRequest: Sendable {
             options: pipeline.options.merging(spec.options) { _, job in job }
         ).conditioned(by: conditioning)
         request.resume = resume
+        request.audio = pipeline.audio
         return request
     }
 }

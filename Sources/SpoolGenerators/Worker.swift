@@ -182,7 +182,9 @@ public final class Worker: Sendable {
             if let run = shared.withLock({ $0.state.run }), message.jobID == run.jobID || shared.withLock({ $0.state.mode }) == .perJob {
                 do {
                     switch message.event {
-                    case .chunk(let chunk): _ = try chunk.validatedPath(in: run.workDir, expectedSize: run.size)
+                    case .chunk(let chunk):
+                        _ = try chunk.validatedPath(in: run.workDir, expectedSize: run.size)
+                        try Self.checkAudio(of: chunk, run: run)
                     case .checkpoint(let checkpoint): _ = try checkpoint.validatedPath(in: run.workDir)
                     default: break
                     }
@@ -197,6 +199,19 @@ public final class Worker: Sendable {
             action = shared.withLock { $0.state.garbled(nil, now: now) }
         }
         perform(action)
+    }
+
+    /// A pipeline that makes sound gets it with every chunk, and only such a pipeline does.
+    private static func checkAudio(of chunk: ChunkDescriptor, run: WorkerState.Run) throws(ChunkError) {
+        switch (run.audio, chunk.audio) {
+        case (nil, nil): return
+        case (nil, .some):
+            throw ChunkError(chunk: chunk.index, "carries audio, but the pipeline declares no \"audio\"")
+        case (.some, nil):
+            throw ChunkError(chunk: chunk.index, "has no audio; the pipeline makes sound, so every chunk must carry it")
+        case (.some(let format), .some(let audio)):
+            _ = try audio.validatedPath(in: run.workDir, chunk: chunk, expected: format, fps: run.fps)
+        }
     }
 
     /// The watchdog: ticks the state's clock until the process is gone.

@@ -31,6 +31,9 @@ struct WorkerState: Sendable {
         var jobID: String
         var workDir: String
         var size: FrameSize
+        /// The sound each chunk must carry, and the frame rate its length is measured by.
+        var audio: AudioFormat?
+        var fps = 24
         var timeLimit: Double?
         var startedAt: Double
         /// When the job last said anything, for the stall timeout; nil until a per-job
@@ -62,6 +65,8 @@ struct WorkerState: Sendable {
                 jobID: request.jobID.rawValue, workDir: request.workDir, size: request.size, timeLimit: request.timeLimitSeconds,
                 startedAt: startedAt, lastEvent: lastEvent)
             resumedAfter = request.resume?.afterChunk
+            audio = request.pipeline.audio
+            fps = request.spec.fps
         }
 
         var position: String { lastChunk.map { "after chunk \($0)" } ?? "before its first chunk" }

@@ -39,6 +39,8 @@ public struct SyntheticWorker: Sendable {
         case failJobs
         /// Dies (exit 5) while loading, before it is ready.
         case dieWhileLoading
+        /// With `--tone`: chunk N's audio file holds half the samples its event declares.
+        case shortAudio(Int)
 
         /// Parses `crash-at:3`, `hang`, `no-done`, …
         public init?(parsing text: String) {
@@ -63,6 +65,7 @@ public struct SyntheticWorker: Sendable {
             case ("exit-after-job", nil): self = .exitAfterJob
             case ("fail-jobs", nil): self = .failJobs
             case ("die-while-loading", nil): self = .dieWhileLoading
+            case ("short-audio", let n?): self = .shortAudio(n)
             default: return nil
             }
         }
@@ -127,6 +130,9 @@ public struct SyntheticWorker: Sendable {
     /// A flaw a real model can show, made on purpose so that quality scores can be checked
     /// against a clean run's.
     public var artefact: Artefact?
+    /// Make sound (`--tone`): beside each chunk, a ``SyntheticTone`` in the request's `audio`
+    /// format (48 kHz stereo when the request names none).
+    public var tone = false
 
     /// The flaws ``artefact`` makes.
     public enum Artefact: String, Sendable, CaseIterable {
@@ -271,8 +277,18 @@ public struct SyntheticWorker: Sendable {
                 log("cannot write \(file): \(error)")
                 return .exit(2)
             }
+            var audio: ChunkAudio?
+            if tone {
+                do {
+                    audio = try writeTone(for: chunk, index: index, request: request, short: faults.contains(.shortAudio(index)))
+                } catch {
+                    log("cannot write chunk \(index)'s audio: \(error)")
+                    return .exit(2)
+                }
+            }
             emit(.chunk(ChunkDescriptor(
-                index: index, firstFrame: chunk.firstFrame, frames: chunk.frames, width: width, height: height, file: file)))
+                index: index, firstFrame: chunk.firstFrame, frames: chunk.frames, width: width, height: height, file: file,
+                audio: audio)))
             if checkpoints {
                 let state = SyntheticState(nextChunk: index + 1, nextFrame: chunk.firstFrame + chunk.frames, seed: request.seed)
                 let name = String(format: "state-%05d.json", index)
@@ -289,6 +305,16 @@ public struct SyntheticWorker: Sendable {
         if faults.contains(.noDone) { return .exit(0) }
         emit(.done(frames: plan.totalFrames(forFrames: request.frames), chunks: chunks.count))
         return .done
+    }
+
+    /// Writes a chunk's tone beside it (with `short`, half its samples under the full count).
+    func writeTone(for chunk: (firstFrame: Int, frames: Int), index: Int, request: WorkerRequest, short: Bool) throws -> ChunkAudio {
+        let format = request.audio ?? AudioFormat(sampleRate: 48_000, channels: 2)
+        var (data, audio) = SyntheticTone.pcm(
+            format: format, chunk: index, firstFrame: chunk.firstFrame, frames: chunk.frames, fps: request.fps)
+        if short { data = data.prefix(data.count / 2) }
+        try data.write(to: URL(fileURLWithPath: request.workDir + "/" + audio.file), options: .atomic)
+        return audio
     }
 
     /// What this worker keeps at a checkpoint: where it goes on, and the seed that decides

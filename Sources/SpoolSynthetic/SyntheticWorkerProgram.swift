@@ -9,7 +9,7 @@ import SpoolCore
 /// `spool-synthetic-worker` a link to it: each carries the Swift runtime and Foundation, 57 MB).
 ///
 ///     spool-synthetic-worker [--trim none|helios] [--frame-cost-ms N] [--steps N] [--load-seconds S]
-///                            [--fault KIND[:N]]... [--gate PATH[@N]] [--checkpoints on|off] [--seam | --freeze]
+///                            [--fault KIND[:N]]... [--gate PATH[@N]] [--checkpoints on|off] [--seam | --freeze] [--tone]
 ///
 /// Protocol 1 (per job): reads one request on stdin and writes its test-pattern chunks.
 /// Protocol 2 (resident, when $SPOOL_PROTOCOL is 2): loads once, then serves a job per
@@ -25,6 +25,10 @@ public enum SyntheticWorkerProgram {
 
         var worker = SyntheticWorker()
         while let argument = arguments.popFirst() {
+            if argument == "--tone" {
+                worker.tone = true
+                continue
+            }
             // Flags: a visible jump at every chunk boundary, or frozen chunks (SyntheticWorker.Artefact).
             if let artefact = SyntheticWorker.Artefact(rawValue: String(argument.dropFirst(2))), argument.hasPrefix("--") {
                 worker.artefact = artefact

@@ -6,11 +6,12 @@ import SpoolSynthetic
 public enum ChunkFiles {
     /// Writes test-pattern chunks for `plan` into `folder` and returns their descriptors
     /// in generation order. `pixel` can override a frame's content: it receives the
-    /// chunk index and the frame's timeline position and fills the buffer itself.
+    /// chunk index and the frame's timeline position and fills the buffer itself. With
+    /// `tone`, each chunk carries the synthetic worker's tone (``SyntheticTone``) in that format.
     @discardableResult
     public static func write(
-        plan: ChunkPlan, frames: Int, size: FrameSize, seed: UInt64 = 5, into folder: String,
-        pixel: ((_ chunk: Int, _ frame: Int, UnsafeMutableRawBufferPointer) -> Void)? = nil
+        plan: ChunkPlan, frames: Int, size: FrameSize, seed: UInt64 = 5, into folder: String, tone: AudioFormat? = nil,
+        fps: Int = 24, pixel: ((_ chunk: Int, _ frame: Int, UnsafeMutableRawBufferPointer) -> Void)? = nil
     ) throws -> [ChunkDescriptor] {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size.rgb24FrameBytes, alignment: 64)
         defer { buffer.deallocate() }
@@ -28,9 +29,15 @@ public enum ChunkFiles {
                 data.append(contentsOf: UnsafeRawBufferPointer(buffer))
             }
             try data.write(to: URL(fileURLWithPath: "\(folder)/\(file)"))
+            var audio: ChunkAudio?
+            if let tone {
+                let (pcm, declared) = SyntheticTone.pcm(format: tone, chunk: index, firstFrame: chunk.firstFrame, frames: chunk.frames, fps: fps)
+                try pcm.write(to: URL(fileURLWithPath: "\(folder)/\(declared.file)"))
+                audio = declared
+            }
             descriptors.append(ChunkDescriptor(
                 index: index, firstFrame: chunk.firstFrame, frames: chunk.frames, width: size.width, height: size.height,
-                file: file))
+                file: file, audio: audio))
         }
         return descriptors
     }

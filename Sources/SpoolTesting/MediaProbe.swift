@@ -55,9 +55,59 @@ public struct MediaProbe: Sendable {
         return stride(from: 0, to: bytes.count - frameBytes + 1, by: frameBytes).map { Array(bytes[$0..<($0 + frameBytes)]) }
     }
 
+    /// The first audio stream, as ffprobe sees it; nil when the file has none.
+    public static func audio(path: String) throws -> AudioProbe? {
+        let result = try runProcess([
+            "ffprobe", "-v", "error", "-select_streams", "a:0",
+            "-show_entries", "stream=codec_name,sample_rate,channels,duration", "-of", "json", path,
+        ])
+        guard result.status == 0 else { throw ProbeError(message: "ffprobe failed: \(result.stderr)") }
+        let json = try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any] ?? [:]
+        guard let stream = (json["streams"] as? [[String: Any]])?.first else { return nil }
+        return AudioProbe(
+            codec: stream["codec_name"] as? String ?? "", sampleRate: Int(stream["sample_rate"] as? String ?? "") ?? 0,
+            channels: stream["channels"] as? Int ?? 0, duration: Double(stream["duration"] as? String ?? "") ?? -1)
+    }
+
+    /// Decodes the first audio stream with the ffmpeg CLI to mono floats at its own rate (the
+    /// decoder applies the MP4's edit list: the encoder's priming samples are not played).
+    public static func decodeAudio(path: String) throws -> [Float] {
+        let result = try runProcess(["ffmpeg", "-v", "error", "-i", path, "-map", "0:a:0", "-ac", "1", "-f", "f32le", "-"])
+        guard result.status == 0 else { throw ProbeError(message: "ffmpeg could not decode the sound of \(path): \(result.stderr)") }
+        return result.stdout.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
     /// Whether the ffmpeg and ffprobe programs are installed.
     public static var toolsAvailable: Bool {
         (try? runProcess(["ffprobe", "-version"]).status) == 0
+    }
+}
+
+/// An audio stream, as ffprobe sees it.
+public struct AudioProbe: Sendable, Hashable {
+    public var codec: String
+    public var sampleRate: Int
+    public var channels: Int
+    /// The stream's duration in seconds.
+    public var duration: Double
+}
+
+/// The pitch of a pure tone, measured from its rising zero crossings.
+public enum ToneAnalysis {
+    /// The frequency of the tone in `samples` (mono, at `sampleRate`), or nil when it has
+    /// fewer than two rising crossings.
+    public static func frequency(_ samples: ArraySlice<Float>, sampleRate: Int) -> Double? {
+        var crossings: [Double] = []
+        var previous: Float?
+        for (position, value) in zip(samples.indices, samples) {
+            if let previous, previous < 0, value >= 0 {
+                // Where the line between the two samples meets zero.
+                crossings.append(Double(position - 1) + Double(-previous / (value - previous)))
+            }
+            previous = value
+        }
+        guard crossings.count >= 2, let first = crossings.first, let last = crossings.last, last > first else { return nil }
+        return Double(crossings.count - 1) * Double(sampleRate) / (last - first)
     }
 }
 

@@ -13,12 +13,50 @@ struct WorkerKitTests {
     static var python: String { PythonTools.python ?? "python3" }
     static let environment = ["SPOOL_KIT_PATH": Repository.pipelines]
 
-    static func pipeline(resident: Bool = true, arguments: [String] = [], stall: Double = 30) -> PipelineDefinition {
+    static func pipeline(resident: Bool = true, arguments: [String] = [], stall: Double = 30, audio: AudioFormat? = nil) -> PipelineDefinition {
         PipelineDefinition(
             name: "kit", command: [python, script] + arguments, environment: environment,
             chunking: .init(frames: 8), sizes: .init(default: FrameSize(width: 32, height: 16)),
             timeouts: .init(startupSeconds: 120, stallSeconds: stall, cancelSeconds: 30), jobOptions: ["mode", "steps"],
-            resident: resident)
+            resident: resident, audio: audio)
+    }
+
+    // Sound (issue 29): the kit fits a model's sound to each chunk's frames and writes it beside
+    // them as 16-bit PCM in the pipeline's format; a mismatch fails the job alone.
+    @Test func theKitWritesEachChunksSoundFittedToItsFrames() async throws {
+        let harness = try ResidentHarness(Self.pipeline(audio: AudioFormat(sampleRate: 48_000, channels: 2)))
+        defer { harness.worker.stop() }
+        var files: [Int: Data] = [:]
+        let outcome = await harness.run(frames: 20, options: ["mode": "sound"], onEvent: { event, workDir, _ in
+            if case .chunk(let chunk) = event, let audio = chunk.audio {
+                files[chunk.index] = FileManager.default.contents(atPath: workDir + "/" + audio.file)
+            }
+        })
+        #expect(outcome.error == nil, "\(String(describing: outcome.error))")
+        // 8, 8 and 4 frames at 48 kHz and 24 FPS: 16,000, 16,000 and 8,000 samples, the model's
+        // 37 extra cut; mono made stereo.
+        #expect(outcome.chunks.map { $0.audio?.samples } == [16_000, 16_000, 8_000])
+        #expect(outcome.chunks.allSatisfy { $0.audio?.channels == 2 && $0.audio?.format == .s16le && $0.audio?.sampleRate == 48_000 })
+        #expect(files.mapValues(\.count) == [0: 64_000, 1: 64_000, 2: 32_000])
+        // Left and right alike; the sine's first quarter period rises from 0 to 0.5 (16,384).
+        let first = try #require(files[0]).withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }
+        #expect(first[0] == 0 && first[0] == first[1] && first[54] == first[55])
+        #expect((16_000...16_384).contains(Int(first.enumerated().filter { $0.offset % 2 == 0 }.prefix(40).map(\.element).max() ?? 0)))
+
+        for (mode, message) in [
+            ("sound-rate", "the model's sound is 49000 Hz; the pipeline file declares 48000 Hz"),
+            ("sound-none", "chunk 0 has no sound; the pipeline file declares \"audio\""),
+        ] {
+            let failed = await harness.run(frames: 12, options: ["mode": mode])
+            #expect(failed.error?.message.contains(message) == true, "\(mode): \(String(describing: failed.error))")
+        }
+        #expect(harness.worker.isReady)
+        // A pipeline without sound refuses a model's sound.
+        let silent = try ResidentHarness(Self.pipeline())
+        defer { silent.worker.stop() }
+        let refused = await silent.run(frames: 12, options: ["mode": "sound"])
+        #expect(refused.error?.message.contains("the model made sound, but its pipeline file declares no \"audio\"") == true,
+                "\(String(describing: refused.error))")
     }
 
     @Test func aResidentWorkerServesJobsAndKeepsStdoutForEventsOnly() async throws {

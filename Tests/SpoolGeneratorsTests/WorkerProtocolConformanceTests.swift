@@ -288,7 +288,7 @@ struct ShippedPipelineTests {
 
     @Test func theSyntheticPipelinesRunAsShipped() async throws {
         let catalog = try PipelineCatalog.load(folder: Self.folder)
-        for name in ["synthetic", "synthetic-framepack", "synthetic-skyreels"] {
+        for name in ["synthetic", "synthetic-framepack", "synthetic-skyreels", "synthetic-tone"] {
             let harness = try WorkerHarness()
             var pipeline = try #require(catalog[name])
             pipeline.sizes.default = FrameSize(width: 64, height: 48)
@@ -296,6 +296,8 @@ struct ShippedPipelineTests {
             #expect(outcome.error == nil, "\(name): \(String(describing: outcome.error))")
             let last = try #require(outcome.chunks.last)
             #expect(last.endFrame >= 100, "\(name)")
+            // The tone pipeline's chunks carry 48 kHz stereo: 66,000 samples for 33 frames.
+            #expect(outcome.chunks.allSatisfy { $0.audio?.samples == (name == "synthetic-tone" ? $0.frames * 2_000 : nil) }, "\(name)")
             harness.root.remove()
         }
         // The resident one, as a slot runs it: loaded once (3 s), two jobs.

@@ -169,14 +169,19 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
     /// Its cost and waits until Spool has measured them; nil: a routed job with a deadline
     /// or a budget passes it over until it has history.
     public var prior: Prior?
+    /// The sound its workers make with every chunk; nil: the pipeline makes none, and its
+    /// videos have no audio track.
+    public var audio: AudioFormat?
 
     public init(
         name: String, description: String? = nil, command: [String], environment: [String: String] = [:],
         chunking: Chunking, sizes: Sizes, maxFrames: Int = JobSpec.maxFrames, requiresCUDA: Bool = false,
         timeouts: Timeouts = .init(), options: [String: String] = [:], jobOptions: [String] = [], inputs: Inputs = .init(),
-        resident: Bool = false, maxJobsPerWorker: Int? = nil, checkpoints: Bool = false, prior: Prior? = nil
+        resident: Bool = false, maxJobsPerWorker: Int? = nil, checkpoints: Bool = false, prior: Prior? = nil,
+        audio: AudioFormat? = nil
     ) {
         self.prior = prior
+        self.audio = audio
         self.name = name
         self.description = description
         self.command = command
@@ -196,7 +201,7 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case name, description, command, environment, chunking, sizes, maxFrames, requiresCUDA, timeouts, options
-        case jobOptions, inputs, resident, maxJobsPerWorker, checkpoints, prior
+        case jobOptions, inputs, resident, maxJobsPerWorker, checkpoints, prior, audio
     }
 
     public init(from decoder: any Decoder) throws {
@@ -217,6 +222,7 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
         maxJobsPerWorker = try c.decodeIfPresent(Int.self, forKey: .maxJobsPerWorker)
         checkpoints = try c.decodeIfPresent(Bool.self, forKey: .checkpoints) ?? false
         prior = try c.decodeIfPresent(Prior.self, forKey: .prior)
+        audio = try c.decodeIfPresent(AudioFormat.self, forKey: .audio)
     }
 
     /// Problems that make this definition unusable; empty when it is sound.
@@ -241,6 +247,7 @@ public struct PipelineDefinition: Hashable, Sendable, Codable {
             problems.append("prior.gpuSecondsPerVideoSecond must be positive, its loadSeconds and queueSeconds not negative")
         }
         if inputs.minVideoFrames < 1 { problems.append("inputs.minVideoFrames must be at least 1") }
+        if let audio { problems += audio.problems }
         if let limit = maxJobsPerWorker, limit < 1 { problems.append("maxJobsPerWorker must be at least 1") }
         if maxJobsPerWorker != nil && !resident { problems.append("maxJobsPerWorker applies only to a resident pipeline") }
         let size = sizes.default

@@ -15,10 +15,14 @@ public struct ChunkDescriptor: Hashable, Sendable, Codable {
     public var pixelFormat: String
     /// File name inside the work directory.
     public var file: String
+    /// The chunk's sound, for pipelines that make sound (`"audio"` in the pipeline file).
+    public var audio: ChunkAudio?
 
     public init(
-        index: Int, firstFrame: Int, frames: Int, width: Int, height: Int, pixelFormat: String = "rgb24", file: String
+        index: Int, firstFrame: Int, frames: Int, width: Int, height: Int, pixelFormat: String = "rgb24", file: String,
+        audio: ChunkAudio? = nil
     ) {
+        self.audio = audio
         self.index = index
         self.firstFrame = firstFrame
         self.frames = frames
@@ -29,7 +33,7 @@ public struct ChunkDescriptor: Hashable, Sendable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case index, firstFrame = "first_frame", frames, width, height, pixelFormat = "pixel_format", file
+        case index, firstFrame = "first_frame", frames, width, height, pixelFormat = "pixel_format", file, audio
     }
 
     /// One past the chunk's last frame on the timeline.

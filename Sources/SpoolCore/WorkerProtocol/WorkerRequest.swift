@@ -39,6 +39,9 @@ public struct WorkerRequest: Hashable, Sendable, Codable {
     public var transitionChunks: Int?
     /// Go on from a checkpoint instead of starting at frame 0; absent for a fresh start.
     public var resume: WorkerResume?
+    /// The sound every chunk must carry (`sample_rate`, `channels`), for a pipeline that
+    /// makes sound; absent otherwise.
+    public var audio: AudioFormat?
 
     public init(
         jobId: String, attempt: Int, prompt: String, negativePrompt: String?, frames: Int, width: Int, height: Int,

@@ -19,6 +19,9 @@ public final class FFmpegVideoEncoder: VideoEncoder {
     public let kept: KeptSegments?
     /// An earlier attempt's video this one goes on from, when set.
     public let prefix: EncodedPrefix?
+    /// The sound the video carries as an AAC track (``encodeAudio(_:)``), when set. A video
+    /// with sound is not kept segment by segment: a kept video holds no sound yet.
+    public let audio: AudioFormat?
     /// Frames a segment holds, when the video is cut into segments (a live preview, a kept video).
     private var segmentFrames: Int? { livePreview?.segmentFrames ?? kept?.segmentFrames }
 
@@ -33,6 +36,7 @@ public final class FFmpegVideoEncoder: VideoEncoder {
     private var live: LivePreviewMuxer?
     private var keeper: LivePreviewMuxer?
     private var sink: PacketSink?
+    private var sound: AACEncoder?
 
     /// Whether libavcodec has an encoder by this name (an NVENC encoder may still fail
     /// to open without a GPU).
@@ -44,15 +48,19 @@ public final class FFmpegVideoEncoder: VideoEncoder {
     /// ``finish()``.
     public init(
         path: String, size: FrameSize, fps: Int, settings: EncoderSettings, livePreview: LivePreview? = nil,
-        kept: KeptSegments? = nil, prefix: EncodedPrefix? = nil
+        kept: KeptSegments? = nil, prefix: EncodedPrefix? = nil, audio: AudioFormat? = nil
     ) throws(MediaError) {
         self.path = path
         self.size = size
         self.fps = fps
         self.settings = settings
         self.livePreview = livePreview
-        self.kept = kept
+        self.kept = audio == nil ? kept : nil
         self.prefix = prefix
+        self.audio = audio
+        if audio != nil && prefix != nil {
+            throw MediaError("continuing a kept video", code: -1, message: "a kept video holds no sound, so a video with sound cannot go on from one")
+        }
         if let live = livePreview?.segmentFrames, let kept = kept?.segmentFrames {
             precondition(live == kept, "a live preview and a kept video are cut at the same frames")
         }
@@ -86,12 +94,23 @@ public final class FFmpegVideoEncoder: VideoEncoder {
         try check(avcodec_parameters_from_context(newStream.pointee.codecpar, context), "avcodec_parameters_from_context")
         newStream.pointee.time_base = context.pointee.time_base
         newStream.pointee.avg_frame_rate = context.pointee.framerate
+        var soundStream: (stream: UnsafeMutablePointer<AVStream>, timeBase: AVRational)?
+        if let audio {
+            let sound = try AACEncoder(format: audio, globalHeader: format.pointee.oformat.pointee.flags & spool_avfmt_globalheader() != 0)
+            self.sound = sound
+            guard let stream = avformat_new_stream(format, nil), let soundCodec = sound.codec else {
+                throw MediaError("allocating the muxer's sound", code: spool_averror(ENOMEM), message: "out of memory")
+            }
+            try check(avcodec_parameters_from_context(stream.pointee.codecpar, soundCodec), "avcodec_parameters_from_context(audio)")
+            stream.pointee.time_base = soundCodec.pointee.time_base
+            soundStream = (stream, soundCodec.pointee.time_base)
+        }
 
         try check(avio_open(&format.pointee.pb, path, spool_avio_flag_write()), "opening \(path) for writing")
         var muxerOptions = FFmpegOptions([("movflags", "+faststart")])
         defer { muxerOptions.free() }
         try check(avformat_write_header(format, &muxerOptions.pointer), "writing the MP4 header")
-        if let livePreview { live = LivePreviewMuxer(livePreview, codec: context, fps: fps) }
+        if let livePreview { live = LivePreviewMuxer(livePreview, codec: context, audio: sound?.codec, fps: fps) }
         if let kept {
             keeper = LivePreviewMuxer(
                 LivePreview(folder: kept.folder, segmentFrames: kept.segmentFrames), codec: context, fps: fps, durable: true,
@@ -99,8 +118,8 @@ public final class FFmpegVideoEncoder: VideoEncoder {
             // A video that cannot be kept costs only the checkpoints: the MP4 goes on.
         }
         let sink = PacketSink(
-            format: format, stream: newStream, timeBase: context.pointee.time_base, segmenters: [live, keeper].compactMap { $0 },
-            path: path)
+            format: format, stream: newStream, timeBase: context.pointee.time_base, audio: soundStream,
+            segmenters: [live, keeper].compactMap { $0 }, path: path)
         self.sink = sink
         if let prefix { try remux(prefix, into: sink, initialisation: try LivePreviewMuxer.initialisationSegment(codec: context)) }
 
@@ -180,6 +199,14 @@ public final class FFmpegVideoEncoder: VideoEncoder {
         if let segmentFrames, framesEncoded % segmentFrames == 0 { try endSegment() }
     }
 
+    /// Encodes the sound of the frames encoded so far that had none yet: interleaved samples of
+    /// the video's ``audio`` format, a whole number of sample frames. Ignored without sound.
+    public func encodeAudio(_ samples: UnsafeBufferPointer<Float>) throws(MediaError) {
+        precondition(!finished, "encodeAudio(_:) after finish()")
+        guard let sound, let sink else { return }
+        try sound.add(samples, sink: sink)
+    }
+
     /// Ends a live segment where its frames end: the encoder gives out every packet of the
     /// frames so far (x264 otherwise holds its look-ahead, 20 frames, and its B-frames), the
     /// live muxer writes the segment, and the encoder starts afresh, so the next segment opens
@@ -211,6 +238,7 @@ public final class FFmpegVideoEncoder: VideoEncoder {
         try sink.waitForDrain()
         try check(avcodec_send_frame(codec, nil), "flushing the encoder")
         try sink.drain(codec, into: packet)
+        try sound?.finish(sink: sink)
         try check(av_write_trailer(format), "writing the MP4 trailer")
         try check(avio_closep(&format.pointee.pb), "closing \(path)")
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
@@ -236,6 +264,7 @@ public final class FFmpegVideoEncoder: VideoEncoder {
         // A segment may still be draining into the muxers, however the job ends.
         try? sink?.waitForDrain()
         sink = nil
+        sound = nil
         _ = endLivePreview()
         if let format {
             if format.pointee.pb != nil { avio_closep(&format.pointee.pb) }
@@ -268,7 +297,15 @@ public struct FFmpegEncoderFactory: VideoEncoderFactory {
         try FFmpegVideoEncoder(path: path, size: size, fps: fps, settings: settings, livePreview: live, kept: kept, prefix: prefix)
     }
 
+    public func makeEncoder(
+        path: String, size: FrameSize, fps: Int, live: LivePreview?, kept: KeptSegments?, prefix: EncodedPrefix?, audio: AudioFormat?
+    ) throws(MediaError) -> any VideoEncoder {
+        try FFmpegVideoEncoder(
+            path: path, size: size, fps: fps, settings: settings, livePreview: live, kept: kept, prefix: prefix, audio: audio)
+    }
+
     public var keepsSegments: Bool { true }
+    public var makesSound: Bool { true }
 }
 
 extension UnsafeMutablePointer where Pointee == AVCodecContext {

@@ -79,24 +79,30 @@ final class LivePreviewMuxer {
     private var framesCut = 0
     private var format: UnsafeMutablePointer<AVFormatContext>?
     private var stream: UnsafeMutablePointer<AVStream>?
+    /// The sound's stream, second as in the MP4, when the video has sound.
+    private var audioStream: UnsafeMutablePointer<AVStream>?
     private var packet: UnsafeMutablePointer<AVPacket>?
     private var playlist: LivePlaylist
     /// Playing time of the packets written since the last cut, in the stream's time base.
     private var pendingTicks: Int64 = 0
+    /// The same for the sound's packets, in its stream's time base. The sound's last packets
+    /// come after the video's last segment is cut (the AAC encoder is flushed at the end): they
+    /// make a last, short segment of their own, or the preview would end 3,700 samples early.
+    private var pendingAudioTicks: Int64 = 0
     private(set) var failure: MediaError?
 
-    /// Opens the preview for the stream `codec` makes (opened already, extradata set) and
-    /// writes its initialisation segment.
+    /// Opens the preview for the stream `codec` makes (opened already, extradata set), and the
+    /// sound `audio` makes when given, and writes its initialisation segment.
     init(
-        _ preview: LivePreview, codec: UnsafeMutablePointer<AVCodecContext>, fps: Int, durable: Bool = false,
-        onCut: (@Sendable (_ segments: Int, _ frames: Int) -> Void)? = nil
+        _ preview: LivePreview, codec: UnsafeMutablePointer<AVCodecContext>, audio: UnsafeMutablePointer<AVCodecContext>? = nil,
+        fps: Int, durable: Bool = false, onCut: (@Sendable (_ segments: Int, _ frames: Int) -> Void)? = nil
     ) {
         self.preview = preview
         self.durable = durable
         self.onCut = onCut
         self.playlist = LivePlaylist(nominalSeconds: Double(preview.segmentFrames) / Double(fps))
         do {
-            try open(codec: codec)
+            try open(codec: codec, audio: audio)
         } catch {
             stop(error)
         }
@@ -118,16 +124,16 @@ final class LivePreviewMuxer {
         playlist = LivePlaylist(nominalSeconds: 1)
     }
 
-    private func open(codec: UnsafeMutablePointer<AVCodecContext>) throws(MediaError) {
+    private func open(codec: UnsafeMutablePointer<AVCodecContext>, audio: UnsafeMutablePointer<AVCodecContext>?) throws(MediaError) {
         try? FileManager.default.createDirectory(atPath: preview.folder, withIntermediateDirectories: true)
-        try openMuxer(codec: codec)
+        try openMuxer(codec: codec, audio: audio)
         try write(takeBuffer(), to: LivePreview.initName)
         try writePlaylist()
         try check(avio_open_dyn_buf(&format!.pointee.pb), "avio_open_dyn_buf")
     }
 
     /// Opens the fragmented-MP4 muxer into a memory buffer and writes its header there.
-    private func openMuxer(codec: UnsafeMutablePointer<AVCodecContext>) throws(MediaError) {
+    private func openMuxer(codec: UnsafeMutablePointer<AVCodecContext>, audio: UnsafeMutablePointer<AVCodecContext>? = nil) throws(MediaError) {
         try check(avformat_alloc_output_context2(&format, nil, "mp4", nil), "avformat_alloc_output_context2(mp4, fragmented)")
         guard let format, let newStream = avformat_new_stream(format, nil), let newPacket = av_packet_alloc() else {
             throw MediaError("allocating the live preview", code: spool_averror(ENOMEM), message: "out of memory")
@@ -137,6 +143,14 @@ final class LivePreviewMuxer {
         try check(avcodec_parameters_from_context(newStream.pointee.codecpar, codec), "avcodec_parameters_from_context(live)")
         newStream.pointee.time_base = codec.pointee.time_base
         newStream.pointee.avg_frame_rate = codec.pointee.framerate
+        if let audio {
+            guard let sound = avformat_new_stream(format, nil) else {
+                throw MediaError("allocating the live preview's sound", code: spool_averror(ENOMEM), message: "out of memory")
+            }
+            audioStream = sound
+            try check(avcodec_parameters_from_context(sound.pointee.codecpar, audio), "avcodec_parameters_from_context(live audio)")
+            sound.pointee.time_base = audio.pointee.time_base
+        }
         // empty_moov: the header is the whole initialisation segment (ftyp, moov with mvex);
         // frag_custom: a fragment (moof, mdat) is written only when cut() asks;
         // default_base_moof: each fragment's offsets are its own, as a standalone segment needs.
@@ -146,15 +160,23 @@ final class LivePreviewMuxer {
         try check(avformat_write_header(format, &options.pointer), "writing the live preview's header")
     }
 
-    /// Writes a copy of `source` (in `timeBase`), which the caller still owns.
+    /// Writes a copy of `source` (in `timeBase`), which the caller still owns: a video packet,
+    /// or the sound's (stream 1, as in the MP4).
     func write(_ source: UnsafeMutablePointer<AVPacket>, timeBase: AVRational) {
         guard failure == nil, let format, let stream, let packet else { return }
+        let isAudio = source.pointee.stream_index != 0
+        guard !isAudio || audioStream != nil else { return }
+        let target = isAudio ? audioStream! : stream
         do {
             try check(av_packet_ref(packet, source), "av_packet_ref")
-            packet.pointee.stream_index = stream.pointee.index
-            av_packet_rescale_ts(packet, timeBase, stream.pointee.time_base)
-            pendingTicks += packet.pointee.duration
-            pendingFrames += 1
+            packet.pointee.stream_index = target.pointee.index
+            av_packet_rescale_ts(packet, timeBase, target.pointee.time_base)
+            if isAudio {
+                pendingAudioTicks += packet.pointee.duration
+            } else {
+                pendingTicks += packet.pointee.duration
+                pendingFrames += 1
+            }
             let written = av_write_frame(format, packet)
             av_packet_unref(packet)
             try check(written, "writing a live segment")
@@ -166,14 +188,18 @@ final class LivePreviewMuxer {
     /// Ends the current segment with the packets written since the last cut, writes it and
     /// lists it. Call it once the encoder has given out every packet of the segment's frames.
     func cut() {
-        guard failure == nil, pendingTicks > 0, let format, let stream else { return }
+        guard failure == nil, pendingTicks > 0 || pendingAudioTicks > 0, let format, let stream else { return }
         do {
             try check(av_write_frame(format, nil), "ending a live segment")
             let name = LivePreview.segmentName(playlist.durations.count)
             try write(takeBuffer(), to: name)
             try check(avio_open_dyn_buf(&format.pointee.pb), "avio_open_dyn_buf")
-            playlist.durations.append(Double(pendingTicks) * av_q2d(stream.pointee.time_base))
+            let seconds = pendingTicks > 0
+                ? Double(pendingTicks) * av_q2d(stream.pointee.time_base)
+                : Double(pendingAudioTicks) * av_q2d(audioStream?.pointee.time_base ?? stream.pointee.time_base)
+            playlist.durations.append(seconds)
             pendingTicks = 0
+            pendingAudioTicks = 0
             framesCut += pendingFrames
             pendingFrames = 0
             try writePlaylist()

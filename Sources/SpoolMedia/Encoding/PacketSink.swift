@@ -13,12 +13,17 @@ import SpoolCore
 /// 15.7 % of the encode time against the encoder without a preview (`spool-bench live`,
 /// 12.462 s against 10.771 s); draining beside the next segment's frames keeps both cores
 /// busy.
+///
+/// A video with sound has a second stream, the AAC track: its packets go the same way, held
+/// behind a draining encoder as the video's are, so each muxer gets them in the order made.
 /// `@unchecked Sendable`: its queue and flags live under `condition`; the muxer is touched by
 /// one thread at a time, handed over under that lock.
 final class PacketSink: @unchecked Sendable {
     private let format: UnsafeMutablePointer<AVFormatContext>
     private let stream: UnsafeMutablePointer<AVStream>
     private let timeBase: AVRational
+    /// The sound's stream and its encoder's time base (1/sample rate), when the video has sound.
+    private let audio: (stream: UnsafeMutablePointer<AVStream>, timeBase: AVRational)?
     private let segmenters: [LivePreviewMuxer]
     private let path: String
 
@@ -31,11 +36,13 @@ final class PacketSink: @unchecked Sendable {
     /// `timeBase` is the encoders' (1/fps).
     init(
         format: UnsafeMutablePointer<AVFormatContext>, stream: UnsafeMutablePointer<AVStream>, timeBase: AVRational,
+        audio: (stream: UnsafeMutablePointer<AVStream>, timeBase: AVRational)? = nil,
         segmenters: [LivePreviewMuxer], path: String
     ) {
         self.format = format
         self.stream = stream
         self.timeBase = timeBase
+        self.audio = audio
         self.segmenters = segmenters
         self.path = path
     }
@@ -98,15 +105,29 @@ final class PacketSink: @unchecked Sendable {
         if let failure { throw failure }
     }
 
-    private func drain(_ codec: UnsafeMutablePointer<AVCodecContext>, into packet: UnsafeMutablePointer<AVPacket>, holding: Bool) throws(MediaError) {
+    /// Takes every packet the sound's encoder has ready and writes it, or holds a copy while a
+    /// video encoder is draining. Its packets keep the durations the encoder gave them (the
+    /// last one's is short: the track ends with the video's last sample).
+    func drainAudio(_ codec: UnsafeMutablePointer<AVCodecContext>, into packet: UnsafeMutablePointer<AVPacket>) throws(MediaError) {
+        try drain(codec, into: packet, holding: true, audio: true)
+    }
+
+    private func drain(
+        _ codec: UnsafeMutablePointer<AVCodecContext>, into packet: UnsafeMutablePointer<AVPacket>, holding: Bool, audio isAudio: Bool = false
+    ) throws(MediaError) {
         while true {
             let status = avcodec_receive_packet(codec, packet)
             if status == spool_averror_eagain() || status == spool_averror_eof() { return }
-            try check(status, "receiving a packet from the encoder")
-            packet.pointee.stream_index = stream.pointee.index
-            // Every frame lasts one tick; without this the MP4's last frame has no duration.
-            packet.pointee.duration = 1
-            av_packet_rescale_ts(packet, timeBase, stream.pointee.time_base)
+            try check(status, "receiving a packet from the \(isAudio ? "audio " : "")encoder")
+            if isAudio, let audio {
+                packet.pointee.stream_index = audio.stream.pointee.index
+                av_packet_rescale_ts(packet, audio.timeBase, audio.stream.pointee.time_base)
+            } else {
+                packet.pointee.stream_index = stream.pointee.index
+                // Every frame lasts one tick; without this the MP4's last frame has no duration.
+                packet.pointee.duration = 1
+                av_packet_rescale_ts(packet, timeBase, stream.pointee.time_base)
+            }
             condition.lock()
             defer { condition.unlock() }
             if let failure { throw failure }
@@ -143,7 +164,8 @@ final class PacketSink: @unchecked Sendable {
 
     /// Writes `packet` (unreferenced after) to both muxers. Called with the lock held.
     private func write(_ packet: UnsafeMutablePointer<AVPacket>) throws(MediaError) {
-        for segmenter in segmenters { segmenter.write(packet, timeBase: stream.pointee.time_base) }
+        let timeBase = packet.pointee.stream_index == stream.pointee.index ? stream.pointee.time_base : audio!.stream.pointee.time_base
+        for segmenter in segmenters { segmenter.write(packet, timeBase: timeBase) }
         let written = av_interleaved_write_frame(format, packet)
         av_packet_unref(packet)
         try check(written, "writing a packet to \(path)")

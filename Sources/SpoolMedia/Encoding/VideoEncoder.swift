@@ -6,8 +6,16 @@ import SpoolCore
 public protocol VideoEncoder: AnyObject {
     /// Encodes the next frame: `width*height*3` bytes of RGB24.
     func encode(_ frame: UnsafeRawBufferPointer) throws(MediaError)
+    /// Encodes the sound of the frames encoded since the last call: interleaved samples in the
+    /// format the encoder was made with (see ``VideoEncoderFactory/makeEncoder(path:size:fps:live:kept:prefix:audio:)``).
+    func encodeAudio(_ samples: UnsafeBufferPointer<Float>) throws(MediaError)
     /// Flushes, writes the container's trailer and closes the file.
     func finish() throws(MediaError) -> EncodedVideo
+}
+
+extension VideoEncoder {
+    /// An encoder made without sound has none to encode.
+    public func encodeAudio(_ samples: UnsafeBufferPointer<Float>) throws(MediaError) {}
 }
 
 /// What an encoder wrote.
@@ -44,6 +52,12 @@ public protocol VideoEncoderFactory: Sendable {
     ) throws(MediaError) -> any VideoEncoder
     /// Whether this factory's encoders keep segments and continue kept videos.
     var keepsSegments: Bool { get }
+    /// The same, with sound: an AAC track of `audio`'s samples (``VideoEncoder/encodeAudio(_:)``).
+    func makeEncoder(
+        path: String, size: FrameSize, fps: Int, live: LivePreview?, kept: KeptSegments?, prefix: EncodedPrefix?, audio: AudioFormat?
+    ) throws(MediaError) -> any VideoEncoder
+    /// Whether this factory's encoders can write sound.
+    var makesSound: Bool { get }
 }
 
 extension VideoEncoderFactory {
@@ -62,4 +76,17 @@ extension VideoEncoderFactory {
 
     /// Whether this factory's encoders keep segments and continue kept videos.
     public var keepsSegments: Bool { false }
+
+    /// A factory without sound makes encoders for silent videos only.
+    public func makeEncoder(
+        path: String, size: FrameSize, fps: Int, live: LivePreview?, kept: KeptSegments?, prefix: EncodedPrefix?, audio: AudioFormat?
+    ) throws(MediaError) -> any VideoEncoder {
+        guard audio == nil else {
+            throw MediaError("making the encoder", code: -1, message: "this host's encoder cannot write sound")
+        }
+        return try makeEncoder(path: path, size: size, fps: fps, live: live, kept: kept, prefix: prefix)
+    }
+
+    /// Whether this factory's encoders can write sound.
+    public var makesSound: Bool { false }
 }

@@ -41,13 +41,18 @@ public final class StreamingEncoder: @unchecked Sendable {
         public var kept: KeptSegments?
         /// Go on from an earlier attempt's kept video.
         public var resume: StreamingEncoder.Resume?
+        /// The sound every chunk carries, muxed as an AAC track; nil: a silent video.
+        public var audio: AudioFormat?
 
         public init(
             workDir: String, outputPath: String, posterPath: String? = nil, size: FrameSize, fps: Int = 24,
             targetFrames: Int, overlap: Int = 0, policy: OverlapPolicy = .drop, deleteConsumedChunks: Bool = false,
             priority: EncodingPriority = .default, backlogLimitBytes: Int? = nil, leadingFrames: (path: String, count: Int)? = nil,
-            live: LivePreview? = nil, kept: KeptSegments? = nil, resume: StreamingEncoder.Resume? = nil
+            live: LivePreview? = nil, kept: KeptSegments? = nil, resume: StreamingEncoder.Resume? = nil,
+            audio: AudioFormat? = nil
         ) {
+            precondition(audio == nil || resume == nil, "a video with sound does not go on from a kept video")
+            self.audio = audio
             self.live = live
             self.kept = kept
             self.resume = resume
@@ -321,6 +326,10 @@ private final class Work {
     let factory: any VideoEncoderFactory
     var assembler: FrameAssembler
     let reader: ChunkFrameReader
+    /// The chunks' sound, for a video with sound.
+    let audio: ChunkAudioReader?
+    /// The current frame's sound (interleaved), handed to the encoder with its pixels.
+    var samples: [Float] = []
     let buffer: UnsafeMutableRawBufferPointer
     var encoder: (any VideoEncoder)?
     var framesEncoded = 0
@@ -341,6 +350,7 @@ private final class Work {
             targetFrames: configuration.targetFrames, overlap: configuration.overlap, policy: configuration.policy,
             frameSize: configuration.size)
         reader = ChunkFrameReader(folder: configuration.workDir, frameSize: configuration.size)
+        audio = configuration.audio.map { ChunkAudioReader(folder: configuration.workDir, format: $0, fps: configuration.fps) }
         buffer = .allocate(byteCount: configuration.size.rgb24FrameBytes, alignment: 64)
         if let resume = configuration.resume {
             precondition(configuration.leadingFrames == nil, "a job that includes a clip does not resume")
@@ -360,11 +370,16 @@ private final class Work {
         if !step.frames.isEmpty { try encodeLeadingFrames() }
         for frame in step.frames {
             try reader.read(frame, into: buffer)
+            if let audio {
+                samples.removeAll(keepingCapacity: true)
+                try audio.append(frame, to: &samples)
+            }
             try encodeBuffer()
             meter.add(UnsafeRawBufferPointer(buffer), chunk: frame.chunk)
         }
         for chunk in step.consumed {
             reader.release(chunk, delete: configuration.deleteConsumedChunks)
+            audio?.release(chunk, delete: configuration.deleteConsumedChunks)
         }
     }
 
@@ -374,13 +389,14 @@ private final class Work {
         if encoder == nil {
             encoder = try factory.makeEncoder(
                 path: configuration.outputPath, size: configuration.size, fps: configuration.fps, live: configuration.live,
-                kept: configuration.kept, prefix: configuration.resume?.prefix)
+                kept: configuration.kept, prefix: configuration.resume?.prefix, audio: configuration.audio)
         }
         if framesEncoded == 0, let poster = configuration.posterPath {
             try PosterWriter.writePNG(UnsafeRawBufferPointer(buffer), size: configuration.size, to: poster)
             posterWritten = poster
         }
         try encoder!.encode(UnsafeRawBufferPointer(buffer))
+        if audio != nil { try samples.withUnsafeBufferPointer { (samples) throws(MediaError) in try encoder!.encodeAudio(samples) } }
         framesEncoded += 1
     }
 
@@ -399,6 +415,10 @@ private final class Work {
                 throw MediaError("including the clip", code: spool_averror(EIO), message: "it ends at frame \(index) of \(leading.count)")
             }
             data.copyBytes(to: buffer)
+            if let audio {
+                samples.removeAll(keepingCapacity: true)
+                audio.appendSilence(frames: 1, from: framesEncoded, to: &samples)
+            }
             try encodeBuffer()
         }
     }

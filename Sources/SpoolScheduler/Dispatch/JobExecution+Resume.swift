@@ -22,9 +22,10 @@ extension JobExecution {
 
     /// Whether this attempt keeps checkpoints: its pipeline makes them, its encoder can keep
     /// the video segment by segment, and the video is the generated frames alone (a clip the
-    /// job includes before them would shift every segment off its chunk).
+    /// job includes before them would shift every segment off its chunk) without sound (a kept
+    /// video holds no sound yet).
     func keepsCheckpoints(_ plan: Plan, leadingFrames: (path: String, count: Int)?) -> Bool {
-        plan.pipeline.checkpoints && leadingFrames == nil && context.encoders.keepsSegments
+        plan.pipeline.checkpoints && leadingFrames == nil && context.encoders.keepsSegments && plan.pipeline.audio == nil
     }
 
     /// The start of an attempt of a job with a checkpoint. Every file the checkpoint needs is
@@ -54,6 +55,9 @@ extension JobExecution {
         }
         guard context.encoders.keepsSegments else {
             throw CheckpointError("this host's encoder cannot go on from a kept video")
+        }
+        guard plan.pipeline.audio == nil else {
+            throw CheckpointError("pipeline \(plan.pipeline.name) makes sound, and a kept video holds none")
         }
         guard let files = CheckpointFiles(of: checkpoint) else {
             throw CheckpointError("its state file \(checkpoint.stateFile) is not named as Spool names them")

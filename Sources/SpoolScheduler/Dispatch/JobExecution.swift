@@ -168,7 +168,7 @@ struct JobExecution: Sendable {
                 fps: job.spec.fps, targetFrames: job.spec.frames, overlap: plan.pipeline.chunking.overlap,
                 policy: plan.pipeline.chunking.overlapPolicy, deleteConsumedChunks: true,
                 priority: context.configuration.encodingPriority, backlogLimitBytes: context.configuration.rawBacklogBytes,
-                leadingFrames: leadingFrames, live: livePreview(plan), kept: kept, resume: resume),
+                leadingFrames: leadingFrames, live: livePreview(plan), kept: kept, resume: resume, audio: plan.pipeline.audio),
             encoders: context.encoders, limiter: context.limiter,
             onProgress: { frames in events.publish(JobEvent(job: progressJob, kind: .encoded(frames: frames))) },
             hold: { on in

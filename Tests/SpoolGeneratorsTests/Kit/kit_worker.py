@@ -13,6 +13,10 @@ Each job's `options` pick what its "model" does:
     mode=hold        steps until cancelled (at most 120 s)
     mode=checkpoint  as ok, with a checkpoint after every chunk (its state: the next frame), and
                      going on from one when resumed
+    mode=sound       as ok, each chunk with a mono 440 Hz sine at the request's rate, 37 samples
+                     longer than its frames need (the kit cuts it to fit)
+    mode=sound-rate  as sound, at the wrong sample rate
+    mode=sound-none  as ok on a pipeline that makes sound: no sound given
     mode=checkpoint-early / checkpoint-missing / checkpoint-link
                      a checkpoint after a chunk not yet announced / naming a file that is not
                      there / naming a symbolic link
@@ -71,7 +75,17 @@ class KitModel(spoolkit.Model):
             data = b"".join(bytes([(job.frames_written + i) % 256]) * frame_bytes for i in range(count))
             if mode == "wrong-size":
                 data = data[:-1]
-            job.write_chunk(data)
+            if mode in ("sound", "sound-rate"):
+                import numpy
+
+                rate = job.audio["sample_rate"] if job.audio else 48000
+                start = job.audio_start(job.frames_written) if job.audio else 0
+                samples = (job.audio_start(job.frames_written + count) - start if job.audio else 100) + 37
+                times = (start + numpy.arange(samples)) / rate
+                sine = 0.5 * numpy.sin(2 * numpy.pi * 440 * times)
+                job.write_chunk(data, audio=sine, sample_rate=rate + (1000 if mode == "sound-rate" else 0))
+            else:
+                job.write_chunk(data)
             if mode == "checkpoint":
                 job.checkpoint(index, json.dumps({"next_frame": job.frames_written}).encode())
             frames_left -= count
