@@ -48,27 +48,34 @@ class Failed(Exception):
     pass
 
 
+def follow_nvidia_smi(gpu, query, samples):
+    """Starts nvidia-smi printing `query` (a --query-gpu= or --query-compute-apps= option whose
+    first field is the timestamp) every 100 ms, and a thread appending each line to `samples` as
+    (unix time, number, ...). Returns the process (None without nvidia-smi)."""
+    if not shutil.which("nvidia-smi"):
+        return None
+    process = subprocess.Popen(["nvidia-smi", f"--id={gpu}", query, "--format=csv,noheader,nounits", "-lms", "100"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def read():
+        for line in process.stdout:
+            try:
+                stamp, *values = (part.strip() for part in line.split(","))
+                at = datetime.datetime.strptime(stamp, "%Y/%m/%d %H:%M:%S.%f").timestamp()
+                samples.append((at, *(float(value) for value in values)))
+            except ValueError:
+                continue
+
+    threading.Thread(target=read, daemon=True).start()
+    return process
+
+
 class Sampler:
     """nvidia-smi's view of the GPU, every 100 ms: utilisation and memory in use, timestamped."""
 
     def __init__(self, gpu):
         self.samples = []  # (unix time, utilisation %, MiB used)
-        self.process = None
-        if shutil.which("nvidia-smi"):
-            self.process = subprocess.Popen(
-                ["nvidia-smi", f"--id={gpu}", "--query-gpu=timestamp,utilization.gpu,memory.used",
-                 "--format=csv,noheader,nounits", "-lms", "100"],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            threading.Thread(target=self.read, daemon=True).start()
-
-    def read(self):
-        for line in self.process.stdout:
-            try:
-                stamp, utilisation, memory = (part.strip() for part in line.split(","))
-                at = datetime.datetime.strptime(stamp, "%Y/%m/%d %H:%M:%S.%f").timestamp()
-                self.samples.append((at, float(utilisation), float(memory)))
-            except ValueError:
-                continue
+        self.process = follow_nvidia_smi(gpu, "--query-gpu=timestamp,utilization.gpu,memory.used", self.samples)
 
     def window(self, start, end):
         """GPU-busy seconds (utilisation integrated over time) and peak MiB between two unix times."""

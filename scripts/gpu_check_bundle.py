@@ -32,7 +32,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 
@@ -276,23 +275,7 @@ class ProcessSampler(gpu_check.Sampler):
     def __init__(self, gpu):
         super().__init__(gpu)
         self.apps = []  # (unix time, pid, MiB)
-        self.apps_process = None
-        if shutil.which("nvidia-smi"):
-            self.apps_process = subprocess.Popen(
-                ["nvidia-smi", f"--id={gpu}", "--query-compute-apps=timestamp,pid,used_memory",
-                 "--format=csv,noheader,nounits", "-lms", "100"],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            threading.Thread(target=self.read_apps, daemon=True).start()
-
-    def read_apps(self):
-        import datetime
-        for line in self.apps_process.stdout:
-            try:
-                stamp, pid, memory = (part.strip() for part in line.split(","))
-                at = datetime.datetime.strptime(stamp, "%Y/%m/%d %H:%M:%S.%f").timestamp()
-                self.apps.append((at, int(pid), float(memory)))
-            except ValueError:
-                continue
+        self.apps_process = gpu_check.follow_nvidia_smi(gpu, "--query-compute-apps=timestamp,pid,used_memory", self.apps)
 
     def process_seconds(self, pid, start, end):
         """Seconds within [start, end] that `pid` held the GPU, from consecutive samples."""
