@@ -69,8 +69,10 @@ echo "gpu-check: packages ready after $(( $(date +%s) - started )) s"
 python3 Pipelines/helios/make_tiny.py "$env_dir/tiny" --all >/dev/null
 python3 Pipelines/wan/make_tiny.py "$env_dir/tiny-wan" --all >/dev/null
 python3 Pipelines/ltx/make_tiny.py "$env_dir/tiny-ltx" --all >/dev/null
+python3 Pipelines/ltx2/make_tiny.py "$env_dir/tiny-ltx2" --all >/dev/null
 if [ -z "$bundle" ]; then
-    python3 scripts/gpu_check.py "$env_dir/tiny" --wan "$env_dir/tiny-wan" --ltx "$env_dir/tiny-ltx" --out "$out" "${args[@]}"
+    python3 scripts/gpu_check.py "$env_dir/tiny" --wan "$env_dir/tiny-wan" --ltx "$env_dir/tiny-ltx" --ltx2 "$env_dir/tiny-ltx2" \
+        --out "$out" "${args[@]}"
     exit
 fi
 if [ -f "$bundle" ]; then
@@ -79,5 +81,5 @@ if [ -f "$bundle" ]; then
     bundle=$env_dir/bundle
 fi
 [ -x "$bundle/bin/spool" ] || { echo "gpu-check: $bundle is no bundle (no bin/spool)" >&2; exit 1; }
-python3 scripts/gpu_check_bundle.py "$bundle" --helios "$env_dir/tiny" --wan "$env_dir/tiny-wan" --ltx "$env_dir/tiny-ltx" \
+python3 scripts/gpu_check_bundle.py "$bundle" --helios "$env_dir/tiny" --wan "$env_dir/tiny-wan" --ltx "$env_dir/tiny-ltx" --ltx2 "$env_dir/tiny-ltx2" \
     --out "$out" "${args[@]}"

@@ -39,6 +39,10 @@ FAMILIES = {
             "chunk_frames": 33, "overlap": 1, "options": {"steps": "4"}},
     "ltx": {"worker": os.path.join(ROOT, "Pipelines", "ltx", "worker.py"), "trace": "SPOOL_LTX_TRACE",
             "chunk_frames": 33, "overlap": 9, "options": {"steps": "4"}},
+    # Video and sound: the tiny vocoder makes 16 kHz stereo, which every chunk must carry.
+    "ltx2": {"worker": os.path.join(ROOT, "Pipelines", "ltx2", "worker.py"), "trace": "SPOOL_LTX2_TRACE",
+             "chunk_frames": 33, "overlap": 9, "options": {"steps": "4", "stg_scale": "0"},
+             "audio": {"sample_rate": 16000, "channels": 2}},
 }
 FULL_SIZE = os.path.join(ROOT, "Pipelines", "helios", "full_size.py")
 FPS = 24
@@ -135,6 +139,8 @@ def run_worker(name, model, jobs, gpu, width, height, device, sampler=None, chec
                        "options": shape.get("options", {})}
             if resume:
                 request["resume"] = resume
+            if shape.get("audio"):
+                request["audio"] = shape["audio"]
             digests, states = {}, {}
             wall_start = time.time()
             worker.stdin.write(json.dumps(request) + "\n")
@@ -151,6 +157,15 @@ def run_worker(name, model, jobs, gpu, width, height, device, sampler=None, chec
                     with open(path, "rb") as handle:
                         digests[event["index"]] = hashlib.sha256(handle.read()).hexdigest()
                     os.unlink(path)
+                    if shape.get("audio"):
+                        sound = event.get("audio") or {}
+                        needed = ((event["first_frame"] + event["frames"]) * shape["audio"]["sample_rate"] // FPS
+                                  - event["first_frame"] * shape["audio"]["sample_rate"] // FPS)
+                        sound_path = os.path.join(job_dir, sound.get("file", "missing"))
+                        if sound.get("samples") != needed or not os.path.exists(sound_path) \
+                                or os.path.getsize(sound_path) != needed * shape["audio"]["channels"] * 2:
+                            raise Failed(f"{name}: chunk {event['index']}'s sound is not its frames' {needed} samples: {sound}")
+                        os.unlink(sound_path)
                     chunk_seconds.append(round(at - last, 3))
                     last = at
                 elif event["event"] == "checkpoint":
@@ -309,6 +324,7 @@ def main():
     parser.add_argument("--no-full-size", action="store_true")
     parser.add_argument("--wan", help="tiny Wan checkpoints (Pipelines/wan/make_tiny.py --all), run as the Helios ones")
     parser.add_argument("--ltx", help="the tiny LTX-Video checkpoint (Pipelines/ltx/make_tiny.py --all)")
+    parser.add_argument("--ltx2", help="the tiny LTX-2 checkpoint (Pipelines/ltx2/make_tiny.py --all)")
     parser.add_argument("--no-tiny", action="store_true", help="skip the tiny checkpoints")
     parser.add_argument("--resume-after", type=int, default=None,
                         help="also resume the measured full-size job after this chunk from its checkpoint, and compare")
@@ -326,6 +342,8 @@ def main():
         tiny += [("wan", f"wan-{layout}", os.path.join(arguments.wan, layout)) for layout in ("t2v", "ti2v")]
     if arguments.ltx:
         tiny.append(("ltx", "ltx-video", os.path.join(arguments.ltx, "ltx")))
+    if arguments.ltx2:
+        tiny.append(("ltx2", "ltx2", os.path.join(arguments.ltx2, "ltx2")))
     for family, layout, folder in () if arguments.no_tiny else tiny:
         # A T2V Wan makes one clip: its jobs stay within it.
         frames = 33 if layout == "wan-t2v" else arguments.frames

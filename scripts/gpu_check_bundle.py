@@ -2,13 +2,13 @@
 """The GPU host check through the portable bundle's daemon, as a user would run it (issue 32).
 Started by `scripts/gpu-check.sh --bundle dist/spool-VERSION-linux-x86_64.tar.gz`.
 
-    gpu_check_bundle.py BUNDLE_DIR --helios DIR --wan DIR --ltx DIR --out DIR [--device cuda|cpu]
+    gpu_check_bundle.py BUNDLE_DIR --helios DIR --wan DIR --ltx DIR --ltx2 DIR --out DIR [--device cuda|cpu]
                         [--size 640x384] [--full-size-frames 197 | --no-full-size]
 
 BUNDLE_DIR is the extracted bundle. The bundled `spool serve --gpus auto` runs, over HTTP on
 loopback, with the bundle's own pipeline files and one more file per checkpoint checked:
 1. every shipped model family's tiny checkpoints (Helios Base, Mid and Distilled; Wan T2V and
-   TI2V; LTX-Video): a job each, submitted with the bundled `spool submit`, followed over the job's
+   TI2V; LTX-Video; LTX-2, with its sound): a job each, submitted with the bundled `spool submit`, followed over the job's
    event stream, its MP4 read back box by box (no FFmpeg is needed on the host; where ffprobe is
    there it is asked too, and must agree);
 2. on CUDA, a full-size Helios-Distilled with random weights (Pipelines/helios/full_size.py: the
@@ -162,7 +162,7 @@ class Daemon:
         with urllib.request.urlopen(self.url + path, timeout=60) as response:
             return json.load(response)
 
-    def submit(self, pipeline, frames, size, codec_check=None, options=None):
+    def submit(self, pipeline, frames, size, options=None, sound=False):
         """One job through the bundled CLI, followed over its event stream to the end: the final
         job resource, and when each chunk reached the daemon (seconds after submission)."""
         command = [os.path.join(self.bundle, "bin", "spool"), "submit", "--pipeline", pipeline, "--prompt", PROMPT,
@@ -206,6 +206,8 @@ class Daemon:
             problems.append(f"codec {video['codec']}, not avc1 (H.264)")
         if video["fps"] != FPS:
             problems.append(f"{video['fps']} frames a second, not {FPS}")
+        if video["audio_tracks"] != (1 if sound else 0):
+            problems.append(f"{video['audio_tracks']} audio tracks, not {1 if sound else 0}")
         probed = ffprobe_frames(final["videoPath"])
         if probed is not None and probed != frames:
             problems.append(f"ffprobe decodes {probed} frames, not {frames}")
@@ -228,7 +230,7 @@ class Daemon:
 
 
 def pipeline_file(folder, name, worker, model, device, chunk_frames, overlap, size, multiple_of=None,
-                  max_frames=1440, options=None, job_options=(), environment=None, startup=900):
+                  max_frames=1440, options=None, job_options=(), environment=None, startup=900, audio=None):
     definition = {
         "name": name,
         "description": f"gpu-check: {model}",
@@ -242,29 +244,39 @@ def pipeline_file(folder, name, worker, model, device, chunk_frames, overlap, si
         "options": options or {},
         "jobOptions": list(job_options),
         "timeouts": {"startupSeconds": startup, "stallSeconds": 600, "cancelSeconds": 30},
+        **({"audio": audio} if audio else {}),
     }
     with open(os.path.join(folder, name + ".json"), "w") as handle:
         json.dump(definition, handle, indent=2)
 
 
 def tiny_jobs(arguments):
-    """(pipeline name, worker, checkpoint, chunk frames, overlap, size, multiple of, frames, max
-    frames, options) of every tiny checkpoint. On the CPU the sizes and clips are the tests'."""
+    """Every tiny checkpoint's pipeline (pipeline_file's arguments) and the job it runs (frames).
+    On the CPU the sizes and clips are the tests'."""
     cpu = arguments.device == "cpu"
     size = arguments.size
-    helios_size = "128x64" if cpu else size
-    jobs = [(f"check-helios-{layout}", "helios/worker.py", os.path.join(arguments.helios, layout), 33, 0,
-             helios_size, None, 40 if cpu else 99, 1440, {"pyramid_steps": "1,1,1"} if layout != "base" else {"steps": "2"})
+
+    def job(name, worker, model, chunk, overlap, size, multiple, frames, max_frames=1440, options=None, audio=None):
+        return {"name": name, "worker": worker, "model": model, "chunk_frames": chunk, "overlap": overlap, "size": size,
+                "multiple_of": multiple, "frames": frames, "max_frames": max_frames, "options": options or {"steps": "2"},
+                "audio": audio}
+
+    jobs = [job(f"check-helios-{layout}", "helios/worker.py", os.path.join(arguments.helios, layout), 33, 0,
+                "128x64" if cpu else size, None, 40 if cpu else 99,
+                options={"pyramid_steps": "1,1,1"} if layout != "base" else None)
             for layout in ("base", "mid", "distilled")]
-    wan_clip = 9 if cpu else 33
-    wan_size = "64x48" if cpu else size
-    jobs.append(("check-wan-t2v", "wan/worker.py", os.path.join(arguments.wan, "t2v"), wan_clip, 0, wan_size, 16,
-                 wan_clip, wan_clip, {"steps": "2"}))
-    jobs.append(("check-wan-ti2v", "wan/worker.py", os.path.join(arguments.wan, "ti2v"), wan_clip, 1, wan_size, 16,
-                 2 * wan_clip - 1, 1440, {"steps": "2"}))
-    ltx_clip, ltx_overlap = (17, 9) if cpu else (33, 9)
-    jobs.append(("check-ltx-video", "ltx/worker.py", os.path.join(arguments.ltx, "ltx"), ltx_clip, ltx_overlap,
-                 "96x64" if cpu else size, 32, 2 * ltx_clip - ltx_overlap, 1440, {"steps": "2"}))
+    wan_clip, wan_size = (9, "64x48") if cpu else (33, size)
+    jobs.append(job("check-wan-t2v", "wan/worker.py", os.path.join(arguments.wan, "t2v"), wan_clip, 0, wan_size, 16,
+                    wan_clip, max_frames=wan_clip))
+    jobs.append(job("check-wan-ti2v", "wan/worker.py", os.path.join(arguments.wan, "ti2v"), wan_clip, 1, wan_size, 16,
+                    2 * wan_clip - 1))
+    ltx_clip, ltx_size = (17, "96x64") if cpu else (33, size)
+    jobs.append(job("check-ltx-video", "ltx/worker.py", os.path.join(arguments.ltx, "ltx"), ltx_clip, 9, ltx_size, 32,
+                    2 * ltx_clip - 9))
+    # Video and sound: the tiny vocoder's 16 kHz stereo, an AAC track in the MP4.
+    jobs.append(job("check-ltx2", "ltx2/worker.py", os.path.join(arguments.ltx2, "ltx2"), ltx_clip, 9, ltx_size, 32,
+                    2 * ltx_clip - 9, options={"steps": "2", "stg_scale": "0"},
+                    audio={"sampleRate": 16000, "channels": 2}))
     return jobs
 
 
@@ -353,7 +365,8 @@ def summary(report):
             lines.append(f"{name}: {result['frames']} frames {result['size']} in {result['seconds']:.1f} s "
                          f"({'cold' if result['cold_start'] else 'warm'}), MP4 {result['codec']} "
                          f"{result['fps']:g} FPS, {result['frames']} frames read back"
-                         + (f", ffprobe {result['ffprobe_frames']}" if result.get("ffprobe_frames") is not None else ""))
+                         + (f", ffprobe {result['ffprobe_frames']}" if result.get("ffprobe_frames") is not None else "")
+                         + (", with its sound track" if result.get("audio_tracks") else ""))
     full = report["full_size"]
     if "skipped" in full:
         lines.append(f"full-size Helios-Distilled: skipped: {full['skipped']}")
@@ -388,6 +401,7 @@ def main():
     parser.add_argument("--helios", required=True, help="tiny Helios checkpoints (helios/make_tiny.py --all)")
     parser.add_argument("--wan", required=True, help="tiny Wan checkpoints (wan/make_tiny.py --all)")
     parser.add_argument("--ltx", required=True, help="the tiny LTX-Video checkpoint (ltx/make_tiny.py --all)")
+    parser.add_argument("--ltx2", required=True, help="the tiny LTX-2 checkpoint (ltx2/make_tiny.py --all)")
     parser.add_argument("--out", required=True, help="folder for gpu-check.json and summary.txt")
     parser.add_argument("--gpu", default="0", help="the GPU nvidia-smi samples")
     parser.add_argument("--size", default="640x384")
@@ -407,9 +421,10 @@ def main():
     report = {"bundle": bundle_line, "torch": f"torch {torch.__version__}, CUDA {torch.version.cuda}",
               "size": arguments.size, "device": arguments.device, "tiny": {}}
     jobs = tiny_jobs(arguments)
-    for name, worker, model, chunk, overlap, size, multiple, _, max_frames, options in jobs:
-        pipeline_file(pipelines, name, worker, model, arguments.device, chunk, overlap, size, multiple, max_frames,
-                      options=options, job_options=("steps", "pyramid_steps", "guidance_scale"),
+    for job in jobs:
+        pipeline_file(pipelines, job["name"], job["worker"], job["model"], arguments.device, job["chunk_frames"],
+                      job["overlap"], job["size"], job["multiple_of"], job["max_frames"], options=job["options"],
+                      job_options=("steps", "pyramid_steps", "guidance_scale"), audio=job["audio"],
                       startup=900 if arguments.device == "cuda" else 600)
     trace = None
     if arguments.device != "cuda":
@@ -426,10 +441,11 @@ def main():
     try:
         gpus = daemon.get("/v1/gpus")
         report["slots"] = ", ".join(f"{slot['name']} ({slot.get('model') or slot['kind']})" for slot in gpus["slots"]) or "no slot"
-        for name, _, _, _, _, size, _, frames, _, _ in jobs:
+        for check in jobs:
+            name, size = check["name"], check["size"]
             begun = time.monotonic()
             try:
-                job, _, video = daemon.submit(name, frames, size)
+                job, _, video = daemon.submit(name, check["frames"], size, sound=check["audio"] is not None)
                 result = {**video, "size": size, "job": job["id"], "cold_start": job.get("coldStart"),
                           "gpu_seconds": job["gpuSeconds"], "seconds": round(time.monotonic() - begun, 1)}
             except Failed as error:

@@ -7,8 +7,10 @@ Speaks worker protocol 2 (resident) when $SPOOL_PROTOCOL is 2, 1 otherwise (spoo
 
 MODEL is a Diffusers checkpoint folder or a Hugging Face id already in the local cache; its
 model_index.json must name LTXPipeline or LTXConditionPipeline (the same modules). Text alone
-goes through LTXPipeline; a first image, and every clip after the first, through
-LTXConditionPipeline built on the same modules (no second copy of the weights).
+goes through LTXPipeline; a first image, a clip to continue, and every clip after the first,
+through LTXConditionPipeline built on the same modules (no second copy of the weights). A job
+that continues a clip conditions its first clip on the clip's last `chunking.overlap` frames,
+and leaves those (the clip's own) out of its first chunk.
 
 LTX denoises a whole clip at once: 8k+1 frames (the VAE's 8x temporal stride) of at most the
 pipeline file's `chunking.frames`, sides multiples of 32. A longer job is a chain: clip k+1 is
@@ -100,16 +102,19 @@ class Chain:
         self.model, self.job = model, job
         self.settings = parse_settings(job.options)
         spoolkit.chain.check_sides(job, model.side_step, "LTX-Video")
-        if job.video_file or job.prompts:
-            raise JobFailed("the ltx worker takes a prompt and a first image; not a clip to continue or a prompt schedule")
+        if job.prompts:
+            raise JobFailed("the ltx worker takes a prompt, a first image or a clip to continue; not a prompt schedule")
         self.overlap = job.overlap
-        self.lengths = spoolkit.chain.plan(job.frames, job.chunk_frames or 161, self.overlap, model.temporal)
+        self.condition, self.continuing = spoolkit.chain.first_condition(job, self.overlap, "LTX-Video")
+        self.lengths = spoolkit.chain.plan(job.frames, job.chunk_frames or 161, self.overlap, model.temporal,
+                                           self.continuing)
         self.clip = 0
         self.step = 0
 
     def identity(self):
         job = self.job
         return {"model": "ltx-video", "width": job.width, "height": job.height, "seed": job.seed, "frames": job.frames,
+                "continuing": self.continuing,
                 "clip_frames": job.chunk_frames, "overlap": self.overlap,
                 "settings": json.dumps(self.settings, sort_keys=True),
                 "prompt": hashlib.sha256(json.dumps([job.prompt, job.negative_prompt]).encode()).hexdigest()}
@@ -151,7 +156,7 @@ class Chain:
     def run(self):
         spoolkit.chain.run(self.job, self.lengths, self.overlap, self.make_clip, self.identity(), "LTX-Video",
                            self.model.checkpoints,
-                           condition=spoolkit.chain.first_image(self.job))
+                           condition=self.condition, continuing=self.continuing)
 
 
 def main():

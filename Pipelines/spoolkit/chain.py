@@ -10,29 +10,43 @@ from .job import JobFailed
 STATE_VERSION = 1
 
 
-def plan(frames, clip_frames, overlap, grid):
+def plan(frames, clip_frames, overlap, grid, continuing=False):
     """The length of each clip making at least `frames` frames: clips of `clip_frames`, each after
     the first starting with the last `overlap` frames of the one before, the last the shortest
-    that reaches `frames`; every length is grid·k+1 (a VAE's temporal stride)."""
+    that reaches `frames`; every length is grid·k+1 (a VAE's temporal stride). `continuing`: the
+    job continues a clip, so the first clip starts with the clip's last `overlap` frames too
+    (which are not the job's)."""
     if clip_frames < 1 or (clip_frames - 1) % grid:
         raise JobFailed(f"chunk_frames is {clip_frames}; a clip of this model is {grid}k+1 frames "
                         "(the pipeline file's chunking.frames)")
     if overlap and (overlap >= clip_frames or (overlap - 1) % grid):
         raise JobFailed(f"overlap is {overlap}; this model continues a clip from {grid}k+1 frames, fewer than a clip's "
                         f"{clip_frames} (the pipeline file's chunking.overlap)")
+    if continuing and not overlap:
+        raise JobFailed("this pipeline continues no clip: its chunking.overlap is 0")
     lengths, made = [], 0
     while made < frames:
-        carried = overlap if lengths else 0
+        carried = overlap if lengths or continuing else 0
         needed = frames - made + carried
         lengths.append(min(clip_frames, max(carried + 1, math.ceil((needed - 1) / grid) * grid + 1)))
         made += lengths[-1] - carried
+    if continuing and len(lengths) > 1 and lengths[0] - overlap < overlap:
+        raise JobFailed(f"clips of {clip_frames} frames continuing {overlap} leave {lengths[0] - overlap} new frames in "
+                        f"the first, fewer than the next clip continues from: chunking.frames must be at least "
+                        f"{2 * overlap}")
     return lengths
 
 
-def first_frames(lengths, overlap):
-    """Where each clip starts on the video's timeline."""
+def written(lengths, overlap, continuing=False):
+    """The frames each clip contributes as its chunk: all of them, but the first clip of a job that
+    continues a clip drops the `overlap` frames it starts with (the clip's own)."""
+    return [length - (overlap if continuing and index == 0 else 0) for index, length in enumerate(lengths)]
+
+
+def first_frames(lengths, overlap, continuing=False):
+    """Where each clip's chunk starts on the video's timeline."""
     starts, at = [], 0
-    for length in lengths:
+    for length in written(lengths, overlap, continuing):
         starts.append(at)
         at += length - overlap
     return starts
@@ -67,18 +81,22 @@ def unpack(data, identity, after_chunk, width, height, family):
     return pixels.reshape(count, height, width, 3)
 
 
-def run(job, lengths, overlap, make_clip, identity, family, checkpoints, condition=None):
+def run(job, lengths, overlap, make_clip, identity, family, checkpoints, condition=None, continuing=False):
     """Makes a job's clips in order, from its checkpoint when resumed, and ends it.
 
     `make_clip(index, condition)` returns clip `index` as uint8 [T, H, W, 3], `condition` being
     what it continues from: None, the job's first image (one frame), or the last `overlap` frames
-    of the clip before. Each clip is written as chunk `index`; with `checkpoints`, the frames the
-    next clip needs are its checkpoint."""
+    of the clip before (for the first clip of a job that `continuing`s a clip, that clip's last
+    `overlap` frames, which the first chunk then leaves out). A model that makes sound returns
+    (frames, sound, sample rate) instead, the sound covering the clip's frames. Each clip is
+    written as chunk `index`; with `checkpoints`, the frames the next clip needs are its
+    checkpoint."""
     if len(lengths) > 1 and job.overlap != overlap:
         raise JobFailed(f"the pipeline file's chunking.overlap is {job.overlap}; this {family} worker starts each clip on "
                         f"the last {overlap} frame(s) of the one before: set it to {overlap}")
     start = 0
-    starts = first_frames(lengths, overlap)
+    starts = first_frames(lengths, overlap, continuing)
+    sizes = written(lengths, overlap, continuing)
     if job.resume:
         after = job.resume["after_chunk"]
         if after + 1 >= len(lengths):
@@ -89,14 +107,25 @@ def run(job, lengths, overlap, make_clip, identity, family, checkpoints, conditi
         condition = unpack(job.read_state(), identity, after, job.width, job.height, family)
         start = after + 1
     for index in range(start, len(lengths)):
-        pixels = make_clip(index, condition)
+        clip = make_clip(index, condition)
+        pixels, sound, rate = clip if isinstance(clip, tuple) else (clip, None, None)
         if len(pixels) != lengths[index]:
             raise JobFailed(f"the pipeline made {len(pixels)} frames for a clip of {lengths[index]}")
-        job.write_chunk(pixels, first_frame=starts[index], index=index)
+        if sizes[index] != lengths[index]:
+            # The continued clip's own frames: neither they nor their sound are the job's.
+            skip = lengths[index] - sizes[index]
+            if sound is not None:
+                import numpy
+
+                per_frame = len(sound) / lengths[index]
+                sound = numpy.asarray(sound)[int(round(skip * per_frame)):]
+            job.write_chunk(pixels[skip:], first_frame=starts[index], index=index, audio=sound, sample_rate=rate)
+        else:
+            job.write_chunk(pixels, first_frame=starts[index], index=index, audio=sound, sample_rate=rate)
         condition = pixels[-overlap:] if overlap else None
         if checkpoints and condition is not None and index + 1 < len(lengths):
             job.checkpoint(index, pack(identity, index, condition))
-    job.done(frames=starts[-1] + lengths[-1], chunks=len(lengths))
+    job.done(frames=starts[-1] + sizes[-1], chunks=len(lengths))
 
 
 def check_sides(job, step, family):
@@ -120,3 +149,18 @@ def first_image(job):
     if not job.image_file or job.resume:
         return None
     return job.read_frames(job.image_file, 1, "image_file")
+
+
+def first_condition(job, overlap, family):
+    """What the first clip continues from, and whether the job continues a clip: the clip's last
+    `overlap` frames (uint8 [overlap, H, W, 3]), else the first image, else None. A resumed job
+    goes on from its checkpoint instead, but still continues its clip (the chain's plan
+    depends on it)."""
+    if not job.video_file:
+        return first_image(job), False
+    if job.video_frames < overlap:
+        raise JobFailed(f"the clip to continue has {job.video_frames} frames; {family} continues from its last "
+                        f"{overlap} (the pipeline file's chunking.overlap and inputs.minVideoFrames)")
+    if job.resume:
+        return None, True
+    return job.read_frames(job.video_file, job.video_frames, "video_file")[-overlap:], True

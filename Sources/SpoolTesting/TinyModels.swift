@@ -103,7 +103,34 @@ public enum TinyLTX {
             timeouts: .init(startupSeconds: 300, stallSeconds: 120, cancelSeconds: 30),
             options: options,
             jobOptions: ["steps", "guidance_scale", "decode_timestep", "decode_noise_scale", "image_cond_noise_scale"],
-            inputs: .init(image: true), resident: true, checkpoints: checkpoints)
+            inputs: .init(image: true, video: true, minVideoFrames: max(1, overlap)), resident: true, checkpoints: checkpoints)
+    }
+}
+
+/// A tiny LTX-2 checkpoint (`Pipelines/ltx2/make_tiny.py`: a 2-layer Gemma 3, the audio-video
+/// transformer, the video and audio VAEs and a vocoder making 16 kHz stereo) and pipelines that
+/// run `Pipelines/ltx2/worker.py` on it on the CPU.
+public enum TinyLTX2 {
+    /// The tiny vocoder's rate, which its pipelines declare.
+    public static let audio = AudioFormat(sampleRate: 16_000, channels: 2)
+
+    /// A resident pipeline in clips of `clipFrames` (8k+1), each after the first continuing
+    /// from the last `overlap` frames of the one before; 96x64 by default, with sound.
+    public static func pipeline(
+        name: String = "ltx2-tiny", clipFrames: Int = 17, overlap: Int = 9,
+        options: [String: String] = ["steps": "2", "stg_scale": "0"], trace: String? = nil, audio: AudioFormat? = TinyLTX2.audio
+    ) async throws -> PipelineDefinition {
+        let folder = try await TinyModels.checkpoints("ltx2") + "/ltx2"
+        let command = [PythonTools.python ?? "python3", Repository.pipelines + "/ltx2/worker.py", "--model", folder, "--device", "cpu"]
+        var environment: [String: String] = ["OMP_NUM_THREADS": "1"]
+        if let trace { environment["SPOOL_LTX2_TRACE"] = trace }
+        return PipelineDefinition(
+            name: name, command: command, environment: environment,
+            chunking: .init(frames: clipFrames, overlap: overlap, overlapPolicy: .drop),
+            sizes: .init(default: FrameSize(width: 96, height: 64), multipleOf: 32),
+            timeouts: .init(startupSeconds: 300, stallSeconds: 120, cancelSeconds: 30),
+            options: options, jobOptions: ["steps", "guidance_scale", "audio_guidance_scale", "stg_scale"],
+            inputs: .init(image: true, video: true, minVideoFrames: max(1, overlap)), resident: true, audio: audio)
     }
 }
 

@@ -4,6 +4,34 @@ import SpoolGenerators
 import SpoolTesting
 import Testing
 
+/// A job that continues a clip (V2V) on an LTX family's worker with clips of 25 frames carrying
+/// 9: the first clip is conditioned on the clip's last 9 frames (through `pipeline`) and its
+/// chunk leaves them out, so 30 frames are chunks of 16 (at 0) and 25 (at 7); a clip shorter
+/// than the overlap fails alone, saying so.
+@discardableResult
+func expectContinuesAClip(
+    _ worker: TracedWorker, family: String, pipeline: String, size: FrameSize
+) async throws -> ResidentHarness.Outcome {
+    let inputs = try TemporaryDirectory("continue-clip")
+    defer { inputs.remove() }
+    let frameBytes = size.rgb24FrameBytes
+    let clip = Data((0..<(12 * frameBytes)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 / 997) })
+    try clip.write(to: URL(fileURLWithPath: inputs.file("clip.rgb")))
+    let outcome = await worker.run(frames: 30, conditioning: WorkerConditioning(videoFile: inputs.file("clip.rgb"), videoFrames: 12))
+    #expect(outcome.error == nil && outcome.isDone, "\(String(describing: outcome.error))")
+    #expect(outcome.chunks.map(\.frames) == [16, 25] && outcome.chunks.map(\.firstFrame) == [0, 7])
+    #expect(outcome.events.last == .done(frames: 32, chunks: 2))
+    let clips = worker.lastClips
+    #expect(clips.map { $0["pipeline"] as? String } == [pipeline, pipeline])
+    #expect(clips.first?["condition_frames"] as? Int == 9)
+    #expect(clips.first?["condition"] as? String == sha256Hex(Data(clip.suffix(9 * frameBytes))), "clip 0 did not continue the clip's last 9 frames")
+
+    let short = await worker.run(frames: 30, conditioning: WorkerConditioning(videoFile: inputs.file("clip.rgb"), videoFrames: 5))
+    #expect(short.error?.message.contains("the clip to continue has 5 frames; \(family) continues from its last 9") == true,
+            "\(short.error?.message ?? "no error")")
+    return outcome
+}
+
 /// `Pipelines/ltx/worker.py` run for real: a resident worker over protocol 2 on a tiny randomly
 /// initialised LTX-Video checkpoint, through diffusers' own `LTXPipeline` and
 /// `LTXConditionPipeline` on the CPU. What reached the pipeline is read from the worker's trace
@@ -51,6 +79,13 @@ struct LTXWorkerTests {
         #expect(clip["pipeline"] as? String == "LTXConditionPipeline" && clip["condition"] as? String == sha256Hex(image))
         #expect((clip["settings"] as? [String: any Sendable])?["guidance_scale"] as? Double == 1.0)
         #expect(worker.trace.records("load").count == 1, "the second job did not load the model again")
+    }
+
+    // A clip to continue (V2V): the first clip is conditioned on the clip's last 9 frames, which
+    // its chunk leaves out; 30 frames asked of clips of 25 carrying 9 are 16 + 16 new ones.
+    @Test func ltxContinuesAClipFromItsLastFrames() async throws {
+        let worker = try await TracedWorker(size: Self.size) { trace in try await TinyLTX.pipeline(clipFrames: 25, trace: trace) }
+        try await expectContinuesAClip(worker, family: "LTX-Video", pipeline: "LTXConditionPipeline", size: Self.size)
     }
 
     @Test func aCancelKeepsTheModelBadRequestsFailAloneAndAResumeMakesTheUninterruptedFrames() async throws {
