@@ -271,6 +271,20 @@ def nvenc(gpu):
     return {"available": False, "reason": f"NVENC is not usable here: {probe.stdout.strip()}"}
 
 
+def write_report(report, failed, started, summary, out):
+    """Sets the verdict and the time taken, writes OUT/gpu-check.json and OUT/summary.txt (made by
+    `summary`), and prints the summary."""
+    report["verdict"] = "FAILED" if failed else "passed"
+    report["seconds"] = round(time.monotonic() - started, 1)
+    text = summary(report)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "gpu-check.json"), "w") as handle:
+        json.dump(report, handle, indent=2)
+    with open(os.path.join(out, "summary.txt"), "w") as handle:
+        handle.write(text + "\n")
+    print(text)
+
+
 def summary(report):
     lines = [f"gpu-check: {report['verdict']} ({report['seconds']:.0f} s); {report['torch']}"]
     for name, result in report["tiny"].items():
@@ -390,15 +404,7 @@ def main():
         print(f"full-size: {'FAILED' if 'error' in report['full_size'] else 'ok'}", flush=True)
     report["nvenc"] = nvenc(arguments.gpu) if arguments.device == "cuda" else {"available": None, "reason": "not on a GPU"}
     failed = any("error" in result for result in report["tiny"].values()) or "error" in report["full_size"]
-    report["verdict"] = "FAILED" if failed else "passed"
-    report["seconds"] = round(time.monotonic() - started, 1)
-    text = summary(report)
-    os.makedirs(arguments.out, exist_ok=True)
-    with open(os.path.join(arguments.out, "gpu-check.json"), "w") as handle:
-        json.dump(report, handle, indent=2)
-    with open(os.path.join(arguments.out, "summary.txt"), "w") as handle:
-        handle.write(text + "\n")
-    print(text)
+    write_report(report, failed, started, summary, arguments.out)
     return 1 if failed else 0
 
 

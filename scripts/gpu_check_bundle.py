@@ -481,15 +481,7 @@ def main():
         report["nvenc"] = {"available": None, "reason": "not on a GPU"}
     failed = (any("error" in result for result in report["tiny"].values()) or "error" in report["full_size"]
               or "error" in report["nvenc"].get("encode", {}) or report["daemon_exit_status"] != 0)
-    report["verdict"] = "FAILED" if failed else "passed"
-    report["seconds"] = round(time.monotonic() - started, 1)
-    text = summary(report)
-    os.makedirs(arguments.out, exist_ok=True)
-    with open(os.path.join(arguments.out, "gpu-check.json"), "w") as handle:
-        json.dump(report, handle, indent=2)
-    with open(os.path.join(arguments.out, "summary.txt"), "w") as handle:
-        handle.write(text + "\n")
-    print(text)
+    gpu_check.write_report(report, failed, started, summary, arguments.out)
     if not failed:
         shutil.rmtree(work, ignore_errors=True)
     else:

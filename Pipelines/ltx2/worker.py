@@ -45,21 +45,7 @@ OPTIONS = {"steps": (int, 1, 1000), "guidance_scale": (float, 0, 50), "audio_gui
 
 
 def parse_settings(options):
-    settings = dict(PUBLISHED)
-    unknown = sorted(set(options) - set(OPTIONS) - {"model"})
-    if unknown:
-        raise JobFailed(f"unknown option {', '.join(unknown)}; the ltx2 worker takes {', '.join(OPTIONS)}")
-    for name, (parse, low, high) in OPTIONS.items():
-        if name not in options:
-            continue
-        try:
-            value = parse(options[name])
-        except ValueError:
-            value = None
-        if value is None or not low <= value <= high:
-            raise JobFailed(f"bad option value {name}={options[name]!r}: {low}…{high}")
-        settings[name] = value
-    return settings
+    return spoolkit.options.settings(options, PUBLISHED, OPTIONS, "ltx2")
 
 
 class Model(spoolkit.Model):

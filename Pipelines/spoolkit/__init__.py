@@ -28,11 +28,11 @@ into `done`, `failed` (JobFailed, or any exception: the worker stays up) or `can
 It needs only Python's standard library (numpy when a model hands it arrays or reads frames).
 """
 
-from . import chain
+from . import chain, options
 from .job import Job, JobCancelled, JobFailed
 from .serve import EX_CONFIG, EX_DATAERR, Model, die, main
 from .loading import choose_device, model_arguments, require_libraries, resolve_checkpoint
 from .trace import Trace
 
-__all__ = ["chain", "Job", "JobCancelled", "JobFailed", "Model", "main", "die", "EX_CONFIG", "EX_DATAERR", "Trace",
+__all__ = ["chain", "options", "Job", "JobCancelled", "JobFailed", "Model", "main", "die", "EX_CONFIG", "EX_DATAERR", "Trace",
            "choose_device", "resolve_checkpoint", "require_libraries", "model_arguments"]

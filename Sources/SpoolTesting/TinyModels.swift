@@ -137,7 +137,7 @@ public enum TinyLTX2 {
 /// Runs each test it marks alone among the tests so marked, in this process. Two kinds of suite
 /// take turns: those that start real model workers (PyTorch and diffusers, hundreds of MB and
 /// seconds of import each, a core busy for minutes), and those whose hosts run on real leases
-/// and drains (the outage and checkpoint suites), which a busy core beside them can make miss a
+/// and drains (the outage, checkpoint, fleet and shared-queue suites), which a busy core beside them can make miss a
 /// renewal. On a 2-core machine the first once starved a PostgreSQL connection of its 5 s, and a
 /// host in the outage test stopped renewing while a Wan worker ran beside it. Within a suite,
 /// `.serialized` still orders its tests.

@@ -266,7 +266,7 @@ struct ShippedPipelineTests {
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Pipelines").path
 
     @Test("the shipped model pipelines fail to load at once, saying what is missing, on a host without CUDA",
-          arguments: ["helios", "helios-distilled", "wan", "wan-t2v", "ltx-video"])
+          arguments: ["helios", "helios-distilled", "wan", "wan-t2v", "ltx-video", "ltx2"])
     func heliosRefusesAHostWithoutCUDA(name: String) async throws {
         let catalog = try PipelineCatalog.load(folder: Self.folder)
         let pipeline = try #require(catalog[name])

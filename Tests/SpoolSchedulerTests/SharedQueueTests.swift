@@ -6,7 +6,7 @@ import SpoolTesting
 import Testing
 
 /// Several real `spool serve` processes sharing one PostgreSQL queue, as several GPU hosts would.
-@Suite("Shared PostgreSQL queue", .serialized, .enabled(if: PostgresTestServer.isAvailable))
+@Suite("Shared PostgreSQL queue", .serialized, .takesTurns, .enabled(if: PostgresTestServer.isAvailable))
 struct SharedQueueTests {
     static let pipelines = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Pipelines").path
